@@ -1,0 +1,463 @@
+//! The file as written: serde structs with `deny_unknown_fields`, and the
+//! validation that turns them into the model, collecting every problem.
+
+use serde::Deserialize;
+
+use crate::model::{self, *};
+use crate::rules::{self, Violation};
+use crate::{Problem, Problems};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct File {
+    version: i64,
+    #[serde(default = "default_region")]
+    region: String,
+    #[serde(default)]
+    server: ServerFile,
+    admin: Option<AdminFile>,
+    #[serde(default)]
+    messages: MessagesFile,
+    #[serde(default)]
+    pub(crate) user_pools: Vec<PoolFile>,
+    #[serde(default)]
+    pub(crate) http_apis: Vec<ApiFile>,
+    #[serde(default)]
+    pub(crate) websocket_apis: Vec<ApiFile>,
+}
+
+fn default_region() -> String {
+    "us-east-1".to_string()
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ServerFile {
+    public_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminFile {
+    access_key_id: String,
+    secret_access_key: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct MessagesFile {
+    outbox_dir: Option<String>,
+    smtp: Option<SmtpFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmtpFile {
+    host: String,
+    #[serde(default = "default_smtp_port")]
+    port: u16,
+    username: Option<String>,
+    password: Option<String>,
+    from: String,
+    #[serde(default = "default_smtp_tls")]
+    tls: SmtpTls,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+fn default_smtp_tls() -> SmtpTls {
+    SmtpTls::Starttls
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApiFile {
+    pub(crate) name: String,
+    listen: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PoolFile {
+    pub(crate) name: String,
+    output: Option<String>,
+    #[serde(default = "default_issuer")]
+    issuer: IssuerStyle,
+    #[serde(default)]
+    password_policy: Option<PasswordPolicyFile>,
+    #[serde(default)]
+    username_attributes: Vec<String>,
+    #[serde(default)]
+    alias_attributes: Vec<String>,
+    #[serde(default)]
+    auto_verified_attributes: Vec<String>,
+    #[serde(default)]
+    allow_admin_create_user_only: bool,
+    #[serde(default = "yes")]
+    username_case_sensitive: bool,
+    #[serde(default)]
+    custom_attributes: Vec<CustomAttribute>,
+    #[serde(default)]
+    required_attributes: Vec<String>,
+    #[serde(default)]
+    mfa: MfaConfiguration,
+    #[serde(default)]
+    deletion_protection: bool,
+    domain: Option<DomainFile>,
+    #[serde(default)]
+    resource_servers: Vec<ResourceServer>,
+    #[serde(default)]
+    clients: Vec<ClientFile>,
+}
+
+fn default_issuer() -> IssuerStyle {
+    IssuerStyle::Cognate
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordPolicyFile {
+    minimum_length: Option<u32>,
+    require_uppercase: Option<bool>,
+    require_lowercase: Option<bool>,
+    require_numbers: Option<bool>,
+    require_symbols: Option<bool>,
+    temporary_password_validity_days: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DomainFile {
+    prefix: String,
+    listen: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientFile {
+    name: String,
+    output: Option<String>,
+    #[serde(default)]
+    generate_secret: bool,
+    explicit_auth_flows: Option<Vec<String>>,
+    #[serde(default)]
+    allowed_oauth_flows: Vec<String>,
+    #[serde(default)]
+    allowed_oauth_scopes: Vec<String>,
+    #[serde(default)]
+    callback_urls: Vec<String>,
+    #[serde(default)]
+    logout_urls: Vec<String>,
+    default_redirect_uri: Option<String>,
+    read_attributes: Option<Vec<String>>,
+    write_attributes: Option<Vec<String>>,
+    access_token_validity: Option<String>,
+    id_token_validity: Option<String>,
+    refresh_token_validity: Option<String>,
+    prevent_user_existence_errors: Option<PreventUserExistenceErrors>,
+    enable_token_revocation: Option<bool>,
+    refresh_token_rotation: Option<RefreshTokenRotation>,
+    auth_session_validity_minutes: Option<u32>,
+}
+
+/// Collects problems with their locations.
+struct Collector(Vec<Problem>);
+
+impl Collector {
+    fn at(&mut self, location: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem {
+            location: location.into(),
+            message: message.into(),
+        });
+    }
+    fn violations(&mut self, prefix: &str, violations: Vec<Violation>) {
+        for v in violations {
+            self.at(format!("{prefix}.{}", v.field), v.message);
+        }
+    }
+}
+
+pub(crate) fn validate(file: File) -> Result<Config, Problems> {
+    let mut c = Collector(Vec::new());
+    let standins = crate::placeholder_standins(&file);
+    if file.version != 1 {
+        c.at("version", format!("unsupported version {}; this cognate reads version 1", file.version));
+    }
+    if !rules::is_region(&file.region) {
+        c.at("region", format!("'{}' is not an AWS region name such as us-east-1", file.region));
+    }
+    if let Some(u) = &file.server.public_url {
+        match url::Url::parse(u) {
+            Ok(p) if p.scheme() == "http" || p.scheme() == "https" => {}
+            _ => c.at("server.public_url", "must be an absolute http(s) URL"),
+        }
+    }
+    let admin = file.admin.map(|a| {
+        let ok = (16..=128).contains(&a.access_key_id.len())
+            && a.access_key_id.bytes().all(|b| b.is_ascii_alphanumeric());
+        if !ok {
+            c.at("admin.access_key_id", "must be 16 to 128 letters and digits");
+        }
+        if a.secret_access_key.len() < 16 {
+            c.at("admin.secret_access_key", "must be at least 16 characters");
+        }
+        AdminCredentials {
+            access_key_id: a.access_key_id,
+            secret_access_key: a.secret_access_key,
+        }
+    });
+    let smtp = file.messages.smtp.map(|s| {
+        if s.host.is_empty() {
+            c.at("messages.smtp.host", "must not be empty");
+        }
+        if !s.from.contains('@') {
+            c.at("messages.smtp.from", "must be an email address");
+        }
+        model::Smtp {
+            host: s.host,
+            port: s.port,
+            username: s.username,
+            password: s.password,
+            from: s.from,
+            tls: s.tls,
+        }
+    });
+
+    let http_apis = apis(&mut c, "http_apis", file.http_apis);
+    let websocket_apis = apis(&mut c, "websocket_apis", file.websocket_apis);
+
+    let mut pools = Vec::new();
+    let mut outputs: Vec<(String, String)> = Vec::new();
+    for (pi, p) in file.user_pools.into_iter().enumerate() {
+        let at = format!("user_pools[{pi}]");
+        if p.name.is_empty() || p.name.len() > 128 {
+            c.at(format!("{at}.name"), "must be 1 to 128 characters");
+        }
+        if pools.iter().any(|q: &UserPool| q.name == p.name) {
+            c.at(format!("{at}.name"), format!("another pool is already named '{}'", p.name));
+        }
+        if let Some(o) = &p.output {
+            outputs.push((format!("{at}.output"), format!("{o}Id")));
+        }
+        let defaults = PasswordPolicy::default();
+        let pp = p.password_policy.map_or(defaults.clone(), |f| PasswordPolicy {
+            minimum_length: f.minimum_length.unwrap_or(defaults.minimum_length),
+            require_uppercase: f.require_uppercase.unwrap_or(defaults.require_uppercase),
+            require_lowercase: f.require_lowercase.unwrap_or(defaults.require_lowercase),
+            require_numbers: f.require_numbers.unwrap_or(defaults.require_numbers),
+            require_symbols: f.require_symbols.unwrap_or(defaults.require_symbols),
+            temporary_password_validity_days: f
+                .temporary_password_validity_days
+                .unwrap_or(defaults.temporary_password_validity_days),
+        });
+        let settings = PoolSettings {
+            issuer: p.issuer,
+            password_policy: pp,
+            username_attributes: p.username_attributes,
+            alias_attributes: p.alias_attributes,
+            auto_verified_attributes: p.auto_verified_attributes,
+            allow_admin_create_user_only: p.allow_admin_create_user_only,
+            username_case_sensitive: p.username_case_sensitive,
+            custom_attributes: p.custom_attributes,
+            required_attributes: p.required_attributes,
+            mfa: p.mfa,
+            deletion_protection: p.deletion_protection,
+        };
+        c.violations(&at, rules::check_pool(&settings));
+
+        let mut custom_scopes = Vec::new();
+        for (ri, rs) in p.resource_servers.iter().enumerate() {
+            let rat = format!("{at}.resource_servers[{ri}]");
+            if rs.identifier.is_empty() || rs.identifier.len() > 256 {
+                c.at(format!("{rat}.identifier"), "must be 1 to 256 characters");
+            }
+            for (si, s) in rs.scopes.iter().enumerate() {
+                if s.name.is_empty() || s.name.contains('/') || s.name.contains(' ') {
+                    c.at(format!("{rat}.scopes[{si}].name"), "must be non-empty, without '/' or spaces");
+                }
+                custom_scopes.push(format!("{}/{}", rs.identifier, s.name));
+            }
+        }
+
+        let domain = p.domain.map(|d| {
+            let ok = !d.prefix.is_empty()
+                && d.prefix.len() <= 63
+                && d.prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !d.prefix.starts_with('-')
+                && !d.prefix.ends_with('-');
+            if !ok {
+                c.at(format!("{at}.domain.prefix"), "must be lowercase letters, digits and inner hyphens, 1-63 long");
+            }
+            Domain {
+                prefix: d.prefix,
+                listen: listen(&mut c, &format!("{at}.domain.listen"), d.listen),
+            }
+        });
+
+        let mut clients: Vec<AppClient> = Vec::new();
+        for (ci, cf) in p.clients.into_iter().enumerate() {
+            let cat = format!("{at}.clients[{ci}]");
+            if clients.iter().any(|k| k.name == cf.name) {
+                c.at(format!("{cat}.name"), format!("another client of this pool is named '{}'", cf.name));
+            }
+            if let Some(o) = &cf.output {
+                outputs.push((format!("{cat}.output"), format!("{o}Id")));
+            }
+            let client = client(&mut c, &cat, cf, &custom_scopes, &standins);
+            clients.push(client);
+        }
+        pools.push(UserPool {
+            name: p.name,
+            output: p.output,
+            settings,
+            domain,
+            resource_servers: p.resource_servers,
+            clients,
+        });
+    }
+    for (i, (loc, key)) in outputs.iter().enumerate() {
+        if outputs[..i].iter().any(|(_, k)| k == key) {
+            c.at(loc.clone(), format!("output {key} is already produced by another pool or client"));
+        }
+    }
+
+    if c.0.is_empty() {
+        Ok(Config {
+            region: file.region,
+            server: Server {
+                public_url: file.server.public_url,
+            },
+            admin,
+            messages: Messages {
+                outbox_dir: file.messages.outbox_dir,
+                smtp,
+            },
+            user_pools: pools,
+            http_apis,
+            websocket_apis,
+        })
+    } else {
+        Err(Problems(c.0))
+    }
+}
+
+fn apis(c: &mut Collector, section: &str, files: Vec<ApiFile>) -> Vec<ApiListener> {
+    let mut out: Vec<ApiListener> = Vec::new();
+    for (i, a) in files.into_iter().enumerate() {
+        let at = format!("{section}[{i}]");
+        if a.name.is_empty() || !a.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            c.at(format!("{at}.name"), "must be letters, digits, '-' or '_'");
+        }
+        if out.iter().any(|o| o.name == a.name) {
+            c.at(format!("{at}.name"), format!("another API is named '{}'", a.name));
+        }
+        out.push(ApiListener {
+            listen: listen(c, &format!("{at}.listen"), a.listen),
+            name: a.name,
+        });
+    }
+    out
+}
+
+fn listen(c: &mut Collector, at: &str, raw: Option<String>) -> Listen {
+    match raw.as_deref() {
+        None | Some("auto") => Listen::Auto,
+        Some(s) => match s.parse() {
+            Ok(addr) => Listen::Addr(addr),
+            Err(_) => {
+                c.at(at, format!("'{s}' is not an address such as 127.0.0.1:4002 (or \"auto\")"));
+                Listen::Auto
+            }
+        },
+    }
+}
+
+fn client(
+    c: &mut Collector,
+    at: &str,
+    f: ClientFile,
+    custom_scopes: &[String],
+    standins: &std::collections::HashMap<String, String>,
+) -> AppClient {
+    let defaults = ClientSettings::default();
+    let mut flows = Vec::new();
+    match f.explicit_auth_flows {
+        None => flows = defaults.explicit_auth_flows.clone(),
+        Some(list) => {
+            for (i, v) in list.iter().enumerate() {
+                match AuthFlow::parse(v) {
+                    Some(flow) if !flows.contains(&flow) => flows.push(flow),
+                    Some(_) => {}
+                    None => c.at(format!("{at}.explicit_auth_flows[{i}]"), format!("unknown auth flow '{v}'")),
+                }
+            }
+        }
+    }
+    let mut oauth = Vec::new();
+    for (i, v) in f.allowed_oauth_flows.iter().enumerate() {
+        match OAuthFlow::parse(v) {
+            Some(flow) => oauth.push(flow),
+            None => c.at(
+                format!("{at}.allowed_oauth_flows[{i}]"),
+                format!("unknown OAuth flow '{v}' (code, implicit, client_credentials)"),
+            ),
+        }
+    }
+    let mut validity = |name: &str, raw: Option<String>, default: Validity| match raw {
+        None => default,
+        Some(r) => rules::parse_validity(&r).unwrap_or_else(|e| {
+            c.at(format!("{at}.{name}"), e);
+            default
+        }),
+    };
+    let access = validity("access_token_validity", f.access_token_validity, defaults.access_token_validity);
+    let id = validity("id_token_validity", f.id_token_validity, defaults.id_token_validity);
+    let refresh = validity("refresh_token_validity", f.refresh_token_validity, defaults.refresh_token_validity);
+    let uses_oauth = !oauth.is_empty();
+    let settings = ClientSettings {
+        explicit_auth_flows: flows,
+        allowed_oauth_flows_user_pool_client: uses_oauth,
+        allowed_oauth_flows: oauth,
+        allowed_oauth_scopes: f.allowed_oauth_scopes,
+        callback_urls: f.callback_urls,
+        logout_urls: f.logout_urls,
+        default_redirect_uri: f.default_redirect_uri,
+        supported_identity_providers: if uses_oauth { vec!["COGNITO".into()] } else { Vec::new() },
+        read_attributes: f.read_attributes,
+        write_attributes: f.write_attributes,
+        access_token_validity: access,
+        id_token_validity: id,
+        refresh_token_validity: refresh,
+        prevent_user_existence_errors: f
+            .prevent_user_existence_errors
+            .unwrap_or(PreventUserExistenceErrors::Enabled),
+        enable_token_revocation: f.enable_token_revocation.unwrap_or(true),
+        refresh_token_rotation: f.refresh_token_rotation,
+        auth_session_validity_minutes: f.auth_session_validity_minutes.unwrap_or(3),
+    };
+    // URLs are checked with their placeholders filled by stand-ins.
+    let mut checked = settings.clone();
+    for url in checked.callback_urls.iter_mut().chain(checked.logout_urls.iter_mut()) {
+        if url.contains("${") {
+            let resolved = crate::substitute(url, standins);
+            if resolved.contains("${") {
+                c.at(format!("{at}.callback_urls"), format!("'{url}' uses an unknown placeholder"));
+            }
+            *url = resolved;
+        }
+    }
+    if let Some(d) = &mut checked.default_redirect_uri {
+        *d = crate::substitute(d, standins);
+    }
+    c.violations(at, rules::check_client(&checked, f.generate_secret, custom_scopes));
+    AppClient {
+        name: f.name,
+        output: f.output,
+        generate_secret: f.generate_secret,
+        settings,
+    }
+}

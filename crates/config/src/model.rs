@@ -1,0 +1,456 @@
+//! The validated model: what the rest of cognate works with.
+//!
+//! These types are also what the store persists (as JSON) for pools and app
+//! clients, whether they came from the config file or from the Cognito JSON API,
+//! so one set of rules describes both.
+
+use serde::{Deserialize, Serialize};
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub region: String,
+    pub server: Server,
+    pub admin: Option<AdminCredentials>,
+    pub messages: Messages,
+    pub user_pools: Vec<UserPool>,
+    pub http_apis: Vec<ApiListener>,
+    pub websocket_apis: Vec<ApiListener>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Server {
+    /// The base URL clients use to reach the main listener (Cognito JSON API,
+    /// issuers). `None`: derived from the listen address.
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Messages {
+    /// Where messages land when no SMTP server is configured; relative paths
+    /// are relative to the data directory.
+    pub outbox_dir: Option<String>,
+    pub smtp: Option<Smtp>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub from: String,
+    pub tls: SmtpTls,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Tls,
+}
+
+/// A listener of a gateway API: where it is reachable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiListener {
+    pub name: String,
+    pub listen: Listen,
+}
+
+/// Where a secondary listener binds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    /// Next to the main listener: its port plus an offset, or a free port when
+    /// the main listener asked for port 0.
+    Auto,
+    Addr(std::net::SocketAddr),
+}
+
+/// A user pool declared in the config file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserPool {
+    /// The stable name the config refers to the pool by.
+    pub name: String,
+    /// Key of the outputs: `{output}Id` carries the pool id.
+    pub output: Option<String>,
+    pub settings: PoolSettings,
+    pub domain: Option<Domain>,
+    pub resource_servers: Vec<ResourceServer>,
+    pub clients: Vec<AppClient>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Domain {
+    pub prefix: String,
+    pub listen: Listen,
+}
+
+/// Everything about a pool that Cognito lets an administrator set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSettings {
+    pub issuer: IssuerStyle,
+    pub password_policy: PasswordPolicy,
+    #[serde(default)]
+    pub username_attributes: Vec<String>,
+    #[serde(default)]
+    pub alias_attributes: Vec<String>,
+    #[serde(default)]
+    pub auto_verified_attributes: Vec<String>,
+    #[serde(default)]
+    pub allow_admin_create_user_only: bool,
+    #[serde(default = "default_true")]
+    pub username_case_sensitive: bool,
+    #[serde(default)]
+    pub custom_attributes: Vec<CustomAttribute>,
+    #[serde(default)]
+    pub required_attributes: Vec<String>,
+    #[serde(default)]
+    pub mfa: MfaConfiguration,
+    #[serde(default)]
+    pub deletion_protection: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            issuer: IssuerStyle::Cognate,
+            password_policy: PasswordPolicy::default(),
+            username_attributes: Vec::new(),
+            alias_attributes: Vec::new(),
+            auto_verified_attributes: Vec::new(),
+            allow_admin_create_user_only: false,
+            username_case_sensitive: true,
+            custom_attributes: Vec::new(),
+            required_attributes: Vec::new(),
+            mfa: MfaConfiguration::Off,
+            deletion_protection: false,
+        }
+    }
+}
+
+impl PoolSettings {
+    pub fn email_is_username(&self) -> bool {
+        self.username_attributes.iter().any(|a| a == "email")
+    }
+    pub fn phone_is_username(&self) -> bool {
+        self.username_attributes.iter().any(|a| a == "phone_number")
+    }
+    /// Whether users can sign in with this attribute instead of their username.
+    pub fn signs_in_with(&self, attribute: &str) -> bool {
+        self.username_attributes.iter().any(|a| a == attribute)
+            || self.alias_attributes.iter().any(|a| a == attribute)
+    }
+}
+
+/// How the `iss` claim of a pool's tokens is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IssuerStyle {
+    /// `{public url of the main listener}/{poolId}`: discovery and JWKS are
+    /// served where the issuer says.
+    Cognate,
+    /// `https://cognito-idp.{region}.amazonaws.com/{poolId}`, for verifiers that
+    /// compute the issuer from the pool id (aws-jwt-verify's CognitoJwtVerifier).
+    Aws,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum MfaConfiguration {
+    #[default]
+    Off,
+    On,
+    Optional,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordPolicy {
+    pub minimum_length: u32,
+    pub require_uppercase: bool,
+    pub require_lowercase: bool,
+    pub require_numbers: bool,
+    pub require_symbols: bool,
+    pub temporary_password_validity_days: u32,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        PasswordPolicy {
+            minimum_length: 8,
+            require_uppercase: true,
+            require_lowercase: true,
+            require_numbers: true,
+            require_symbols: true,
+            temporary_password_validity_days: 7,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomAttribute {
+    /// Without the `custom:` prefix.
+    pub name: String,
+    #[serde(default = "default_string_type")]
+    pub data_type: String,
+    #[serde(default = "default_true")]
+    pub mutable: bool,
+}
+
+fn default_string_type() -> String {
+    "String".to_string()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceServer {
+    pub identifier: String,
+    pub name: String,
+    #[serde(default)]
+    pub scopes: Vec<ResourceScope>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceScope {
+    pub name: String,
+    pub description: String,
+}
+
+/// An app client declared in the config file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppClient {
+    pub name: String,
+    pub output: Option<String>,
+    pub generate_secret: bool,
+    pub settings: ClientSettings,
+}
+
+/// Everything about an app client that Cognito lets an administrator set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSettings {
+    pub explicit_auth_flows: Vec<AuthFlow>,
+    #[serde(default)]
+    pub allowed_oauth_flows: Vec<OAuthFlow>,
+    #[serde(default)]
+    pub allowed_oauth_scopes: Vec<String>,
+    #[serde(default)]
+    pub allowed_oauth_flows_user_pool_client: bool,
+    #[serde(default)]
+    pub callback_urls: Vec<String>,
+    #[serde(default)]
+    pub logout_urls: Vec<String>,
+    #[serde(default)]
+    pub default_redirect_uri: Option<String>,
+    #[serde(default)]
+    pub supported_identity_providers: Vec<String>,
+    /// `None`: every attribute is readable / writable.
+    #[serde(default)]
+    pub read_attributes: Option<Vec<String>>,
+    #[serde(default)]
+    pub write_attributes: Option<Vec<String>>,
+    pub access_token_validity: Validity,
+    pub id_token_validity: Validity,
+    pub refresh_token_validity: Validity,
+    pub prevent_user_existence_errors: PreventUserExistenceErrors,
+    pub enable_token_revocation: bool,
+    #[serde(default)]
+    pub refresh_token_rotation: Option<RefreshTokenRotation>,
+    /// Minutes a challenge `Session` stays valid (3..=15).
+    pub auth_session_validity_minutes: u32,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        ClientSettings {
+            explicit_auth_flows: vec![
+                AuthFlow::AllowRefreshTokenAuth,
+                AuthFlow::AllowUserSrpAuth,
+                AuthFlow::AllowCustomAuth,
+            ],
+            allowed_oauth_flows: Vec::new(),
+            allowed_oauth_scopes: Vec::new(),
+            allowed_oauth_flows_user_pool_client: false,
+            callback_urls: Vec::new(),
+            logout_urls: Vec::new(),
+            default_redirect_uri: None,
+            supported_identity_providers: Vec::new(),
+            read_attributes: None,
+            write_attributes: None,
+            access_token_validity: Validity::new(60, TimeUnit::Minutes),
+            id_token_validity: Validity::new(60, TimeUnit::Minutes),
+            refresh_token_validity: Validity::new(30, TimeUnit::Days),
+            prevent_user_existence_errors: PreventUserExistenceErrors::Legacy,
+            enable_token_revocation: true,
+            refresh_token_rotation: None,
+            auth_session_validity_minutes: 3,
+        }
+    }
+}
+
+impl ClientSettings {
+    pub fn allows(&self, flow: AuthFlow) -> bool {
+        self.explicit_auth_flows.contains(&flow)
+    }
+}
+
+/// Values of `ExplicitAuthFlows`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AuthFlow {
+    #[serde(rename = "ALLOW_USER_PASSWORD_AUTH")]
+    AllowUserPasswordAuth,
+    #[serde(rename = "ALLOW_ADMIN_USER_PASSWORD_AUTH")]
+    AllowAdminUserPasswordAuth,
+    #[serde(rename = "ALLOW_USER_SRP_AUTH")]
+    AllowUserSrpAuth,
+    #[serde(rename = "ALLOW_REFRESH_TOKEN_AUTH")]
+    AllowRefreshTokenAuth,
+    #[serde(rename = "ALLOW_CUSTOM_AUTH")]
+    AllowCustomAuth,
+    #[serde(rename = "ALLOW_USER_AUTH")]
+    AllowUserAuth,
+}
+
+impl AuthFlow {
+    pub const ALL: [AuthFlow; 6] = [
+        AuthFlow::AllowUserPasswordAuth,
+        AuthFlow::AllowAdminUserPasswordAuth,
+        AuthFlow::AllowUserSrpAuth,
+        AuthFlow::AllowRefreshTokenAuth,
+        AuthFlow::AllowCustomAuth,
+        AuthFlow::AllowUserAuth,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthFlow::AllowUserPasswordAuth => "ALLOW_USER_PASSWORD_AUTH",
+            AuthFlow::AllowAdminUserPasswordAuth => "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+            AuthFlow::AllowUserSrpAuth => "ALLOW_USER_SRP_AUTH",
+            AuthFlow::AllowRefreshTokenAuth => "ALLOW_REFRESH_TOKEN_AUTH",
+            AuthFlow::AllowCustomAuth => "ALLOW_CUSTOM_AUTH",
+            AuthFlow::AllowUserAuth => "ALLOW_USER_AUTH",
+        }
+    }
+
+    /// Parses a value as Cognito accepts it, including the legacy names.
+    pub fn parse(value: &str) -> Option<AuthFlow> {
+        Some(match value {
+            "ALLOW_USER_PASSWORD_AUTH" | "USER_PASSWORD_AUTH" => AuthFlow::AllowUserPasswordAuth,
+            "ALLOW_ADMIN_USER_PASSWORD_AUTH" | "ADMIN_NO_SRP_AUTH" => {
+                AuthFlow::AllowAdminUserPasswordAuth
+            }
+            "ALLOW_USER_SRP_AUTH" => AuthFlow::AllowUserSrpAuth,
+            "ALLOW_REFRESH_TOKEN_AUTH" => AuthFlow::AllowRefreshTokenAuth,
+            "ALLOW_CUSTOM_AUTH" | "CUSTOM_AUTH_FLOW_ONLY" => AuthFlow::AllowCustomAuth,
+            "ALLOW_USER_AUTH" => AuthFlow::AllowUserAuth,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthFlow {
+    Code,
+    Implicit,
+    ClientCredentials,
+}
+
+impl OAuthFlow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OAuthFlow::Code => "code",
+            OAuthFlow::Implicit => "implicit",
+            OAuthFlow::ClientCredentials => "client_credentials",
+        }
+    }
+    pub fn parse(value: &str) -> Option<OAuthFlow> {
+        Some(match value {
+            "code" => OAuthFlow::Code,
+            "implicit" => OAuthFlow::Implicit,
+            "client_credentials" => OAuthFlow::ClientCredentials,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum PreventUserExistenceErrors {
+    Legacy,
+    Enabled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshTokenRotation {
+    pub enabled: bool,
+    pub retry_grace_period_seconds: u32,
+}
+
+/// A token lifetime as Cognito writes it: an amount and a unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Validity {
+    pub amount: u64,
+    pub unit: TimeUnit,
+}
+
+impl Validity {
+    pub const fn new(amount: u64, unit: TimeUnit) -> Validity {
+        Validity { amount, unit }
+    }
+    pub fn seconds(self) -> u64 {
+        self.amount.saturating_mul(self.unit.seconds())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeUnit {
+    Seconds,
+    Minutes,
+    Hours,
+    Days,
+}
+
+impl TimeUnit {
+    pub fn seconds(self) -> u64 {
+        match self {
+            TimeUnit::Seconds => 1,
+            TimeUnit::Minutes => 60,
+            TimeUnit::Hours => 3600,
+            TimeUnit::Days => 86_400,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeUnit::Seconds => "seconds",
+            TimeUnit::Minutes => "minutes",
+            TimeUnit::Hours => "hours",
+            TimeUnit::Days => "days",
+        }
+    }
+    pub fn parse(value: &str) -> Option<TimeUnit> {
+        Some(match value {
+            "seconds" => TimeUnit::Seconds,
+            "minutes" => TimeUnit::Minutes,
+            "hours" => TimeUnit::Hours,
+            "days" => TimeUnit::Days,
+            _ => return None,
+        })
+    }
+}

@@ -1,0 +1,94 @@
+use super::*;
+
+#[test]
+fn demo_config_parses_into_the_documented_model() {
+    let c = parse(DEMO_TOML).expect("the demo config is valid");
+    assert_eq!(c.region, "us-east-1");
+    assert_eq!(c.user_pools.len(), 1);
+    let pool = &c.user_pools[0];
+    assert_eq!(pool.output.as_deref(), Some("UserPool"));
+    assert_eq!(pool.resource_servers[0].identifier, "demo-api");
+    let names: Vec<_> = pool.clients.iter().map(|c| (c.name.as_str(), c.generate_secret)).collect();
+    assert_eq!(names, [("web", false), ("confidential", true), ("machine", true)]);
+    let web = &pool.clients[0].settings;
+    assert!(web.allows(AuthFlow::AllowUserPasswordAuth));
+    assert!(web.allows(AuthFlow::AllowUserSrpAuth));
+    assert_eq!(web.callback_urls[0], "${api.demo}/oauth2/callback");
+    let machine = &pool.clients[2].settings;
+    assert_eq!(machine.allowed_oauth_flows, [OAuthFlow::ClientCredentials]);
+    assert_eq!(machine.allowed_oauth_scopes, ["demo-api/read"]);
+    assert!(machine.explicit_auth_flows.is_empty());
+    assert_eq!(c.http_apis[0].name, "demo");
+    assert_eq!(c.websocket_apis[0].name, "demo");
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_location() {
+    let text = r#"
+version = 2
+region = "moon"
+[[user_pools]]
+name = "p"
+[user_pools.password_policy]
+minimum_length = 3
+[[user_pools.clients]]
+name = "c"
+allowed_oauth_flows = ["client_credentials", "code"]
+allowed_oauth_scopes = ["nope/read"]
+callback_urls = ["http://evil.example/cb", "${api.missing}/cb"]
+access_token_validity = "2d"
+"#;
+    let problems = parse(text).unwrap_err().0;
+    let locations: Vec<_> = problems.iter().map(|p| p.location.as_str()).collect();
+    for expected in [
+        "version",
+        "region",
+        "user_pools[0].password_policy.minimum_length",
+        "user_pools[0].clients[0].allowed_oauth_flows",
+        "user_pools[0].clients[0].allowed_oauth_scopes",
+        "user_pools[0].clients[0].callback_urls[0]",
+        "user_pools[0].clients[0].callback_urls",
+        "user_pools[0].clients[0].access_token_validity",
+    ] {
+        assert!(locations.contains(&expected), "missing {expected} in {locations:?}");
+    }
+}
+
+#[test]
+fn unknown_keys_are_refused_with_line_and_column() {
+    let err = parse("version = 1\n[server]\npublik_url = \"x\"\n").unwrap_err().0;
+    assert_eq!(err.len(), 1);
+    assert_eq!(err[0].location, "line 3, column 1");
+    assert!(err[0].message.contains("unknown field `publik_url`"), "{}", err[0].message);
+}
+
+#[test]
+fn placeholders_resolve_to_listener_urls() {
+    let mut c = parse(DEMO_TOML).unwrap();
+    let values = HashMap::from([("api.demo".to_string(), "http://127.0.0.1:4002/".to_string())]);
+    resolve_placeholders(&mut c, &values);
+    assert_eq!(
+        c.user_pools[0].clients[0].settings.callback_urls[0],
+        "http://127.0.0.1:4002/oauth2/callback"
+    );
+    assert_eq!(substitute("${nope}/x", &values), "${nope}/x");
+}
+
+#[test]
+fn duplicate_names_and_outputs_are_refused() {
+    let text = r#"
+version = 1
+[[user_pools]]
+name = "p"
+output = "A"
+[[user_pools.clients]]
+name = "c"
+output = "A"
+[[user_pools.clients]]
+name = "c"
+"#;
+    let problems = parse(text).unwrap_err().0;
+    let locations: Vec<_> = problems.iter().map(|p| p.location.as_str()).collect();
+    assert!(locations.contains(&"user_pools[0].clients[1].name"), "{locations:?}");
+    assert!(locations.contains(&"user_pools[0].clients[0].output"), "{locations:?}");
+}

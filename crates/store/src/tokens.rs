@@ -1,0 +1,186 @@
+//! Token origins (one per authentication) and refresh tokens.
+//!
+//! Every token issued by a sign-in carries the sign-in's `origin_jti`; the
+//! origin row is what revocation marks. Refresh tokens are stored as hashes
+//! and point at their origin, so revoking the origin kills the refresh token
+//! and every access token issued from it.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::{Result, Store};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub origin_jti: String,
+    pub pool_id: String,
+    pub client_id: String,
+    pub sub: String,
+    /// Epoch seconds of the authentication.
+    pub auth_time: i64,
+    /// Space-separated scopes granted at the authentication.
+    pub scopes: String,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    pub revoked_ms: Option<i64>,
+}
+
+/// A refresh token as found by its hash, with its origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub token_hash: String,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    /// Set when rotation replaced this token by a newer one.
+    pub replaced_ms: Option<i64>,
+    pub origin: Origin,
+}
+
+fn origin_from(row: &AnyRow) -> Result<Origin> {
+    Ok(Origin {
+        origin_jti: row.try_get("origin_jti")?,
+        pool_id: row.try_get("pool_id")?,
+        client_id: row.try_get("client_id")?,
+        sub: row.try_get("sub")?,
+        auth_time: row.try_get("auth_time")?,
+        scopes: row.try_get("scopes")?,
+        created_ms: row.try_get("o_created_ms")?,
+        expires_ms: row.try_get("o_expires_ms")?,
+        revoked_ms: row.try_get("revoked_ms")?,
+    })
+}
+
+const ORIGIN_COLUMNS: &str = "o.origin_jti, o.pool_id, o.client_id, o.sub, o.auth_time, o.scopes, \
+    o.created_ms AS o_created_ms, o.expires_ms AS o_expires_ms, o.revoked_ms";
+
+impl Store {
+    /// Records an authentication and, in the same transaction, its refresh
+    /// token (`refresh_hash`, when one is issued).
+    pub async fn insert_origin(&self, origin: &Origin, refresh_hash: Option<&str>) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO token_origins (origin_jti, pool_id, client_id, sub, auth_time, scopes, created_ms, expires_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&origin.origin_jti)
+        .bind(&origin.pool_id)
+        .bind(&origin.client_id)
+        .bind(&origin.sub)
+        .bind(origin.auth_time)
+        .bind(&origin.scopes)
+        .bind(origin.created_ms)
+        .bind(origin.expires_ms)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(hash) = refresh_hash {
+            sqlx::query(
+                "INSERT INTO refresh_tokens (token_hash, origin_jti, created_ms, expires_ms) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(hash)
+            .bind(&origin.origin_jti)
+            .bind(origin.created_ms)
+            .bind(origin.expires_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn refresh_token(&self, hash: &str) -> Result<Option<RefreshToken>> {
+        let q = format!(
+            "SELECT r.token_hash, r.created_ms, r.expires_ms, r.replaced_ms, {ORIGIN_COLUMNS} \
+             FROM refresh_tokens r JOIN token_origins o ON o.origin_jti = r.origin_jti \
+             WHERE r.token_hash = $1"
+        );
+        let row = sqlx::query(&q).bind(hash).fetch_optional(&self.pool).await?;
+        Ok(match row {
+            None => None,
+            Some(r) => Some(RefreshToken {
+                token_hash: r.try_get("token_hash")?,
+                created_ms: r.try_get("created_ms")?,
+                expires_ms: r.try_get("expires_ms")?,
+                replaced_ms: r.try_get("replaced_ms")?,
+                origin: origin_from(&r)?,
+            }),
+        })
+    }
+
+    /// Replaces a refresh token by a new one of the same origin (rotation).
+    /// Returns false, writing nothing, when the old token was already
+    /// replaced: only one of two concurrent rotations wins.
+    pub async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "UPDATE refresh_tokens SET replaced_ms = $2 WHERE token_hash = $1 AND replaced_ms IS NULL \
+             RETURNING origin_jti",
+        )
+        .bind(old_hash)
+        .bind(now_ms)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let origin: String = row.try_get("origin_jti")?;
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, origin_jti, created_ms, expires_ms) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(new_hash)
+        .bind(&origin)
+        .bind(now_ms)
+        .bind(expires_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The origin of a token, to check whether it was revoked.
+    pub async fn origin(&self, origin_jti: &str) -> Result<Option<Origin>> {
+        let q = format!("SELECT {ORIGIN_COLUMNS} FROM token_origins o WHERE o.origin_jti = $1");
+        let row = sqlx::query(&q).bind(origin_jti).fetch_optional(&self.pool).await?;
+        row.as_ref().map(origin_from).transpose()
+    }
+
+    /// Revokes one authentication and everything issued from it.
+    pub async fn revoke_origin(&self, origin_jti: &str, now_ms: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE token_origins SET revoked_ms = $2 WHERE origin_jti = $1 AND revoked_ms IS NULL",
+        )
+        .bind(origin_jti)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Revokes every authentication of a user (global sign-out).
+    pub async fn revoke_user_origins(&self, pool_id: &str, sub: &str, now_ms: i64) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE token_origins SET revoked_ms = $3 WHERE pool_id = $1 AND sub = $2 AND revoked_ms IS NULL",
+        )
+        .bind(pool_id)
+        .bind(sub)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Deletes origins (and their refresh tokens) that expired before
+    /// `before_ms`.
+    pub async fn purge_origins(&self, before_ms: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM token_origins WHERE expires_ms < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
