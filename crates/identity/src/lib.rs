@@ -1,1 +1,157 @@
+//! cognate's identity core: user pools, users, app clients, tokens and the
+//! semantics of Cognito's JSON API. Free of HTTP: the server hands requests
+//! in as data, and the current time is always a parameter (`now_ms`, epoch
+//! milliseconds), so expiry and lockout are tested without sleeping.
 
+pub mod api;
+pub mod bootstrap;
+pub mod crypto;
+pub mod error;
+pub mod jwt;
+pub mod keys;
+pub mod messages;
+pub mod password;
+pub mod sigv4;
+pub mod tokens;
+mod users;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use cognate_config::{AdminCredentials, IssuerStyle};
+use cognate_store::pools::Pool;
+use cognate_store::Store;
+
+pub use error::{CognitoError, Result};
+use keys::KeySet;
+use messages::Messenger;
+
+/// A fake AWS account id, for ARNs.
+pub const ACCOUNT_ID: &str = "000000000000";
+
+/// How long a pool's keys are cached before they are read again (so a
+/// rotation on another node is seen).
+const KEY_CACHE_MS: i64 = 30_000;
+
+/// The identity service: one per process, shared by every request.
+pub struct Identity {
+    store: Store,
+    region: String,
+    /// Base URL of the main listener (JSON API, issuers), no trailing slash.
+    public_url: String,
+    admin: AdminCredentials,
+    messenger: Messenger,
+    keys: RwLock<HashMap<String, CachedKeys>>,
+}
+
+#[derive(Clone)]
+struct CachedKeys {
+    set: Arc<KeySet>,
+    loaded_ms: i64,
+}
+
+impl Identity {
+    pub fn new(
+        store: Store,
+        region: String,
+        public_url: String,
+        admin: AdminCredentials,
+        messenger: Messenger,
+    ) -> Identity {
+        Identity {
+            store,
+            region,
+            public_url: public_url.trim_end_matches('/').to_string(),
+            admin,
+            messenger,
+            keys: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    pub fn admin(&self) -> &AdminCredentials {
+        &self.admin
+    }
+
+    /// The `iss` of a pool's tokens.
+    pub fn issuer(&self, pool: &Pool) -> String {
+        match pool.settings.issuer {
+            IssuerStyle::Cognate => format!("{}/{}", self.public_url, pool.id),
+            IssuerStyle::Aws => {
+                format!("https://cognito-idp.{}.amazonaws.com/{}", self.region, pool.id)
+            }
+        }
+    }
+
+    /// The keys of a pool, generating them on first use.
+    pub async fn keys(&self, pool_id: &str, now_ms: i64) -> Result<Arc<KeySet>> {
+        if let Some(c) = self.keys.read().expect("key cache lock").get(pool_id) {
+            if now_ms - c.loaded_ms < KEY_CACHE_MS {
+                return Ok(c.set.clone());
+            }
+        }
+        self.reload_keys(pool_id, now_ms).await
+    }
+
+    /// Reads a pool's keys again (after a rotation, or for an unknown kid).
+    pub async fn reload_keys(&self, pool_id: &str, now_ms: i64) -> Result<Arc<KeySet>> {
+        let mut records = self.store.keys(pool_id).await?;
+        for purpose in [keys::Purpose::Id, keys::Purpose::Access] {
+            if !records.iter().any(|k| k.purpose == purpose.as_str() && k.retired_ms.is_none()) {
+                let key = tokio::task::spawn_blocking({
+                    let pool_id = pool_id.to_string();
+                    move || keys::generate(&pool_id, purpose, now_ms)
+                })
+                .await
+                .map_err(|_| CognitoError::internal("An internal error occurred."))?;
+                self.store.insert_key(&key).await?;
+                records.push(key);
+            }
+        }
+        let set = Arc::new(keys::load(&records));
+        self.keys.write().expect("key cache lock").insert(
+            pool_id.to_string(),
+            CachedKeys {
+                set: set.clone(),
+                loaded_ms: now_ms,
+            },
+        );
+        Ok(set)
+    }
+
+    /// Retires the signing keys of a pool and makes new ones. Tokens signed
+    /// by the old keys keep verifying: the old keys stay in the JWKS until
+    /// `purge_retired_keys` removes them after the longest token lifetime.
+    pub async fn rotate_keys(&self, pool_id: &str, now_ms: i64) -> Result<Vec<String>> {
+        let pool = self.store.pool(pool_id).await?.ok_or_else(|| CognitoError::pool_not_found(pool_id))?;
+        let mut new = Vec::new();
+        for purpose in [keys::Purpose::Id, keys::Purpose::Access] {
+            let id = pool.id.clone();
+            let key = tokio::task::spawn_blocking(move || keys::generate(&id, purpose, now_ms))
+                .await
+                .map_err(|_| CognitoError::internal("An internal error occurred."))?;
+            new.push(key);
+        }
+        self.store.rotate_keys(&pool.id, &new, now_ms).await?;
+        self.reload_keys(&pool.id, now_ms).await?;
+        Ok(new.into_iter().map(|k| k.kid).collect())
+    }
+
+    pub(crate) async fn pool_or_error(&self, pool_id: &str) -> Result<Pool> {
+        self.store
+            .pool(pool_id)
+            .await?
+            .ok_or_else(|| CognitoError::pool_not_found(pool_id))
+    }
+}

@@ -29,6 +29,18 @@ pub struct AuthSession {
     pub expires_ms: i64,
 }
 
+fn session_from(r: &sqlx::any::AnyRow) -> Result<AuthSession> {
+    Ok(AuthSession {
+        session_hash: r.try_get("session_hash")?,
+        pool_id: r.try_get("pool_id")?,
+        client_id: r.try_get("client_id")?,
+        sub: r.try_get("sub")?,
+        challenge: r.try_get("challenge")?,
+        created_ms: r.try_get("created_ms")?,
+        expires_ms: r.try_get("expires_ms")?,
+    })
+}
+
 impl Store {
     /// Stores a code, replacing an earlier one with the same purpose.
     pub async fn put_code(&self, code: &Code) -> Result<()> {
@@ -127,6 +139,19 @@ impl Store {
         Ok(())
     }
 
+    /// Reads a live session without taking it.
+    pub async fn auth_session(&self, hash: &str, now_ms: i64) -> Result<Option<AuthSession>> {
+        let row = sqlx::query(
+            "SELECT session_hash, pool_id, client_id, sub, challenge, created_ms, expires_ms \
+             FROM auth_sessions WHERE session_hash = $1 AND consumed_ms IS NULL AND expires_ms > $2",
+        )
+        .bind(hash)
+        .bind(now_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(session_from).transpose()
+    }
+
     /// Takes a session for use: returns it once, if unexpired, and marks it
     /// consumed in the same statement, so two concurrent answers cannot both
     /// use it.
@@ -140,18 +165,7 @@ impl Store {
         .bind(now_ms)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(match row {
-            None => None,
-            Some(r) => Some(AuthSession {
-                session_hash: r.try_get("session_hash")?,
-                pool_id: r.try_get("pool_id")?,
-                client_id: r.try_get("client_id")?,
-                sub: r.try_get("sub")?,
-                challenge: r.try_get("challenge")?,
-                created_ms: r.try_get("created_ms")?,
-                expires_ms: r.try_get("expires_ms")?,
-            }),
-        })
+        row.as_ref().map(session_from).transpose()
     }
 
     /// Deletes expired sessions and codes; returns how many rows went.

@@ -1,0 +1,150 @@
+//! Applying the config file to the store at start.
+//!
+//! The config declares pools, resource servers and app clients by name; the
+//! store keeps them under that name (`config_key`) with ids and secrets
+//! generated on first start, so they are stable across restarts of the
+//! same data. On each start the declared settings are written again (the
+//! file is the source of truth for what it declares); ids, secrets, users
+//! and anything created through the API are left as they are.
+
+use std::collections::BTreeMap;
+
+use cognate_config::{AdminCredentials, Config};
+use cognate_store::pools::{Client, Pool, ResourceServer};
+use cognate_store::{Store, StoreError};
+
+use crate::error::{CognitoError, Result};
+use crate::{crypto, Identity};
+
+/// What applying the config produced.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    /// Deployment-style outputs: `UserPoolId`, `UserPoolClientId`, ...
+    pub outputs: BTreeMap<String, String>,
+    /// Config pool name -> pool id.
+    pub pool_ids: BTreeMap<String, String>,
+}
+
+pub fn new_pool_id(region: &str) -> String {
+    format!("{region}_{}", crypto::random_string(crypto::ALNUM, 9))
+}
+
+pub fn new_client_id() -> String {
+    crypto::random_string(crypto::LOWER_ALNUM, 26)
+}
+
+pub fn new_client_secret() -> String {
+    crypto::random_string(crypto::LOWER_ALNUM, 51)
+}
+
+/// The admin credentials: the config's, or generated once and kept in the
+/// store.
+pub async fn admin_credentials(store: &Store, config: &Config) -> std::result::Result<AdminCredentials, StoreError> {
+    if let Some(a) = &config.admin {
+        return Ok(a.clone());
+    }
+    let key_id = format!("AKIA{}", crypto::random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16));
+    let secret = crypto::random_string(crypto::ALNUM, 40);
+    let key_id = store.meta_get_or_insert("admin.access_key_id", &key_id).await?;
+    let secret = store.meta_get_or_insert("admin.secret_access_key", &secret).await?;
+    Ok(AdminCredentials {
+        access_key_id: key_id,
+        secret_access_key: secret,
+    })
+}
+
+impl Identity {
+    /// Creates or updates what the config declares.
+    pub async fn apply_config(&self, config: &Config, now_ms: i64) -> Result<Applied> {
+        let mut applied = Applied::default();
+        for declared in &config.user_pools {
+            let pool = match self.store.pool_by_config_key(&declared.name).await? {
+                Some(mut p) => {
+                    p.settings = declared.settings.clone();
+                    p.domain = declared.domain.as_ref().map(|d| d.prefix.clone());
+                    p.updated_ms = now_ms;
+                    self.store.update_pool(&p).await.map_err(conflict)?;
+                    p
+                }
+                None => {
+                    let p = Pool {
+                        id: new_pool_id(&config.region),
+                        name: declared.name.clone(),
+                        config_key: Some(declared.name.clone()),
+                        settings: declared.settings.clone(),
+                        domain: declared.domain.as_ref().map(|d| d.prefix.clone()),
+                        created_ms: now_ms,
+                        updated_ms: now_ms,
+                    };
+                    self.store.insert_pool(&p).await.map_err(conflict)?;
+                    p
+                }
+            };
+            self.keys(&pool.id, now_ms).await?;
+            if let Some(o) = &declared.output {
+                applied.outputs.insert(format!("{o}Id"), pool.id.clone());
+            }
+            applied.pool_ids.insert(declared.name.clone(), pool.id.clone());
+
+            for rs in &declared.resource_servers {
+                let record = ResourceServer {
+                    pool_id: pool.id.clone(),
+                    identifier: rs.identifier.clone(),
+                    name: rs.name.clone(),
+                    scopes: rs.scopes.clone(),
+                };
+                match self.store.resource_server(&pool.id, &rs.identifier).await? {
+                    Some(_) => self.store.update_resource_server(&record).await?,
+                    None => self.store.insert_resource_server(&record).await?,
+                }
+            }
+
+            for declared_client in &declared.clients {
+                let existing = self.store.client_by_config_key(&pool.id, &declared_client.name).await?;
+                let client = match existing {
+                    Some(mut c) => {
+                        c.settings = declared_client.settings.clone();
+                        c.secret = match (declared_client.generate_secret, c.secret.take()) {
+                            (true, Some(s)) => Some(s),
+                            (true, None) => Some(new_client_secret()),
+                            (false, _) => None,
+                        };
+                        c.updated_ms = now_ms;
+                        self.store.update_client(&c).await?;
+                        c
+                    }
+                    None => {
+                        let c = Client {
+                            id: new_client_id(),
+                            pool_id: pool.id.clone(),
+                            name: declared_client.name.clone(),
+                            secret: declared_client.generate_secret.then(new_client_secret),
+                            config_key: Some(declared_client.name.clone()),
+                            settings: declared_client.settings.clone(),
+                            created_ms: now_ms,
+                            updated_ms: now_ms,
+                        };
+                        self.store.insert_client(&c).await?;
+                        c
+                    }
+                };
+                if let Some(o) = &declared_client.output {
+                    applied.outputs.insert(format!("{o}Id"), client.id.clone());
+                    if let Some(s) = &client.secret {
+                        applied.outputs.insert(format!("{o}Secret"), s.clone());
+                    }
+                }
+            }
+        }
+        Ok(applied)
+    }
+}
+
+fn conflict(e: StoreError) -> CognitoError {
+    match e {
+        StoreError::Conflict(what) => CognitoError::invalid_parameter(format!(
+            "the config's {what} is already used by another pool"
+        )),
+        other => other.into(),
+    }
+}

@@ -1,0 +1,337 @@
+//! Token issuance, refresh and the access-token checks of the JSON API.
+//!
+//! Claim sets follow Cognito (reference/cognito.md §2): ID and access tokens
+//! signed by different keys, `origin_jti` shared by every token of one
+//! authentication, `event_id`, `version: 2` in access tokens, groups only
+//! when the user has some. Refresh tokens are opaque random handles in the
+//! 5-part JWE shape Cognito's clients expect; the server keeps only their
+//! SHA-256 and finds them by it.
+
+use cognate_store::pools::{Client, Pool};
+use cognate_store::tokens::{Origin, RefreshToken};
+use cognate_store::users::User;
+use serde_json::{json, Map, Value};
+
+use crate::error::{CognitoError, Result};
+use crate::keys::Purpose;
+use crate::{crypto, jwt, Identity};
+
+/// The scope of tokens from the JSON API's sign-in flows.
+pub const ADMIN_SCOPE: &str = "aws.cognito.signin.user.admin";
+
+/// Tokens handed out by one issuance.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub id_token: Option<String>,
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    /// Access-token lifetime, seconds.
+    pub expires_in: u64,
+}
+
+impl Issued {
+    /// `AuthenticationResult` of the JSON API.
+    pub fn authentication_result(&self) -> Value {
+        let mut r = Map::new();
+        r.insert("AccessToken".into(), json!(self.access_token));
+        r.insert("ExpiresIn".into(), json!(self.expires_in));
+        r.insert("TokenType".into(), json!("Bearer"));
+        if let Some(rt) = &self.refresh_token {
+            r.insert("RefreshToken".into(), json!(rt));
+        }
+        if let Some(id) = &self.id_token {
+            r.insert("IdToken".into(), json!(id));
+        }
+        Value::Object(r)
+    }
+}
+
+/// What an issuance is for.
+pub struct Grant<'a> {
+    pub scopes: Vec<String>,
+    pub with_refresh: bool,
+    /// Whether an ID token is issued (API flows: always; OAuth: with `openid`).
+    pub with_id_token: bool,
+    pub nonce: Option<&'a str>,
+}
+
+/// Attributes whose values are booleans or numbers in the ID token.
+fn id_claim_value(name: &str, value: &str) -> Value {
+    match name {
+        "email_verified" | "phone_number_verified" => json!(value == "true"),
+        "updated_at" => value.parse::<i64>().map(Value::from).unwrap_or_else(|_| json!(value)),
+        "address" => json!({ "formatted": value }),
+        _ => json!(value),
+    }
+}
+
+fn new_refresh_token() -> String {
+    // {"cty":"JWT","enc":"A256GCM","alg":"RSA-OAEP"}, the header Cognito's
+    // refresh tokens carry.
+    const HEADER: &str = "eyJjdHkiOiJKV1QiLCJlbmMiOiJBMjU2R0NNIiwiYWxnIjoiUlNBLU9BRVAifQ";
+    format!(
+        "{HEADER}.{}.{}.{}.{}",
+        crypto::b64url(&crypto::random_bytes::<256>()),
+        crypto::b64url(&crypto::random_bytes::<12>()),
+        crypto::b64url(&crypto::random_bytes::<96>()),
+        crypto::b64url(&crypto::random_bytes::<16>()),
+    )
+}
+
+impl Identity {
+    /// Issues tokens for a fresh authentication.
+    pub async fn issue(
+        &self,
+        pool: &Pool,
+        client: &Client,
+        user: &User,
+        grant: Grant<'_>,
+        now_ms: i64,
+    ) -> Result<Issued> {
+        let origin_jti = uuid::Uuid::new_v4().to_string();
+        let auth_time = now_ms / 1000;
+        let refresh = grant.with_refresh.then(new_refresh_token);
+        let life_ms = |v: cognate_config::Validity| (v.seconds() as i64).saturating_mul(1000);
+        let expires_ms = now_ms
+            + if grant.with_refresh {
+                life_ms(client.settings.refresh_token_validity)
+            } else {
+                life_ms(client.settings.access_token_validity)
+                    .max(life_ms(client.settings.id_token_validity))
+            };
+        let origin = Origin {
+            origin_jti: origin_jti.clone(),
+            pool_id: pool.id.clone(),
+            client_id: client.id.clone(),
+            sub: user.sub.clone(),
+            auth_time,
+            scopes: grant.scopes.join(" "),
+            created_ms: now_ms,
+            expires_ms,
+            revoked_ms: None,
+        };
+        let refresh_hash = refresh.as_deref().map(crypto::stored_hash);
+        self.store.insert_origin(&origin, refresh_hash.as_deref()).await?;
+        let mut issued = self
+            .sign_pair(pool, client, user, &origin, grant.with_id_token, grant.nonce, now_ms)
+            .await?;
+        issued.refresh_token = refresh;
+        Ok(issued)
+    }
+
+    /// Signs an access token (and an ID token) for an existing origin.
+    async fn sign_pair(
+        &self,
+        pool: &Pool,
+        client: &Client,
+        user: &User,
+        origin: &Origin,
+        with_id_token: bool,
+        nonce: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Issued> {
+        let keys = self.keys(&pool.id, now_ms).await?;
+        let iss = self.issuer(pool);
+        let now = now_ms / 1000;
+        let groups: Vec<String> = self
+            .store
+            .groups_of(&pool.id, &user.sub)
+            .await?
+            .into_iter()
+            .map(|g| g.name)
+            .collect();
+        let event_id = uuid::Uuid::new_v4().to_string();
+        let access_life = client.settings.access_token_validity.seconds() as i64;
+        let id_life = client.settings.id_token_validity.seconds() as i64;
+
+        let mut access = Map::new();
+        access.insert("sub".into(), json!(user.sub));
+        if !groups.is_empty() {
+            access.insert("cognito:groups".into(), json!(groups));
+        }
+        access.insert("iss".into(), json!(iss));
+        access.insert("client_id".into(), json!(client.id));
+        access.insert("origin_jti".into(), json!(origin.origin_jti));
+        access.insert("event_id".into(), json!(event_id));
+        access.insert("token_use".into(), json!("access"));
+        access.insert("scope".into(), json!(origin.scopes));
+        access.insert("auth_time".into(), json!(origin.auth_time));
+        access.insert("exp".into(), json!(now + access_life));
+        access.insert("iat".into(), json!(now));
+        access.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
+        access.insert("username".into(), json!(user.username));
+        access.insert("version".into(), json!(2));
+        let access_key = keys
+            .signing(Purpose::Access)
+            .ok_or_else(|| CognitoError::internal("An internal error occurred."))?;
+        let access_token = jwt::sign(access_key, &Value::Object(access));
+
+        let id_token = if with_id_token {
+            let mut id = Map::new();
+            id.insert("sub".into(), json!(user.sub));
+            if !groups.is_empty() {
+                id.insert("cognito:groups".into(), json!(groups));
+            }
+            let readable = client.settings.read_attributes.as_ref();
+            for (name, value) in &user.attributes {
+                if readable.is_none_or(|r| r.iter().any(|a| a == name)) {
+                    id.insert(name.clone(), id_claim_value(name, value));
+                }
+            }
+            id.insert("iss".into(), json!(iss));
+            id.insert("cognito:username".into(), json!(user.username));
+            if let Some(n) = nonce {
+                id.insert("nonce".into(), json!(n));
+            }
+            id.insert("origin_jti".into(), json!(origin.origin_jti));
+            id.insert("aud".into(), json!(client.id));
+            id.insert("event_id".into(), json!(event_id));
+            id.insert("token_use".into(), json!("id"));
+            id.insert("auth_time".into(), json!(origin.auth_time));
+            id.insert("exp".into(), json!(now + id_life));
+            id.insert("iat".into(), json!(now));
+            id.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
+            let id_key = keys
+                .signing(Purpose::Id)
+                .ok_or_else(|| CognitoError::internal("An internal error occurred."))?;
+            Some(jwt::sign(id_key, &Value::Object(id)))
+        } else {
+            None
+        };
+        Ok(Issued {
+            id_token,
+            access_token,
+            refresh_token: None,
+            expires_in: access_life as u64,
+        })
+    }
+
+    /// Finds a live refresh token of `client`.
+    pub(crate) async fn live_refresh_token(
+        &self,
+        client: &Client,
+        token: &str,
+        now_ms: i64,
+    ) -> Result<RefreshToken> {
+        let invalid = || CognitoError::not_authorized("Invalid Refresh Token");
+        if token.len() > 4096 {
+            return Err(invalid());
+        }
+        let rt = self
+            .store
+            .refresh_token(&crypto::stored_hash(token))
+            .await?
+            .ok_or_else(invalid)?;
+        if rt.origin.client_id != client.id || rt.origin.pool_id != client.pool_id {
+            return Err(invalid());
+        }
+        if rt.origin.revoked_ms.is_some() {
+            return Err(CognitoError::not_authorized("Refresh Token has been revoked"));
+        }
+        if rt.expires_ms <= now_ms {
+            return Err(CognitoError::not_authorized("Refresh Token has expired"));
+        }
+        Ok(rt)
+    }
+
+    /// Issues new ID and access tokens from a refresh token. With rotation
+    /// enabled for the client, also a new refresh token; reusing a replaced
+    /// one after the grace period revokes the whole family.
+    pub async fn refresh(
+        &self,
+        pool: &Pool,
+        client: &Client,
+        token: &str,
+        rotate: bool,
+        now_ms: i64,
+    ) -> Result<(Issued, User)> {
+        let rt = self.live_refresh_token(client, token, now_ms).await?;
+        let rotation = client.settings.refresh_token_rotation.filter(|r| r.enabled);
+        if let Some(replaced) = rt.replaced_ms {
+            let grace = rotation.map_or(0, |r| r.retry_grace_period_seconds as i64 * 1000);
+            if now_ms > replaced + grace {
+                self.store.revoke_origin(&rt.origin.origin_jti, now_ms).await?;
+                return Err(CognitoError::refresh_token_reuse("Refresh token has been used already."));
+            }
+        }
+        let user = self
+            .store
+            .user_by_sub(&pool.id, &rt.origin.sub)
+            .await?
+            .ok_or_else(|| CognitoError::not_authorized("Invalid Refresh Token"))?;
+        if !user.enabled {
+            return Err(CognitoError::not_authorized("User is disabled."));
+        }
+        let with_id = rt.origin.scopes.split(' ').any(|s| s == "openid" || s == ADMIN_SCOPE);
+        let mut issued = self
+            .sign_pair(pool, client, &user, &rt.origin, with_id, None, now_ms)
+            .await?;
+        if rotate && rotation.is_some() && rt.replaced_ms.is_none() {
+            let new = new_refresh_token();
+            let expires = now_ms + (client.settings.refresh_token_validity.seconds() as i64) * 1000;
+            if self
+                .store
+                .rotate_refresh_token(&rt.token_hash, &crypto::stored_hash(&new), now_ms, expires)
+                .await?
+            {
+                issued.refresh_token = Some(new);
+            } else {
+                return Err(CognitoError::refresh_token_reuse("Refresh token has been used already."));
+            }
+        }
+        Ok((issued, user))
+    }
+
+    /// Checks an access token for the token-authorized operations (GetUser,
+    /// ChangePassword, ...): signature by the pool's key, issuer, use,
+    /// expiry, the admin scope, revocation, and that the user still exists.
+    pub async fn user_from_access_token(
+        &self,
+        token: &str,
+        now_ms: i64,
+    ) -> Result<(Pool, User, Map<String, Value>)> {
+        let invalid = || CognitoError::not_authorized("Invalid Access Token");
+        let unverified = jwt::parse(token).map_err(|_| invalid())?;
+        // The pool is named by the issuer; its keys alone can verify.
+        let payload = token.split('.').nth(1).and_then(crypto::b64url_decode).ok_or_else(invalid)?;
+        let peek: Map<String, Value> = serde_json::from_slice(&payload).map_err(|_| invalid())?;
+        let iss = peek.get("iss").and_then(Value::as_str).ok_or_else(invalid)?;
+        let pool_id = iss.rsplit('/').next().ok_or_else(invalid)?;
+        let pool = self.store.pool(pool_id).await?.ok_or_else(invalid)?;
+        let mut keys = self.keys(&pool.id, now_ms).await?;
+        if keys.by_kid(&unverified.kid).is_none() {
+            keys = self.reload_keys(&pool.id, now_ms).await?;
+        }
+        let claims = unverified.verify(&keys).map_err(|_| invalid())?;
+        if claims.get("iss").and_then(Value::as_str) != Some(self.issuer(&pool).as_str())
+            || claims.get("token_use").and_then(Value::as_str) != Some("access")
+        {
+            return Err(invalid());
+        }
+        let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(invalid)?;
+        if exp <= now_ms / 1000 {
+            return Err(CognitoError::not_authorized("Access Token has expired"));
+        }
+        let scopes = claims.get("scope").and_then(Value::as_str).unwrap_or("");
+        if !scopes.split(' ').any(|s| s == ADMIN_SCOPE) {
+            return Err(CognitoError::not_authorized(
+                "Access Token does not have required scopes",
+            ));
+        }
+        let origin_jti = claims.get("origin_jti").and_then(Value::as_str).ok_or_else(invalid)?;
+        match self.store.origin(origin_jti).await? {
+            Some(o) if o.revoked_ms.is_none() => {}
+            _ => return Err(CognitoError::not_authorized("Access Token has been revoked")),
+        }
+        let sub = claims.get("sub").and_then(Value::as_str).ok_or_else(invalid)?;
+        let user = self
+            .store
+            .user_by_sub(&pool.id, sub)
+            .await?
+            .ok_or_else(|| CognitoError::not_authorized("User does not exist."))?;
+        if !user.enabled {
+            return Err(CognitoError::not_authorized("User is disabled."));
+        }
+        Ok((pool, user, claims))
+    }
+}
