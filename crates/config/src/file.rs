@@ -185,10 +185,22 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
     let mut c = Collector(Vec::new());
     let standins = crate::placeholder_standins(&file);
     if file.version != 1 {
-        c.at("version", format!("unsupported version {}; this cognate reads version 1", file.version));
+        c.at(
+            "version",
+            format!(
+                "unsupported version {}; this cognate reads version 1",
+                file.version
+            ),
+        );
     }
     if !rules::is_region(&file.region) {
-        c.at("region", format!("'{}' is not an AWS region name such as us-east-1", file.region));
+        c.at(
+            "region",
+            format!(
+                "'{}' is not an AWS region name such as us-east-1",
+                file.region
+            ),
+        );
     }
     if let Some(u) = &file.server.public_url {
         match url::Url::parse(u) {
@@ -200,7 +212,10 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
         let ok = (16..=128).contains(&a.access_key_id.len())
             && a.access_key_id.bytes().all(|b| b.is_ascii_alphanumeric());
         if !ok {
-            c.at("admin.access_key_id", "must be 16 to 128 letters and digits");
+            c.at(
+                "admin.access_key_id",
+                "must be 16 to 128 letters and digits",
+            );
         }
         if a.secret_access_key.len() < 16 {
             c.at("admin.secret_access_key", "must be at least 16 characters");
@@ -238,22 +253,27 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
             c.at(format!("{at}.name"), "must be 1 to 128 characters");
         }
         if pools.iter().any(|q: &UserPool| q.name == p.name) {
-            c.at(format!("{at}.name"), format!("another pool is already named '{}'", p.name));
+            c.at(
+                format!("{at}.name"),
+                format!("another pool is already named '{}'", p.name),
+            );
         }
         if let Some(o) = &p.output {
             outputs.push((format!("{at}.output"), format!("{o}Id")));
         }
         let defaults = PasswordPolicy::default();
-        let pp = p.password_policy.map_or(defaults.clone(), |f| PasswordPolicy {
-            minimum_length: f.minimum_length.unwrap_or(defaults.minimum_length),
-            require_uppercase: f.require_uppercase.unwrap_or(defaults.require_uppercase),
-            require_lowercase: f.require_lowercase.unwrap_or(defaults.require_lowercase),
-            require_numbers: f.require_numbers.unwrap_or(defaults.require_numbers),
-            require_symbols: f.require_symbols.unwrap_or(defaults.require_symbols),
-            temporary_password_validity_days: f
-                .temporary_password_validity_days
-                .unwrap_or(defaults.temporary_password_validity_days),
-        });
+        let pp = p
+            .password_policy
+            .map_or(defaults.clone(), |f| PasswordPolicy {
+                minimum_length: f.minimum_length.unwrap_or(defaults.minimum_length),
+                require_uppercase: f.require_uppercase.unwrap_or(defaults.require_uppercase),
+                require_lowercase: f.require_lowercase.unwrap_or(defaults.require_lowercase),
+                require_numbers: f.require_numbers.unwrap_or(defaults.require_numbers),
+                require_symbols: f.require_symbols.unwrap_or(defaults.require_symbols),
+                temporary_password_validity_days: f
+                    .temporary_password_validity_days
+                    .unwrap_or(defaults.temporary_password_validity_days),
+            });
         let settings = PoolSettings {
             issuer: p.issuer,
             password_policy: pp,
@@ -277,7 +297,10 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
             }
             for (si, s) in rs.scopes.iter().enumerate() {
                 if s.name.is_empty() || s.name.contains('/') || s.name.contains(' ') {
-                    c.at(format!("{rat}.scopes[{si}].name"), "must be non-empty, without '/' or spaces");
+                    c.at(
+                        format!("{rat}.scopes[{si}].name"),
+                        "must be non-empty, without '/' or spaces",
+                    );
                 }
                 custom_scopes.push(format!("{}/{}", rs.identifier, s.name));
             }
@@ -286,11 +309,16 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
         let domain = p.domain.map(|d| {
             let ok = !d.prefix.is_empty()
                 && d.prefix.len() <= 63
-                && d.prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && d.prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !d.prefix.starts_with('-')
                 && !d.prefix.ends_with('-');
             if !ok {
-                c.at(format!("{at}.domain.prefix"), "must be lowercase letters, digits and inner hyphens, 1-63 long");
+                c.at(
+                    format!("{at}.domain.prefix"),
+                    "must be lowercase letters, digits and inner hyphens, 1-63 long",
+                );
             }
             Domain {
                 prefix: d.prefix,
@@ -302,7 +330,10 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
         for (ci, cf) in p.clients.into_iter().enumerate() {
             let cat = format!("{at}.clients[{ci}]");
             if clients.iter().any(|k| k.name == cf.name) {
-                c.at(format!("{cat}.name"), format!("another client of this pool is named '{}'", cf.name));
+                c.at(
+                    format!("{cat}.name"),
+                    format!("another client of this pool is named '{}'", cf.name),
+                );
             }
             if let Some(o) = &cf.output {
                 outputs.push((format!("{cat}.output"), format!("{o}Id")));
@@ -321,7 +352,10 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
     }
     for (i, (loc, key)) in outputs.iter().enumerate() {
         if outputs[..i].iter().any(|(_, k)| k == key) {
-            c.at(loc.clone(), format!("output {key} is already produced by another pool or client"));
+            c.at(
+                loc.clone(),
+                format!("output {key} is already produced by another pool or client"),
+            );
         }
     }
 
@@ -349,11 +383,19 @@ fn apis(c: &mut Collector, section: &str, files: Vec<ApiFile>) -> Vec<ApiListene
     let mut out: Vec<ApiListener> = Vec::new();
     for (i, a) in files.into_iter().enumerate() {
         let at = format!("{section}[{i}]");
-        if a.name.is_empty() || !a.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if a.name.is_empty()
+            || !a
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             c.at(format!("{at}.name"), "must be letters, digits, '-' or '_'");
         }
         if out.iter().any(|o| o.name == a.name) {
-            c.at(format!("{at}.name"), format!("another API is named '{}'", a.name));
+            c.at(
+                format!("{at}.name"),
+                format!("another API is named '{}'", a.name),
+            );
         }
         out.push(ApiListener {
             listen: listen(c, &format!("{at}.listen"), a.listen),
@@ -369,7 +411,10 @@ fn listen(c: &mut Collector, at: &str, raw: Option<String>) -> Listen {
         Some(s) => match s.parse() {
             Ok(addr) => Listen::Addr(addr),
             Err(_) => {
-                c.at(at, format!("'{s}' is not an address such as 127.0.0.1:4002 (or \"auto\")"));
+                c.at(
+                    at,
+                    format!("'{s}' is not an address such as 127.0.0.1:4002 (or \"auto\")"),
+                );
                 Listen::Auto
             }
         },
@@ -392,7 +437,10 @@ fn client(
                 match AuthFlow::parse(v) {
                     Some(flow) if !flows.contains(&flow) => flows.push(flow),
                     Some(_) => {}
-                    None => c.at(format!("{at}.explicit_auth_flows[{i}]"), format!("unknown auth flow '{v}'")),
+                    None => c.at(
+                        format!("{at}.explicit_auth_flows[{i}]"),
+                        format!("unknown auth flow '{v}'"),
+                    ),
                 }
             }
         }
@@ -414,9 +462,21 @@ fn client(
             default
         }),
     };
-    let access = validity("access_token_validity", f.access_token_validity, defaults.access_token_validity);
-    let id = validity("id_token_validity", f.id_token_validity, defaults.id_token_validity);
-    let refresh = validity("refresh_token_validity", f.refresh_token_validity, defaults.refresh_token_validity);
+    let access = validity(
+        "access_token_validity",
+        f.access_token_validity,
+        defaults.access_token_validity,
+    );
+    let id = validity(
+        "id_token_validity",
+        f.id_token_validity,
+        defaults.id_token_validity,
+    );
+    let refresh = validity(
+        "refresh_token_validity",
+        f.refresh_token_validity,
+        defaults.refresh_token_validity,
+    );
     let uses_oauth = !oauth.is_empty();
     let settings = ClientSettings {
         explicit_auth_flows: flows,
@@ -426,7 +486,11 @@ fn client(
         callback_urls: f.callback_urls,
         logout_urls: f.logout_urls,
         default_redirect_uri: f.default_redirect_uri,
-        supported_identity_providers: if uses_oauth { vec!["COGNITO".into()] } else { Vec::new() },
+        supported_identity_providers: if uses_oauth {
+            vec!["COGNITO".into()]
+        } else {
+            Vec::new()
+        },
         read_attributes: f.read_attributes,
         write_attributes: f.write_attributes,
         access_token_validity: access,
@@ -441,11 +505,18 @@ fn client(
     };
     // URLs are checked with their placeholders filled by stand-ins.
     let mut checked = settings.clone();
-    for url in checked.callback_urls.iter_mut().chain(checked.logout_urls.iter_mut()) {
+    for url in checked
+        .callback_urls
+        .iter_mut()
+        .chain(checked.logout_urls.iter_mut())
+    {
         if url.contains("${") {
             let resolved = crate::substitute(url, standins);
             if resolved.contains("${") {
-                c.at(format!("{at}.callback_urls"), format!("'{url}' uses an unknown placeholder"));
+                c.at(
+                    format!("{at}.callback_urls"),
+                    format!("'{url}' uses an unknown placeholder"),
+                );
             }
             *url = resolved;
         }
@@ -453,7 +524,10 @@ fn client(
     if let Some(d) = &mut checked.default_redirect_uri {
         *d = crate::substitute(d, standins);
     }
-    c.violations(at, rules::check_client(&checked, f.generate_secret, custom_scopes));
+    c.violations(
+        at,
+        rules::check_client(&checked, f.generate_secret, custom_scopes),
+    );
     AppClient {
         name: f.name,
         output: f.output,

@@ -61,7 +61,8 @@ impl fmt::Display for Problems {
 
 /// Parses and validates a config file's text.
 pub fn parse(text: &str) -> Result<Config, Problems> {
-    let parsed: file::File = toml::from_str(text).map_err(|e| Problems(vec![toml_problem(text, &e)]))?;
+    let parsed: file::File =
+        toml::from_str(text).map_err(|e| Problems(vec![toml_problem(text, &e)]))?;
     file::validate(parsed)
 }
 
@@ -129,13 +130,22 @@ pub(crate) fn placeholder_standins(file: &file::File) -> HashMap<String, String>
     let mut m = HashMap::new();
     m.insert("cognito".to_string(), "http://localhost:4000".to_string());
     for a in file.http_apis.iter() {
-        m.insert(format!("api.{}", a.name), "http://localhost:4002".to_string());
+        m.insert(
+            format!("api.{}", a.name),
+            "http://localhost:4002".to_string(),
+        );
     }
     for a in file.websocket_apis.iter() {
-        m.insert(format!("websocket.{}", a.name), "http://localhost:4003".to_string());
+        m.insert(
+            format!("websocket.{}", a.name),
+            "http://localhost:4003".to_string(),
+        );
     }
     for p in file.user_pools.iter() {
-        m.insert(format!("domain.{}", p.name), "http://localhost:4001".to_string());
+        m.insert(
+            format!("domain.{}", p.name),
+            "http://localhost:4001".to_string(),
+        );
     }
     m
 }

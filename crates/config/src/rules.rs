@@ -57,7 +57,9 @@ pub fn check_pool(settings: &PoolSettings) -> Vec<Violation> {
         if !ALIAS_ATTRIBUTES.contains(&a.as_str()) {
             out.push(Violation::param(
                 "alias_attributes",
-                format!("{a} is not a valid alias attribute (email, phone_number, preferred_username)"),
+                format!(
+                    "{a} is not a valid alias attribute (email, phone_number, preferred_username)"
+                ),
             ));
         }
     }
@@ -79,13 +81,19 @@ pub fn check_pool(settings: &PoolSettings) -> Vec<Violation> {
         if c.name.is_empty() || c.name.len() > 20 || c.name.contains(':') {
             out.push(Violation::param(
                 "custom_attributes",
-                format!("custom attribute name '{}' must be 1-20 characters without ':'", c.name),
+                format!(
+                    "custom attribute name '{}' must be 1-20 characters without ':'",
+                    c.name
+                ),
             ));
         }
         if !["String", "Number", "DateTime", "Boolean"].contains(&c.data_type.as_str()) {
             out.push(Violation::param(
                 "custom_attributes",
-                format!("{} is not an attribute data type (String, Number, DateTime, Boolean)", c.data_type),
+                format!(
+                    "{} is not an attribute data type (String, Number, DateTime, Boolean)",
+                    c.data_type
+                ),
             ));
         }
     }
@@ -232,11 +240,13 @@ pub fn check_redirect_url(raw: &str) -> Result<(), String> {
             Some(url::Host::Domain("localhost")) => Ok(()),
             Some(url::Host::Ipv4(ip)) if ip.is_loopback() => Ok(()),
             Some(url::Host::Ipv6(ip)) if ip.is_loopback() => Ok(()),
-            _ => Err(format!("{raw} must use HTTPS (http is allowed for localhost only)")),
+            _ => Err(format!(
+                "{raw} must use HTTPS (http is allowed for localhost only)"
+            )),
         },
-        "javascript" | "data" | "file" | "vbscript" | "blob" => {
-            Err(format!("{raw} uses a scheme that cannot be a redirect target"))
-        }
+        "javascript" | "data" | "file" | "vbscript" | "blob" => Err(format!(
+            "{raw} uses a scheme that cannot be a redirect target"
+        )),
         _ => Ok(()),
     }
 }
@@ -326,7 +336,9 @@ mod tests {
         };
         let v = check_client(&s, false, &[]);
         assert_eq!(
-            v.iter().filter(|v| v.kind == ViolationKind::InvalidOAuthFlow).count(),
+            v.iter()
+                .filter(|v| v.kind == ViolationKind::InvalidOAuthFlow)
+                .count(),
             2
         );
         s.allowed_oauth_flows = vec![OAuthFlow::ClientCredentials];

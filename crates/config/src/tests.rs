@@ -8,8 +8,15 @@ fn demo_config_parses_into_the_documented_model() {
     let pool = &c.user_pools[0];
     assert_eq!(pool.output.as_deref(), Some("UserPool"));
     assert_eq!(pool.resource_servers[0].identifier, "demo-api");
-    let names: Vec<_> = pool.clients.iter().map(|c| (c.name.as_str(), c.generate_secret)).collect();
-    assert_eq!(names, [("web", false), ("confidential", true), ("machine", true)]);
+    let names: Vec<_> = pool
+        .clients
+        .iter()
+        .map(|c| (c.name.as_str(), c.generate_secret))
+        .collect();
+    assert_eq!(
+        names,
+        [("web", false), ("confidential", true), ("machine", true)]
+    );
     let web = &pool.clients[0].settings;
     assert!(web.allows(AuthFlow::AllowUserPasswordAuth));
     assert!(web.allows(AuthFlow::AllowUserSrpAuth));
@@ -50,16 +57,25 @@ access_token_validity = "2d"
         "user_pools[0].clients[0].callback_urls",
         "user_pools[0].clients[0].access_token_validity",
     ] {
-        assert!(locations.contains(&expected), "missing {expected} in {locations:?}");
+        assert!(
+            locations.contains(&expected),
+            "missing {expected} in {locations:?}"
+        );
     }
 }
 
 #[test]
 fn unknown_keys_are_refused_with_line_and_column() {
-    let err = parse("version = 1\n[server]\npublik_url = \"x\"\n").unwrap_err().0;
+    let err = parse("version = 1\n[server]\npublik_url = \"x\"\n")
+        .unwrap_err()
+        .0;
     assert_eq!(err.len(), 1);
     assert_eq!(err[0].location, "line 3, column 1");
-    assert!(err[0].message.contains("unknown field `publik_url`"), "{}", err[0].message);
+    assert!(
+        err[0].message.contains("unknown field `publik_url`"),
+        "{}",
+        err[0].message
+    );
 }
 
 #[test]
@@ -89,6 +105,12 @@ name = "c"
 "#;
     let problems = parse(text).unwrap_err().0;
     let locations: Vec<_> = problems.iter().map(|p| p.location.as_str()).collect();
-    assert!(locations.contains(&"user_pools[0].clients[1].name"), "{locations:?}");
-    assert!(locations.contains(&"user_pools[0].clients[0].output"), "{locations:?}");
+    assert!(
+        locations.contains(&"user_pools[0].clients[1].name"),
+        "{locations:?}"
+    );
+    assert!(
+        locations.contains(&"user_pools[0].clients[0].output"),
+        "{locations:?}"
+    );
 }

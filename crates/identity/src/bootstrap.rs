@@ -39,14 +39,24 @@ pub fn new_client_secret() -> String {
 
 /// The admin credentials: the config's, or generated once and kept in the
 /// store.
-pub async fn admin_credentials(store: &Store, config: &Config) -> std::result::Result<AdminCredentials, StoreError> {
+pub async fn admin_credentials(
+    store: &Store,
+    config: &Config,
+) -> std::result::Result<AdminCredentials, StoreError> {
     if let Some(a) = &config.admin {
         return Ok(a.clone());
     }
-    let key_id = format!("AKIA{}", crypto::random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16));
+    let key_id = format!(
+        "AKIA{}",
+        crypto::random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
+    );
     let secret = crypto::random_string(crypto::ALNUM, 40);
-    let key_id = store.meta_get_or_insert("admin.access_key_id", &key_id).await?;
-    let secret = store.meta_get_or_insert("admin.secret_access_key", &secret).await?;
+    let key_id = store
+        .meta_get_or_insert("admin.access_key_id", &key_id)
+        .await?;
+    let secret = store
+        .meta_get_or_insert("admin.secret_access_key", &secret)
+        .await?;
     Ok(AdminCredentials {
         access_key_id: key_id,
         secret_access_key: secret,
@@ -84,7 +94,9 @@ impl Identity {
             if let Some(o) = &declared.output {
                 applied.outputs.insert(format!("{o}Id"), pool.id.clone());
             }
-            applied.pool_ids.insert(declared.name.clone(), pool.id.clone());
+            applied
+                .pool_ids
+                .insert(declared.name.clone(), pool.id.clone());
 
             for rs in &declared.resource_servers {
                 let record = ResourceServer {
@@ -100,7 +112,10 @@ impl Identity {
             }
 
             for declared_client in &declared.clients {
-                let existing = self.store.client_by_config_key(&pool.id, &declared_client.name).await?;
+                let existing = self
+                    .store
+                    .client_by_config_key(&pool.id, &declared_client.name)
+                    .await?;
                 let client = match existing {
                     Some(mut c) => {
                         c.settings = declared_client.settings.clone();

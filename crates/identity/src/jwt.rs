@@ -29,7 +29,12 @@ pub fn sign(key: &PoolKey, claims: &Value) -> String {
     token.push_str(&crypto::b64url(&payload));
     let mut sig = vec![0u8; key.pair.public_modulus_len()];
     key.pair
-        .sign(&signature::RSA_PKCS1_SHA256, &rand::SystemRandom::new(), token.as_bytes(), &mut sig)
+        .sign(
+            &signature::RSA_PKCS1_SHA256,
+            &rand::SystemRandom::new(),
+            token.as_bytes(),
+            &mut sig,
+        )
         .expect("RSA signing works");
     token.push('.');
     token.push_str(&crypto::b64url(&sig));
@@ -71,7 +76,8 @@ pub fn parse(token: &str) -> Result<Unverified<'_>, JwtError> {
         return Err(JwtError::Malformed);
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(JwtError::Malformed);
     };
@@ -151,11 +157,19 @@ mod tests {
     use serde_json::json;
 
     fn keyset() -> KeySet {
-        load(&[generate("us-east-1_x", Purpose::Access, 1), generate("us-east-1_x", Purpose::Id, 1)])
+        load(&[
+            generate("us-east-1_x", Purpose::Access, 1),
+            generate("us-east-1_x", Purpose::Id, 1),
+        ])
     }
 
     fn forge(header: &str, payload: &str, sig: &str) -> String {
-        format!("{}.{}.{}", crypto::b64url(header.as_bytes()), crypto::b64url(payload.as_bytes()), sig)
+        format!(
+            "{}.{}.{}",
+            crypto::b64url(header.as_bytes()),
+            crypto::b64url(payload.as_bytes()),
+            sig
+        )
     }
 
     #[test]
@@ -163,7 +177,9 @@ mod tests {
         let ks = keyset();
         let key = ks.signing(Purpose::Access).unwrap();
         let token = sign(key, &json!({"sub": "x", "n": 1}));
-        let header = String::from_utf8(crypto::b64url_decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+        let header =
+            String::from_utf8(crypto::b64url_decode(token.split('.').next().unwrap()).unwrap())
+                .unwrap();
         assert_eq!(header, format!(r#"{{"kid":"{}","alg":"RS256"}}"#, key.kid));
         assert_eq!(key.kid.len(), 44);
         let claims = parse(&token).unwrap().verify(&ks).unwrap();
@@ -179,13 +195,28 @@ mod tests {
         // One payload byte changed, signature kept.
         let other = crypto::b64url(br#"{"sub":"y"}"#);
         let tampered = format!("{}.{}.{}", parts[0], other, parts[2]);
-        assert_eq!(parse(&tampered).unwrap().verify(&ks).unwrap_err(), JwtError::BadSignature);
+        assert_eq!(
+            parse(&tampered).unwrap().verify(&ks).unwrap_err(),
+            JwtError::BadSignature
+        );
         // Signed by another pool's key with the same claims.
         let foreign = keyset();
-        let t2 = sign(foreign.signing(Purpose::Access).unwrap(), &json!({"sub": "x"}));
-        assert_eq!(parse(&t2).unwrap().verify(&ks).unwrap_err(), JwtError::UnknownKey);
+        let t2 = sign(
+            foreign.signing(Purpose::Access).unwrap(),
+            &json!({"sub": "x"}),
+        );
+        assert_eq!(
+            parse(&t2).unwrap().verify(&ks).unwrap_err(),
+            JwtError::UnknownKey
+        );
         // Signature stripped, extra segments, padding.
-        assert_eq!(parse(&format!("{}.{}.", parts[0], parts[1])).unwrap().verify(&ks).unwrap_err(), JwtError::BadSignature);
+        assert_eq!(
+            parse(&format!("{}.{}.", parts[0], parts[1]))
+                .unwrap()
+                .verify(&ks)
+                .unwrap_err(),
+            JwtError::BadSignature
+        );
         assert!(parse(&format!("{}.{}", parts[0], parts[1])).is_err());
         assert!(parse(&format!("{token}.x.y")).is_err());
         assert!(parse(&format!("{}=.{}.{}", parts[0], parts[1], parts[2])).is_err());
@@ -196,28 +227,60 @@ mod tests {
         let ks = keyset();
         let kid = &ks.signing(Purpose::Access).unwrap().kid;
         for alg in ["none", "None", "HS256", "RS512", "PS256", "ES256"] {
-            let t = forge(&format!(r#"{{"kid":"{kid}","alg":"{alg}"}}"#), r#"{"sub":"x"}"#, "");
+            let t = forge(
+                &format!(r#"{{"kid":"{kid}","alg":"{alg}"}}"#),
+                r#"{"sub":"x"}"#,
+                "",
+            );
             assert_eq!(parse(&t).err(), Some(JwtError::UnsupportedHeader), "{alg}");
         }
-        let crit = forge(&format!(r#"{{"kid":"{kid}","alg":"RS256","crit":["exp"]}}"#), "{}", "AA");
+        let crit = forge(
+            &format!(r#"{{"kid":"{kid}","alg":"RS256","crit":["exp"]}}"#),
+            "{}",
+            "AA",
+        );
         assert_eq!(parse(&crit).err(), Some(JwtError::UnsupportedHeader));
-        let dup = forge(&format!(r#"{{"kid":"{kid}","alg":"RS256","alg":"none"}}"#), "{}", "AA");
+        let dup = forge(
+            &format!(r#"{{"kid":"{kid}","alg":"RS256","alg":"none"}}"#),
+            "{}",
+            "AA",
+        );
         assert_eq!(parse(&dup).err(), Some(JwtError::Malformed));
         for kid in [r#"1"#, r#"{"a":1}"#, r#""../../dev/null""#] {
             let t = forge(&format!(r#"{{"kid":{kid},"alg":"RS256"}}"#), "{}", "AA");
-            assert!(parse(&t).is_err() || parse(&t).unwrap().verify(&ks).is_err(), "{kid}");
+            assert!(
+                parse(&t).is_err() || parse(&t).unwrap().verify(&ks).is_err(),
+                "{kid}"
+            );
         }
-        assert_eq!(parse(&"a".repeat(MAX_TOKEN_LEN + 1)).err(), Some(JwtError::Malformed));
+        assert_eq!(
+            parse(&"a".repeat(MAX_TOKEN_LEN + 1)).err(),
+            Some(JwtError::Malformed)
+        );
     }
 
     #[test]
     fn duplicate_claims_are_refused_even_when_signed() {
         let ks = keyset();
         let key = ks.signing(Purpose::Access).unwrap();
-        let signed = format!("{}.{}", key.header_b64, crypto::b64url(br#"{"exp":1,"exp":9999999999}"#));
+        let signed = format!(
+            "{}.{}",
+            key.header_b64,
+            crypto::b64url(br#"{"exp":1,"exp":9999999999}"#)
+        );
         let mut sig = vec![0u8; key.pair.public_modulus_len()];
-        key.pair.sign(&signature::RSA_PKCS1_SHA256, &rand::SystemRandom::new(), signed.as_bytes(), &mut sig).unwrap();
+        key.pair
+            .sign(
+                &signature::RSA_PKCS1_SHA256,
+                &rand::SystemRandom::new(),
+                signed.as_bytes(),
+                &mut sig,
+            )
+            .unwrap();
         let token = format!("{signed}.{}", crypto::b64url(&sig));
-        assert_eq!(parse(&token).unwrap().verify(&ks).unwrap_err(), JwtError::Malformed);
+        assert_eq!(
+            parse(&token).unwrap().verify(&ks).unwrap_err(),
+            JwtError::Malformed
+        );
     }
 }

@@ -89,7 +89,10 @@ impl Identity {
         match pool.settings.issuer {
             IssuerStyle::Cognate => format!("{}/{}", self.public_url, pool.id),
             IssuerStyle::Aws => {
-                format!("https://cognito-idp.{}.amazonaws.com/{}", self.region, pool.id)
+                format!(
+                    "https://cognito-idp.{}.amazonaws.com/{}",
+                    self.region, pool.id
+                )
             }
         }
     }
@@ -108,7 +111,10 @@ impl Identity {
     pub async fn reload_keys(&self, pool_id: &str, now_ms: i64) -> Result<Arc<KeySet>> {
         let mut records = self.store.keys(pool_id).await?;
         for purpose in [keys::Purpose::Id, keys::Purpose::Access] {
-            if !records.iter().any(|k| k.purpose == purpose.as_str() && k.retired_ms.is_none()) {
+            if !records
+                .iter()
+                .any(|k| k.purpose == purpose.as_str() && k.retired_ms.is_none())
+            {
                 let key = tokio::task::spawn_blocking({
                     let pool_id = pool_id.to_string();
                     move || keys::generate(&pool_id, purpose, now_ms)
@@ -134,7 +140,11 @@ impl Identity {
     /// by the old keys keep verifying: the old keys stay in the JWKS until
     /// `purge_retired_keys` removes them after the longest token lifetime.
     pub async fn rotate_keys(&self, pool_id: &str, now_ms: i64) -> Result<Vec<String>> {
-        let pool = self.store.pool(pool_id).await?.ok_or_else(|| CognitoError::pool_not_found(pool_id))?;
+        let pool = self
+            .store
+            .pool(pool_id)
+            .await?
+            .ok_or_else(|| CognitoError::pool_not_found(pool_id))?;
         let mut new = Vec::new();
         for purpose in [keys::Purpose::Id, keys::Purpose::Access] {
             let id = pool.id.clone();

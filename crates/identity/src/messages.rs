@@ -121,10 +121,17 @@ mod tests {
             created_ms: 5,
         };
         m.send(&msg).await.unwrap();
-        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         assert_eq!(files.len(), 1);
-        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
-        assert_eq!((v["code"].as_str(), v["kind"].as_str()), (Some("123456"), Some("sign_up")));
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
+        assert_eq!(
+            (v["code"].as_str(), v["kind"].as_str()),
+            (Some("123456"), Some("sign_up"))
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -108,7 +108,9 @@ pub async fn verify(password: &str, stored: Option<&str>) -> bool {
         let Ok(parsed) = PasswordHash::new(target) else {
             return false;
         };
-        let ok = argon2().verify_password(password.as_bytes(), &parsed).is_ok();
+        let ok = argon2()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
         ok && real
     })
     .await
@@ -150,10 +152,19 @@ mod tests {
         assert!(msg("Abcdefgh!").ends_with("Password must have numeric characters"));
         assert!(msg("Abcdefgh1").ends_with("Password must have symbol characters"));
         assert!(check_policy(&p, "Abcdef1!").is_ok());
-        assert_eq!(check_policy(&p, "Abcde1!").unwrap_err().kind, "InvalidPassword");
+        assert_eq!(
+            check_policy(&p, "Abcde1!").unwrap_err().kind,
+            "InvalidPassword"
+        );
         assert!(check_policy(&p, "Abcdefg1!x").is_ok());
-        assert_eq!(check_policy(&p, &"Aa1!".repeat(65)).unwrap_err().kind, "InvalidParameter");
-        assert_eq!(check_policy(&p, " Abcdefg1!").unwrap_err().kind, "InvalidParameter");
+        assert_eq!(
+            check_policy(&p, &"Aa1!".repeat(65)).unwrap_err().kind,
+            "InvalidParameter"
+        );
+        assert_eq!(
+            check_policy(&p, " Abcdefg1!").unwrap_err().kind,
+            "InvalidParameter"
+        );
     }
 
     #[test]

@@ -37,7 +37,9 @@ pub fn verify(
     now: i64,
 ) -> Result<()> {
     let Some(auth) = header(req.headers, "authorization") else {
-        return Err(CognitoError::missing_authentication_token("Missing Authentication Token"));
+        return Err(CognitoError::missing_authentication_token(
+            "Missing Authentication Token",
+        ));
     };
     let parsed = parse_authorization(&auth)?;
     let scope: Vec<&str> = parsed.credential.split('/').collect();
@@ -100,7 +102,10 @@ pub fn verify(
         "AWS4-HMAC-SHA256\n{amz_date}\n{scope_text}\n{}",
         crypto::sha256_hex(canonical.as_bytes())
     );
-    let mut key = crypto::hmac_sha256(format!("AWS4{}", creds.secret_access_key).as_bytes(), date.as_bytes());
+    let mut key = crypto::hmac_sha256(
+        format!("AWS4{}", creds.secret_access_key).as_bytes(),
+        date.as_bytes(),
+    );
     for part in [region, service, "aws4_request"] {
         key = crypto::hmac_sha256(&key, part.as_bytes());
     }
@@ -112,6 +117,48 @@ pub fn verify(
         ));
     }
     Ok(())
+}
+
+/// Signs a request: returns the `X-Amz-Date` and `Authorization` values.
+/// `headers` must hold `host` (and any other header to sign), lowercase.
+pub fn sign(
+    req: &Request<'_>,
+    creds: &AdminCredentials,
+    region: &str,
+    service: &str,
+    now: i64,
+) -> (String, String) {
+    let amz_date = amz_format(now);
+    let date = &amz_date[..8];
+    let mut headers: Vec<(String, String)> = req.headers.to_vec();
+    headers.push(("x-amz-date".to_string(), amz_date.clone()));
+    let mut names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let with_date = Request {
+        headers: &headers,
+        ..*req
+    };
+    let canonical = canonical_request(&with_date, &names);
+    let scope = format!("{date}/{region}/{service}/aws4_request");
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        crypto::sha256_hex(canonical.as_bytes())
+    );
+    let mut key = crypto::hmac_sha256(
+        format!("AWS4{}", creds.secret_access_key).as_bytes(),
+        date.as_bytes(),
+    );
+    for part in [region, service, "aws4_request"] {
+        key = crypto::hmac_sha256(&key, part.as_bytes());
+    }
+    let signature = crypto::hex(&crypto::hmac_sha256(&key, string_to_sign.as_bytes()));
+    let authorization = format!(
+        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={}, Signature={signature}",
+        creds.access_key_id,
+        names.join(";")
+    );
+    (amz_date, authorization)
 }
 
 struct Authorization {
@@ -185,7 +232,10 @@ fn canonical_query(query: &str) -> String {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (uri_encode(&percent_decode(k), true), uri_encode(&percent_decode(v), true))
+            (
+                uri_encode(&percent_decode(k), true),
+                uri_encode(&percent_decode(v), true),
+            )
         })
         .collect();
     pairs.sort();
@@ -202,7 +252,9 @@ fn uri_encode(text: &str, encode_slash: bool) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b'/' if !encode_slash => out.push('/'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -229,7 +281,10 @@ fn percent_decode(text: &str) -> String {
 }
 
 fn header(headers: &[(String, String)], name: &str) -> Option<String> {
-    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.clone())
 }
 
 fn parse_amz_date(text: &str) -> Result<i64> {
@@ -274,27 +329,111 @@ mod tests {
                     .to_string(),
             ),
         ];
-        let req = Request { method: "GET", path: "/", query: "", headers: &headers, body: b"" };
+        let req = Request {
+            method: "GET",
+            path: "/",
+            query: "",
+            headers: &headers,
+            body: b"",
+        };
         let now = parse_amz_date("20150830T123600Z").unwrap();
         verify(&req, &creds, "us-east-1", "service", now).unwrap();
 
         let err = verify(&req, &creds, "us-east-1", "service", now + 301).unwrap_err();
         assert_eq!(err.kind, "InvalidSignature");
-        assert!(err.message.starts_with("Signature expired: 20150830T123600Z is now earlier than"), "{}", err.message);
+        assert!(
+            err.message
+                .starts_with("Signature expired: 20150830T123600Z is now earlier than"),
+            "{}",
+            err.message
+        );
         let tampered = Request { body: b"x", ..req };
-        assert_eq!(verify(&tampered, &creds, "us-east-1", "service", now).unwrap_err().kind, "InvalidSignature");
-        let other = AdminCredentials { access_key_id: "AKIDOTHER".into(), ..creds.clone() };
-        assert_eq!(verify(&req, &other, "us-east-1", "service", now).unwrap_err().kind, "UnrecognizedClient");
-        assert_eq!(verify(&req, &creds, "eu-west-1", "service", now).unwrap_err().kind, "InvalidSignature");
+        assert_eq!(
+            verify(&tampered, &creds, "us-east-1", "service", now)
+                .unwrap_err()
+                .kind,
+            "InvalidSignature"
+        );
+        let other = AdminCredentials {
+            access_key_id: "AKIDOTHER".into(),
+            ..creds.clone()
+        };
+        assert_eq!(
+            verify(&req, &other, "us-east-1", "service", now)
+                .unwrap_err()
+                .kind,
+            "UnrecognizedClient"
+        );
+        assert_eq!(
+            verify(&req, &creds, "eu-west-1", "service", now)
+                .unwrap_err()
+                .kind,
+            "InvalidSignature"
+        );
+    }
+
+    #[test]
+    fn what_sign_signs_verify_accepts() {
+        let creds = AdminCredentials {
+            access_key_id: "AKIAEXAMPLE123456".into(),
+            secret_access_key: "secret".repeat(7),
+        };
+        let base = vec![
+            ("host".to_string(), "127.0.0.1:4000".to_string()),
+            (
+                "x-amz-target".to_string(),
+                "AWSCognitoIdentityProviderService.ListUsers".to_string(),
+            ),
+        ];
+        let req = Request {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &base,
+            body: b"{}",
+        };
+        let (date, auth) = sign(&req, &creds, "us-east-1", "cognito-idp", 1_700_000_000);
+        let mut headers = base.clone();
+        headers.push(("x-amz-date".into(), date));
+        headers.push(("authorization".into(), auth));
+        let signed = Request {
+            headers: &headers,
+            ..req
+        };
+        verify(&signed, &creds, "us-east-1", "cognito-idp", 1_700_000_000).unwrap();
+        // A header that was signed cannot change.
+        headers[1].1 = "AWSCognitoIdentityProviderService.AdminDeleteUser".into();
+        let changed = Request {
+            headers: &headers,
+            ..req
+        };
+        assert_eq!(
+            verify(&changed, &creds, "us-east-1", "cognito-idp", 1_700_000_000)
+                .unwrap_err()
+                .kind,
+            "InvalidSignature"
+        );
     }
 
     #[test]
     fn unsigned_requests_are_missing_a_token() {
-        let creds = AdminCredentials { access_key_id: "A".repeat(20), secret_access_key: "s".repeat(40) };
+        let creds = AdminCredentials {
+            access_key_id: "A".repeat(20),
+            secret_access_key: "s".repeat(40),
+        };
         let headers = vec![("host".to_string(), "h".to_string())];
-        let req = Request { method: "POST", path: "/", query: "", headers: &headers, body: b"{}" };
+        let req = Request {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+            body: b"{}",
+        };
         let err = verify(&req, &creds, "us-east-1", "cognito-idp", 0).unwrap_err();
-        assert_eq!((err.kind, err.status()), ("MissingAuthenticationToken", 403));
+        assert_eq!(
+            (err.kind, err.status()),
+            ("MissingAuthenticationToken", 403)
+        );
     }
 
     #[test]

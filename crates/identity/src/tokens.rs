@@ -59,7 +59,10 @@ pub struct Grant<'a> {
 fn id_claim_value(name: &str, value: &str) -> Value {
     match name {
         "email_verified" | "phone_number_verified" => json!(value == "true"),
-        "updated_at" => value.parse::<i64>().map(Value::from).unwrap_or_else(|_| json!(value)),
+        "updated_at" => value
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| json!(value)),
         "address" => json!({ "formatted": value }),
         _ => json!(value),
     }
@@ -111,9 +114,19 @@ impl Identity {
             revoked_ms: None,
         };
         let refresh_hash = refresh.as_deref().map(crypto::stored_hash);
-        self.store.insert_origin(&origin, refresh_hash.as_deref()).await?;
+        self.store
+            .insert_origin(&origin, refresh_hash.as_deref())
+            .await?;
         let mut issued = self
-            .sign_pair(pool, client, user, &origin, grant.with_id_token, grant.nonce, now_ms)
+            .sign_pair(
+                pool,
+                client,
+                user,
+                &origin,
+                grant.with_id_token,
+                grant.nonce,
+                now_ms,
+            )
             .await?;
         issued.refresh_token = refresh;
         Ok(issued)
@@ -226,7 +239,9 @@ impl Identity {
             return Err(invalid());
         }
         if rt.origin.revoked_ms.is_some() {
-            return Err(CognitoError::not_authorized("Refresh Token has been revoked"));
+            return Err(CognitoError::not_authorized(
+                "Refresh Token has been revoked",
+            ));
         }
         if rt.expires_ms <= now_ms {
             return Err(CognitoError::not_authorized("Refresh Token has expired"));
@@ -250,8 +265,12 @@ impl Identity {
         if let Some(replaced) = rt.replaced_ms {
             let grace = rotation.map_or(0, |r| r.retry_grace_period_seconds as i64 * 1000);
             if now_ms > replaced + grace {
-                self.store.revoke_origin(&rt.origin.origin_jti, now_ms).await?;
-                return Err(CognitoError::refresh_token_reuse("Refresh token has been used already."));
+                self.store
+                    .revoke_origin(&rt.origin.origin_jti, now_ms)
+                    .await?;
+                return Err(CognitoError::refresh_token_reuse(
+                    "Refresh token has been used already.",
+                ));
             }
         }
         let user = self
@@ -262,7 +281,11 @@ impl Identity {
         if !user.enabled {
             return Err(CognitoError::not_authorized("User is disabled."));
         }
-        let with_id = rt.origin.scopes.split(' ').any(|s| s == "openid" || s == ADMIN_SCOPE);
+        let with_id = rt
+            .origin
+            .scopes
+            .split(' ')
+            .any(|s| s == "openid" || s == ADMIN_SCOPE);
         let mut issued = self
             .sign_pair(pool, client, &user, &rt.origin, with_id, None, now_ms)
             .await?;
@@ -276,7 +299,9 @@ impl Identity {
             {
                 issued.refresh_token = Some(new);
             } else {
-                return Err(CognitoError::refresh_token_reuse("Refresh token has been used already."));
+                return Err(CognitoError::refresh_token_reuse(
+                    "Refresh token has been used already.",
+                ));
             }
         }
         Ok((issued, user))
@@ -293,9 +318,16 @@ impl Identity {
         let invalid = || CognitoError::not_authorized("Invalid Access Token");
         let unverified = jwt::parse(token).map_err(|_| invalid())?;
         // The pool is named by the issuer; its keys alone can verify.
-        let payload = token.split('.').nth(1).and_then(crypto::b64url_decode).ok_or_else(invalid)?;
+        let payload = token
+            .split('.')
+            .nth(1)
+            .and_then(crypto::b64url_decode)
+            .ok_or_else(invalid)?;
         let peek: Map<String, Value> = serde_json::from_slice(&payload).map_err(|_| invalid())?;
-        let iss = peek.get("iss").and_then(Value::as_str).ok_or_else(invalid)?;
+        let iss = peek
+            .get("iss")
+            .and_then(Value::as_str)
+            .ok_or_else(invalid)?;
         let pool_id = iss.rsplit('/').next().ok_or_else(invalid)?;
         let pool = self.store.pool(pool_id).await?.ok_or_else(invalid)?;
         let mut keys = self.keys(&pool.id, now_ms).await?;
@@ -308,7 +340,10 @@ impl Identity {
         {
             return Err(invalid());
         }
-        let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(invalid)?;
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .ok_or_else(invalid)?;
         if exp <= now_ms / 1000 {
             return Err(CognitoError::not_authorized("Access Token has expired"));
         }
@@ -318,12 +353,22 @@ impl Identity {
                 "Access Token does not have required scopes",
             ));
         }
-        let origin_jti = claims.get("origin_jti").and_then(Value::as_str).ok_or_else(invalid)?;
+        let origin_jti = claims
+            .get("origin_jti")
+            .and_then(Value::as_str)
+            .ok_or_else(invalid)?;
         match self.store.origin(origin_jti).await? {
             Some(o) if o.revoked_ms.is_none() => {}
-            _ => return Err(CognitoError::not_authorized("Access Token has been revoked")),
+            _ => {
+                return Err(CognitoError::not_authorized(
+                    "Access Token has been revoked",
+                ))
+            }
         }
-        let sub = claims.get("sub").and_then(Value::as_str).ok_or_else(invalid)?;
+        let sub = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .ok_or_else(invalid)?;
         let user = self
             .store
             .user_by_sub(&pool.id, sub)

@@ -64,7 +64,10 @@ pub fn set_alias_keys(pool: &Pool, user: &mut User) {
     let s = &pool.settings;
     let verified = |name: &str| user.attributes.get(name).map(String::as_str) == Some("true");
     user.email_key = match user.attributes.get("email") {
-        Some(e) if s.email_is_username() || (s.signs_in_with("email") && verified("email_verified")) => {
+        Some(e)
+            if s.email_is_username()
+                || (s.signs_in_with("email") && verified("email_verified")) =>
+        {
             Some(e.to_lowercase())
         }
         _ => None,
@@ -88,9 +91,9 @@ pub fn set_alias_keys(pool: &Pool, user: &mut User) {
 pub fn check_attributes(pool: &Pool, attributes: &[(String, String)]) -> Result<()> {
     for (name, value) in attributes {
         let known = STANDARD_ATTRIBUTES.contains(&name.as_str())
-            || name.strip_prefix("custom:").is_some_and(|c| {
-                pool.settings.custom_attributes.iter().any(|a| a.name == c)
-            });
+            || name
+                .strip_prefix("custom:")
+                .is_some_and(|c| pool.settings.custom_attributes.iter().any(|a| a.name == c));
         if name == "sub" {
             return Err(CognitoError::invalid_parameter(
                 "Attributes did not conform to the schema: sub: Attribute cannot be updated.\n",
@@ -107,10 +110,14 @@ pub fn check_attributes(pool: &Pool, attributes: &[(String, String)]) -> Result<
             )));
         }
         if name == "email" && !valid_email(value) {
-            return Err(CognitoError::invalid_parameter("Invalid email address format."));
+            return Err(CognitoError::invalid_parameter(
+                "Invalid email address format.",
+            ));
         }
         if name == "phone_number" && !valid_phone(value) {
-            return Err(CognitoError::invalid_parameter("Invalid phone number format."));
+            return Err(CognitoError::invalid_parameter(
+                "Invalid phone number format.",
+            ));
         }
         if (name == "email_verified" || name == "phone_number_verified")
             && value != "true"
@@ -188,7 +195,10 @@ pub fn new_code() -> String {
 }
 
 pub fn code_hash(user: &User, purpose: &str, code: &str) -> String {
-    crypto::stored_hash(&format!("{}:{}:{}:{}", user.pool_id, user.sub, purpose, code))
+    crypto::stored_hash(&format!(
+        "{}:{}:{}:{}",
+        user.pool_id, user.sub, purpose, code
+    ))
 }
 
 /// Where a code for this user goes: `(destination, CodeDeliveryDetails)`.
@@ -232,7 +242,11 @@ impl Identity {
         }
         let s = &pool.settings;
         if s.signs_in_with("email") && given.contains('@') {
-            if let Some(u) = self.store.user_by_email_key(&pool.id, &given.to_lowercase()).await? {
+            if let Some(u) = self
+                .store
+                .user_by_email_key(&pool.id, &given.to_lowercase())
+                .await?
+            {
                 return Ok(Some(u));
             }
         }
@@ -272,8 +286,14 @@ impl Identity {
         let (to, details) = delivery(user)?;
         let code = new_code();
         let (subject, body) = match kind {
-            Kind::ForgotPassword => ("Your password reset code", format!("Your password reset code is {code}.")),
-            _ => ("Your verification code", format!("Your verification code is {code}.")),
+            Kind::ForgotPassword => (
+                "Your password reset code",
+                format!("Your password reset code is {code}."),
+            ),
+            _ => (
+                "Your verification code",
+                format!("Your verification code is {code}."),
+            ),
         };
         let record = Code {
             pool_id: user.pool_id.clone(),
@@ -299,22 +319,39 @@ impl Identity {
 
     /// Checks a code a user typed; a wrong guess is counted, and too many
     /// void the code.
-    pub(crate) async fn check_code(&self, user: &User, purpose: &str, typed: &str, now_ms: i64) -> Result<()> {
+    pub(crate) async fn check_code(
+        &self,
+        user: &User,
+        purpose: &str,
+        typed: &str,
+        now_ms: i64,
+    ) -> Result<()> {
         let stored = self.store.code(&user.pool_id, &user.sub, purpose).await?;
         let Some(stored) = stored else {
-            return Err(CognitoError::expired_code("Invalid code provided, please request a code again."));
+            return Err(CognitoError::expired_code(
+                "Invalid code provided, please request a code again.",
+            ));
         };
         if stored.expires_ms <= now_ms {
-            return Err(CognitoError::expired_code("Invalid code provided, please request a code again."));
+            return Err(CognitoError::expired_code(
+                "Invalid code provided, please request a code again.",
+            ));
         }
         if stored.attempts >= MAX_CODE_ATTEMPTS {
             return Err(CognitoError::too_many_failed_attempts(
                 "Too many failed attempts. Request a new code.",
             ));
         }
-        if !crypto::equal(code_hash(user, purpose, typed.trim()).as_bytes(), stored.code_hash.as_bytes()) {
-            self.store.bump_code_attempts(&user.pool_id, &user.sub, purpose).await?;
-            return Err(CognitoError::code_mismatch("Invalid verification code provided, please try again."));
+        if !crypto::equal(
+            code_hash(user, purpose, typed.trim()).as_bytes(),
+            stored.code_hash.as_bytes(),
+        ) {
+            self.store
+                .bump_code_attempts(&user.pool_id, &user.sub, purpose)
+                .await?;
+            return Err(CognitoError::code_mismatch(
+                "Invalid verification code provided, please try again.",
+            ));
         }
         Ok(())
     }

@@ -1,1 +1,329 @@
-fn main() {}
+//! cognate: an API gateway and a Cognito-compatible identity provider in
+//! one binary. This file is the command line; `serve.rs` runs the server.
+
+mod app;
+mod client;
+mod errors;
+mod serve;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(
+    name = "cognate",
+    version,
+    about = "An API gateway and a Cognito-compatible identity provider in one binary"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the built-in demo when no --config is given).
+    Serve {
+        /// Configuration file (TOML, version = 1).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Address of the main listener (Cognito JSON API, issuers); port 0
+        /// picks free ports for every listener.
+        #[arg(long, default_value = "127.0.0.1:4000", env = "COGNATE_LISTEN")]
+        listen: SocketAddr,
+        /// Once every listener is up, write the outputs here as JSON.
+        #[arg(long)]
+        outputs_file: Option<PathBuf>,
+    },
+    /// Check a configuration file and report every problem in it.
+    ValidateConfig { file: PathBuf },
+    /// Signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Users, through a running server's JSON API.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Sign in with a username and password and print the tokens.
+    Token {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        password: String,
+        /// App client (default: UserPoolClientId of the outputs).
+        #[arg(long)]
+        client_id: Option<String>,
+        /// Secret of the app client, when it has one (SECRET_HASH is computed).
+        #[arg(long)]
+        client_secret: Option<String>,
+    },
+}
+
+#[derive(Args)]
+struct DataArgs {
+    /// Directory of the SQLite database and the outbox.
+    #[arg(long, default_value = ".cognate", env = "COGNATE_DATA_DIR")]
+    data_dir: PathBuf,
+    /// PostgreSQL URL (postgres://...) instead of SQLite.
+    #[arg(long, env = "COGNATE_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make new signing keys; tokens signed by the old ones stay valid until
+    /// they expire.
+    Rotate {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Only this pool (default: every pool).
+        #[arg(long)]
+        pool: Option<String>,
+    },
+}
+
+#[derive(Args)]
+struct ServerArgs {
+    /// The outputs file `cognate serve --outputs-file` wrote: endpoint,
+    /// credentials and ids are taken from it.
+    #[arg(long)]
+    outputs: Option<PathBuf>,
+    /// Base URL of the JSON API (CognitoEndpoint).
+    #[arg(long)]
+    endpoint: Option<String>,
+    #[arg(long)]
+    region: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Create a confirmed user with a permanent password (like
+    /// cognito-user-token-helper's create-new-user).
+    Create {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long)]
+        user_pool_id: Option<String>,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        password: String,
+        /// Email address, stored as verified.
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+        access_key_id: Option<String>,
+        #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+        secret_access_key: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("COGNATE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime starts");
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), (u8, String)> {
+    let fail = |m: String| (1u8, m);
+    match cli.command {
+        Command::Serve {
+            config,
+            data,
+            listen,
+            outputs_file,
+        } => serve::run(serve::ServeArgs {
+            config,
+            data_dir: data.data_dir,
+            database_url: data.database_url,
+            listen,
+            outputs_file,
+        })
+        .await
+        .map_err(fail),
+        Command::ValidateConfig { file } => match serve::load_config(Some(&file)) {
+            Ok(c) => {
+                println!(
+                    "{}: ok ({} user pool(s), {} HTTP API(s), {} WebSocket API(s))",
+                    file.display(),
+                    c.user_pools.len(),
+                    c.http_apis.len(),
+                    c.websocket_apis.len()
+                );
+                Ok(())
+            }
+            Err(problems) => Err((2, problems)),
+        },
+        Command::Keys {
+            command: KeysCommand::Rotate { data, pool },
+        } => rotate_keys(data, pool).await.map_err(fail),
+        Command::Users {
+            command:
+                UsersCommand::Create {
+                    server,
+                    user_pool_id,
+                    username,
+                    password,
+                    email,
+                    access_key_id,
+                    secret_access_key,
+                },
+        } => {
+            let outputs = server
+                .outputs
+                .as_deref()
+                .map(client::read_outputs)
+                .transpose()
+                .map_err(fail)?
+                .unwrap_or_default();
+            let pick =
+                |given: Option<String>, key: &str| given.or_else(|| outputs.get(key).cloned());
+            let credentials = match (pick(access_key_id, "AdminAccessKeyId"), pick(secret_access_key, "AdminSecretAccessKey")) {
+                (Some(a), Some(s)) => cognate_config::AdminCredentials { access_key_id: a, secret_access_key: s },
+                _ => return Err(fail("admin credentials are needed: --outputs, or --access-key-id and --secret-access-key".into())),
+            };
+            let api = client::ApiClient {
+                endpoint: pick(server.endpoint, "CognitoEndpoint")
+                    .ok_or_else(|| fail("--endpoint or --outputs is needed".into()))?,
+                region: pick(server.region, "Region").unwrap_or_else(|| "us-east-1".into()),
+                credentials: Some(credentials),
+            };
+            let pool = pick(user_pool_id, "UserPoolId")
+                .ok_or_else(|| fail("--user-pool-id or --outputs is needed".into()))?;
+            let mut attributes = vec![];
+            if let Some(e) = &email {
+                attributes.push(json!({"Name": "email", "Value": e}));
+                attributes.push(json!({"Name": "email_verified", "Value": "true"}));
+            }
+            let created = api
+                .call("AdminCreateUser", &json!({"UserPoolId": pool, "Username": username, "UserAttributes": attributes, "MessageAction": "SUPPRESS"}))
+                .await
+                .map_err(fail)?;
+            api.call("AdminSetUserPassword", &json!({"UserPoolId": pool, "Username": username, "Password": password, "Permanent": true}))
+                .await
+                .map_err(fail)?;
+            let mut user = created["User"].clone();
+            user["UserStatus"] = json!("CONFIRMED");
+            println!("{}", serde_json::to_string_pretty(&user).expect("json"));
+            Ok(())
+        }
+        Command::Token {
+            server,
+            username,
+            password,
+            client_id,
+            client_secret,
+        } => {
+            let outputs = server
+                .outputs
+                .as_deref()
+                .map(client::read_outputs)
+                .transpose()
+                .map_err(fail)?
+                .unwrap_or_default();
+            let pick =
+                |given: Option<String>, key: &str| given.or_else(|| outputs.get(key).cloned());
+            let api = client::ApiClient {
+                endpoint: pick(server.endpoint, "CognitoEndpoint")
+                    .ok_or_else(|| fail("--endpoint or --outputs is needed".into()))?,
+                region: pick(server.region, "Region").unwrap_or_else(|| "us-east-1".into()),
+                credentials: None,
+            };
+            let client_id = pick(client_id, "UserPoolClientId")
+                .ok_or_else(|| fail("--client-id or --outputs is needed".into()))?;
+            let mut params = json!({"USERNAME": username, "PASSWORD": password});
+            if let Some(secret) = &client_secret {
+                params["SECRET_HASH"] = json!(cognate_identity::crypto::secret_hash(
+                    secret, &username, &client_id
+                ));
+            }
+            let result = api
+                .call("InitiateAuth", &json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client_id, "AuthParameters": params}))
+                .await
+                .map_err(fail)?;
+            match result.get("AuthenticationResult") {
+                Some(tokens) => {
+                    println!("{}", serde_json::to_string_pretty(tokens).expect("json"));
+                    Ok(())
+                }
+                None => Err(fail(format!(
+                    "sign-in needs the {} challenge first",
+                    result["ChallengeName"].as_str().unwrap_or("unknown")
+                ))),
+            }
+        }
+    }
+}
+
+async fn rotate_keys(data: DataArgs, pool: Option<String>) -> Result<(), String> {
+    let store = serve::open_store(&data.data_dir, data.database_url.as_deref()).await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let pools = match pool {
+        Some(p) => vec![p],
+        None => {
+            let mut ids = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = store
+                    .list_pools(after.as_deref(), 100)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.id.clone());
+                ids.extend(page.into_iter().map(|p| p.id));
+            }
+            ids
+        }
+    };
+    // Key rotation needs only the store; the rest of the identity service
+    // is not used here.
+    let identity = cognate_identity::Identity::new(
+        store.clone(),
+        String::new(),
+        String::new(),
+        cognate_config::AdminCredentials {
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+        },
+        cognate_identity::messages::Messenger::outbox(&data.data_dir.join("outbox")),
+    );
+    for id in pools {
+        let kids = identity
+            .rotate_keys(&id, now)
+            .await
+            .map_err(|e| format!("{id}: {e}"))?;
+        println!("{id}: new keys {}", kids.join(", "));
+    }
+    store.close().await;
+    Ok(())
+}

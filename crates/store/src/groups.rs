@@ -123,12 +123,14 @@ impl Store {
     }
 
     pub async fn remove_member(&self, pool_id: &str, group: &str, sub: &str) -> Result<()> {
-        sqlx::query("DELETE FROM group_members WHERE pool_id = $1 AND group_name = $2 AND sub = $3")
-            .bind(pool_id)
-            .bind(group)
-            .bind(sub)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "DELETE FROM group_members WHERE pool_id = $1 AND group_name = $2 AND sub = $3",
+        )
+        .bind(pool_id)
+        .bind(group)
+        .bind(sub)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

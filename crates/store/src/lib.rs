@@ -75,8 +75,7 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations
 impl Store {
     /// Opens (creating if needed) the SQLite database `cognate.db` in `dir`.
     pub async fn open_sqlite(dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
         let file = dir.join("cognate.db");
         let url = format!("sqlite://{}?mode=rwc", file.display());
         Store::connect(&url).await

@@ -109,15 +109,16 @@ impl Store {
 
     pub async fn pool_by_domain(&self, domain: &str) -> Result<Option<Pool>> {
         let q = format!("SELECT {POOL_COLUMNS} FROM user_pools WHERE domain = $1");
-        let row = sqlx::query(&q).bind(domain).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&q)
+            .bind(domain)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(pool_from).transpose()
     }
 
     /// Pools in id order after `after` (keyset pagination).
     pub async fn list_pools(&self, after: Option<&str>, limit: i64) -> Result<Vec<Pool>> {
-        let q = format!(
-            "SELECT {POOL_COLUMNS} FROM user_pools WHERE id > $1 ORDER BY id LIMIT $2"
-        );
+        let q = format!("SELECT {POOL_COLUMNS} FROM user_pools WHERE id > $1 ORDER BY id LIMIT $2");
         let rows = sqlx::query(&q)
             .bind(after.unwrap_or(""))
             .bind(limit)
@@ -303,11 +304,12 @@ impl Store {
     }
 
     pub async fn delete_resource_server(&self, pool_id: &str, identifier: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM resource_servers WHERE pool_id = $1 AND identifier = $2")
-            .bind(pool_id)
-            .bind(identifier)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM resource_servers WHERE pool_id = $1 AND identifier = $2")
+                .bind(pool_id)
+                .bind(identifier)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() > 0)
     }
 }

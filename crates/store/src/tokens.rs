@@ -93,7 +93,10 @@ impl Store {
              FROM refresh_tokens r JOIN token_origins o ON o.origin_jti = r.origin_jti \
              WHERE r.token_hash = $1"
         );
-        let row = sqlx::query(&q).bind(hash).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&q)
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(match row {
             None => None,
             Some(r) => Some(RefreshToken {
@@ -145,7 +148,10 @@ impl Store {
     /// The origin of a token, to check whether it was revoked.
     pub async fn origin(&self, origin_jti: &str) -> Result<Option<Origin>> {
         let q = format!("SELECT {ORIGIN_COLUMNS} FROM token_origins o WHERE o.origin_jti = $1");
-        let row = sqlx::query(&q).bind(origin_jti).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&q)
+            .bind(origin_jti)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(origin_from).transpose()
     }
 

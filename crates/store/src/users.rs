@@ -246,7 +246,8 @@ impl Store {
         pool_id: &str,
         key: &str,
     ) -> Result<Option<User>> {
-        self.user_where("preferred_username_key", pool_id, key).await
+        self.user_where("preferred_username_key", pool_id, key)
+            .await
     }
 
     async fn user_where(&self, column: &str, pool_id: &str, value: &str) -> Result<Option<User>> {

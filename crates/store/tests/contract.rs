@@ -24,23 +24,47 @@ struct Harness {
 async fn sqlite() -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sqlite(dir.path()).await.unwrap();
-    let reopen = format!("sqlite://{}?mode=rwc", dir.path().join("cognate.db").display());
-    Harness { store, reopen, _dir: Some(dir) }
+    let reopen = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("cognate.db").display()
+    );
+    Harness {
+        store,
+        reopen,
+        _dir: Some(dir),
+    }
 }
 
 async fn postgres() -> Option<Harness> {
     let base = std::env::var("COGNATE_TEST_DATABASE_URL").ok()?;
     static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let schema = format!("t{}_{}_{}", std::process::id(), nanos % 1_000_000_000, N.fetch_add(1, Ordering::Relaxed));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let schema = format!(
+        "t{}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    );
     sqlx::any::install_default_drivers();
-    let admin = sqlx::AnyPool::connect(&base).await.expect("connect to COGNATE_TEST_DATABASE_URL");
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
+    let admin = sqlx::AnyPool::connect(&base)
+        .await
+        .expect("connect to COGNATE_TEST_DATABASE_URL");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .unwrap();
     admin.close().await;
     let sep = if base.contains('?') { '&' } else { '?' };
     let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
     let store = Store::connect(&url).await.unwrap();
-    Some(Harness { store, reopen: url, _dir: None })
+    Some(Harness {
+        store,
+        reopen: url,
+        _dir: None,
+    })
 }
 
 macro_rules! contract {
@@ -144,12 +168,25 @@ async fn pools_clients_and_resource_servers_round_trip(h: Harness) {
     for id in ["us-east-1_b", "us-east-1_a", "us-east-1_c"] {
         s.insert_pool(&pool(id)).await.unwrap();
     }
-    assert!(matches!(s.insert_pool(&pool("us-east-1_a")).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        s.insert_pool(&pool("us-east-1_a")).await,
+        Err(StoreError::Conflict(_))
+    ));
     let got = s.pool("us-east-1_a").await.unwrap().unwrap();
     assert_eq!(got, pool("us-east-1_a"));
-    assert_eq!(s.pool_by_config_key("key-us-east-1_b").await.unwrap().unwrap().id, "us-east-1_b");
+    assert_eq!(
+        s.pool_by_config_key("key-us-east-1_b")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        "us-east-1_b"
+    );
     let page1 = s.list_pools(None, 2).await.unwrap();
-    assert_eq!(page1.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["us-east-1_a", "us-east-1_b"]);
+    assert_eq!(
+        page1.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        ["us-east-1_a", "us-east-1_b"]
+    );
     let page2 = s.list_pools(Some("us-east-1_b"), 2).await.unwrap();
     assert_eq!(page2.len(), 1);
     let mut changed = got.clone();
@@ -158,22 +195,40 @@ async fn pools_clients_and_resource_servers_round_trip(h: Harness) {
     changed.domain = Some("mydomain".into());
     s.update_pool(&changed).await.unwrap();
     assert_eq!(s.pool("us-east-1_a").await.unwrap().unwrap(), changed);
-    assert_eq!(s.pool_by_domain("mydomain").await.unwrap().unwrap().id, "us-east-1_a");
+    assert_eq!(
+        s.pool_by_domain("mydomain").await.unwrap().unwrap().id,
+        "us-east-1_a"
+    );
     let mut other = pool("us-east-1_b");
     other.domain = Some("mydomain".into());
-    assert!(matches!(s.update_pool(&other).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        s.update_pool(&other).await,
+        Err(StoreError::Conflict(_))
+    ));
 
     s.insert_client(&client("us-east-1_a", "c2")).await.unwrap();
     s.insert_client(&client("us-east-1_a", "c1")).await.unwrap();
-    assert!(matches!(s.insert_client(&client("us-east-1_nope", "c3")).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        s.insert_client(&client("us-east-1_nope", "c3")).await,
+        Err(StoreError::NotFound(_))
+    ));
     let listed = s.list_clients("us-east-1_a", None, 10).await.unwrap();
-    assert_eq!(listed.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["c1", "c2"]);
+    assert_eq!(
+        listed.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["c1", "c2"]
+    );
     let mut c = s.client("c1").await.unwrap().unwrap();
     assert_eq!(c, client("us-east-1_a", "c1"));
     c.settings.callback_urls = vec!["https://x/cb".into()];
     c.secret = None;
     s.update_client(&c).await.unwrap();
-    assert_eq!(s.client_by_config_key("us-east-1_a", "c1").await.unwrap().unwrap(), c);
+    assert_eq!(
+        s.client_by_config_key("us-east-1_a", "c1")
+            .await
+            .unwrap()
+            .unwrap(),
+        c
+    );
     assert!(s.delete_client("us-east-1_a", "c2").await.unwrap());
     assert!(s.client("c2").await.unwrap().is_none());
 
@@ -181,24 +236,52 @@ async fn pools_clients_and_resource_servers_round_trip(h: Harness) {
         pool_id: "us-east-1_a".into(),
         identifier: "api".into(),
         name: "API".into(),
-        scopes: vec![ResourceScope { name: "read".into(), description: "r".into() }],
+        scopes: vec![ResourceScope {
+            name: "read".into(),
+            description: "r".into(),
+        }],
     };
     s.insert_resource_server(&rs).await.unwrap();
-    assert!(matches!(s.insert_resource_server(&rs).await, Err(StoreError::Conflict(_))));
-    assert_eq!(s.resource_server("us-east-1_a", "api").await.unwrap().unwrap(), rs);
-    assert_eq!(s.list_resource_servers("us-east-1_a", None, 5).await.unwrap(), vec![rs.clone()]);
-    assert!(s.delete_resource_server("us-east-1_a", "api").await.unwrap());
+    assert!(matches!(
+        s.insert_resource_server(&rs).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        s.resource_server("us-east-1_a", "api")
+            .await
+            .unwrap()
+            .unwrap(),
+        rs
+    );
+    assert_eq!(
+        s.list_resource_servers("us-east-1_a", None, 5)
+            .await
+            .unwrap(),
+        vec![rs.clone()]
+    );
+    assert!(s
+        .delete_resource_server("us-east-1_a", "api")
+        .await
+        .unwrap());
 }
 
 async fn deleting_a_pool_removes_everything_in_it(h: Harness) {
     let s = &h.store;
     s.insert_pool(&pool("us-east-1_a")).await.unwrap();
     s.insert_client(&client("us-east-1_a", "c1")).await.unwrap();
-    s.insert_user(&user("us-east-1_a", "alice"), None).await.unwrap();
-    s.insert_origin(&origin("us-east-1_a", "o1", "sub-alice"), Some("h1")).await.unwrap();
+    s.insert_user(&user("us-east-1_a", "alice"), None)
+        .await
+        .unwrap();
+    s.insert_origin(&origin("us-east-1_a", "o1", "sub-alice"), Some("h1"))
+        .await
+        .unwrap();
     assert!(s.delete_pool("us-east-1_a").await.unwrap());
     assert!(s.client("c1").await.unwrap().is_none());
-    assert!(s.user_by_sub("us-east-1_a", "sub-alice").await.unwrap().is_none());
+    assert!(s
+        .user_by_sub("us-east-1_a", "sub-alice")
+        .await
+        .unwrap()
+        .is_none());
     assert!(s.refresh_token("h1").await.unwrap().is_none());
     assert!(!s.delete_pool("us-east-1_a").await.unwrap());
 }
@@ -211,21 +294,48 @@ async fn users_are_unique_by_username_and_alias(h: Harness) {
     let mut again = user("us-east-1_a", "Alice");
     again.sub = "other".into();
     again.email_key = None;
-    assert!(matches!(s.insert_user(&again, None).await, Err(StoreError::Conflict("username"))));
+    assert!(matches!(
+        s.insert_user(&again, None).await,
+        Err(StoreError::Conflict("username"))
+    ));
     let mut same_mail = user("us-east-1_a", "bob");
     same_mail.email_key = alice.email_key.clone();
-    assert!(matches!(s.insert_user(&same_mail, None).await, Err(StoreError::Conflict("email"))));
+    assert!(matches!(
+        s.insert_user(&same_mail, None).await,
+        Err(StoreError::Conflict("email"))
+    ));
     assert_eq!(s.count_users("us-east-1_a").await.unwrap(), 1);
-    assert_eq!(s.user_by_email_key("us-east-1_a", "alice@example.com").await.unwrap().unwrap(), alice);
-    assert_eq!(s.user_by_username_key("us-east-1_a", "alice").await.unwrap().unwrap(), alice);
+    assert_eq!(
+        s.user_by_email_key("us-east-1_a", "alice@example.com")
+            .await
+            .unwrap()
+            .unwrap(),
+        alice
+    );
+    assert_eq!(
+        s.user_by_username_key("us-east-1_a", "alice")
+            .await
+            .unwrap()
+            .unwrap(),
+        alice
+    );
     let mut changed = alice.clone();
     changed.status = "RESET_REQUIRED".into();
     changed.enabled = false;
     changed.attributes.insert("name".into(), "Alice A".into());
     s.update_user(&changed, None, None).await.unwrap();
-    assert_eq!(s.user_by_sub("us-east-1_a", "sub-alice").await.unwrap().unwrap(), changed);
+    assert_eq!(
+        s.user_by_sub("us-east-1_a", "sub-alice")
+            .await
+            .unwrap()
+            .unwrap(),
+        changed
+    );
     assert!(s.delete_user("us-east-1_a", "sub-alice").await.unwrap());
-    assert!(matches!(s.update_user(&changed, None, None).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        s.update_user(&changed, None, None).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 async fn list_users_filters_and_pages(h: Harness) {
@@ -240,28 +350,96 @@ async fn list_users_filters_and_pages(h: Harness) {
         s.insert_user(&u, None).await.unwrap();
     }
     let names = |users: Vec<User>| users.into_iter().map(|u| u.username).collect::<Vec<_>>();
-    assert_eq!(names(s.list_users("us-east-1_a", None, None, 3).await.unwrap()), ["albert", "alice", "bob"]);
-    assert_eq!(names(s.list_users("us-east-1_a", None, Some("bob"), 3).await.unwrap()), ["carol"]);
-    let prefix = UserFilter { column: FilterColumn::Email, prefix: true, value: "al".into() };
-    assert_eq!(names(s.list_users("us-east-1_a", Some(&prefix), None, 10).await.unwrap()), ["albert", "alice"]);
-    let exact = UserFilter { column: FilterColumn::Username, prefix: false, value: "alice".into() };
-    assert_eq!(names(s.list_users("us-east-1_a", Some(&exact), None, 10).await.unwrap()), ["alice"]);
-    let status = UserFilter { column: FilterColumn::Status, prefix: false, value: "UNCONFIRMED".into() };
-    assert_eq!(names(s.list_users("us-east-1_a", Some(&status), None, 10).await.unwrap()), ["bob"]);
-    let disabled = UserFilter { column: FilterColumn::Enabled, prefix: false, value: "0".into() };
-    assert_eq!(names(s.list_users("us-east-1_a", Some(&disabled), None, 10).await.unwrap()), ["bob"]);
-    let quote = UserFilter { column: FilterColumn::Username, prefix: false, value: "x' OR '1'='1".into() };
-    assert!(s.list_users("us-east-1_a", Some(&quote), None, 10).await.unwrap().is_empty());
+    assert_eq!(
+        names(s.list_users("us-east-1_a", None, None, 3).await.unwrap()),
+        ["albert", "alice", "bob"]
+    );
+    assert_eq!(
+        names(
+            s.list_users("us-east-1_a", None, Some("bob"), 3)
+                .await
+                .unwrap()
+        ),
+        ["carol"]
+    );
+    let prefix = UserFilter {
+        column: FilterColumn::Email,
+        prefix: true,
+        value: "al".into(),
+    };
+    assert_eq!(
+        names(
+            s.list_users("us-east-1_a", Some(&prefix), None, 10)
+                .await
+                .unwrap()
+        ),
+        ["albert", "alice"]
+    );
+    let exact = UserFilter {
+        column: FilterColumn::Username,
+        prefix: false,
+        value: "alice".into(),
+    };
+    assert_eq!(
+        names(
+            s.list_users("us-east-1_a", Some(&exact), None, 10)
+                .await
+                .unwrap()
+        ),
+        ["alice"]
+    );
+    let status = UserFilter {
+        column: FilterColumn::Status,
+        prefix: false,
+        value: "UNCONFIRMED".into(),
+    };
+    assert_eq!(
+        names(
+            s.list_users("us-east-1_a", Some(&status), None, 10)
+                .await
+                .unwrap()
+        ),
+        ["bob"]
+    );
+    let disabled = UserFilter {
+        column: FilterColumn::Enabled,
+        prefix: false,
+        value: "0".into(),
+    };
+    assert_eq!(
+        names(
+            s.list_users("us-east-1_a", Some(&disabled), None, 10)
+                .await
+                .unwrap()
+        ),
+        ["bob"]
+    );
+    let quote = UserFilter {
+        column: FilterColumn::Username,
+        prefix: false,
+        value: "x' OR '1'='1".into(),
+    };
+    assert!(s
+        .list_users("us-east-1_a", Some(&quote), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn concurrent_failures_are_all_counted(h: Harness) {
     let s = &h.store;
     s.insert_pool(&pool("us-east-1_a")).await.unwrap();
-    s.insert_user(&user("us-east-1_a", "alice"), None).await.unwrap();
+    s.insert_user(&user("us-east-1_a", "alice"), None)
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for i in 0..20 {
         let s = s.clone();
-        tasks.push(tokio::spawn(async move { s.record_failure("us-east-1_a", "sub-alice", 1_000 + i, 900_000).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            s.record_failure("us-east-1_a", "sub-alice", 1_000 + i, 900_000)
+                .await
+                .unwrap()
+        }));
     }
     let mut counts = Vec::new();
     for t in tasks {
@@ -270,17 +448,30 @@ async fn concurrent_failures_are_all_counted(h: Harness) {
     counts.sort();
     assert_eq!(counts, (1..=20).collect::<Vec<i64>>());
     // After a quiet period the run starts over.
-    assert_eq!(s.record_failure("us-east-1_a", "sub-alice", 2_000_000, 900_000).await.unwrap(), 1);
+    assert_eq!(
+        s.record_failure("us-east-1_a", "sub-alice", 2_000_000, 900_000)
+            .await
+            .unwrap(),
+        1
+    );
     s.reset_failures("us-east-1_a", "sub-alice").await.unwrap();
-    let u = s.user_by_sub("us-east-1_a", "sub-alice").await.unwrap().unwrap();
+    let u = s
+        .user_by_sub("us-east-1_a", "sub-alice")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((u.failed_attempts, u.last_failure_ms), (0, None));
 }
 
 async fn groups_order_by_precedence_and_list_members(h: Harness) {
     let s = &h.store;
     s.insert_pool(&pool("us-east-1_a")).await.unwrap();
-    s.insert_user(&user("us-east-1_a", "alice"), None).await.unwrap();
-    s.insert_user(&user("us-east-1_a", "bob"), None).await.unwrap();
+    s.insert_user(&user("us-east-1_a", "alice"), None)
+        .await
+        .unwrap();
+    s.insert_user(&user("us-east-1_a", "bob"), None)
+        .await
+        .unwrap();
     for (name, precedence) in [("zeta", Some(1)), ("alpha", None), ("mid", Some(5))] {
         let g = Group {
             pool_id: "us-east-1_a".into(),
@@ -292,35 +483,85 @@ async fn groups_order_by_precedence_and_list_members(h: Harness) {
             updated_ms: 1,
         };
         s.insert_group(&g).await.unwrap();
-        s.add_member("us-east-1_a", name, "sub-alice").await.unwrap();
+        s.add_member("us-east-1_a", name, "sub-alice")
+            .await
+            .unwrap();
     }
-    s.add_member("us-east-1_a", "mid", "sub-alice").await.unwrap();
+    s.add_member("us-east-1_a", "mid", "sub-alice")
+        .await
+        .unwrap();
     s.add_member("us-east-1_a", "mid", "sub-bob").await.unwrap();
-    assert!(matches!(s.add_member("us-east-1_a", "nope", "sub-bob").await, Err(StoreError::NotFound(_))));
-    let groups: Vec<_> = s.groups_of("us-east-1_a", "sub-alice").await.unwrap().into_iter().map(|g| g.name).collect();
+    assert!(matches!(
+        s.add_member("us-east-1_a", "nope", "sub-bob").await,
+        Err(StoreError::NotFound(_))
+    ));
+    let groups: Vec<_> = s
+        .groups_of("us-east-1_a", "sub-alice")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
     assert_eq!(groups, ["zeta", "mid", "alpha"]);
-    let members: Vec<_> = s.members_of("us-east-1_a", "mid", None, 10).await.unwrap().into_iter().map(|u| u.username).collect();
+    let members: Vec<_> = s
+        .members_of("us-east-1_a", "mid", None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
     assert_eq!(members, ["alice", "bob"]);
-    s.remove_member("us-east-1_a", "mid", "sub-alice").await.unwrap();
-    assert_eq!(s.groups_of("us-east-1_a", "sub-alice").await.unwrap().len(), 2);
+    s.remove_member("us-east-1_a", "mid", "sub-alice")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.groups_of("us-east-1_a", "sub-alice").await.unwrap().len(),
+        2
+    );
     s.delete_user("us-east-1_a", "sub-bob").await.unwrap();
-    assert!(s.members_of("us-east-1_a", "mid", None, 10).await.unwrap().is_empty());
+    assert!(s
+        .members_of("us-east-1_a", "mid", None, 10)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(s.delete_group("us-east-1_a", "zeta").await.unwrap());
-    assert_eq!(s.groups_of("us-east-1_a", "sub-alice").await.unwrap().len(), 1);
+    assert_eq!(
+        s.groups_of("us-east-1_a", "sub-alice").await.unwrap().len(),
+        1
+    );
 }
 
 async fn revoking_an_origin_kills_its_refresh_tokens(h: Harness) {
     let s = &h.store;
     s.insert_pool(&pool("us-east-1_a")).await.unwrap();
-    s.insert_origin(&origin("us-east-1_a", "o1", "sub-a"), Some("h1")).await.unwrap();
-    s.insert_origin(&origin("us-east-1_a", "o2", "sub-a"), Some("h2")).await.unwrap();
-    s.insert_origin(&origin("us-east-1_a", "o3", "sub-b"), None).await.unwrap();
+    s.insert_origin(&origin("us-east-1_a", "o1", "sub-a"), Some("h1"))
+        .await
+        .unwrap();
+    s.insert_origin(&origin("us-east-1_a", "o2", "sub-a"), Some("h2"))
+        .await
+        .unwrap();
+    s.insert_origin(&origin("us-east-1_a", "o3", "sub-b"), None)
+        .await
+        .unwrap();
     let rt = s.refresh_token("h1").await.unwrap().unwrap();
     assert_eq!(rt.origin, origin("us-east-1_a", "o1", "sub-a"));
     assert!(s.revoke_origin("o1", 500).await.unwrap());
     assert!(!s.revoke_origin("o1", 600).await.unwrap());
-    assert_eq!(s.refresh_token("h1").await.unwrap().unwrap().origin.revoked_ms, Some(500));
-    assert_eq!(s.revoke_user_origins("us-east-1_a", "sub-a", 700).await.unwrap(), 1);
+    assert_eq!(
+        s.refresh_token("h1")
+            .await
+            .unwrap()
+            .unwrap()
+            .origin
+            .revoked_ms,
+        Some(500)
+    );
+    assert_eq!(
+        s.revoke_user_origins("us-east-1_a", "sub-a", 700)
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(s.origin("o2").await.unwrap().unwrap().revoked_ms, Some(700));
     assert_eq!(s.origin("o3").await.unwrap().unwrap().revoked_ms, None);
     assert_eq!(s.purge_origins(20_000_000).await.unwrap(), 3);
@@ -330,18 +571,27 @@ async fn revoking_an_origin_kills_its_refresh_tokens(h: Harness) {
 async fn only_one_concurrent_rotation_wins(h: Harness) {
     let s = &h.store;
     s.insert_pool(&pool("us-east-1_a")).await.unwrap();
-    s.insert_origin(&origin("us-east-1_a", "o1", "sub-a"), Some("old")).await.unwrap();
+    s.insert_origin(&origin("us-east-1_a", "o1", "sub-a"), Some("old"))
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for i in 0..8 {
         let s = s.clone();
-        tasks.push(tokio::spawn(async move { s.rotate_refresh_token("old", &format!("new{i}"), 1_000, 2_000).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            s.rotate_refresh_token("old", &format!("new{i}"), 1_000, 2_000)
+                .await
+                .unwrap()
+        }));
     }
     let mut wins = 0;
     for t in tasks {
         wins += t.await.unwrap() as i32;
     }
     assert_eq!(wins, 1);
-    assert_eq!(s.refresh_token("old").await.unwrap().unwrap().replaced_ms, Some(1_000));
+    assert_eq!(
+        s.refresh_token("old").await.unwrap().unwrap().replaced_ms,
+        Some(1_000)
+    );
 }
 
 async fn a_challenge_session_is_taken_once(h: Harness) {
@@ -364,7 +614,9 @@ async fn a_challenge_session_is_taken_once(h: Harness) {
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let s = s.clone();
-        tasks.push(tokio::spawn(async move { s.take_auth_session("sh", 10).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            s.take_auth_session("sh", 10).await.unwrap()
+        }));
     }
     let mut taken = Vec::new();
     for t in tasks {
@@ -388,20 +640,45 @@ async fn codes_are_replaced_and_consumed_with_the_user_write(h: Harness) {
         attempts: 0,
     };
     s.insert_user(&u, Some(&code)).await.unwrap();
-    assert_eq!(s.bump_code_attempts("us-east-1_a", &u.sub, "signup").await.unwrap(), 1);
-    let newer = Code { code_hash: "h2".into(), created_ms: 2, ..code.clone() };
+    assert_eq!(
+        s.bump_code_attempts("us-east-1_a", &u.sub, "signup")
+            .await
+            .unwrap(),
+        1
+    );
+    let newer = Code {
+        code_hash: "h2".into(),
+        created_ms: 2,
+        ..code.clone()
+    };
     s.put_code(&newer).await.unwrap();
-    assert_eq!(s.code("us-east-1_a", &u.sub, "signup").await.unwrap().unwrap(), newer);
+    assert_eq!(
+        s.code("us-east-1_a", &u.sub, "signup")
+            .await
+            .unwrap()
+            .unwrap(),
+        newer
+    );
     let mut confirmed = u.clone();
     confirmed.status = "CONFIRMED".into();
-    s.update_user(&confirmed, Some("signup"), None).await.unwrap();
-    assert!(s.code("us-east-1_a", &u.sub, "signup").await.unwrap().is_none());
+    s.update_user(&confirmed, Some("signup"), None)
+        .await
+        .unwrap();
+    assert!(s
+        .code("us-east-1_a", &u.sub, "signup")
+        .await
+        .unwrap()
+        .is_none());
     // A write that fails leaves the code where it was.
     s.put_code(&newer).await.unwrap();
     let mut ghost = confirmed.clone();
     ghost.sub = "nobody".into();
     assert!(s.update_user(&ghost, Some("signup"), None).await.is_err());
-    assert!(s.code("us-east-1_a", &u.sub, "signup").await.unwrap().is_some());
+    assert!(s
+        .code("us-east-1_a", &u.sub, "signup")
+        .await
+        .unwrap()
+        .is_some());
 }
 
 async fn key_rotation_retires_the_old_keys(h: Harness) {
@@ -417,10 +694,22 @@ async fn key_rotation_retires_the_old_keys(h: Harness) {
     };
     s.insert_key(&key("a1", "access", 1)).await.unwrap();
     s.insert_key(&key("i1", "id", 1)).await.unwrap();
-    s.rotate_keys("us-east-1_a", &[key("a2", "access", 5), key("i2", "id", 5)], 5).await.unwrap();
+    s.rotate_keys(
+        "us-east-1_a",
+        &[key("a2", "access", 5), key("i2", "id", 5)],
+        5,
+    )
+    .await
+    .unwrap();
     let keys = s.keys("us-east-1_a").await.unwrap();
-    let state: Vec<_> = keys.iter().map(|k| (k.kid.as_str(), k.retired_ms)).collect();
-    assert_eq!(state, [("a2", None), ("i2", None), ("a1", Some(5)), ("i1", Some(5))]);
+    let state: Vec<_> = keys
+        .iter()
+        .map(|k| (k.kid.as_str(), k.retired_ms))
+        .collect();
+    assert_eq!(
+        state,
+        [("a2", None), ("i2", None), ("a1", Some(5)), ("i1", Some(5))]
+    );
     assert_eq!(s.purge_retired_keys("us-east-1_a", 6).await.unwrap(), 2);
     assert_eq!(s.keys("us-east-1_a").await.unwrap().len(), 2);
 }
@@ -436,11 +725,19 @@ async fn meta_values_are_set_once(h: Harness) {
 async fn data_survives_reopening(h: Harness) {
     let s = &h.store;
     s.insert_pool(&pool("us-east-1_a")).await.unwrap();
-    s.insert_user(&user("us-east-1_a", "alice"), None).await.unwrap();
-    s.insert_origin(&origin("us-east-1_a", "o1", "sub-alice"), Some("h1")).await.unwrap();
+    s.insert_user(&user("us-east-1_a", "alice"), None)
+        .await
+        .unwrap();
+    s.insert_origin(&origin("us-east-1_a", "o1", "sub-alice"), Some("h1"))
+        .await
+        .unwrap();
     s.close().await;
     let again = Store::connect(&h.reopen).await.unwrap();
     assert!(again.pool("us-east-1_a").await.unwrap().is_some());
-    assert!(again.user_by_sub("us-east-1_a", "sub-alice").await.unwrap().is_some());
+    assert!(again
+        .user_by_sub("us-east-1_a", "sub-alice")
+        .await
+        .unwrap()
+        .is_some());
     assert!(again.refresh_token("h1").await.unwrap().is_some());
 }

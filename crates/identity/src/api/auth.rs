@@ -112,22 +112,45 @@ impl Identity {
     }
 
     pub(crate) async fn count_failure(&self, user: &User, now: i64) -> Result<i64> {
-        Ok(self.store.record_failure(&user.pool_id, &user.sub, now, MAX_LOCK_MS).await?)
+        Ok(self
+            .store
+            .record_failure(&user.pool_id, &user.sub, now, MAX_LOCK_MS)
+            .await?)
     }
 
     pub(crate) async fn initiate_auth(&self, i: InitiateAuthIn, now: i64) -> Result<Value> {
         let (client, pool) = self.public_client(&i.client_id).await?;
-        self.start_auth(pool, client, &i.auth_flow, i.auth_parameters, Via::Public, now).await
+        self.start_auth(
+            pool,
+            client,
+            &i.auth_flow,
+            i.auth_parameters,
+            Via::Public,
+            now,
+        )
+        .await
     }
 
-    pub(crate) async fn admin_initiate_auth(&self, i: AdminInitiateAuthIn, now: i64) -> Result<Value> {
+    pub(crate) async fn admin_initiate_auth(
+        &self,
+        i: AdminInitiateAuthIn,
+        now: i64,
+    ) -> Result<Value> {
         check_pool_id(&i.user_pool_id)?;
         let pool = self.pool_or_error(&i.user_pool_id).await?;
         let client = match self.store.client(&i.client_id).await? {
             Some(c) if c.pool_id == pool.id => c,
             _ => return Err(CognitoError::client_not_found(&i.client_id)),
         };
-        self.start_auth(pool, client, &i.auth_flow, i.auth_parameters, Via::Admin, now).await
+        self.start_auth(
+            pool,
+            client,
+            &i.auth_flow,
+            i.auth_parameters,
+            Via::Admin,
+            now,
+        )
+        .await
     }
 
     async fn start_auth(
@@ -140,7 +163,9 @@ impl Identity {
         now: i64,
     ) -> Result<Value> {
         let not_enabled = |name: &str| match via {
-            Via::Public => CognitoError::invalid_parameter(format!("{name} flow not enabled for this client")),
+            Via::Public => {
+                CognitoError::invalid_parameter(format!("{name} flow not enabled for this client"))
+            }
             Via::Admin => CognitoError::invalid_parameter("Auth flow not enabled for this client"),
         };
         match flow {
@@ -199,13 +224,17 @@ impl Identity {
         params: &HashMap<String, String>,
         now: i64,
     ) -> Result<Value> {
-        let username = params
-            .get("USERNAME")
-            .ok_or_else(|| CognitoError::invalid_parameter("Missing required parameter USERNAME"))?;
-        let given_password = params
-            .get("PASSWORD")
-            .ok_or_else(|| CognitoError::invalid_parameter("Missing required parameter PASSWORD"))?;
-        self.check_secret_hash(client, params.get("SECRET_HASH").map(String::as_str), &[username])?;
+        let username = params.get("USERNAME").ok_or_else(|| {
+            CognitoError::invalid_parameter("Missing required parameter USERNAME")
+        })?;
+        let given_password = params.get("PASSWORD").ok_or_else(|| {
+            CognitoError::invalid_parameter("Missing required parameter PASSWORD")
+        })?;
+        self.check_secret_hash(
+            client,
+            params.get("SECRET_HASH").map(String::as_str),
+            &[username],
+        )?;
         if given_password.chars().count() > password::MAX_PASSWORD_LEN {
             return Err(CognitoError::bad_credentials());
         }
@@ -232,11 +261,14 @@ impl Identity {
         }
         match user.status.as_str() {
             status::UNCONFIRMED => Err(CognitoError::user_not_confirmed("User is not confirmed.")),
-            status::RESET_REQUIRED => {
-                Err(CognitoError::password_reset_required("Password reset required for the user"))
-            }
+            status::RESET_REQUIRED => Err(CognitoError::password_reset_required(
+                "Password reset required for the user",
+            )),
             status::FORCE_CHANGE_PASSWORD => {
-                let days = pool.settings.password_policy.temporary_password_validity_days as i64;
+                let days = pool
+                    .settings
+                    .password_policy
+                    .temporary_password_validity_days as i64;
                 let set = user.password_set_ms.unwrap_or(user.created_ms);
                 if days > 0 && now > set + days * 86_400_000 {
                     return Err(CognitoError::not_authorized(
@@ -247,16 +279,25 @@ impl Identity {
             }
             _ => {
                 let issued = self.issue(pool, client, &user, api_grant(), now).await?;
-                Ok(json!({"ChallengeParameters": {}, "AuthenticationResult": issued.authentication_result()}))
+                Ok(
+                    json!({"ChallengeParameters": {}, "AuthenticationResult": issued.authentication_result()}),
+                )
             }
         }
     }
 
     fn hides(&self, client: &Client) -> bool {
-        client.settings.prevent_user_existence_errors == cognate_config::PreventUserExistenceErrors::Enabled
+        client.settings.prevent_user_existence_errors
+            == cognate_config::PreventUserExistenceErrors::Enabled
     }
 
-    async fn new_password_challenge(&self, pool: &Pool, client: &Client, user: &User, now: i64) -> Result<Value> {
+    async fn new_password_challenge(
+        &self,
+        pool: &Pool,
+        client: &Client,
+        user: &User,
+        now: i64,
+    ) -> Result<Value> {
         let session = crypto::b64url(&crypto::random_bytes::<96>());
         self.store
             .insert_auth_session(&AuthSession {
@@ -299,7 +340,8 @@ impl Identity {
         admin_pool: Option<String>,
         now: i64,
     ) -> Result<Value> {
-        let expired = || CognitoError::not_authorized("Invalid session for the user, session is expired.");
+        let expired =
+            || CognitoError::not_authorized("Invalid session for the user, session is expired.");
         let (client, pool) = match &admin_pool {
             Some(pool_id) => {
                 check_pool_id(pool_id)?;
@@ -319,29 +361,45 @@ impl Identity {
         }
         let session = i.session.as_deref().ok_or_else(expired)?;
         let hash = crypto::stored_hash(session);
-        let found = self.store.auth_session(&hash, now).await?.ok_or_else(expired)?;
+        let found = self
+            .store
+            .auth_session(&hash, now)
+            .await?
+            .ok_or_else(expired)?;
         if found.client_id != client.id || found.challenge != i.challenge_name {
             return Err(expired());
         }
-        let mut user = self.store.user_by_sub(&pool.id, &found.sub).await?.ok_or_else(expired)?;
+        let mut user = self
+            .store
+            .user_by_sub(&pool.id, &found.sub)
+            .await?
+            .ok_or_else(expired)?;
         let names = names_of(&user);
         let given = i.challenge_responses.get("USERNAME").ok_or_else(|| {
             CognitoError::invalid_parameter("Missing required parameter USERNAME")
         })?;
-        if !names.iter().any(|n| n == given || n.eq_ignore_ascii_case(given) && !pool.settings.username_case_sensitive) {
+        if !names.iter().any(|n| {
+            n == given || n.eq_ignore_ascii_case(given) && !pool.settings.username_case_sensitive
+        }) {
             return Err(expired());
         }
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        self.check_secret_hash(&client, i.challenge_responses.get("SECRET_HASH").map(String::as_str), &refs)?;
-        let new_password = i
-            .challenge_responses
-            .get("NEW_PASSWORD")
-            .ok_or_else(|| CognitoError::invalid_parameter("Missing required parameter NEW_PASSWORD"))?;
+        self.check_secret_hash(
+            &client,
+            i.challenge_responses.get("SECRET_HASH").map(String::as_str),
+            &refs,
+        )?;
+        let new_password = i.challenge_responses.get("NEW_PASSWORD").ok_or_else(|| {
+            CognitoError::invalid_parameter("Missing required parameter NEW_PASSWORD")
+        })?;
         password::check_policy(&pool.settings.password_policy, new_password)?;
         let changes: Vec<(String, String)> = i
             .challenge_responses
             .iter()
-            .filter_map(|(k, v)| k.strip_prefix("userAttributes.").map(|n| (n.to_string(), v.clone())))
+            .filter_map(|(k, v)| {
+                k.strip_prefix("userAttributes.")
+                    .map(|n| (n.to_string(), v.clone()))
+            })
             .collect();
         crate::users::check_attributes(&pool, &changes)?;
         for (name, value) in &changes {
@@ -361,14 +419,19 @@ impl Identity {
         user.status = status::CONFIRMED.into();
         user.updated_ms = now;
         set_alias_keys(&pool, &mut user);
-        self.store.update_user(&user, None, None).await.map_err(|e| match e {
-            cognate_store::StoreError::Conflict(_) => {
-                CognitoError::alias_exists("An account with the given email already exists.")
-            }
-            other => other.into(),
-        })?;
+        self.store
+            .update_user(&user, None, None)
+            .await
+            .map_err(|e| match e {
+                cognate_store::StoreError::Conflict(_) => {
+                    CognitoError::alias_exists("An account with the given email already exists.")
+                }
+                other => other.into(),
+            })?;
         let issued = self.issue(&pool, &client, &user, api_grant(), now).await?;
-        Ok(json!({"ChallengeParameters": {}, "AuthenticationResult": issued.authentication_result()}))
+        Ok(
+            json!({"ChallengeParameters": {}, "AuthenticationResult": issued.authentication_result()}),
+        )
     }
 
     /// Checks the raw client secret of GetTokensFromRefreshToken and RevokeToken.
@@ -383,46 +446,72 @@ impl Identity {
         }
     }
 
-    pub(crate) async fn get_tokens_from_refresh_token(&self, i: RefreshIn, now: i64) -> Result<Value> {
+    pub(crate) async fn get_tokens_from_refresh_token(
+        &self,
+        i: RefreshIn,
+        now: i64,
+    ) -> Result<Value> {
         let (client, pool) = self.public_client(&i.client_id).await?;
         self.check_client_secret(&client, i.client_secret.as_deref())?;
         if !client.settings.allows(AuthFlow::AllowRefreshTokenAuth) {
-            return Err(CognitoError::invalid_parameter("REFRESH_TOKEN_AUTH flow not enabled for this client"));
+            return Err(CognitoError::invalid_parameter(
+                "REFRESH_TOKEN_AUTH flow not enabled for this client",
+            ));
         }
-        let (issued, _) = self.refresh(&pool, &client, &i.refresh_token, true, now).await?;
+        let (issued, _) = self
+            .refresh(&pool, &client, &i.refresh_token, true, now)
+            .await?;
         Ok(json!({"AuthenticationResult": issued.authentication_result()}))
     }
 
     pub(crate) async fn global_sign_out(&self, i: AccessTokenIn, now: i64) -> Result<Value> {
         let (pool, user, _) = self.user_from_access_token(&i.access_token, now).await?;
-        self.store.revoke_user_origins(&pool.id, &user.sub, now).await?;
+        self.store
+            .revoke_user_origins(&pool.id, &user.sub, now)
+            .await?;
         Ok(json!({}))
     }
 
-    pub(crate) async fn admin_user_global_sign_out(&self, i: AdminUserIn, now: i64) -> Result<Value> {
+    pub(crate) async fn admin_user_global_sign_out(
+        &self,
+        i: AdminUserIn,
+        now: i64,
+    ) -> Result<Value> {
         let (pool, user) = self.admin_user(&i.user_pool_id, &i.username).await?;
-        self.store.revoke_user_origins(&pool.id, &user.sub, now).await?;
+        self.store
+            .revoke_user_origins(&pool.id, &user.sub, now)
+            .await?;
         Ok(json!({}))
     }
 
     pub(crate) async fn revoke_token(&self, i: RevokeTokenIn, now: i64) -> Result<Value> {
         let (client, _) = self.public_client(&i.client_id).await?;
         if client.secret.is_some()
-            && !i
-                .client_secret
-                .as_deref()
-                .is_some_and(|g| crypto::equal(client.secret.as_deref().unwrap_or("").as_bytes(), g.as_bytes()))
+            && !i.client_secret.as_deref().is_some_and(|g| {
+                crypto::equal(
+                    client.secret.as_deref().unwrap_or("").as_bytes(),
+                    g.as_bytes(),
+                )
+            })
         {
             return Err(CognitoError::unauthorized("Invalid client credentials."));
         }
         if !client.settings.enable_token_revocation {
-            return Err(CognitoError::unsupported_operation("Token revocation is not enabled for this client."));
+            return Err(CognitoError::unsupported_operation(
+                "Token revocation is not enabled for this client.",
+            ));
         }
         if i.token.split('.').count() == 3 {
-            return Err(CognitoError::unsupported_token_type("Only refresh tokens can be revoked."));
+            return Err(CognitoError::unsupported_token_type(
+                "Only refresh tokens can be revoked.",
+            ));
         }
         // Unknown or foreign tokens are answered like revoked ones (RFC 7009).
-        if let Some(rt) = self.store.refresh_token(&crypto::stored_hash(&i.token)).await? {
+        if let Some(rt) = self
+            .store
+            .refresh_token(&crypto::stored_hash(&i.token))
+            .await?
+        {
             if rt.origin.client_id == client.id {
                 self.store.revoke_origin(&rt.origin.origin_jti, now).await?;
             }

@@ -82,7 +82,11 @@ fn group_json(g: &Group) -> Value {
 
 fn check_group_name(name: &str) -> Result<()> {
     if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
-        return Err(constraint("groupName", name, "Member must have length between 1 and 128"));
+        return Err(constraint(
+            "groupName",
+            name,
+            "Member must have length between 1 and 128",
+        ));
     }
     Ok(())
 }
@@ -100,7 +104,11 @@ impl Identity {
         check_group_name(&i.group_name)?;
         self.pool_or_error(&i.user_pool_id).await?;
         if i.precedence.is_some_and(|p| p < 0) {
-            return Err(constraint("precedence", i.precedence.unwrap_or(0), "Member must have value greater than or equal to 0"));
+            return Err(constraint(
+                "precedence",
+                i.precedence.unwrap_or(0),
+                "Member must have value greater than or equal to 0",
+            ));
         }
         let g = Group {
             pool_id: i.user_pool_id,
@@ -112,9 +120,10 @@ impl Identity {
             updated_ms: now,
         };
         self.store.insert_group(&g).await.map_err(|e| match e {
-            StoreError::Conflict(_) => {
-                CognitoError::group_exists(format!("A group with the name {} already exists.", g.name))
-            }
+            StoreError::Conflict(_) => CognitoError::group_exists(format!(
+                "A group with the name {} already exists.",
+                g.name
+            )),
             other => other.into(),
         })?;
         Ok(json!({"Group": group_json(&g)}))
@@ -132,7 +141,10 @@ impl Identity {
         self.pool_or_error(&i.user_pool_id).await?;
         let limit = page_size(i.limit, "limit", 60)?;
         let after = page_after(i.next_token.as_deref())?;
-        let groups = self.store.list_groups(&i.user_pool_id, after.as_deref(), limit).await?;
+        let groups = self
+            .store
+            .list_groups(&i.user_pool_id, after.as_deref(), limit)
+            .await?;
         let mut out = json!({"Groups": groups.iter().map(group_json).collect::<Vec<_>>()});
         if groups.len() as i64 == limit {
             out["NextToken"] = json!(page_token(&groups.last().expect("non-empty").name));
@@ -161,7 +173,11 @@ impl Identity {
     pub(crate) async fn delete_group(&self, i: GroupRefIn) -> Result<Value> {
         check_pool_id(&i.user_pool_id)?;
         self.pool_or_error(&i.user_pool_id).await?;
-        if !self.store.delete_group(&i.user_pool_id, &i.group_name).await? {
+        if !self
+            .store
+            .delete_group(&i.user_pool_id, &i.group_name)
+            .await?
+        {
             return Err(CognitoError::resource_not_found("Group not found."));
         }
         Ok(json!({}))
@@ -172,10 +188,13 @@ impl Identity {
         let pool = self.pool_or_error(&i.user_pool_id).await?;
         let user = self.user_or_error(&pool, &i.username).await?;
         self.group_or_error(&pool.id, &i.group_name).await?;
-        self.store.add_member(&pool.id, &i.group_name, &user.sub).await.map_err(|e| match e {
-            StoreError::NotFound(_) => CognitoError::resource_not_found("Group not found."),
-            other => other.into(),
-        })?;
+        self.store
+            .add_member(&pool.id, &i.group_name, &user.sub)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => CognitoError::resource_not_found("Group not found."),
+                other => other.into(),
+            })?;
         Ok(json!({}))
     }
 
@@ -184,7 +203,9 @@ impl Identity {
         let pool = self.pool_or_error(&i.user_pool_id).await?;
         let user = self.user_or_error(&pool, &i.username).await?;
         self.group_or_error(&pool.id, &i.group_name).await?;
-        self.store.remove_member(&pool.id, &i.group_name, &user.sub).await?;
+        self.store
+            .remove_member(&pool.id, &i.group_name, &user.sub)
+            .await?;
         Ok(json!({}))
     }
 
@@ -194,11 +215,18 @@ impl Identity {
         let user = self.user_or_error(&pool, &i.username).await?;
         let limit = page_size(i.limit, "limit", 60)? as usize;
         let start = match page_after(i.next_token.as_deref())? {
-            Some(s) => s.parse::<usize>().map_err(|_| CognitoError::invalid_parameter("Invalid pagination token."))?,
+            Some(s) => s
+                .parse::<usize>()
+                .map_err(|_| CognitoError::invalid_parameter("Invalid pagination token."))?,
             None => 0,
         };
         let groups = self.store.groups_of(&pool.id, &user.sub).await?;
-        let page: Vec<Value> = groups.iter().skip(start).take(limit).map(group_json).collect();
+        let page: Vec<Value> = groups
+            .iter()
+            .skip(start)
+            .take(limit)
+            .map(group_json)
+            .collect();
         let mut out = json!({"Groups": page});
         if start + limit < groups.len() {
             out["NextToken"] = json!(page_token(&(start + limit).to_string()));
@@ -212,8 +240,12 @@ impl Identity {
         self.group_or_error(&i.user_pool_id, &i.group_name).await?;
         let limit = page_size(i.limit, "limit", 60)?;
         let after = page_after(i.next_token.as_deref())?;
-        let users = self.store.members_of(&i.user_pool_id, &i.group_name, after.as_deref(), limit).await?;
-        let mut out = json!({"Users": users.iter().map(|u| user_type(u, None)).collect::<Vec<_>>()});
+        let users = self
+            .store
+            .members_of(&i.user_pool_id, &i.group_name, after.as_deref(), limit)
+            .await?;
+        let mut out =
+            json!({"Users": users.iter().map(|u| user_type(u, None)).collect::<Vec<_>>()});
         if users.len() as i64 == limit {
             out["NextToken"] = json!(page_token(&users.last().expect("non-empty").username_key));
         }

@@ -70,19 +70,30 @@ impl Identity {
             .and_then(|t| t.strip_prefix(TARGET_PREFIX))
             .ok_or_else(|| CognitoError::unknown_operation("Operation is not supported."))?;
         if !PUBLIC_OPERATIONS.contains(&op) {
-            sigv4::verify(http, &self.admin, &self.region, "cognito-idp", now_ms / 1000)?;
+            sigv4::verify(
+                http,
+                &self.admin,
+                &self.region,
+                "cognito-idp",
+                now_ms / 1000,
+            )?;
         }
         if http.body.len() > MAX_BODY {
-            return Err(CognitoError::invalid_parameter("Request body is too large."));
+            return Err(CognitoError::invalid_parameter(
+                "Request body is too large.",
+            ));
         }
         let body: Value = if http.body.iter().all(u8::is_ascii_whitespace) {
             Value::Object(Default::default())
         } else {
-            serde_json::from_slice(http.body)
-                .map_err(|_| CognitoError::serialization("Start of structure or map found where not expected."))?
+            serde_json::from_slice(http.body).map_err(|_| {
+                CognitoError::serialization("Start of structure or map found where not expected.")
+            })?
         };
         if !body.is_object() {
-            return Err(CognitoError::serialization("Start of structure or map found where not expected."));
+            return Err(CognitoError::serialization(
+                "Start of structure or map found where not expected.",
+            ));
         }
         self.dispatch(op, body, now_ms).await
     }
@@ -138,7 +149,8 @@ impl Identity {
             "RespondToAuthChallenge" => self.respond_to_auth_challenge(input(b)?, None, now).await,
             "AdminRespondToAuthChallenge" => {
                 let pool: PoolRef = input(b.clone())?;
-                self.respond_to_auth_challenge(input(b)?, Some(pool.user_pool_id), now).await
+                self.respond_to_auth_challenge(input(b)?, Some(pool.user_pool_id), now)
+                    .await
             }
             "GetTokensFromRefreshToken" => self.get_tokens_from_refresh_token(input(b)?, now).await,
             "GlobalSignOut" => self.global_sign_out(input(b)?, now).await,
@@ -220,7 +232,8 @@ pub(crate) fn check_pool_id(id: &str) -> Result<()> {
     let ok = id.len() <= 55
         && id.split_once('_').is_some_and(|(r, n)| {
             !r.is_empty()
-                && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && r.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
                 && !n.is_empty()
                 && n.bytes().all(|b| b.is_ascii_alphanumeric())
         });

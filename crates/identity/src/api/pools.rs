@@ -126,9 +126,15 @@ impl PoolSettingsIn {
         }
         if let Some(schema) = self.schema {
             for a in schema {
-                if let Some(custom) = a.name.strip_prefix("custom:").map(str::to_owned).or_else(|| {
-                    (!STANDARD_ATTRIBUTES.contains(&a.name.as_str())).then(|| a.name.clone())
-                }) {
+                if let Some(custom) =
+                    a.name
+                        .strip_prefix("custom:")
+                        .map(str::to_owned)
+                        .or_else(|| {
+                            (!STANDARD_ATTRIBUTES.contains(&a.name.as_str()))
+                                .then(|| a.name.clone())
+                        })
+                {
                     if !s.custom_attributes.iter().any(|c| c.name == custom) {
                         s.custom_attributes.push(CustomAttribute {
                             name: custom,
@@ -293,14 +299,30 @@ impl ClientSettingsIn {
             match raw {
                 None => Ok(default),
                 Some(u) => TimeUnit::parse(u).ok_or_else(|| {
-                    constraint(field, u, "Member must satisfy enum value set: [seconds, minutes, hours, days]")
+                    constraint(
+                        field,
+                        u,
+                        "Member must satisfy enum value set: [seconds, minutes, hours, days]",
+                    )
                 }),
             }
         };
         let units = self.token_validity_units.as_ref();
-        let access_unit = unit(units.and_then(|u| u.access_token.as_ref()), TimeUnit::Hours, "tokenValidityUnits.accessToken")?;
-        let id_unit = unit(units.and_then(|u| u.id_token.as_ref()), TimeUnit::Hours, "tokenValidityUnits.idToken")?;
-        let refresh_unit = unit(units.and_then(|u| u.refresh_token.as_ref()), TimeUnit::Days, "tokenValidityUnits.refreshToken")?;
+        let access_unit = unit(
+            units.and_then(|u| u.access_token.as_ref()),
+            TimeUnit::Hours,
+            "tokenValidityUnits.accessToken",
+        )?;
+        let id_unit = unit(
+            units.and_then(|u| u.id_token.as_ref()),
+            TimeUnit::Hours,
+            "tokenValidityUnits.idToken",
+        )?;
+        let refresh_unit = unit(
+            units.and_then(|u| u.refresh_token.as_ref()),
+            TimeUnit::Days,
+            "tokenValidityUnits.refreshToken",
+        )?;
         let validity = |amount: Option<u64>, unit: TimeUnit, default: Validity| match amount {
             None | Some(0) => default,
             Some(a) => Validity::new(a, unit),
@@ -311,7 +333,11 @@ impl ClientSettingsIn {
             Some(list) => {
                 for f in list {
                     let parsed = AuthFlow::parse(&f).ok_or_else(|| {
-                        constraint("explicitAuthFlows", &f, "Member must satisfy enum value set")
+                        constraint(
+                            "explicitAuthFlows",
+                            &f,
+                            "Member must satisfy enum value set",
+                        )
                     })?;
                     if !flows.contains(&parsed) {
                         flows.push(parsed);
@@ -322,14 +348,22 @@ impl ClientSettingsIn {
         let mut oauth = Vec::new();
         for f in self.allowed_o_auth_flows.unwrap_or_default() {
             oauth.push(OAuthFlow::parse(&f).ok_or_else(|| {
-                constraint("allowedOAuthFlows", &f, "Member must satisfy enum value set: [implicit, client_credentials, code]")
+                constraint(
+                    "allowedOAuthFlows",
+                    &f,
+                    "Member must satisfy enum value set: [implicit, client_credentials, code]",
+                )
             })?);
         }
         let prevent = match self.prevent_user_existence_errors.as_deref() {
             None | Some("LEGACY") => PreventUserExistenceErrors::Legacy,
             Some("ENABLED") => PreventUserExistenceErrors::Enabled,
             Some(other) => {
-                return Err(constraint("preventUserExistenceErrors", other, "Member must satisfy enum value set: [LEGACY, ENABLED]"))
+                return Err(constraint(
+                    "preventUserExistenceErrors",
+                    other,
+                    "Member must satisfy enum value set: [LEGACY, ENABLED]",
+                ))
             }
         };
         let rotation = match self.refresh_token_rotation {
@@ -338,7 +372,13 @@ impl ClientSettingsIn {
                 enabled: match r.feature.as_str() {
                     "ENABLED" => true,
                     "DISABLED" => false,
-                    other => return Err(constraint("refreshTokenRotation.feature", other, "Member must satisfy enum value set: [ENABLED, DISABLED]")),
+                    other => {
+                        return Err(constraint(
+                            "refreshTokenRotation.feature",
+                            other,
+                            "Member must satisfy enum value set: [ENABLED, DISABLED]",
+                        ))
+                    }
                 },
                 retry_grace_period_seconds: r.retry_grace_period_seconds.unwrap_or(0),
             }),
@@ -347,16 +387,26 @@ impl ClientSettingsIn {
             explicit_auth_flows: flows,
             allowed_oauth_flows: oauth,
             allowed_oauth_scopes: self.allowed_o_auth_scopes.unwrap_or_default(),
-            allowed_oauth_flows_user_pool_client: self.allowed_o_auth_flows_user_pool_client.unwrap_or(false),
+            allowed_oauth_flows_user_pool_client: self
+                .allowed_o_auth_flows_user_pool_client
+                .unwrap_or(false),
             callback_urls: self.callback_urls.unwrap_or_default(),
             logout_urls: self.logout_urls.unwrap_or_default(),
             default_redirect_uri: self.default_redirect_uri,
             supported_identity_providers: self.supported_identity_providers.unwrap_or_default(),
             read_attributes: self.read_attributes,
             write_attributes: self.write_attributes,
-            access_token_validity: validity(self.access_token_validity, access_unit, d.access_token_validity),
+            access_token_validity: validity(
+                self.access_token_validity,
+                access_unit,
+                d.access_token_validity,
+            ),
             id_token_validity: validity(self.id_token_validity, id_unit, d.id_token_validity),
-            refresh_token_validity: validity(self.refresh_token_validity, refresh_unit, d.refresh_token_validity),
+            refresh_token_validity: validity(
+                self.refresh_token_validity,
+                refresh_unit,
+                d.refresh_token_validity,
+            ),
             prevent_user_existence_errors: prevent,
             enable_token_revocation: self.enable_token_revocation.unwrap_or(true),
             refresh_token_rotation: rotation,
@@ -413,8 +463,14 @@ fn client_json(c: &Client) -> Value {
     }
     out.insert("LastModifiedDate".into(), seconds(c.updated_ms));
     out.insert("CreationDate".into(), seconds(c.created_ms));
-    out.insert("RefreshTokenValidity".into(), json!(s.refresh_token_validity.amount));
-    out.insert("AccessTokenValidity".into(), json!(s.access_token_validity.amount));
+    out.insert(
+        "RefreshTokenValidity".into(),
+        json!(s.refresh_token_validity.amount),
+    );
+    out.insert(
+        "AccessTokenValidity".into(),
+        json!(s.access_token_validity.amount),
+    );
     out.insert("IdTokenValidity".into(), json!(s.id_token_validity.amount));
     out.insert(
         "TokenValidityUnits".into(),
@@ -432,10 +488,17 @@ fn client_json(c: &Client) -> Value {
     }
     out.insert(
         "ExplicitAuthFlows".into(),
-        json!(s.explicit_auth_flows.iter().map(|f| f.as_str()).collect::<Vec<_>>()),
+        json!(s
+            .explicit_auth_flows
+            .iter()
+            .map(|f| f.as_str())
+            .collect::<Vec<_>>()),
     );
     if !s.supported_identity_providers.is_empty() {
-        out.insert("SupportedIdentityProviders".into(), json!(s.supported_identity_providers));
+        out.insert(
+            "SupportedIdentityProviders".into(),
+            json!(s.supported_identity_providers),
+        );
     }
     if !s.callback_urls.is_empty() {
         out.insert("CallbackURLs".into(), json!(s.callback_urls));
@@ -449,13 +512,20 @@ fn client_json(c: &Client) -> Value {
     if !s.allowed_oauth_flows.is_empty() {
         out.insert(
             "AllowedOAuthFlows".into(),
-            json!(s.allowed_oauth_flows.iter().map(|f| f.as_str()).collect::<Vec<_>>()),
+            json!(s
+                .allowed_oauth_flows
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()),
         );
     }
     if !s.allowed_oauth_scopes.is_empty() {
         out.insert("AllowedOAuthScopes".into(), json!(s.allowed_oauth_scopes));
     }
-    out.insert("AllowedOAuthFlowsUserPoolClient".into(), json!(s.allowed_oauth_flows_user_pool_client));
+    out.insert(
+        "AllowedOAuthFlowsUserPoolClient".into(),
+        json!(s.allowed_oauth_flows_user_pool_client),
+    );
     out.insert(
         "PreventUserExistenceErrors".into(),
         json!(match s.prevent_user_existence_errors {
@@ -463,9 +533,18 @@ fn client_json(c: &Client) -> Value {
             PreventUserExistenceErrors::Enabled => "ENABLED",
         }),
     );
-    out.insert("EnableTokenRevocation".into(), json!(s.enable_token_revocation));
-    out.insert("EnablePropagateAdditionalUserContextData".into(), json!(false));
-    out.insert("AuthSessionValidity".into(), json!(s.auth_session_validity_minutes));
+    out.insert(
+        "EnableTokenRevocation".into(),
+        json!(s.enable_token_revocation),
+    );
+    out.insert(
+        "EnablePropagateAdditionalUserContextData".into(),
+        json!(false),
+    );
+    out.insert(
+        "AuthSessionValidity".into(),
+        json!(s.auth_session_validity_minutes),
+    );
     if let Some(r) = s.refresh_token_rotation {
         out.insert(
             "RefreshTokenRotation".into(),
@@ -511,13 +590,20 @@ fn resource_server_json(rs: &ResourceServer) -> Value {
 fn scopes_from(input: Vec<ScopeIn>) -> Result<Vec<ResourceScope>> {
     let mut out: Vec<ResourceScope> = Vec::new();
     for s in input {
-        if s.scope_name.is_empty() || s.scope_name.len() > 256 || s.scope_name.contains(['/', ' ']) {
+        if s.scope_name.is_empty() || s.scope_name.len() > 256 || s.scope_name.contains(['/', ' '])
+        {
             return Err(constraint("scopes.member.scopeName", &s.scope_name, "Member must satisfy regular expression pattern: [\\x21\\x23-\\x2E\\x30-\\x5B\\x5D-\\x7E]+"));
         }
         if out.iter().any(|o| o.name == s.scope_name) {
-            return Err(CognitoError::invalid_parameter(format!("Duplicate scope {}", s.scope_name)));
+            return Err(CognitoError::invalid_parameter(format!(
+                "Duplicate scope {}",
+                s.scope_name
+            )));
         }
-        out.push(ResourceScope { name: s.scope_name, description: s.scope_description });
+        out.push(ResourceScope {
+            name: s.scope_name,
+            description: s.scope_description,
+        });
     }
     Ok(out)
 }
@@ -528,19 +614,34 @@ impl Identity {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let page = self.store.list_resource_servers(pool_id, after.as_deref(), 100).await?;
+            let page = self
+                .store
+                .list_resource_servers(pool_id, after.as_deref(), 100)
+                .await?;
             let Some(last) = page.last() else { break };
             after = Some(last.identifier.clone());
             for rs in &page {
-                out.extend(rs.scopes.iter().map(|s| format!("{}/{}", rs.identifier, s.name)));
+                out.extend(
+                    rs.scopes
+                        .iter()
+                        .map(|s| format!("{}/{}", rs.identifier, s.name)),
+                );
             }
         }
         Ok(out)
     }
 
-    async fn check_client_settings(&self, pool_id: &str, s: &ClientSettings, has_secret: bool) -> Result<()> {
+    async fn check_client_settings(
+        &self,
+        pool_id: &str,
+        s: &ClientSettings,
+        has_secret: bool,
+    ) -> Result<()> {
         let scopes = self.custom_scopes(pool_id).await?;
-        if let Some(v) = rules::check_client(s, has_secret, &scopes).into_iter().next() {
+        if let Some(v) = rules::check_client(s, has_secret, &scopes)
+            .into_iter()
+            .next()
+        {
             return Err(match v.kind {
                 ViolationKind::InvalidOAuthFlow => CognitoError::invalid_oauth_flow(v.message),
                 ViolationKind::ScopeDoesNotExist => CognitoError::scope_does_not_exist(v.message),
@@ -557,7 +658,11 @@ impl Identity {
 
     pub(crate) async fn create_user_pool(&self, i: CreateUserPoolIn, now: i64) -> Result<Value> {
         if i.pool_name.is_empty() || i.pool_name.len() > 128 {
-            return Err(constraint("poolName", &i.pool_name, "Member must have length between 1 and 128"));
+            return Err(constraint(
+                "poolName",
+                &i.pool_name,
+                "Member must have length between 1 and 128",
+            ));
         }
         let mut defaults = PoolSettings::default();
         // A pool created through the API gets Cognito's defaults.
@@ -640,19 +745,40 @@ impl Identity {
         Ok(json!({}))
     }
 
-    pub(crate) async fn create_user_pool_client(&self, i: CreateClientIn, now: i64) -> Result<Value> {
+    pub(crate) async fn create_user_pool_client(
+        &self,
+        i: CreateClientIn,
+        now: i64,
+    ) -> Result<Value> {
         check_pool_id(&i.user_pool_id)?;
         let pool = self.pool_or_error(&i.user_pool_id).await?;
         if i.client_name.is_empty() || i.client_name.len() > 128 {
-            return Err(constraint("clientName", &i.client_name, "Member must have length between 1 and 128"));
+            return Err(constraint(
+                "clientName",
+                &i.client_name,
+                "Member must have length between 1 and 128",
+            ));
         }
         let secret = match i.client_secret {
-            Some(s) if (24..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'_') => Some(s),
-            Some(s) => return Err(constraint("clientSecret", "***", &format!("Member must have length between 24 and 64, got {}", s.len()))),
+            Some(s)
+                if (24..=64).contains(&s.len())
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'_') =>
+            {
+                Some(s)
+            }
+            Some(s) => {
+                return Err(constraint(
+                    "clientSecret",
+                    "***",
+                    &format!("Member must have length between 24 and 64, got {}", s.len()),
+                ))
+            }
             None => i.generate_secret.then(new_client_secret),
         };
         let settings = i.settings.into_settings()?;
-        self.check_client_settings(&pool.id, &settings, secret.is_some()).await?;
+        self.check_client_settings(&pool.id, &settings, secret.is_some())
+            .await?;
         let client = Client {
             id: new_client_id(),
             pool_id: pool.id,
@@ -686,7 +812,10 @@ impl Identity {
         self.pool_or_error(&i.user_pool_id).await?;
         let limit = page_size(i.max_results, "maxResults", 60)?;
         let after = page_after(i.next_token.as_deref())?;
-        let clients = self.store.list_clients(&i.user_pool_id, after.as_deref(), limit).await?;
+        let clients = self
+            .store
+            .list_clients(&i.user_pool_id, after.as_deref(), limit)
+            .await?;
         let items: Vec<Value> = clients
             .iter()
             .map(|c| json!({"ClientId": c.id, "UserPoolId": c.pool_id, "ClientName": c.name}))
@@ -698,10 +827,15 @@ impl Identity {
         Ok(out)
     }
 
-    pub(crate) async fn update_user_pool_client(&self, i: UpdateClientIn, now: i64) -> Result<Value> {
+    pub(crate) async fn update_user_pool_client(
+        &self,
+        i: UpdateClientIn,
+        now: i64,
+    ) -> Result<Value> {
         let mut c = self.client_of_pool(&i.user_pool_id, &i.client_id).await?;
         let settings = i.settings.into_settings()?;
-        self.check_client_settings(&c.pool_id, &settings, c.secret.is_some()).await?;
+        self.check_client_settings(&c.pool_id, &settings, c.secret.is_some())
+            .await?;
         if let Some(name) = i.client_name {
             c.name = name;
         }
@@ -721,7 +855,11 @@ impl Identity {
         check_pool_id(&i.user_pool_id)?;
         self.pool_or_error(&i.user_pool_id).await?;
         if i.identifier.is_empty() || i.identifier.len() > 256 {
-            return Err(constraint("identifier", &i.identifier, "Member must have length between 1 and 256"));
+            return Err(constraint(
+                "identifier",
+                &i.identifier,
+                "Member must have length between 1 and 256",
+            ));
         }
         let rs = ResourceServer {
             pool_id: i.user_pool_id,
@@ -729,27 +867,40 @@ impl Identity {
             name: i.name,
             scopes: scopes_from(i.scopes)?,
         };
-        self.store.insert_resource_server(&rs).await.map_err(|e| match e {
-            StoreError::Conflict(_) => CognitoError::invalid_parameter(format!(
-                "{} already exists in user pool {}.",
-                rs.identifier, rs.pool_id
-            )),
-            other => other.into(),
-        })?;
+        self.store
+            .insert_resource_server(&rs)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => CognitoError::invalid_parameter(format!(
+                    "{} already exists in user pool {}.",
+                    rs.identifier, rs.pool_id
+                )),
+                other => other.into(),
+            })?;
         Ok(json!({"ResourceServer": resource_server_json(&rs)}))
     }
 
-    async fn resource_server_or_error(&self, pool_id: &str, identifier: &str) -> Result<ResourceServer> {
+    async fn resource_server_or_error(
+        &self,
+        pool_id: &str,
+        identifier: &str,
+    ) -> Result<ResourceServer> {
         check_pool_id(pool_id)?;
         self.pool_or_error(pool_id).await?;
         self.store
             .resource_server(pool_id, identifier)
             .await?
-            .ok_or_else(|| CognitoError::resource_not_found(format!("Resource server {identifier} does not exist.")))
+            .ok_or_else(|| {
+                CognitoError::resource_not_found(format!(
+                    "Resource server {identifier} does not exist."
+                ))
+            })
     }
 
     pub(crate) async fn describe_resource_server(&self, i: ResourceServerRefIn) -> Result<Value> {
-        let rs = self.resource_server_or_error(&i.user_pool_id, &i.identifier).await?;
+        let rs = self
+            .resource_server_or_error(&i.user_pool_id, &i.identifier)
+            .await?;
         Ok(json!({"ResourceServer": resource_server_json(&rs)}))
     }
 
@@ -758,8 +909,12 @@ impl Identity {
         self.pool_or_error(&i.user_pool_id).await?;
         let limit = page_size(i.max_results, "maxResults", 50)?;
         let after = page_after(i.next_token.as_deref())?;
-        let list = self.store.list_resource_servers(&i.user_pool_id, after.as_deref(), limit).await?;
-        let mut out = json!({"ResourceServers": list.iter().map(resource_server_json).collect::<Vec<_>>()});
+        let list = self
+            .store
+            .list_resource_servers(&i.user_pool_id, after.as_deref(), limit)
+            .await?;
+        let mut out =
+            json!({"ResourceServers": list.iter().map(resource_server_json).collect::<Vec<_>>()});
         if list.len() as i64 == limit {
             out["NextToken"] = json!(page_token(&list.last().expect("non-empty").identifier));
         }
@@ -767,7 +922,9 @@ impl Identity {
     }
 
     pub(crate) async fn update_resource_server(&self, i: ResourceServerIn) -> Result<Value> {
-        let mut rs = self.resource_server_or_error(&i.user_pool_id, &i.identifier).await?;
+        let mut rs = self
+            .resource_server_or_error(&i.user_pool_id, &i.identifier)
+            .await?;
         rs.name = i.name;
         rs.scopes = scopes_from(i.scopes)?;
         self.store.update_resource_server(&rs).await?;
@@ -775,8 +932,12 @@ impl Identity {
     }
 
     pub(crate) async fn delete_resource_server(&self, i: ResourceServerRefIn) -> Result<Value> {
-        let rs = self.resource_server_or_error(&i.user_pool_id, &i.identifier).await?;
-        self.store.delete_resource_server(&rs.pool_id, &rs.identifier).await?;
+        let rs = self
+            .resource_server_or_error(&i.user_pool_id, &i.identifier)
+            .await?;
+        self.store
+            .delete_resource_server(&rs.pool_id, &rs.identifier)
+            .await?;
         Ok(json!({}))
     }
 }

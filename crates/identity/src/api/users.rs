@@ -27,7 +27,9 @@ pub(crate) struct AttributeIn {
 }
 
 fn pairs(list: Vec<AttributeIn>) -> Vec<(String, String)> {
-    list.into_iter().map(|a| (a.name, a.value.unwrap_or_default())).collect()
+    list.into_iter()
+        .map(|a| (a.name, a.value.unwrap_or_default()))
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -151,9 +153,15 @@ pub fn parse_filter(raw: &str) -> Result<Option<UserFilter>> {
     }
     let bad = || CognitoError::invalid_parameter("Error while parsing filter.");
     if text.len() > 256 {
-        return Err(constraint("filter", raw, "Member must have length less than or equal to 256"));
+        return Err(constraint(
+            "filter",
+            raw,
+            "Member must have length less than or equal to 256",
+        ));
     }
-    let name_end = text.find(|c: char| c.is_whitespace() || c == '=' || c == '^').ok_or_else(bad)?;
+    let name_end = text
+        .find(|c: char| c.is_whitespace() || c == '=' || c == '^')
+        .ok_or_else(bad)?;
     let (name, rest) = text.split_at(name_end);
     let rest = rest.trim_start();
     let (prefix, rest) = if let Some(r) = rest.strip_prefix("^=") {
@@ -164,7 +172,10 @@ pub fn parse_filter(raw: &str) -> Result<Option<UserFilter>> {
         return Err(bad());
     };
     let rest = rest.trim();
-    let inner = rest.strip_prefix('"').and_then(|r| r.strip_suffix('"')).ok_or_else(bad)?;
+    let inner = rest
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .ok_or_else(bad)?;
     let mut value = String::new();
     let mut chars = inner.chars();
     while let Some(c) = chars.next() {
@@ -190,20 +201,38 @@ pub fn parse_filter(raw: &str) -> Result<Option<UserFilter>> {
             value = match value.as_str() {
                 "Enabled" => "1".into(),
                 "Disabled" => "0".into(),
-                _ => return Err(CognitoError::invalid_parameter("Invalid search attribute value for status.")),
+                _ => {
+                    return Err(CognitoError::invalid_parameter(
+                        "Invalid search attribute value for status.",
+                    ))
+                }
             };
-            return Ok(Some(UserFilter { column: FilterColumn::Enabled, prefix: false, value }));
+            return Ok(Some(UserFilter {
+                column: FilterColumn::Enabled,
+                prefix: false,
+                value,
+            }));
         }
         "sub" => FilterColumn::Sub,
-        _ => return Err(CognitoError::invalid_parameter(format!("Invalid search attribute: {name}"))),
+        _ => {
+            return Err(CognitoError::invalid_parameter(format!(
+                "Invalid search attribute: {name}"
+            )))
+        }
     };
-    Ok(Some(UserFilter { column, prefix, value }))
+    Ok(Some(UserFilter {
+        column,
+        prefix,
+        value,
+    }))
 }
 
 fn check_username(username: &str) -> Result<()> {
     if username.is_empty()
         || username.chars().count() > 128
-        || username.chars().any(|c| c.is_whitespace() || c.is_control())
+        || username
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
     {
         return Err(constraint(
             "username",
@@ -236,11 +265,15 @@ fn apply_attributes(user: &mut User, changes: &[(String, String)]) {
 
 fn alias_conflict(e: StoreError) -> CognitoError {
     match e {
-        StoreError::Conflict("email") => CognitoError::alias_exists("An account with the given email already exists."),
+        StoreError::Conflict("email") => {
+            CognitoError::alias_exists("An account with the given email already exists.")
+        }
         StoreError::Conflict("phone_number") => {
             CognitoError::alias_exists("An account with the given phone_number already exists.")
         }
-        StoreError::Conflict(_) => CognitoError::alias_exists("An account with the given alias already exists."),
+        StoreError::Conflict(_) => {
+            CognitoError::alias_exists("An account with the given alias already exists.")
+        }
         other => other.into(),
     }
 }
@@ -249,7 +282,11 @@ impl Identity {
     /// The client and pool of a public (client-id-authorized) call.
     pub(crate) async fn public_client(&self, client_id: &str) -> Result<(Client, Pool)> {
         if client_id.is_empty() || client_id.len() > 128 {
-            return Err(constraint("clientId", client_id, "Member must have length between 1 and 128"));
+            return Err(constraint(
+                "clientId",
+                client_id,
+                "Member must have length between 1 and 128",
+            ));
         }
         let client = self
             .store
@@ -262,7 +299,12 @@ impl Identity {
 
     /// Checks `SECRET_HASH` for a client with a secret, accepting a hash over
     /// any of the names the user goes by.
-    pub(crate) fn check_secret_hash(&self, client: &Client, given: Option<&str>, names: &[&str]) -> Result<()> {
+    pub(crate) fn check_secret_hash(
+        &self,
+        client: &Client,
+        given: Option<&str>,
+        names: &[&str],
+    ) -> Result<()> {
         let Some(secret) = &client.secret else {
             return Ok(());
         };
@@ -272,9 +314,12 @@ impl Identity {
                 client.id
             )));
         };
-        let ok = names
-            .iter()
-            .any(|n| crypto::equal(crypto::secret_hash(secret, n, &client.id).as_bytes(), given.as_bytes()));
+        let ok = names.iter().any(|n| {
+            crypto::equal(
+                crypto::secret_hash(secret, n, &client.id).as_bytes(),
+                given.as_bytes(),
+            )
+        });
         if ok {
             Ok(())
         } else {
@@ -308,17 +353,27 @@ impl Identity {
         // Pools that sign in with email or phone keep the sub as username.
         let internal = if pool.settings.email_is_username() && username.contains('@') {
             if !valid_email(username) {
-                return Err(CognitoError::invalid_parameter("Username should be an email."));
+                return Err(CognitoError::invalid_parameter(
+                    "Username should be an email.",
+                ));
             }
-            attrs.entry("email".into()).or_insert_with(|| username.to_string());
+            attrs
+                .entry("email".into())
+                .or_insert_with(|| username.to_string());
             sub.clone()
         } else if pool.settings.email_is_username() && !pool.settings.phone_is_username() {
-            return Err(CognitoError::invalid_parameter("Username should be an email."));
+            return Err(CognitoError::invalid_parameter(
+                "Username should be an email.",
+            ));
         } else if pool.settings.phone_is_username() && username.starts_with('+') {
-            attrs.entry("phone_number".into()).or_insert_with(|| username.to_string());
+            attrs
+                .entry("phone_number".into())
+                .or_insert_with(|| username.to_string());
             sub.clone()
         } else if pool.settings.phone_is_username() {
-            return Err(CognitoError::invalid_parameter("Username should be a phone number."));
+            return Err(CognitoError::invalid_parameter(
+                "Username should be a phone number.",
+            ));
         } else {
             username.to_string()
         };
@@ -358,7 +413,9 @@ impl Identity {
                     CognitoError::username_exists("User already exists")
                 }
             }
-            StoreError::Conflict(_) if pool.settings.email_is_username() || pool.settings.phone_is_username() => {
+            StoreError::Conflict(_)
+                if pool.settings.email_is_username() || pool.settings.phone_is_username() =>
+            {
                 CognitoError::username_exists("An account with the given email already exists.")
             }
             other => alias_conflict(other),
@@ -369,14 +426,29 @@ impl Identity {
         let (client, pool) = self.public_client(&i.client_id).await?;
         self.check_secret_hash(&client, i.secret_hash.as_deref(), &[&i.username])?;
         if pool.settings.allow_admin_create_user_only {
-            return Err(CognitoError::not_authorized("SignUp is not permitted for this user pool"));
+            return Err(CognitoError::not_authorized(
+                "SignUp is not permitted for this user pool",
+            ));
         }
-        let pw = i.password.ok_or_else(|| CognitoError::invalid_parameter("Password is required."))?;
+        let pw = i
+            .password
+            .ok_or_else(|| CognitoError::invalid_parameter("Password is required."))?;
         password::check_policy(&pool.settings.password_policy, &pw)?;
-        let mut user = self.new_user(&pool, &i.username, &pairs(i.user_attributes), status::UNCONFIRMED, now)?;
+        let mut user = self.new_user(
+            &pool,
+            &i.username,
+            &pairs(i.user_attributes),
+            status::UNCONFIRMED,
+            now,
+        )?;
         user.password_hash = Some(password::hash(&pw).await?);
         user.password_set_ms = Some(now);
-        let verifies = |a: &str| pool.settings.auto_verified_attributes.iter().any(|v| v == a);
+        let verifies = |a: &str| {
+            pool.settings
+                .auto_verified_attributes
+                .iter()
+                .any(|v| v == a)
+        };
         let code = if verifies("email") && user.attributes.contains_key("email")
             || verifies("phone_number") && user.attributes.contains_key("phone_number")
         {
@@ -402,35 +474,52 @@ impl Identity {
 
     /// The user a public call names, or the error the client's existence
     /// setting calls for.
-    async fn public_user(&self, client: &Client, pool: &Pool, username: &str, hidden: CognitoError) -> Result<User> {
+    async fn public_user(
+        &self,
+        client: &Client,
+        pool: &Pool,
+        username: &str,
+        hidden: CognitoError,
+    ) -> Result<User> {
         match self.resolve_user(pool, username).await? {
             Some(u) => Ok(u),
             None if Self::hides_users(client) => Err(hidden),
-            None => Err(CognitoError::user_not_found("Username/client id combination not found.")),
+            None => Err(CognitoError::user_not_found(
+                "Username/client id combination not found.",
+            )),
         }
     }
 
     pub(crate) async fn confirm_sign_up(&self, i: ConfirmSignUpIn, now: i64) -> Result<Value> {
         let (client, pool) = self.public_client(&i.client_id).await?;
         self.check_secret_hash(&client, i.secret_hash.as_deref(), &[&i.username])?;
-        let hidden = CognitoError::code_mismatch("Invalid verification code provided, please try again.");
-        let mut user = self.public_user(&client, &pool, &i.username, hidden).await?;
+        let hidden =
+            CognitoError::code_mismatch("Invalid verification code provided, please try again.");
+        let mut user = self
+            .public_user(&client, &pool, &i.username, hidden)
+            .await?;
         if user.status != status::UNCONFIRMED {
             return Err(CognitoError::not_authorized(format!(
                 "User cannot be confirmed. Current status is {}",
                 user.status
             )));
         }
-        self.check_code(&user, "signup", &i.confirmation_code, now).await?;
+        self.check_code(&user, "signup", &i.confirmation_code, now)
+            .await?;
         user.status = status::CONFIRMED.into();
         if user.attributes.contains_key("email") {
-            user.attributes.insert("email_verified".into(), "true".into());
+            user.attributes
+                .insert("email_verified".into(), "true".into());
         } else if user.attributes.contains_key("phone_number") {
-            user.attributes.insert("phone_number_verified".into(), "true".into());
+            user.attributes
+                .insert("phone_number_verified".into(), "true".into());
         }
         set_alias_keys(&pool, &mut user);
         user.updated_ms = now;
-        self.store.update_user(&user, Some("signup"), None).await.map_err(alias_conflict)?;
+        self.store
+            .update_user(&user, Some("signup"), None)
+            .await
+            .map_err(alias_conflict)?;
         Ok(json!({}))
     }
 
@@ -445,11 +534,18 @@ impl Identity {
         user.status = status::CONFIRMED.into();
         set_alias_keys(&pool, &mut user);
         user.updated_ms = now;
-        self.store.update_user(&user, Some("signup"), None).await.map_err(alias_conflict)?;
+        self.store
+            .update_user(&user, Some("signup"), None)
+            .await
+            .map_err(alias_conflict)?;
         Ok(json!({}))
     }
 
-    pub(crate) async fn resend_confirmation_code(&self, i: ClientUserIn, now: i64) -> Result<Value> {
+    pub(crate) async fn resend_confirmation_code(
+        &self,
+        i: ClientUserIn,
+        now: i64,
+    ) -> Result<Value> {
         let (client, pool) = self.public_client(&i.client_id).await?;
         self.check_secret_hash(&client, i.secret_hash.as_deref(), &[&i.username])?;
         let user = match self.resolve_user(&pool, &i.username).await? {
@@ -457,14 +553,24 @@ impl Identity {
             None if Self::hides_users(&client) => {
                 return Ok(json!({"CodeDeliveryDetails": simulated_delivery(&i.username)}))
             }
-            None => return Err(CognitoError::user_not_found("Username/client id combination not found.")),
+            None => {
+                return Err(CognitoError::user_not_found(
+                    "Username/client id combination not found.",
+                ))
+            }
         };
         if user.status != status::UNCONFIRMED {
-            return Err(CognitoError::invalid_parameter("User is already confirmed."));
+            return Err(CognitoError::invalid_parameter(
+                "User is already confirmed.",
+            ));
         }
         let (code, message, details) = self
             .prepare_code(&user, "signup", Kind::ResendCode, SIGNUP_CODE_MS, now)
-            .ok_or_else(|| CognitoError::invalid_parameter("User has no email or phone_number to send a code to."))?;
+            .ok_or_else(|| {
+                CognitoError::invalid_parameter(
+                    "User has no email or phone_number to send a code to.",
+                )
+            })?;
         self.store.put_code(&code).await?;
         self.send(Some(message)).await?;
         Ok(json!({"CodeDeliveryDetails": details}))
@@ -483,7 +589,11 @@ impl Identity {
         let action = i.message_action.as_deref();
         if let Some(a) = action {
             if a != "RESEND" && a != "SUPPRESS" {
-                return Err(constraint("messageAction", a, "Member must satisfy enum value set: [RESEND, SUPPRESS]"));
+                return Err(constraint(
+                    "messageAction",
+                    a,
+                    "Member must satisfy enum value set: [RESEND, SUPPRESS]",
+                ));
             }
         }
         let temp = match i.temporary_password {
@@ -507,7 +617,13 @@ impl Identity {
             self.store.update_user(&u, None, None).await?;
             u
         } else {
-            let mut u = self.new_user(&pool, &i.username, &pairs(i.user_attributes), status::FORCE_CHANGE_PASSWORD, now)?;
+            let mut u = self.new_user(
+                &pool,
+                &i.username,
+                &pairs(i.user_attributes),
+                status::FORCE_CHANGE_PASSWORD,
+                now,
+            )?;
             u.password_hash = Some(hash);
             u.password_set_ms = Some(now);
             self.store
@@ -524,7 +640,10 @@ impl Identity {
                     username: user.username.clone(),
                     to: email.clone(),
                     subject: "Your temporary password".into(),
-                    body: format!("Your username is {} and temporary password is {temp}.", user.username),
+                    body: format!(
+                        "Your username is {} and temporary password is {temp}.",
+                        user.username
+                    ),
                     code: temp,
                     created_ms: now,
                 }))
@@ -534,12 +653,21 @@ impl Identity {
         Ok(json!({"User": user_type(&user, None)}))
     }
 
-    pub(crate) async fn admin_set_user_password(&self, i: AdminSetUserPasswordIn, now: i64) -> Result<Value> {
+    pub(crate) async fn admin_set_user_password(
+        &self,
+        i: AdminSetUserPasswordIn,
+        now: i64,
+    ) -> Result<Value> {
         let (pool, mut user) = self.admin_user(&i.user_pool_id, &i.username).await?;
         password::check_policy(&pool.settings.password_policy, &i.password)?;
         user.password_hash = Some(password::hash(&i.password).await?);
         user.password_set_ms = Some(now);
-        user.status = if i.permanent { status::CONFIRMED } else { status::FORCE_CHANGE_PASSWORD }.into();
+        user.status = if i.permanent {
+            status::CONFIRMED
+        } else {
+            status::FORCE_CHANGE_PASSWORD
+        }
+        .into();
         user.failed_attempts = 0;
         user.last_failure_ms = None;
         user.updated_ms = now;
@@ -547,7 +675,11 @@ impl Identity {
         Ok(json!({}))
     }
 
-    pub(crate) async fn admin_reset_user_password(&self, i: AdminUserIn, now: i64) -> Result<Value> {
+    pub(crate) async fn admin_reset_user_password(
+        &self,
+        i: AdminUserIn,
+        now: i64,
+    ) -> Result<Value> {
         let (_, mut user) = self.admin_user(&i.user_pool_id, &i.username).await?;
         let prepared = self.prepare_code(&user, "reset", Kind::ForgotPassword, RESET_CODE_MS, now);
         user.status = status::RESET_REQUIRED.into();
@@ -589,34 +721,58 @@ impl Identity {
             .list_users(&i.user_pool_id, filter.as_ref(), after.as_deref(), limit)
             .await?;
         let only = i.attributes_to_get.as_deref().filter(|a| !a.is_empty());
-        let mut out = json!({"Users": users.iter().map(|u| user_type(u, only)).collect::<Vec<_>>()});
+        let mut out =
+            json!({"Users": users.iter().map(|u| user_type(u, only)).collect::<Vec<_>>()});
         if users.len() as i64 == limit {
-            out["PaginationToken"] = json!(page_token(&users.last().expect("non-empty").username_key));
+            out["PaginationToken"] =
+                json!(page_token(&users.last().expect("non-empty").username_key));
         }
         Ok(out)
     }
 
-    async fn change_attributes(&self, pool: &Pool, mut user: User, changes: &[(String, String)], now: i64) -> Result<User> {
+    async fn change_attributes(
+        &self,
+        pool: &Pool,
+        mut user: User,
+        changes: &[(String, String)],
+        now: i64,
+    ) -> Result<User> {
         check_attributes(pool, changes)?;
         if (pool.settings.email_is_username() || pool.settings.phone_is_username())
-            && changes.iter().any(|(n, v)| (n == "email" || n == "phone_number") && v.is_empty())
+            && changes
+                .iter()
+                .any(|(n, v)| (n == "email" || n == "phone_number") && v.is_empty())
         {
-            return Err(CognitoError::invalid_parameter("The username attribute cannot be removed."));
+            return Err(CognitoError::invalid_parameter(
+                "The username attribute cannot be removed.",
+            ));
         }
         apply_attributes(&mut user, changes);
         set_alias_keys(pool, &mut user);
         user.updated_ms = now;
-        self.store.update_user(&user, None, None).await.map_err(alias_conflict)?;
+        self.store
+            .update_user(&user, None, None)
+            .await
+            .map_err(alias_conflict)?;
         Ok(user)
     }
 
-    pub(crate) async fn admin_update_user_attributes(&self, i: AdminUpdateAttributesIn, now: i64) -> Result<Value> {
+    pub(crate) async fn admin_update_user_attributes(
+        &self,
+        i: AdminUpdateAttributesIn,
+        now: i64,
+    ) -> Result<Value> {
         let (pool, user) = self.admin_user(&i.user_pool_id, &i.username).await?;
-        self.change_attributes(&pool, user, &pairs(i.user_attributes), now).await?;
+        self.change_attributes(&pool, user, &pairs(i.user_attributes), now)
+            .await?;
         Ok(json!({}))
     }
 
-    pub(crate) async fn admin_delete_user_attributes(&self, i: AdminDeleteAttributesIn, now: i64) -> Result<Value> {
+    pub(crate) async fn admin_delete_user_attributes(
+        &self,
+        i: AdminDeleteAttributesIn,
+        now: i64,
+    ) -> Result<Value> {
         let (pool, mut user) = self.admin_user(&i.user_pool_id, &i.username).await?;
         for name in &i.user_attribute_names {
             if pool.settings.required_attributes.contains(name) {
@@ -632,7 +788,11 @@ impl Identity {
         Ok(json!({}))
     }
 
-    pub(crate) async fn update_user_attributes(&self, i: UpdateAttributesIn, now: i64) -> Result<Value> {
+    pub(crate) async fn update_user_attributes(
+        &self,
+        i: UpdateAttributesIn,
+        now: i64,
+    ) -> Result<Value> {
         let (pool, user, claims) = self.user_from_access_token(&i.access_token, now).await?;
         let changes = pairs(i.user_attributes);
         if let Some(client_id) = claims.get("client_id").and_then(Value::as_str) {
@@ -646,8 +806,13 @@ impl Identity {
                 }
             }
         }
-        if changes.iter().any(|(n, _)| n == "email_verified" || n == "phone_number_verified") {
-            return Err(CognitoError::not_authorized("A client attempted to write unauthorized attribute"));
+        if changes
+            .iter()
+            .any(|(n, _)| n == "email_verified" || n == "phone_number_verified")
+        {
+            return Err(CognitoError::not_authorized(
+                "A client attempted to write unauthorized attribute",
+            ));
         }
         self.change_attributes(&pool, user, &changes, now).await?;
         Ok(json!({"CodeDeliveryDetailsList": []}))
@@ -667,13 +832,20 @@ impl Identity {
 
     /// AdminDisableUser / AdminEnableUser. Disabling also revokes every
     /// token of the user.
-    pub(crate) async fn admin_set_enabled(&self, i: AdminUserIn, enabled: bool, now: i64) -> Result<Value> {
+    pub(crate) async fn admin_set_enabled(
+        &self,
+        i: AdminUserIn,
+        enabled: bool,
+        now: i64,
+    ) -> Result<Value> {
         let (pool, mut user) = self.admin_user(&i.user_pool_id, &i.username).await?;
         user.enabled = enabled;
         user.updated_ms = now;
         self.store.update_user(&user, None, None).await?;
         if !enabled {
-            self.store.revoke_user_origins(&pool.id, &user.sub, now).await?;
+            self.store
+                .revoke_user_origins(&pool.id, &user.sub, now)
+                .await?;
         }
         Ok(json!({}))
     }
@@ -686,7 +858,11 @@ impl Identity {
             None if Self::hides_users(&client) => {
                 return Ok(json!({"CodeDeliveryDetails": simulated_delivery(&i.username)}))
             }
-            None => return Err(CognitoError::user_not_found("Username/client id combination not found.")),
+            None => {
+                return Err(CognitoError::user_not_found(
+                    "Username/client id combination not found.",
+                ))
+            }
         };
         if !user.enabled {
             return Err(CognitoError::not_authorized("User is disabled."));
@@ -709,13 +885,21 @@ impl Identity {
         Ok(json!({"CodeDeliveryDetails": details}))
     }
 
-    pub(crate) async fn confirm_forgot_password(&self, i: ConfirmForgotPasswordIn, now: i64) -> Result<Value> {
+    pub(crate) async fn confirm_forgot_password(
+        &self,
+        i: ConfirmForgotPasswordIn,
+        now: i64,
+    ) -> Result<Value> {
         let (client, pool) = self.public_client(&i.client_id).await?;
         self.check_secret_hash(&client, i.secret_hash.as_deref(), &[&i.username])?;
-        let hidden = CognitoError::code_mismatch("Invalid verification code provided, please try again.");
-        let mut user = self.public_user(&client, &pool, &i.username, hidden).await?;
+        let hidden =
+            CognitoError::code_mismatch("Invalid verification code provided, please try again.");
+        let mut user = self
+            .public_user(&client, &pool, &i.username, hidden)
+            .await?;
         password::check_policy(&pool.settings.password_policy, &i.password)?;
-        self.check_code(&user, "reset", &i.confirmation_code, now).await?;
+        self.check_code(&user, "reset", &i.confirmation_code, now)
+            .await?;
         user.password_hash = Some(password::hash(&i.password).await?);
         user.password_set_ms = Some(now);
         user.status = status::CONFIRMED.into();
@@ -752,16 +936,37 @@ mod tests {
     #[test]
     fn filters_parse_as_cognito_documents_them() {
         let f = parse_filter("email ^= \"al\"").unwrap().unwrap();
-        assert_eq!((f.column, f.prefix, f.value.as_str()), (FilterColumn::Email, true, "al"));
+        assert_eq!(
+            (f.column, f.prefix, f.value.as_str()),
+            (FilterColumn::Email, true, "al")
+        );
         let f = parse_filter("username=\"a\\\"b\"").unwrap().unwrap();
-        assert_eq!((f.column, f.prefix, f.value.as_str()), (FilterColumn::Username, false, "a\"b"));
-        let f = parse_filter("cognito:user_status = \"unconfirmed\"").unwrap().unwrap();
-        assert_eq!((f.column, f.value.as_str()), (FilterColumn::Status, "UNCONFIRMED"));
+        assert_eq!(
+            (f.column, f.prefix, f.value.as_str()),
+            (FilterColumn::Username, false, "a\"b")
+        );
+        let f = parse_filter("cognito:user_status = \"unconfirmed\"")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (f.column, f.value.as_str()),
+            (FilterColumn::Status, "UNCONFIRMED")
+        );
         let f = parse_filter("status = \"Disabled\"").unwrap().unwrap();
         assert_eq!((f.column, f.value.as_str()), (FilterColumn::Enabled, "0"));
         assert!(parse_filter("").unwrap().is_none());
-        for bad in ["email", "email = al", "custom:x = \"1\"", "email == \"x\"", "email = \"a\"b\""] {
-            assert_eq!(parse_filter(bad).unwrap_err().kind, "InvalidParameter", "{bad}");
+        for bad in [
+            "email",
+            "email = al",
+            "custom:x = \"1\"",
+            "email == \"x\"",
+            "email = \"a\"b\"",
+        ] {
+            assert_eq!(
+                parse_filter(bad).unwrap_err().kind,
+                "InvalidParameter",
+                "{bad}"
+            );
         }
     }
 }

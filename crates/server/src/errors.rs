@@ -1,0 +1,42 @@
+//! Every error's HTTP answer is chosen here, and only here.
+//!
+//! Cognito JSON API errors: status from the error (400, or 500 for internal
+//! ones), body `{"__type", "message"}`, and `x-amzn-ErrorType` /
+//! `x-amzn-ErrorMessage` headers that agree with the body (Amplify reads the
+//! header first, botocore the body). Internal causes were logged where they
+//! happened; the client sees a generic message.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use cognate_identity::CognitoError;
+use serde_json::json;
+
+use crate::app::{amz_json, request_id};
+
+pub fn cognito(e: &CognitoError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let type_name = e.type_name();
+    let body = json!({"__type": type_name, "message": e.message});
+    let mut response = amz_json(status, &body);
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&format!("{type_name}:")) {
+        headers.insert("x-amzn-errortype", v);
+    }
+    // Header values must be visible ASCII; messages that are not are left out
+    // of the header (the body still carries them).
+    if let Ok(v) = HeaderValue::from_str(&e.message) {
+        headers.insert("x-amzn-errormessage", v);
+    }
+    response
+}
+
+/// The answer for a path no route matches, in API Gateway's words.
+pub fn not_found() -> Response {
+    let mut r = (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({"message": "Not Found"})),
+    )
+        .into_response();
+    r.headers_mut().insert("x-amzn-requestid", request_id());
+    r
+}

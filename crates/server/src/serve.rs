@@ -1,0 +1,316 @@
+//! `cognate serve`: load the config, open the store, bind every listener,
+//! apply the config, write the outputs, serve until SIGINT/SIGTERM.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cognate_config::{Config, Listen};
+use cognate_identity::messages::Messenger;
+use cognate_identity::{bootstrap, Identity};
+use cognate_store::Store;
+use tokio::net::TcpListener;
+
+use crate::app::{self, AppState};
+
+pub struct ServeArgs {
+    pub config: Option<PathBuf>,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub listen: SocketAddr,
+    pub outputs_file: Option<PathBuf>,
+}
+
+/// Reads the config named, or the built-in demo.
+pub fn load_config(path: Option<&Path>) -> Result<Config, String> {
+    let (text, name) = match path {
+        Some(p) => (
+            std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,
+            p.display().to_string(),
+        ),
+        None => (
+            cognate_config::DEMO_TOML.to_string(),
+            "the built-in demo".to_string(),
+        ),
+    };
+    cognate_config::parse(&text).map_err(|problems| {
+        let mut out = format!("{name} has {} problem(s):", problems.0.len());
+        for p in &problems.0 {
+            out.push_str(&format!("\n  {p}"));
+        }
+        out
+    })
+}
+
+pub async fn open_store(data_dir: &Path, database_url: Option<&str>) -> Result<Store, String> {
+    let store = match database_url {
+        Some(url) => Store::connect(url).await,
+        None => Store::open_sqlite(data_dir).await,
+    };
+    store.map_err(|e| format!("cannot open the database: {e}"))
+}
+
+/// A bound listener and the URL clients reach it at.
+struct Bound {
+    listener: TcpListener,
+    url: String,
+}
+
+async fn bind(addr: SocketAddr) -> Result<Bound, String> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let host = if local.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else if local.is_ipv6() {
+        format!("[{}]", local.ip())
+    } else {
+        local.ip().to_string()
+    };
+    Ok(Bound {
+        listener,
+        url: format!("http://{host}:{}", local.port()),
+    })
+}
+
+/// Secondary listeners sit next to the main one: its port plus an offset,
+/// or a free port when the main listener asked for port 0.
+fn auto_addr(main: SocketAddr, listen: &Listen, offset: u16) -> SocketAddr {
+    match listen {
+        Listen::Addr(a) => *a,
+        Listen::Auto if main.port() == 0 => SocketAddr::new(main.ip(), 0),
+        Listen::Auto => SocketAddr::new(main.ip(), main.port().saturating_add(offset)),
+    }
+}
+
+pub async fn run(args: ServeArgs) -> Result<(), String> {
+    let mut config = load_config(args.config.as_deref())?;
+    let store = open_store(&args.data_dir, args.database_url.as_deref()).await?;
+    let admin = bootstrap::admin_credentials(&store, &config)
+        .await
+        .map_err(|e| format!("cannot read the admin credentials: {e}"))?;
+
+    let main = bind(args.listen).await?;
+    let public_url = config
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| main.url.clone());
+    let mut placeholders = HashMap::from([("cognito".to_string(), public_url.clone())]);
+    let mut secondary = Vec::new();
+    let mut offset = 1;
+    for pool in &config.user_pools {
+        if let Some(d) = &pool.domain {
+            let b = bind(auto_addr(args.listen, &d.listen, offset)).await?;
+            offset += 1;
+            placeholders.insert(format!("domain.{}", pool.name), b.url.clone());
+            secondary.push((format!("hosted UI of pool {}", pool.name), b));
+        }
+    }
+    for api in &config.http_apis {
+        let b = bind(auto_addr(args.listen, &api.listen, offset)).await?;
+        offset += 1;
+        placeholders.insert(format!("api.{}", api.name), b.url.clone());
+        secondary.push((format!("HTTP API {}", api.name), b));
+    }
+    for api in &config.websocket_apis {
+        let b = bind(auto_addr(args.listen, &api.listen, offset)).await?;
+        offset += 1;
+        placeholders.insert(
+            format!("websocket.{}", api.name),
+            b.url.replacen("http://", "ws://", 1),
+        );
+        secondary.push((format!("WebSocket API {}", api.name), b));
+    }
+    cognate_config::resolve_placeholders(&mut config, &placeholders);
+
+    let outbox = match &config.messages.outbox_dir {
+        Some(d) if Path::new(d).is_absolute() => PathBuf::from(d),
+        Some(d) => args.data_dir.join(d),
+        None => args.data_dir.join("outbox"),
+    };
+    std::fs::create_dir_all(&outbox)
+        .map_err(|e| format!("cannot create {}: {e}", outbox.display()))?;
+    let outbox = outbox.canonicalize().unwrap_or(outbox);
+    let identity = Arc::new(Identity::new(
+        store.clone(),
+        config.region.clone(),
+        public_url.clone(),
+        admin.clone(),
+        Messenger::outbox(&outbox),
+    ));
+    let state = AppState {
+        identity: identity.clone(),
+        clock: app::system_clock(),
+    };
+    let applied = identity
+        .apply_config(&config, state.now())
+        .await
+        .map_err(|e| format!("cannot apply the config: {e}"))?;
+
+    let main_router = app::app(state.clone());
+    let outputs = outputs(
+        &config,
+        &applied,
+        &public_url,
+        &admin,
+        &placeholders,
+        &outbox,
+    );
+    print_outputs(&outputs);
+    if let Some(file) = &args.outputs_file {
+        write_atomically(
+            file,
+            &serde_json::to_vec_pretty(&outputs).expect("outputs serialize"),
+        )
+        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    }
+
+    let shutdown = shutdown_signal();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut servers = tokio::task::JoinSet::new();
+    let serve = |listener: TcpListener,
+                 router: axum::Router,
+                 mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            })
+            .await
+    };
+    servers.spawn(serve(main.listener, main_router, stop_rx.clone()));
+    for (what, b) in secondary {
+        tracing::info!(listener = %what, url = %b.url, "listening");
+        servers.spawn(serve(b.listener, app::not_found_app(), stop_rx.clone()));
+    }
+    tracing::info!(url = %public_url, "cognate is serving");
+    let purge = tokio::spawn(purge_loop(store.clone(), state.clone()));
+
+    shutdown.await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    let _ = stop_tx.send(true);
+    while let Some(done) = servers.join_next().await {
+        if let Ok(Err(e)) = done {
+            tracing::error!(error = %e, "listener failed");
+        }
+    }
+    purge.abort();
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn outputs(
+    config: &Config,
+    applied: &bootstrap::Applied,
+    public_url: &str,
+    admin: &cognate_config::AdminCredentials,
+    placeholders: &HashMap<String, String>,
+    outbox: &Path,
+) -> BTreeMap<String, String> {
+    let mut o = applied.outputs.clone();
+    o.insert("Region".into(), config.region.clone());
+    o.insert("CognitoEndpoint".into(), public_url.to_string());
+    o.insert("AdminAccessKeyId".into(), admin.access_key_id.clone());
+    o.insert(
+        "AdminSecretAccessKey".into(),
+        admin.secret_access_key.clone(),
+    );
+    o.insert("OutboxDir".into(), outbox.display().to_string());
+    if let Some(pool) = config.user_pools.first() {
+        if let Some(id) = applied.pool_ids.get(&pool.name) {
+            o.insert("IssuerUrl".into(), format!("{public_url}/{id}"));
+        }
+        if let Some(domain) = placeholders.get(&format!("domain.{}", pool.name)) {
+            o.insert("HostedUiUrl".into(), domain.clone());
+            let code_client = pool.clients.iter().find(|c| {
+                c.settings
+                    .allowed_oauth_flows
+                    .contains(&cognate_config::OAuthFlow::Code)
+                    && !c.settings.callback_urls.is_empty()
+            });
+            if let (Some(c), Some(output)) =
+                (code_client, code_client.and_then(|c| c.output.as_ref()))
+            {
+                if let Some(client_id) = applied.outputs.get(&format!("{output}Id")) {
+                    o.insert(
+                        "SignInUrl".into(),
+                        format!(
+                            "{domain}/login?client_id={client_id}&response_type=code&redirect_uri={}",
+                            c.settings.callback_urls[0]
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(api) = config.http_apis.first() {
+        if let Some(url) = placeholders.get(&format!("api.{}", api.name)) {
+            o.insert("ApiUrl".into(), url.clone());
+        }
+    }
+    if let Some(api) = config.websocket_apis.first() {
+        if let Some(url) = placeholders.get(&format!("websocket.{}", api.name)) {
+            o.insert("WebSocketUrl".into(), url.clone());
+        }
+    }
+    o
+}
+
+fn print_outputs(outputs: &BTreeMap<String, String>) {
+    let width = outputs.keys().map(String::len).max().unwrap_or(0);
+    println!("\nOutputs:");
+    for (k, v) in outputs {
+        println!("  {k:<width$} = {v}");
+    }
+    println!();
+}
+
+/// Writes a file so that a reader sees the old content or the new, never half.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp-cognate");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// Deletes expired sessions, codes and token records now and then.
+async fn purge_loop(store: Store, state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        let now = state.now();
+        match store.purge_expired(now).await {
+            Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired sessions and codes"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purge failed"),
+        }
+        // Origins are kept a day past expiry so late revocation checks still find them.
+        if let Err(e) = store.purge_origins(now - 86_400_000).await {
+            tracing::warn!(error = %e, "purge of token origins failed");
+        }
+    }
+}
