@@ -55,6 +55,62 @@ pub const PUBLIC_OPERATIONS: [&str; 32] = [
     "VerifyUserAttribute",
 ];
 
+/// Every operation this server implements.
+pub const OPERATIONS: [&str; 52] = [
+    "CreateUserPool",
+    "DescribeUserPool",
+    "ListUserPools",
+    "UpdateUserPool",
+    "DeleteUserPool",
+    "CreateUserPoolClient",
+    "DescribeUserPoolClient",
+    "ListUserPoolClients",
+    "UpdateUserPoolClient",
+    "DeleteUserPoolClient",
+    "CreateResourceServer",
+    "DescribeResourceServer",
+    "ListResourceServers",
+    "UpdateResourceServer",
+    "DeleteResourceServer",
+    "CreateGroup",
+    "GetGroup",
+    "ListGroups",
+    "UpdateGroup",
+    "DeleteGroup",
+    "AdminAddUserToGroup",
+    "AdminRemoveUserFromGroup",
+    "AdminListGroupsForUser",
+    "ListUsersInGroup",
+    "SignUp",
+    "ConfirmSignUp",
+    "AdminConfirmSignUp",
+    "ResendConfirmationCode",
+    "AdminCreateUser",
+    "AdminSetUserPassword",
+    "AdminResetUserPassword",
+    "AdminGetUser",
+    "GetUser",
+    "ListUsers",
+    "AdminUpdateUserAttributes",
+    "AdminDeleteUserAttributes",
+    "UpdateUserAttributes",
+    "AdminDeleteUser",
+    "DeleteUser",
+    "AdminDisableUser",
+    "AdminEnableUser",
+    "ForgotPassword",
+    "ConfirmForgotPassword",
+    "ChangePassword",
+    "InitiateAuth",
+    "AdminInitiateAuth",
+    "RespondToAuthChallenge",
+    "AdminRespondToAuthChallenge",
+    "GetTokensFromRefreshToken",
+    "GlobalSignOut",
+    "AdminUserGlobalSignOut",
+    "RevokeToken",
+];
+
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 256 * 1024;
 
@@ -69,6 +125,11 @@ impl Identity {
         let op = target
             .and_then(|t| t.strip_prefix(TARGET_PREFIX))
             .ok_or_else(|| CognitoError::unknown_operation("Operation is not supported."))?;
+        if !OPERATIONS.contains(&op) {
+            return Err(CognitoError::unknown_operation(format!(
+                "Operation {op} is not supported by cognate."
+            )));
+        }
         if !PUBLIC_OPERATIONS.contains(&op) {
             sigv4::verify(
                 http,
@@ -245,5 +306,42 @@ pub(crate) fn check_pool_id(id: &str) -> Result<()> {
             id,
             "Member must satisfy regular expression pattern: [\\w-]+_[0-9a-zA-Z]+",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The list of operations and the dispatch table agree: every listed
+    /// operation reaches a handler (which refuses the empty input as a
+    /// handler would, never as an unknown operation).
+    #[tokio::test]
+    async fn every_listed_operation_is_dispatched() {
+        let dir = std::env::temp_dir().join(format!("cognate-ops-{}", uuid::Uuid::new_v4()));
+        let store = cognate_store::Store::open_sqlite(&dir).await.unwrap();
+        let identity = Identity::new(
+            store,
+            "us-east-1".into(),
+            "http://127.0.0.1:1".into(),
+            cognate_config::AdminCredentials {
+                access_key_id: "A".repeat(20),
+                secret_access_key: "s".repeat(40),
+            },
+            crate::messages::Messenger::outbox(&dir.join("outbox")),
+        );
+        for op in OPERATIONS {
+            let err = identity
+                .dispatch(op, serde_json::json!({}), 0)
+                .await
+                .unwrap_err();
+            assert_ne!(err.kind, "UnknownOperation", "{op}");
+        }
+        let err = identity
+            .dispatch("NoSuchOperation", serde_json::json!({}), 0)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, "UnknownOperation");
+        std::fs::remove_dir_all(dir).ok();
     }
 }
