@@ -29,13 +29,14 @@ class Server:
         self.config = config
         self.proc = None
         self.outputs = {}
+        self.listen = "127.0.0.1:0"
 
     def start(self):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         out = self.data_dir / "outputs.json"
         if out.exists():
             out.unlink()
-        args = [BINARY, "serve", "--data-dir", str(self.data_dir), "--listen", "127.0.0.1:0",
+        args = [BINARY, "serve", "--data-dir", str(self.data_dir), "--listen", self.listen,
                 "--outputs-file", str(out)]
         if self.database_url:
             args += ["--database-url", self.database_url]
@@ -53,6 +54,14 @@ class Server:
             time.sleep(0.05)
         self.outputs = json.loads(out.read_text())
         return self
+
+    def restart(self):
+        """Stops and starts again on the same main port: the issuer URL, and
+        so the tokens already issued, stay valid."""
+        code = self.stop()
+        self.listen = self["CognitoEndpoint"].removeprefix("http://")
+        self.start()
+        return code
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
