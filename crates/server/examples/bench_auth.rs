@@ -1,0 +1,210 @@
+//! Sign-in benchmark: USER_PASSWORD_AUTH and REFRESH_TOKEN_AUTH per second
+//! and latency percentiles against a release `cognate serve` on loopback,
+//! next to the machine's RSA-2048 signing rate measured in the same run
+//! (`openssl speed`, all cores). A refresh signs two RS256 tokens, so half
+//! that rate is the physical bound for refreshes.
+//!
+//! Run by `bench/auth.sh`; arguments: COGNATE_BINARY [SECONDS] [CONNECTIONS].
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use cognate_config::AdminCredentials;
+use cognate_identity::sigv4;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value};
+
+type Http = Client<HttpConnector, Full<Bytes>>;
+
+const PASSWORD: &str = "Bench-Passw0rd!";
+const USERS: usize = 16;
+
+struct Api {
+    http: Http,
+    endpoint: String,
+    host: String,
+    creds: AdminCredentials,
+}
+
+impl Api {
+    async fn call(&self, op: &str, body: &Value, signed: bool) -> (u16, Value) {
+        let body = serde_json::to_vec(body).unwrap();
+        let target = format!("AWSCognitoIdentityProviderService.{op}");
+        let mut req = hyper::Request::post(&self.endpoint)
+            .header("host", &self.host)
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-target", &target);
+        if signed {
+            let headers = vec![
+                ("content-type".to_string(), "application/x-amz-json-1.1".to_string()),
+                ("host".to_string(), self.host.clone()),
+                ("x-amz-target".to_string(), target.clone()),
+            ];
+            let r = sigv4::Request { method: "POST", path: "/", query: "", headers: &headers, body: &body };
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+            let (date, auth) = sigv4::sign(&r, &self.creds, "us-east-1", "cognito-idp", now);
+            req = req.header("x-amz-date", date).header("authorization", auth);
+        }
+        let resp = self.http.request(req.body(Full::new(Bytes::from(body))).unwrap()).await.expect("request");
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+}
+
+struct Phase {
+    requests: u64,
+    errors: u64,
+    seconds: f64,
+    latencies_us: Vec<u64>,
+}
+
+impl Phase {
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.seconds
+    }
+    fn percentile(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies_us[i] as f64 / 1000.0
+    }
+}
+
+async fn run_phase(api: Arc<Api>, connections: usize, seconds: u64, bodies: Arc<Vec<Value>>) -> Phase {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..connections {
+        let api = api.clone();
+        let bodies = bodies.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut errors, mut lat) = (0u64, 0u64, Vec::new());
+            let mut i = worker;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let (status, _) = api.call("InitiateAuth", &bodies[i % bodies.len()], false).await;
+                if status == 200 {
+                    ok += 1;
+                    lat.push(t.elapsed().as_micros() as u64);
+                } else {
+                    errors += 1;
+                }
+                i += connections;
+            }
+            (ok, errors, lat)
+        }));
+    }
+    let mut phase = Phase { requests: 0, errors: 0, seconds: 0.0, latencies_us: Vec::new() };
+    for t in tasks {
+        let (ok, errors, lat) = t.await.unwrap();
+        phase.requests += ok;
+        phase.errors += errors;
+        phase.latencies_us.extend(lat);
+    }
+    phase.seconds = started.elapsed().as_secs_f64();
+    phase.latencies_us.sort_unstable();
+    phase
+}
+
+fn openssl_rsa2048_signs_per_second() -> f64 {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let out = Command::new("openssl")
+        .args(["speed", "-seconds", "5", "-multi", &cores.to_string(), "rsa2048"])
+        .stderr(Stdio::null())
+        .output()
+        .expect("openssl runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("rsa 2048 bits")).expect("openssl speed prints rsa 2048");
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    fields[fields.len() - 2].parse().expect("sign/s is a number")
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let binary = args.get(1).expect("usage: bench_auth COGNATE_BINARY [SECONDS] [CONNECTIONS]").clone();
+    let seconds: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10);
+    let connections: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(8);
+
+    let dir = std::env::temp_dir().join(format!("cognate-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let outputs_file = dir.join("outputs.json");
+    let mut server = Command::new(&binary)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .arg("--outputs-file")
+        .arg(&outputs_file)
+        .env("COGNATE_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("cognate starts");
+    let started = Instant::now();
+    while !outputs_file.exists() {
+        assert!(started.elapsed() < Duration::from_secs(60), "cognate did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let outputs: BTreeMap<String, String> = serde_json::from_slice(&std::fs::read(&outputs_file).unwrap()).unwrap();
+    let endpoint = outputs["CognitoEndpoint"].clone();
+    let api = Arc::new(Api {
+        http: Client::builder(TokioExecutor::new()).pool_max_idle_per_host(64).build_http(),
+        host: endpoint.trim_start_matches("http://").to_string(),
+        endpoint: format!("{endpoint}/"),
+        creds: AdminCredentials {
+            access_key_id: outputs["AdminAccessKeyId"].clone(),
+            secret_access_key: outputs["AdminSecretAccessKey"].clone(),
+        },
+    });
+    let pool = &outputs["UserPoolId"];
+    let client = &outputs["UserPoolClientId"];
+    let mut password_bodies = Vec::new();
+    let mut refresh_bodies = Vec::new();
+    for i in 0..USERS {
+        let name = format!("bench-{i}");
+        let (s, v) = api.call("AdminCreateUser", &json!({"UserPoolId": pool, "Username": name, "MessageAction": "SUPPRESS"}), true).await;
+        assert!(s == 200 || v["__type"] == "UsernameExistsException", "{v}");
+        let (s, v) = api.call("AdminSetUserPassword", &json!({"UserPoolId": pool, "Username": name, "Password": PASSWORD, "Permanent": true}), true).await;
+        assert_eq!(s, 200, "{v}");
+        let body = json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client, "AuthParameters": {"USERNAME": name, "PASSWORD": PASSWORD}});
+        let (s, v) = api.call("InitiateAuth", &body, false).await;
+        assert_eq!(s, 200, "{v}");
+        refresh_bodies.push(json!({"AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": client,
+            "AuthParameters": {"REFRESH_TOKEN": v["AuthenticationResult"]["RefreshToken"]}}));
+        password_bodies.push(body);
+    }
+
+    // Warm-up, then the two phases.
+    run_phase(api.clone(), connections, 1, Arc::new(refresh_bodies.clone())).await;
+    let password = run_phase(api.clone(), connections, seconds, Arc::new(password_bodies)).await;
+    let refresh = run_phase(api.clone(), connections, seconds, Arc::new(refresh_bodies)).await;
+    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let signs = openssl_rsa2048_signs_per_second();
+    let bound = signs / 2.0;
+    let ratio = refresh.rate() / bound;
+    let report = json!({
+        "connections": connections,
+        "seconds_per_phase": seconds,
+        "openssl_rsa2048_signs_per_second": signs,
+        "refresh_bound_per_second": bound,
+        "password": {"per_second": password.rate(), "p50_ms": password.percentile(0.5), "p99_ms": password.percentile(0.99), "errors": password.errors},
+        "refresh": {"per_second": refresh.rate(), "p50_ms": refresh.percentile(0.5), "p99_ms": refresh.percentile(0.99), "errors": refresh.errors},
+        "refresh_share_of_bound": ratio,
+        "argon2id": {"memory_kib": cognate_identity::password::ARGON2_MEMORY_KIB, "iterations": cognate_identity::password::ARGON2_ITERATIONS, "lanes": cognate_identity::password::ARGON2_LANES},
+    });
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+    if ratio < 0.6 || refresh.errors > 0 || password.errors > 0 {
+        eprintln!("FAIL: refresh reached {:.0}% of the RSA bound (needs 60%), errors: {} / {}", ratio * 100.0, password.errors, refresh.errors);
+        std::process::exit(1);
+    }
+}
