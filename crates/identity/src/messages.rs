@@ -1,11 +1,18 @@
 //! Messages to users: verification codes, reset codes, invitations.
 //!
-//! Without an SMTP server every message lands in the outbox directory as one
-//! JSON file (and a log line), so every flow can be completed locally: a test
-//! or a developer reads the code from the newest file for the user.
+//! With `[messages.smtp]` configured, messages are mailed (lettre; STARTTLS,
+//! TLS or plain for a local relay). Without it every message lands in the
+//! outbox directory as one JSON file (and a log line), so every flow can be
+//! completed locally: a test or a developer reads the code from the newest
+//! file for the user.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use cognate_config::{Smtp, SmtpTls};
+use lettre::message::{header::ContentType, Mailbox};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde::Serialize;
 
 use crate::error::{CognitoError, Result};
@@ -36,9 +43,13 @@ pub struct Message {
 }
 
 /// Where messages go.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Messenger {
     Outbox(PathBuf),
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        from: Mailbox,
+    },
 }
 
 impl Messenger {
@@ -46,8 +57,56 @@ impl Messenger {
         Messenger::Outbox(dir.to_path_buf())
     }
 
+    /// A messenger that mails through the configured server.
+    pub fn smtp(config: &Smtp) -> std::result::Result<Messenger, String> {
+        let from: Mailbox = config
+            .from
+            .parse()
+            .map_err(|e| format!("messages.smtp.from '{}' is not a mailbox: {e}", config.from))?;
+        let builder = match config.tls {
+            SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host),
+            SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)
+                .map_err(|e| format!("messages.smtp: {e}"))?,
+            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host)
+                .map_err(|e| format!("messages.smtp: {e}"))?,
+        };
+        let mut builder = builder
+            .port(config.port)
+            .timeout(Some(Duration::from_secs(10)));
+        if let (Some(u), Some(p)) = (&config.username, &config.password) {
+            builder = builder.credentials(Credentials::new(u.clone(), p.clone()));
+        }
+        Ok(Messenger::Smtp {
+            transport: builder.build(),
+            from,
+        })
+    }
+
     pub async fn send(&self, message: &Message) -> Result<()> {
         match self {
+            Messenger::Smtp { transport, from } => {
+                let failed = |why: String| {
+                    tracing::error!(to = %message.to, error = %why, "cannot mail the message");
+                    CognitoError::code_delivery_failure("Unable to deliver the message.")
+                };
+                let to: Mailbox = message
+                    .to
+                    .parse()
+                    .map_err(|e| failed(format!("bad address: {e}")))?;
+                let mail = lettre::Message::builder()
+                    .from(from.clone())
+                    .to(to)
+                    .subject(message.subject.clone())
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(message.body.clone())
+                    .map_err(|e| failed(e.to_string()))?;
+                transport
+                    .send(mail)
+                    .await
+                    .map_err(|e| failed(e.to_string()))?;
+                tracing::info!(to = %message.to, kind = ?message.kind, "message mailed");
+                Ok(())
+            }
             Messenger::Outbox(dir) => {
                 let name = format!(
                     "{:013}-{}-{}.json",

@@ -42,19 +42,38 @@ impl Api {
             .header("x-amz-target", &target);
         if signed {
             let headers = vec![
-                ("content-type".to_string(), "application/x-amz-json-1.1".to_string()),
+                (
+                    "content-type".to_string(),
+                    "application/x-amz-json-1.1".to_string(),
+                ),
                 ("host".to_string(), self.host.clone()),
                 ("x-amz-target".to_string(), target.clone()),
             ];
-            let r = sigv4::Request { method: "POST", path: "/", query: "", headers: &headers, body: &body };
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+            let r = sigv4::Request {
+                method: "POST",
+                path: "/",
+                query: "",
+                headers: &headers,
+                body: &body,
+            };
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64;
             let (date, auth) = sigv4::sign(&r, &self.creds, "us-east-1", "cognito-idp", now);
             req = req.header("x-amz-date", date).header("authorization", auth);
         }
-        let resp = self.http.request(req.body(Full::new(Bytes::from(body))).unwrap()).await.expect("request");
+        let resp = self
+            .http
+            .request(req.body(Full::new(Bytes::from(body))).unwrap())
+            .await
+            .expect("request");
         let status = resp.status().as_u16();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 }
 
@@ -78,7 +97,12 @@ impl Phase {
     }
 }
 
-async fn run_phase(api: Arc<Api>, connections: usize, seconds: u64, bodies: Arc<Vec<Value>>) -> Phase {
+async fn run_phase(
+    api: Arc<Api>,
+    connections: usize,
+    seconds: u64,
+    bodies: Arc<Vec<Value>>,
+) -> Phase {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -90,7 +114,9 @@ async fn run_phase(api: Arc<Api>, connections: usize, seconds: u64, bodies: Arc<
             let mut i = worker;
             while Instant::now() < deadline {
                 let t = Instant::now();
-                let (status, _) = api.call("InitiateAuth", &bodies[i % bodies.len()], false).await;
+                let (status, _) = api
+                    .call("InitiateAuth", &bodies[i % bodies.len()], false)
+                    .await;
                 if status == 200 {
                     ok += 1;
                     lat.push(t.elapsed().as_micros() as u64);
@@ -102,7 +128,12 @@ async fn run_phase(api: Arc<Api>, connections: usize, seconds: u64, bodies: Arc<
             (ok, errors, lat)
         }));
     }
-    let mut phase = Phase { requests: 0, errors: 0, seconds: 0.0, latencies_us: Vec::new() };
+    let mut phase = Phase {
+        requests: 0,
+        errors: 0,
+        seconds: 0.0,
+        latencies_us: Vec::new(),
+    };
     for t in tasks {
         let (ok, errors, lat) = t.await.unwrap();
         phase.requests += ok;
@@ -115,22 +146,39 @@ async fn run_phase(api: Arc<Api>, connections: usize, seconds: u64, bodies: Arc<
 }
 
 fn openssl_rsa2048_signs_per_second() -> f64 {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let out = Command::new("openssl")
-        .args(["speed", "-seconds", "5", "-multi", &cores.to_string(), "rsa2048"])
+        .args([
+            "speed",
+            "-seconds",
+            "5",
+            "-multi",
+            &cores.to_string(),
+            "rsa2048",
+        ])
         .stderr(Stdio::null())
         .output()
         .expect("openssl runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find(|l| l.starts_with("rsa 2048 bits")).expect("openssl speed prints rsa 2048");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("rsa 2048 bits"))
+        .expect("openssl speed prints rsa 2048");
     let fields: Vec<&str> = line.split_whitespace().collect();
-    fields[fields.len() - 2].parse().expect("sign/s is a number")
+    fields[fields.len() - 2]
+        .parse()
+        .expect("sign/s is a number")
 }
 
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let binary = args.get(1).expect("usage: bench_auth COGNATE_BINARY [SECONDS] [CONNECTIONS]").clone();
+    let binary = args
+        .get(1)
+        .expect("usage: bench_auth COGNATE_BINARY [SECONDS] [CONNECTIONS]")
+        .clone();
     let seconds: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10);
     let connections: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(8);
 
@@ -149,13 +197,19 @@ async fn main() {
         .expect("cognate starts");
     let started = Instant::now();
     while !outputs_file.exists() {
-        assert!(started.elapsed() < Duration::from_secs(60), "cognate did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "cognate did not start"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let outputs: BTreeMap<String, String> = serde_json::from_slice(&std::fs::read(&outputs_file).unwrap()).unwrap();
+    let outputs: BTreeMap<String, String> =
+        serde_json::from_slice(&std::fs::read(&outputs_file).unwrap()).unwrap();
     let endpoint = outputs["CognitoEndpoint"].clone();
     let api = Arc::new(Api {
-        http: Client::builder(TokioExecutor::new()).pool_max_idle_per_host(64).build_http(),
+        http: Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(64)
+            .build_http(),
         host: endpoint.trim_start_matches("http://").to_string(),
         endpoint: format!("{endpoint}/"),
         creds: AdminCredentials {
@@ -169,7 +223,13 @@ async fn main() {
     let mut refresh_bodies = Vec::new();
     for i in 0..USERS {
         let name = format!("bench-{i}");
-        let (s, v) = api.call("AdminCreateUser", &json!({"UserPoolId": pool, "Username": name, "MessageAction": "SUPPRESS"}), true).await;
+        let (s, v) = api
+            .call(
+                "AdminCreateUser",
+                &json!({"UserPoolId": pool, "Username": name, "MessageAction": "SUPPRESS"}),
+                true,
+            )
+            .await;
         assert!(s == 200 || v["__type"] == "UsernameExistsException", "{v}");
         let (s, v) = api.call("AdminSetUserPassword", &json!({"UserPoolId": pool, "Username": name, "Password": PASSWORD, "Permanent": true}), true).await;
         assert_eq!(s, 200, "{v}");
@@ -182,10 +242,18 @@ async fn main() {
     }
 
     // Warm-up, then the two phases.
-    run_phase(api.clone(), connections, 1, Arc::new(refresh_bodies.clone())).await;
+    run_phase(
+        api.clone(),
+        connections,
+        1,
+        Arc::new(refresh_bodies.clone()),
+    )
+    .await;
     let password = run_phase(api.clone(), connections, seconds, Arc::new(password_bodies)).await;
     let refresh = run_phase(api.clone(), connections, seconds, Arc::new(refresh_bodies)).await;
-    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(&dir);
 
@@ -204,7 +272,12 @@ async fn main() {
     });
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
     if ratio < 0.6 || refresh.errors > 0 || password.errors > 0 {
-        eprintln!("FAIL: refresh reached {:.0}% of the RSA bound (needs 60%), errors: {} / {}", ratio * 100.0, password.errors, refresh.errors);
+        eprintln!(
+            "FAIL: refresh reached {:.0}% of the RSA bound (needs 60%), errors: {} / {}",
+            ratio * 100.0,
+            password.errors,
+            refresh.errors
+        );
         std::process::exit(1);
     }
 }

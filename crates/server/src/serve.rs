@@ -135,12 +135,16 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     std::fs::create_dir_all(&outbox)
         .map_err(|e| format!("cannot create {}: {e}", outbox.display()))?;
     let outbox = outbox.canonicalize().unwrap_or(outbox);
+    let messenger = match &config.messages.smtp {
+        Some(smtp) => Messenger::smtp(smtp)?,
+        None => Messenger::outbox(&outbox),
+    };
     let identity = Arc::new(Identity::new(
         store.clone(),
         config.region.clone(),
         public_url.clone(),
         admin.clone(),
-        Messenger::outbox(&outbox),
+        messenger,
     ));
     let state = AppState {
         identity: identity.clone(),
