@@ -1,10 +1,22 @@
 // Verifies one token with aws-jwt-verify, unchanged, the way an app does.
 // Input (stdin, JSON): {mode: "generic"|"cognito", token, tokenUse, clientId,
-//   issuer, jwksUri, jwks?} for the generic JwtRsaVerifier, or {mode: "cognito",
+//   issuer, jwksUri} for the generic JwtRsaVerifier (it fetches the JWKS URI), or {mode: "cognito",
 //   userPoolId, jwks} for CognitoJwtVerifier with pre-loaded keys.
 // Output: {"ok": true, "payload": {...}} or {"ok": false, "error": "..."}.
 import { JwtRsaVerifier, CognitoJwtVerifier } from "aws-jwt-verify";
 import { validateCognitoJwtFields } from "aws-jwt-verify/cognito-verifier";
+import { SimpleJwksCache } from "aws-jwt-verify/jwk";
+
+// aws-jwt-verify's own fetcher speaks https only. Its documented extension
+// point, a JWKS cache with a custom fetcher, lets it fetch the JWKS URI over
+// plain http on loopback with Node's fetch; the verification is the library's.
+const httpFetcher = {
+  async fetch(uri) {
+    const response = await fetch(uri);
+    if (!response.ok) throw new Error(`JWKS fetch failed: ${response.status}`);
+    return await response.arrayBuffer();
+  },
+};
 
 const chunks = [];
 for await (const c of process.stdin) chunks.push(c);
@@ -21,16 +33,16 @@ try {
     verifier.cacheJwks(input.jwks);
     payload = await verifier.verify(input.token);
   } else {
-    const verifier = JwtRsaVerifier.create({
-      issuer: input.issuer,
-      jwksUri: input.jwksUri,
-      audience: null,
-      customJwtCheck: ({ payload }) =>
-        validateCognitoJwtFields(payload, { tokenUse: input.tokenUse, clientId: input.clientId }),
-    });
-    // aws-jwt-verify fetches keys over https only; over plain http the app
-    // hands it the JWKS, as its README describes for pre-loaded keys.
-    if (input.jwks) verifier.cacheJwks(input.jwks);
+    const verifier = JwtRsaVerifier.create(
+      {
+        issuer: input.issuer,
+        jwksUri: input.jwksUri,
+        audience: null,
+        customJwtCheck: ({ payload }) =>
+          validateCognitoJwtFields(payload, { tokenUse: input.tokenUse, clientId: input.clientId }),
+      },
+      { jwksCache: new SimpleJwksCache({ fetcher: httpFetcher }) },
+    );
     payload = await verifier.verify(input.token);
   }
   console.log(JSON.stringify({ ok: true, payload }));

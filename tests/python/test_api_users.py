@@ -123,6 +123,23 @@ def test_admin_create_user_then_new_password_required(server, public, admin):
     assert admin.admin_get_user(UserPoolId=server["UserPoolId"], Username=name)["UserStatus"] == "CONFIRMED"
 
 
+def test_admin_create_user_resend_sends_a_new_temporary_password(server, public, admin, user):
+    name = unique("resend-invite")
+    admin.admin_create_user(UserPoolId=server["UserPoolId"], Username=name,
+                            UserAttributes=[{"Name": "email", "Value": f"{name}@example.com"}])
+    first = server.outbox_codes(name)[-1]["code"]
+    again = admin.admin_create_user(UserPoolId=server["UserPoolId"], Username=name, MessageAction="RESEND")["User"]
+    assert again["UserStatus"] == "FORCE_CHANGE_PASSWORD"
+    second = server.outbox_codes(name)[-1]["code"]
+    assert len(server.outbox_codes(name)) == 2 and second != first
+    fails("NotAuthorizedException", signin, server=server, public=public, username=name, password=first)
+    assert signin(server, public, name, password=second)["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+    fails("UnsupportedUserStateException", admin.admin_create_user, UserPoolId=server["UserPoolId"], Username=user,
+          MessageAction="RESEND")
+    fails("UserNotFoundException", admin.admin_create_user, UserPoolId=server["UserPoolId"], Username="nobody-x",
+          MessageAction="RESEND")
+
+
 def test_admin_respond_to_auth_challenge_and_admin_flows(server, admin):
     name = unique("admin-flow")
     admin.admin_create_user(UserPoolId=server["UserPoolId"], Username=name, TemporaryPassword="Temp0rary-Pass!",

@@ -32,6 +32,9 @@ pub const ACCOUNT_ID: &str = "000000000000";
 /// How long a pool's keys are cached before they are read again (so a
 /// rotation on another node is seen).
 const KEY_CACHE_MS: i64 = 30_000;
+/// A token naming an unknown `kid` reloads the keys at most this often, so
+/// a flood of made-up kids costs no database reads.
+const KEY_RELOAD_COOLDOWN_MS: i64 = 5_000;
 
 /// The identity service: one per process, shared by every request.
 pub struct Identity {
@@ -107,6 +110,25 @@ impl Identity {
         self.reload_keys(pool_id, now_ms).await
     }
 
+    /// The keys of a pool that know `kid`, reading them again if the cache
+    /// does not and was not refreshed in the last few seconds.
+    pub async fn keys_for_kid(&self, pool_id: &str, kid: &str, now_ms: i64) -> Result<Arc<KeySet>> {
+        let keys = self.keys(pool_id, now_ms).await?;
+        if keys.by_kid(kid).is_some() {
+            return Ok(keys);
+        }
+        let loaded = self
+            .keys
+            .read()
+            .expect("key cache lock")
+            .get(pool_id)
+            .map_or(i64::MIN, |c| c.loaded_ms);
+        if now_ms - loaded < KEY_RELOAD_COOLDOWN_MS {
+            return Ok(keys);
+        }
+        self.reload_keys(pool_id, now_ms).await
+    }
+
     /// Reads a pool's keys again (after a rotation, or for an unknown kid).
     pub async fn reload_keys(&self, pool_id: &str, now_ms: i64) -> Result<Arc<KeySet>> {
         let mut records = self.store.keys(pool_id).await?;
@@ -163,5 +185,85 @@ impl Identity {
             .pool(pool_id)
             .await?
             .ok_or_else(|| CognitoError::pool_not_found(pool_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cognate_store::pools::Pool;
+
+    async fn identity() -> (Identity, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("cognate-id-{}", uuid::Uuid::new_v4()));
+        let store = Store::open_sqlite(&dir).await.unwrap();
+        store
+            .insert_pool(&Pool {
+                id: "us-east-1_keys".into(),
+                name: "p".into(),
+                config_key: None,
+                settings: Default::default(),
+                domain: None,
+                created_ms: 0,
+                updated_ms: 0,
+            })
+            .await
+            .unwrap();
+        let id = Identity::new(
+            store,
+            "us-east-1".into(),
+            "http://127.0.0.1:1".into(),
+            AdminCredentials {
+                access_key_id: "A".repeat(20),
+                secret_access_key: "s".repeat(40),
+            },
+            Messenger::outbox(&dir.join("outbox")),
+        );
+        (id, dir)
+    }
+
+    #[tokio::test]
+    async fn unknown_kids_reload_keys_at_most_once_per_cooldown() {
+        let (id, dir) = identity().await;
+        let first = id.keys("us-east-1_keys", 0).await.unwrap();
+        assert_eq!(first.keys.len(), 2, "two keys are made on first use");
+        // Another node rotates: a key this node's cache does not know.
+        let extra = keys::generate("us-east-1_keys", keys::Purpose::Access, 1);
+        id.store.insert_key(&extra).await.unwrap();
+        let soon = id
+            .keys_for_kid("us-east-1_keys", &extra.kid, 1_000)
+            .await
+            .unwrap();
+        assert!(
+            soon.by_kid(&extra.kid).is_none(),
+            "within the cooldown the cache is used"
+        );
+        let later = id
+            .keys_for_kid("us-east-1_keys", &extra.kid, KEY_RELOAD_COOLDOWN_MS + 1)
+            .await
+            .unwrap();
+        assert!(
+            later.by_kid(&extra.kid).is_some(),
+            "after the cooldown the keys are read again"
+        );
+        let made_up = id
+            .keys_for_kid("us-east-1_keys", "no-such-kid", KEY_RELOAD_COOLDOWN_MS + 2)
+            .await
+            .unwrap();
+        assert!(made_up.by_kid("no-such-kid").is_none());
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[tokio::test]
+    async fn rotation_keeps_old_keys_published_and_signs_with_new_ones() {
+        let (id, dir) = identity().await;
+        let before = id.keys("us-east-1_keys", 0).await.unwrap();
+        let old_access = before.signing(keys::Purpose::Access).unwrap().kid.clone();
+        let new_kids = id.rotate_keys("us-east-1_keys", 10).await.unwrap();
+        let after = id.keys("us-east-1_keys", 20).await.unwrap();
+        assert_eq!(after.keys.len(), 4);
+        assert!(after.by_kid(&old_access).is_some());
+        assert!(new_kids.contains(&after.signing(keys::Purpose::Access).unwrap().kid));
+        assert_eq!(after.jwks()["keys"].as_array().unwrap().len(), 4);
+        std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -330,10 +330,7 @@ impl Identity {
             .ok_or_else(invalid)?;
         let pool_id = iss.rsplit('/').next().ok_or_else(invalid)?;
         let pool = self.store.pool(pool_id).await?.ok_or_else(invalid)?;
-        let mut keys = self.keys(&pool.id, now_ms).await?;
-        if keys.by_kid(&unverified.kid).is_none() {
-            keys = self.reload_keys(&pool.id, now_ms).await?;
-        }
+        let keys = self.keys_for_kid(&pool.id, &unverified.kid, now_ms).await?;
         let claims = unverified.verify(&keys).map_err(|_| invalid())?;
         if claims.get("iss").and_then(Value::as_str) != Some(self.issuer(&pool).as_str())
             || claims.get("token_use").and_then(Value::as_str) != Some("access")

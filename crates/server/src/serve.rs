@@ -301,6 +301,10 @@ async fn shutdown_signal() {
     }
 }
 
+/// How long a retired signing key stays in the JWKS: the longest token
+/// lifetime (one day) plus five minutes of clock skew.
+const RETIRED_KEY_KEEP_MS: i64 = 86_400_000 + 300_000;
+
 /// Deletes expired sessions, codes and token records now and then.
 async fn purge_loop(store: Store, state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
@@ -315,6 +319,14 @@ async fn purge_loop(store: Store, state: AppState) {
         // Origins are kept a day past expiry so late revocation checks still find them.
         if let Err(e) = store.purge_origins(now - 86_400_000).await {
             tracing::warn!(error = %e, "purge of token origins failed");
+        }
+        // A retired key stays published until every token it signed has
+        // expired: the longest ID/access token lives one day.
+        if let Err(e) = store
+            .purge_all_retired_keys(now - RETIRED_KEY_KEEP_MS)
+            .await
+        {
+            tracing::warn!(error = %e, "purge of retired keys failed");
         }
     }
 }

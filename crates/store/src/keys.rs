@@ -87,6 +87,17 @@ impl Store {
             .collect()
     }
 
+    /// Deletes keys of every pool retired before `before_ms`.
+    pub async fn purge_all_retired_keys(&self, before_ms: i64) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM signing_keys WHERE retired_ms IS NOT NULL AND retired_ms < $1",
+        )
+        .bind(before_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Deletes retired keys retired before `before_ms`.
     pub async fn purge_retired_keys(&self, pool_id: &str, before_ms: i64) -> Result<u64> {
         let done = sqlx::query(

@@ -710,6 +710,11 @@ async fn key_rotation_retires_the_old_keys(h: Harness) {
         state,
         [("a2", None), ("i2", None), ("a1", Some(5)), ("i1", Some(5))]
     );
+    assert_eq!(
+        s.purge_all_retired_keys(5).await.unwrap(),
+        0,
+        "retired at 5, not before"
+    );
     assert_eq!(s.purge_retired_keys("us-east-1_a", 6).await.unwrap(), 2);
     assert_eq!(s.keys("us-east-1_a").await.unwrap().len(), 2);
 }
