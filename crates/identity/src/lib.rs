@@ -12,6 +12,7 @@ pub mod keys;
 pub mod messages;
 pub mod password;
 pub mod sigv4;
+pub mod srp;
 pub mod tokens;
 mod users;
 

@@ -27,6 +27,8 @@ pub struct AuthSession {
     pub challenge: String,
     pub created_ms: i64,
     pub expires_ms: i64,
+    /// What the next step needs (JSON), if anything.
+    pub payload: Option<String>,
 }
 
 fn session_from(r: &sqlx::any::AnyRow) -> Result<AuthSession> {
@@ -38,6 +40,7 @@ fn session_from(r: &sqlx::any::AnyRow) -> Result<AuthSession> {
         challenge: r.try_get("challenge")?,
         created_ms: r.try_get("created_ms")?,
         expires_ms: r.try_get("expires_ms")?,
+        payload: r.try_get("payload")?,
     })
 }
 
@@ -124,8 +127,8 @@ impl Store {
 
     pub async fn insert_auth_session(&self, s: &AuthSession) -> Result<()> {
         sqlx::query(
-            "INSERT INTO auth_sessions (session_hash, pool_id, client_id, sub, challenge, created_ms, expires_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO auth_sessions (session_hash, pool_id, client_id, sub, challenge, created_ms, expires_ms, payload) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&s.session_hash)
         .bind(&s.pool_id)
@@ -134,6 +137,7 @@ impl Store {
         .bind(&s.challenge)
         .bind(s.created_ms)
         .bind(s.expires_ms)
+        .bind(&s.payload)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -142,7 +146,7 @@ impl Store {
     /// Reads a live session without taking it.
     pub async fn auth_session(&self, hash: &str, now_ms: i64) -> Result<Option<AuthSession>> {
         let row = sqlx::query(
-            "SELECT session_hash, pool_id, client_id, sub, challenge, created_ms, expires_ms \
+            "SELECT session_hash, pool_id, client_id, sub, challenge, created_ms, expires_ms, payload \
              FROM auth_sessions WHERE session_hash = $1 AND consumed_ms IS NULL AND expires_ms > $2",
         )
         .bind(hash)
@@ -159,7 +163,7 @@ impl Store {
         let row = sqlx::query(
             "UPDATE auth_sessions SET consumed_ms = $2 WHERE session_hash = $1 \
              AND consumed_ms IS NULL AND expires_ms > $2 \
-             RETURNING session_hash, pool_id, client_id, sub, challenge, created_ms, expires_ms",
+             RETURNING session_hash, pool_id, client_id, sub, challenge, created_ms, expires_ms, payload",
         )
         .bind(hash)
         .bind(now_ms)

@@ -28,6 +28,9 @@ pub struct User {
     pub attributes: BTreeMap<String, String>,
     pub password_hash: Option<String>,
     pub password_set_ms: Option<i64>,
+    /// SRP salt and verifier (hex), set with every password.
+    pub srp_salt: Option<String>,
+    pub srp_verifier: Option<String>,
     pub failed_attempts: i64,
     pub last_failure_ms: Option<i64>,
     pub created_ms: i64,
@@ -76,7 +79,7 @@ pub struct UserFilter {
 
 const USER_COLUMNS: &str = "pool_id, sub, username, username_key, email_key, phone_key, \
     preferred_username_key, status, enabled, attributes, password_hash, password_set_ms, \
-    failed_attempts, last_failure_ms, created_ms, updated_ms";
+    failed_attempts, last_failure_ms, created_ms, updated_ms, srp_salt, srp_verifier";
 
 fn user_from(row: &AnyRow) -> Result<User> {
     Ok(User {
@@ -96,6 +99,8 @@ fn user_from(row: &AnyRow) -> Result<User> {
         last_failure_ms: row.try_get("last_failure_ms")?,
         created_ms: row.try_get("created_ms")?,
         updated_ms: row.try_get("updated_ms")?,
+        srp_salt: row.try_get("srp_salt")?,
+        srp_verifier: row.try_get("srp_verifier")?,
     })
 }
 
@@ -133,7 +138,7 @@ impl Store {
         let q = format!(
             "INSERT INTO users ({USER_COLUMNS}, attr_email, attr_phone_number, attr_name, \
              attr_given_name, attr_family_name, attr_preferred_username) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
         );
         sqlx::query(&q)
             .bind(&user.pool_id)
@@ -152,6 +157,8 @@ impl Store {
             .bind(user.last_failure_ms)
             .bind(user.created_ms)
             .bind(user.updated_ms)
+            .bind(&user.srp_salt)
+            .bind(&user.srp_verifier)
             .bind(attr(user, "email"))
             .bind(attr(user, "phone_number"))
             .bind(attr(user, "name"))
@@ -183,7 +190,7 @@ impl Store {
              status = $6, enabled = $7, attributes = $8, password_hash = $9, password_set_ms = $10, \
              failed_attempts = $11, last_failure_ms = $12, updated_ms = $13, attr_email = $14, \
              attr_phone_number = $15, attr_name = $16, attr_given_name = $17, attr_family_name = $18, \
-             attr_preferred_username = $19 WHERE pool_id = $1 AND sub = $2",
+             attr_preferred_username = $19, srp_salt = $20, srp_verifier = $21 WHERE pool_id = $1 AND sub = $2",
         )
         .bind(&user.pool_id)
         .bind(&user.sub)
@@ -204,6 +211,8 @@ impl Store {
         .bind(attr(user, "given_name"))
         .bind(attr(user, "family_name"))
         .bind(attr(user, "preferred_username"))
+        .bind(&user.srp_salt)
+        .bind(&user.srp_verifier)
         .execute(&mut *tx)
         .await
         .map_err(user_conflict)?;

@@ -142,6 +142,8 @@ fn user(pool_id: &str, username: &str) -> User {
         attributes,
         password_hash: Some("$argon2id$x".into()),
         password_set_ms: Some(5),
+        srp_salt: Some("0abc".into()),
+        srp_verifier: Some("1def".into()),
         failed_attempts: 0,
         last_failure_ms: None,
         created_ms: 10,
@@ -323,6 +325,7 @@ async fn users_are_unique_by_username_and_alias(h: Harness) {
     changed.status = "RESET_REQUIRED".into();
     changed.enabled = false;
     changed.attributes.insert("name".into(), "Alice A".into());
+    changed.srp_verifier = Some("2abc".into());
     s.update_user(&changed, None, None).await.unwrap();
     assert_eq!(
         s.user_by_sub("us-east-1_a", "sub-alice")
@@ -605,6 +608,7 @@ async fn a_challenge_session_is_taken_once(h: Harness) {
         challenge: "NEW_PASSWORD_REQUIRED".into(),
         created_ms: 0,
         expires_ms: 1_000,
+        payload: Some("{\"b\":\"ff\"}".into()),
     };
     s.insert_auth_session(&session).await.unwrap();
     let mut expired = session.clone();

@@ -330,6 +330,29 @@ impl Identity {
         }
     }
 
+    /// Sets a user's password: the argon2id hash and the SRP verifier
+    /// (over the internal username), both computed off the async workers.
+    pub(crate) async fn set_password(
+        &self,
+        user: &mut User,
+        new_password: &str,
+        now: i64,
+    ) -> Result<()> {
+        user.password_hash = Some(password::hash(new_password).await?);
+        let (pool_id, user_id, pw) = (
+            user.pool_id.clone(),
+            user.username.clone(),
+            new_password.to_owned(),
+        );
+        let v = tokio::task::spawn_blocking(move || crate::srp::verifier(&pool_id, &user_id, &pw))
+            .await
+            .map_err(|_| CognitoError::internal("An internal error occurred."))?;
+        user.srp_salt = Some(v.salt);
+        user.srp_verifier = Some(v.verifier);
+        user.password_set_ms = Some(now);
+        Ok(())
+    }
+
     async fn send(&self, message: Option<Message>) -> Result<()> {
         match message {
             Some(m) => self.messenger.send(&m).await,
@@ -395,6 +418,8 @@ impl Identity {
             attributes: attrs,
             password_hash: None,
             password_set_ms: None,
+            srp_salt: None,
+            srp_verifier: None,
             failed_attempts: 0,
             last_failure_ms: None,
             created_ms: now,
@@ -441,8 +466,7 @@ impl Identity {
             status::UNCONFIRMED,
             now,
         )?;
-        user.password_hash = Some(password::hash(&pw).await?);
-        user.password_set_ms = Some(now);
+        self.set_password(&mut user, &pw, now).await?;
         let verifies = |a: &str| {
             pool.settings
                 .auto_verified_attributes
@@ -603,7 +627,6 @@ impl Identity {
             }
             None => password::temporary(&pool.settings.password_policy),
         };
-        let hash = password::hash(&temp).await?;
         let user = if action == Some("RESEND") {
             let mut u = self.user_or_error(&pool, &i.username).await?;
             if u.status != status::FORCE_CHANGE_PASSWORD {
@@ -611,8 +634,7 @@ impl Identity {
                     "User account already exists and is not in FORCE_CHANGE_PASSWORD state.",
                 ));
             }
-            u.password_hash = Some(hash);
-            u.password_set_ms = Some(now);
+            self.set_password(&mut u, &temp, now).await?;
             u.updated_ms = now;
             self.store.update_user(&u, None, None).await?;
             u
@@ -624,8 +646,7 @@ impl Identity {
                 status::FORCE_CHANGE_PASSWORD,
                 now,
             )?;
-            u.password_hash = Some(hash);
-            u.password_set_ms = Some(now);
+            self.set_password(&mut u, &temp, now).await?;
             self.store
                 .insert_user(&u, None)
                 .await
@@ -660,8 +681,7 @@ impl Identity {
     ) -> Result<Value> {
         let (pool, mut user) = self.admin_user(&i.user_pool_id, &i.username).await?;
         password::check_policy(&pool.settings.password_policy, &i.password)?;
-        user.password_hash = Some(password::hash(&i.password).await?);
-        user.password_set_ms = Some(now);
+        self.set_password(&mut user, &i.password, now).await?;
         user.status = if i.permanent {
             status::CONFIRMED
         } else {
@@ -900,8 +920,7 @@ impl Identity {
         password::check_policy(&pool.settings.password_policy, &i.password)?;
         self.check_code(&user, "reset", &i.confirmation_code, now)
             .await?;
-        user.password_hash = Some(password::hash(&i.password).await?);
-        user.password_set_ms = Some(now);
+        self.set_password(&mut user, &i.password, now).await?;
         user.status = status::CONFIRMED.into();
         user.failed_attempts = 0;
         user.last_failure_ms = None;
@@ -919,8 +938,8 @@ impl Identity {
             return Err(CognitoError::bad_credentials());
         }
         password::check_policy(&pool.settings.password_policy, &i.proposed_password)?;
-        user.password_hash = Some(password::hash(&i.proposed_password).await?);
-        user.password_set_ms = Some(now);
+        self.set_password(&mut user, &i.proposed_password, now)
+            .await?;
         user.failed_attempts = 0;
         user.last_failure_ms = None;
         user.updated_ms = now;
