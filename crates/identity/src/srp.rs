@@ -230,10 +230,39 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
 pub mod client {
     use super::*;
 
+    /// A client's secret a (1024 bits, as the SDKs use) and A = g^a.
     pub fn ephemeral() -> (BigUint, BigUint) {
         let a = BigUint::from_bytes_be(&crypto::random_bytes::<128>());
         let big_a = g().modpow(&a, n());
         (a, big_a)
+    }
+
+    /// A 256-bit a: the server's work does not depend on its size, so a
+    /// load generator sharing the machine uses this to stay light.
+    pub fn light_ephemeral() -> (BigUint, BigUint) {
+        let a = BigUint::from_bytes_be(&crypto::random_bytes::<32>());
+        let big_a = g().modpow(&a, n());
+        (a, big_a)
+    }
+
+    /// The TIMESTAMP a client sends, in Java's format.
+    pub fn timestamp(epoch: i64) -> String {
+        let t = time::OffsetDateTime::from_unix_timestamp(epoch)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        format!(
+            "{} {} {} {:02}:{:02}:{:02} UTC {}",
+            DAYS[t.weekday().number_days_from_monday() as usize],
+            MONTHS[t.month() as usize - 1],
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.year()
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -397,6 +426,15 @@ mod tests {
         assert!(valid_public(&BigUint::from(5u8)));
         assert!(from_hex("xyz").is_none());
         assert!(from_hex("").is_none());
+    }
+
+    #[test]
+    fn client_timestamps_round_trip() {
+        assert_eq!(client::timestamp(1704164645), "Tue Jan 2 03:04:05 UTC 2024");
+        assert_eq!(
+            parse_timestamp(&client::timestamp(1795320260)),
+            Some(1795320260)
+        );
     }
 
     #[test]

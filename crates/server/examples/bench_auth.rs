@@ -1,4 +1,5 @@
-//! Sign-in benchmark: USER_PASSWORD_AUTH and REFRESH_TOKEN_AUTH per second
+//! Sign-in benchmark: USER_PASSWORD_AUTH, USER_SRP_AUTH (both steps) and
+//! REFRESH_TOKEN_AUTH per second
 //! and latency percentiles against a release `cognate serve` on loopback,
 //! next to the machine's RSA-2048 signing rate measured in the same run
 //! (`openssl speed`, all cores). A refresh signs two RS256 tokens, so half
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use cognate_config::AdminCredentials;
-use cognate_identity::sigv4;
+use cognate_identity::{crypto, sigv4, srp};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -95,6 +96,92 @@ impl Phase {
         let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
         self.latencies_us[i] as f64 / 1000.0
     }
+}
+
+/// One SRP sign-in, both steps; the client side uses a 256-bit `a` to keep
+/// the load generator light (the server's work is the same).
+async fn srp_sign_in(api: &Api, pool: &str, client: &str, user: &str) -> bool {
+    let (a, big_a) = srp::client::light_ephemeral();
+    let start = json!({"AuthFlow": "USER_SRP_AUTH", "ClientId": client,
+        "AuthParameters": {"USERNAME": user, "SRP_A": srp::to_hex(&big_a)}});
+    let (s, v) = api.call("InitiateAuth", &start, false).await;
+    if s != 200 {
+        return false;
+    }
+    let p = &v["ChallengeParameters"];
+    let (Some(salt), Some(big_b), Some(block), Some(user_id)) = (
+        p["SALT"].as_str().and_then(srp::from_hex),
+        p["SRP_B"].as_str().and_then(srp::from_hex),
+        p["SECRET_BLOCK"].as_str(),
+        p["USER_ID_FOR_SRP"].as_str(),
+    ) else {
+        return false;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let ts = srp::client::timestamp(now);
+    let claim = srp::client::claim(
+        pool,
+        user_id,
+        PASSWORD,
+        &salt,
+        &a,
+        &big_a,
+        &big_b,
+        &crypto::b64_decode(block).unwrap_or_default(),
+        &ts,
+    );
+    let answer = json!({"ClientId": client, "ChallengeName": "PASSWORD_VERIFIER", "ChallengeResponses": {
+        "USERNAME": user_id, "PASSWORD_CLAIM_SECRET_BLOCK": block, "TIMESTAMP": ts,
+        "PASSWORD_CLAIM_SIGNATURE": crypto::b64(&claim)}});
+    api.call("RespondToAuthChallenge", &answer, false).await.0 == 200
+}
+
+async fn run_srp_phase(
+    api: Arc<Api>,
+    connections: usize,
+    seconds: u64,
+    pool: String,
+    client: String,
+) -> Phase {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..connections {
+        let (api, pool, client) = (api.clone(), pool.clone(), client.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut errors, mut lat) = (0u64, 0u64, Vec::new());
+            let mut i = worker;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                if srp_sign_in(&api, &pool, &client, &format!("bench-{}", i % USERS)).await {
+                    ok += 1;
+                    lat.push(t.elapsed().as_micros() as u64);
+                } else {
+                    errors += 1;
+                }
+                i += connections;
+            }
+            (ok, errors, lat)
+        }));
+    }
+    let mut phase = Phase {
+        requests: 0,
+        errors: 0,
+        seconds: 0.0,
+        latencies_us: Vec::new(),
+    };
+    for t in tasks {
+        let (ok, errors, lat) = t.await.unwrap();
+        phase.requests += ok;
+        phase.errors += errors;
+        phase.latencies_us.extend(lat);
+    }
+    phase.seconds = started.elapsed().as_secs_f64();
+    phase.latencies_us.sort_unstable();
+    phase
 }
 
 async fn run_phase(
@@ -251,6 +338,14 @@ async fn main() {
     .await;
     let password = run_phase(api.clone(), connections, seconds, Arc::new(password_bodies)).await;
     let refresh = run_phase(api.clone(), connections, seconds, Arc::new(refresh_bodies)).await;
+    let srp = run_srp_phase(
+        api.clone(),
+        connections,
+        seconds,
+        pool.clone(),
+        client.clone(),
+    )
+    .await;
     let _ = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status();
@@ -267,11 +362,12 @@ async fn main() {
         "refresh_bound_per_second": bound,
         "password": {"per_second": password.rate(), "p50_ms": password.percentile(0.5), "p99_ms": password.percentile(0.99), "errors": password.errors},
         "refresh": {"per_second": refresh.rate(), "p50_ms": refresh.percentile(0.5), "p99_ms": refresh.percentile(0.99), "errors": refresh.errors},
+        "srp": {"per_second": srp.rate(), "p50_ms": srp.percentile(0.5), "p99_ms": srp.percentile(0.99), "errors": srp.errors},
         "refresh_share_of_bound": ratio,
         "argon2id": {"memory_kib": cognate_identity::password::ARGON2_MEMORY_KIB, "iterations": cognate_identity::password::ARGON2_ITERATIONS, "lanes": cognate_identity::password::ARGON2_LANES},
     });
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
-    if ratio < 0.6 || refresh.errors > 0 || password.errors > 0 {
+    if ratio < 0.6 || refresh.errors > 0 || password.errors > 0 || srp.errors > 0 {
         eprintln!(
             "FAIL: refresh reached {:.0}% of the RSA bound (needs 60%), errors: {} / {}",
             ratio * 100.0,
