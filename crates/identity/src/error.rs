@@ -54,6 +54,8 @@ kinds! {
     serialization => "Serialization",
     invalid_user_pool_configuration => "InvalidUserPoolConfiguration",
     code_delivery_failure => "CodeDeliveryFailure",
+    enable_software_token_mfa => "EnableSoftwareTokenMFA",
+    software_token_mfa_not_found => "SoftwareTokenMFANotFound",
 }
 
 impl CognitoError {

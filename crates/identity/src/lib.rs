@@ -14,6 +14,7 @@ pub mod password;
 pub mod sigv4;
 pub mod srp;
 pub mod tokens;
+pub mod totp;
 mod users;
 
 use std::collections::HashMap;

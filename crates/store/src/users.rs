@@ -31,6 +31,12 @@ pub struct User {
     /// SRP salt and verifier (hex), set with every password.
     pub srp_salt: Option<String>,
     pub srp_verifier: Option<String>,
+    /// TOTP secret (hex) associated but not yet verified by a code.
+    pub totp_pending: Option<String>,
+    /// Verified TOTP secret (hex).
+    pub totp_secret: Option<String>,
+    /// Whether software-token MFA is on for the user.
+    pub totp_enabled: bool,
     pub failed_attempts: i64,
     pub last_failure_ms: Option<i64>,
     pub created_ms: i64,
@@ -79,7 +85,8 @@ pub struct UserFilter {
 
 const USER_COLUMNS: &str = "pool_id, sub, username, username_key, email_key, phone_key, \
     preferred_username_key, status, enabled, attributes, password_hash, password_set_ms, \
-    failed_attempts, last_failure_ms, created_ms, updated_ms, srp_salt, srp_verifier";
+    failed_attempts, last_failure_ms, created_ms, updated_ms, srp_salt, srp_verifier, \
+    totp_pending, totp_secret, totp_enabled";
 
 fn user_from(row: &AnyRow) -> Result<User> {
     Ok(User {
@@ -101,6 +108,9 @@ fn user_from(row: &AnyRow) -> Result<User> {
         updated_ms: row.try_get("updated_ms")?,
         srp_salt: row.try_get("srp_salt")?,
         srp_verifier: row.try_get("srp_verifier")?,
+        totp_pending: row.try_get("totp_pending")?,
+        totp_secret: row.try_get("totp_secret")?,
+        totp_enabled: crate::flag(row, "totp_enabled")?,
     })
 }
 
@@ -138,7 +148,7 @@ impl Store {
         let q = format!(
             "INSERT INTO users ({USER_COLUMNS}, attr_email, attr_phone_number, attr_name, \
              attr_given_name, attr_family_name, attr_preferred_username) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
         );
         sqlx::query(&q)
             .bind(&user.pool_id)
@@ -159,6 +169,9 @@ impl Store {
             .bind(user.updated_ms)
             .bind(&user.srp_salt)
             .bind(&user.srp_verifier)
+            .bind(&user.totp_pending)
+            .bind(&user.totp_secret)
+            .bind(user.totp_enabled as i64)
             .bind(attr(user, "email"))
             .bind(attr(user, "phone_number"))
             .bind(attr(user, "name"))
@@ -190,7 +203,8 @@ impl Store {
              status = $6, enabled = $7, attributes = $8, password_hash = $9, password_set_ms = $10, \
              failed_attempts = $11, last_failure_ms = $12, updated_ms = $13, attr_email = $14, \
              attr_phone_number = $15, attr_name = $16, attr_given_name = $17, attr_family_name = $18, \
-             attr_preferred_username = $19, srp_salt = $20, srp_verifier = $21 WHERE pool_id = $1 AND sub = $2",
+             attr_preferred_username = $19, srp_salt = $20, srp_verifier = $21, totp_pending = $22, \
+             totp_secret = $23, totp_enabled = $24 WHERE pool_id = $1 AND sub = $2",
         )
         .bind(&user.pool_id)
         .bind(&user.sub)
@@ -213,6 +227,9 @@ impl Store {
         .bind(attr(user, "preferred_username"))
         .bind(&user.srp_salt)
         .bind(&user.srp_verifier)
+        .bind(&user.totp_pending)
+        .bind(&user.totp_secret)
+        .bind(user.totp_enabled as i64)
         .execute(&mut *tx)
         .await
         .map_err(user_conflict)?;
@@ -358,6 +375,21 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Marks a TOTP time step as used; false (writing nothing) when that step
+    /// or a later one was already used, so each code works once.
+    pub async fn use_totp_step(&self, pool_id: &str, sub: &str, step: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE users SET totp_last_step = $3 WHERE pool_id = $1 AND sub = $2 \
+             AND (totp_last_step IS NULL OR totp_last_step < $3)",
+        )
+        .bind(pool_id)
+        .bind(sub)
+        .bind(step)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Number of users in a pool (EstimatedNumberOfUsers).

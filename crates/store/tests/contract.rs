@@ -144,6 +144,9 @@ fn user(pool_id: &str, username: &str) -> User {
         password_set_ms: Some(5),
         srp_salt: Some("0abc".into()),
         srp_verifier: Some("1def".into()),
+        totp_pending: None,
+        totp_secret: Some("00ff".into()),
+        totp_enabled: true,
         failed_attempts: 0,
         last_failure_ms: None,
         created_ms: 10,
@@ -326,6 +329,8 @@ async fn users_are_unique_by_username_and_alias(h: Harness) {
     changed.enabled = false;
     changed.attributes.insert("name".into(), "Alice A".into());
     changed.srp_verifier = Some("2abc".into());
+    changed.totp_pending = Some("abcd".into());
+    changed.totp_enabled = false;
     s.update_user(&changed, None, None).await.unwrap();
     assert_eq!(
         s.user_by_sub("us-east-1_a", "sub-alice")

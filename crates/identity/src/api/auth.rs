@@ -312,12 +312,7 @@ impl Identity {
                 }
                 self.new_password_challenge(pool, client, user, now).await
             }
-            _ => {
-                let issued = self.issue(pool, client, user, api_grant(), now).await?;
-                Ok(
-                    json!({"ChallengeParameters": {}, "AuthenticationResult": issued.authentication_result()}),
-                )
-            }
+            _ => self.mfa_or_tokens(pool, client, user, now).await,
         }
     }
 
@@ -535,18 +530,8 @@ impl Identity {
         user: &User,
         now: i64,
     ) -> Result<Value> {
-        let session = crypto::b64url(&crypto::random_bytes::<96>());
-        self.store
-            .insert_auth_session(&AuthSession {
-                session_hash: crypto::stored_hash(&session),
-                pool_id: pool.id.clone(),
-                client_id: client.id.clone(),
-                sub: user.sub.clone(),
-                challenge: "NEW_PASSWORD_REQUIRED".into(),
-                created_ms: now,
-                expires_ms: now + client.settings.auth_session_validity_minutes as i64 * 60_000,
-                payload: None,
-            })
+        let session = self
+            .new_session(pool, client, user, "NEW_PASSWORD_REQUIRED", now)
             .await?;
         let mut attrs = serde_json::Map::new();
         for (k, v) in &user.attributes {
@@ -592,7 +577,7 @@ impl Identity {
             None => self.public_client(&i.client_id).await?,
         };
         match i.challenge_name.as_str() {
-            "NEW_PASSWORD_REQUIRED" => {}
+            "NEW_PASSWORD_REQUIRED" | "SOFTWARE_TOKEN_MFA" | "MFA_SETUP" => {}
             "PASSWORD_VERIFIER" => {
                 if !client.settings.allows(AuthFlow::AllowUserSrpAuth) {
                     return Err(CognitoError::invalid_parameter(
@@ -639,6 +624,27 @@ impl Identity {
             i.challenge_responses.get("SECRET_HASH").map(String::as_str),
             &refs,
         )?;
+        match i.challenge_name.as_str() {
+            "SOFTWARE_TOKEN_MFA" => {
+                let code = i
+                    .challenge_responses
+                    .get("SOFTWARE_TOKEN_MFA_CODE")
+                    .ok_or_else(|| {
+                        CognitoError::invalid_parameter(
+                            "Missing required parameter SOFTWARE_TOKEN_MFA_CODE",
+                        )
+                    })?;
+                return self
+                    .software_token_answer(&pool, &client, session, user, code, now)
+                    .await;
+            }
+            "MFA_SETUP" => {
+                return self
+                    .mfa_setup_answer(&pool, &client, session, user, now)
+                    .await
+            }
+            _ => {}
+        }
         let new_password = i.challenge_responses.get("NEW_PASSWORD").ok_or_else(|| {
             CognitoError::invalid_parameter("Missing required parameter NEW_PASSWORD")
         })?;
@@ -677,10 +683,7 @@ impl Identity {
                 }
                 other => other.into(),
             })?;
-        let issued = self.issue(&pool, &client, &user, api_grant(), now).await?;
-        Ok(
-            json!({"ChallengeParameters": {}, "AuthenticationResult": issued.authentication_result()}),
-        )
+        self.mfa_or_tokens(&pool, &client, &user, now).await
     }
 
     /// Checks the raw client secret of GetTokensFromRefreshToken and RevokeToken.
@@ -781,7 +784,7 @@ fn names_of(user: &User) -> Vec<String> {
 }
 
 /// What the JSON API's sign-in flows grant.
-fn api_grant() -> Grant<'static> {
+pub(crate) fn api_grant() -> Grant<'static> {
     Grant {
         scopes: vec![ADMIN_SCOPE.to_string()],
         with_refresh: true,

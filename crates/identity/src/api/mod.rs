@@ -7,6 +7,7 @@
 
 mod auth;
 mod groups;
+mod mfa;
 mod pools;
 mod users;
 
@@ -56,7 +57,7 @@ pub const PUBLIC_OPERATIONS: [&str; 32] = [
 ];
 
 /// Every operation this server implements.
-pub const OPERATIONS: [&str; 52] = [
+pub const OPERATIONS: [&str; 58] = [
     "CreateUserPool",
     "DescribeUserPool",
     "ListUserPools",
@@ -109,6 +110,12 @@ pub const OPERATIONS: [&str; 52] = [
     "GlobalSignOut",
     "AdminUserGlobalSignOut",
     "RevokeToken",
+    "AssociateSoftwareToken",
+    "VerifySoftwareToken",
+    "SetUserMFAPreference",
+    "AdminSetUserMFAPreference",
+    "SetUserPoolMfaConfig",
+    "GetUserPoolMfaConfig",
 ];
 
 /// Largest request body accepted.
@@ -217,6 +224,12 @@ impl Identity {
             "GlobalSignOut" => self.global_sign_out(input(b)?, now).await,
             "AdminUserGlobalSignOut" => self.admin_user_global_sign_out(input(b)?, now).await,
             "RevokeToken" => self.revoke_token(input(b)?, now).await,
+            "AssociateSoftwareToken" => self.associate_software_token(input(b)?, now).await,
+            "VerifySoftwareToken" => self.verify_software_token(input(b)?, now).await,
+            "SetUserMFAPreference" => self.set_user_mfa_preference(input(b)?, false, now).await,
+            "AdminSetUserMFAPreference" => self.set_user_mfa_preference(input(b)?, true, now).await,
+            "SetUserPoolMfaConfig" => self.set_user_pool_mfa_config(input(b)?, now).await,
+            "GetUserPoolMfaConfig" => self.get_user_pool_mfa_config(input(b)?).await,
             _ => Err(CognitoError::unknown_operation(format!(
                 "Operation {op} is not supported by cognate."
             ))),

@@ -227,6 +227,14 @@ pub fn parse_filter(raw: &str) -> Result<Option<UserFilter>> {
     }))
 }
 
+/// `UserMFASettingList` and `PreferredMfaSetting` when MFA is on.
+fn add_mfa_settings(out: &mut Value, user: &User) {
+    if user.totp_enabled && user.totp_secret.is_some() {
+        out["UserMFASettingList"] = json!(["SOFTWARE_TOKEN_MFA"]);
+        out["PreferredMfaSetting"] = json!("SOFTWARE_TOKEN_MFA");
+    }
+}
+
 fn check_username(username: &str) -> Result<()> {
     if username.is_empty()
         || username.chars().count() > 128
@@ -420,6 +428,9 @@ impl Identity {
             password_set_ms: None,
             srp_salt: None,
             srp_verifier: None,
+            totp_pending: None,
+            totp_secret: None,
+            totp_enabled: false,
             failed_attempts: 0,
             last_failure_ms: None,
             created_ms: now,
@@ -715,19 +726,24 @@ impl Identity {
 
     pub(crate) async fn admin_get_user(&self, i: AdminUserIn) -> Result<Value> {
         let (_, user) = self.admin_user(&i.user_pool_id, &i.username).await?;
-        Ok(json!({
+        let mut out = json!({
             "Username": user.username,
             "UserAttributes": attribute_list(&user, None),
             "UserCreateDate": crate::users::seconds(user.created_ms),
             "UserLastModifiedDate": crate::users::seconds(user.updated_ms),
             "Enabled": user.enabled,
             "UserStatus": user.status,
-        }))
+        });
+        add_mfa_settings(&mut out, &user);
+        Ok(out)
     }
 
     pub(crate) async fn get_user(&self, i: AccessTokenIn, now: i64) -> Result<Value> {
         let (_, user, _) = self.user_from_access_token(&i.access_token, now).await?;
-        Ok(json!({"Username": user.username, "UserAttributes": attribute_list(&user, None)}))
+        let mut out =
+            json!({"Username": user.username, "UserAttributes": attribute_list(&user, None)});
+        add_mfa_settings(&mut out, &user);
+        Ok(out)
     }
 
     pub(crate) async fn list_users(&self, i: ListUsersIn) -> Result<Value> {
