@@ -23,13 +23,14 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 class Server:
     """One running cognate, with its outputs."""
 
-    def __init__(self, data_dir, database_url=None, config=None):
+    def __init__(self, data_dir, database_url=None, config=None, log="info,sqlx=warn"):
         self.data_dir = pathlib.Path(data_dir)
         self.database_url = database_url
         self.config = config
         self.proc = None
         self.outputs = {}
         self.listen = "127.0.0.1:0"
+        self.log_filter = log
 
     def start(self):
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -43,7 +44,7 @@ class Server:
         if self.config:
             args += ["--config", str(self.config)]
         self.log = open(self.data_dir / "server.log", "ab")
-        env = dict(os.environ, COGNATE_LOG="info,sqlx=warn")
+        env = dict(os.environ, COGNATE_LOG=self.log_filter)
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + 60
         while not out.exists():

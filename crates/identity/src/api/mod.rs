@@ -132,6 +132,7 @@ impl Identity {
         let op = target
             .and_then(|t| t.strip_prefix(TARGET_PREFIX))
             .ok_or_else(|| CognitoError::unknown_operation("Operation is not supported."))?;
+        tracing::debug!(operation = %op, "json api call");
         if !OPERATIONS.contains(&op) {
             return Err(CognitoError::unknown_operation(format!(
                 "Operation {op} is not supported by cognate."
