@@ -170,3 +170,49 @@ def test_mfa_preferences_and_pool_config(server, admin, mfa_pool, user):
     r = public.initiate_auth(AuthFlow="USER_PASSWORD_AUTH", ClientId=cid,
                              AuthParameters={"USERNAME": name, "PASSWORD": PASSWORD})
     assert r["ChallengeName"] == "SOFTWARE_TOKEN_MFA"
+
+
+def test_email_otp_as_second_factor(server, admin, mfa_pool):
+    pid, cid = mfa_pool["OPTIONAL"]
+    public = server.client(signed=False)
+    name = unique("otp")
+    admin.admin_create_user(UserPoolId=pid, Username=name, MessageAction="SUPPRESS", UserAttributes=[
+        {"Name": "email", "Value": f"{name}@example.com"}, {"Name": "email_verified", "Value": "true"}])
+    admin.admin_set_user_password(UserPoolId=pid, Username=name, Password=PASSWORD, Permanent=True)
+    signin = lambda: public.initiate_auth(AuthFlow="USER_PASSWORD_AUTH", ClientId=cid,
+                                          AuthParameters={"USERNAME": name, "PASSWORD": PASSWORD})
+    at = signin()["AuthenticationResult"]["AccessToken"]
+    public.set_user_mfa_preference(AccessToken=at, EmailMfaSettings={"Enabled": True, "PreferredMfa": True})
+    assert public.get_user(AccessToken=at)["UserMFASettingList"] == ["EMAIL_OTP"]
+    r = signin()
+    assert r["ChallengeName"] == "EMAIL_OTP"
+    assert r["ChallengeParameters"]["CODE_DELIVERY_DELIVERY_MEDIUM"] == "EMAIL"
+    assert r["ChallengeParameters"]["CODE_DELIVERY_DESTINATION"] == f"{name[0]}***@e***"
+    message = server.outbox_codes(name)[-1]
+    assert message["kind"] == "email_otp" and message["code"] in message["body"]
+    wrong = "000000" if message["code"] != "000000" else "111111"
+    with pytest.raises(ClientError) as e:
+        public.respond_to_auth_challenge(ClientId=cid, ChallengeName="EMAIL_OTP", Session=r["Session"],
+                                         ChallengeResponses={"USERNAME": name, "EMAIL_OTP_CODE": wrong})
+    assert error_type(e) == "CodeMismatchException"
+    ok = public.respond_to_auth_challenge(ClientId=cid, ChallengeName="EMAIL_OTP", Session=r["Session"],
+                                         ChallengeResponses={"USERNAME": name, "EMAIL_OTP_CODE": message["code"]})
+    assert ok["AuthenticationResult"]["AccessToken"]
+    # The code was for that sign-in only.
+    again = signin()
+    assert [m["kind"] for m in server.outbox_codes(name)] == ["email_otp", "email_otp"], "each sign-in sends its own code"
+    with pytest.raises(ClientError) as e:
+        public.respond_to_auth_challenge(ClientId=cid, ChallengeName="EMAIL_OTP", Session=r["Session"],
+                                         ChallengeResponses={"USERNAME": name, "EMAIL_OTP_CODE": message["code"]})
+    assert error_type(e) == "NotAuthorizedException"
+    fresh = server.outbox_codes(name)[-1]["code"]
+    done = public.respond_to_auth_challenge(ClientId=cid, ChallengeName="EMAIL_OTP", Session=again["Session"],
+                                           ChallengeResponses={"USERNAME": name, "EMAIL_OTP_CODE": fresh})
+    assert done["AuthenticationResult"]["IdToken"]
+    # Without a verified email, EMAIL_OTP cannot be turned on.
+    plain = new_user(admin, pid)
+    pat = public.initiate_auth(AuthFlow="USER_PASSWORD_AUTH", ClientId=cid,
+                               AuthParameters={"USERNAME": plain, "PASSWORD": PASSWORD})["AuthenticationResult"]["AccessToken"]
+    with pytest.raises(ClientError) as e:
+        public.set_user_mfa_preference(AccessToken=pat, EmailMfaSettings={"Enabled": True})
+    assert error_type(e) == "InvalidParameterException"

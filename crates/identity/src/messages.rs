@@ -26,6 +26,7 @@ pub enum Kind {
     ForgotPassword,
     Invitation,
     VerifyAttribute,
+    EmailOtp,
 }
 
 #[derive(Debug, Clone, Serialize)]

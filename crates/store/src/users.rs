@@ -37,6 +37,10 @@ pub struct User {
     pub totp_secret: Option<String>,
     /// Whether software-token MFA is on for the user.
     pub totp_enabled: bool,
+    /// Whether email one-time codes are on as a second factor.
+    pub email_mfa_enabled: bool,
+    /// `SOFTWARE_TOKEN_MFA` or `EMAIL_OTP` when several factors are on.
+    pub mfa_preferred: Option<String>,
     pub failed_attempts: i64,
     pub last_failure_ms: Option<i64>,
     pub created_ms: i64,
@@ -86,7 +90,7 @@ pub struct UserFilter {
 const USER_COLUMNS: &str = "pool_id, sub, username, username_key, email_key, phone_key, \
     preferred_username_key, status, enabled, attributes, password_hash, password_set_ms, \
     failed_attempts, last_failure_ms, created_ms, updated_ms, srp_salt, srp_verifier, \
-    totp_pending, totp_secret, totp_enabled";
+    totp_pending, totp_secret, totp_enabled, email_mfa_enabled, mfa_preferred";
 
 fn user_from(row: &AnyRow) -> Result<User> {
     Ok(User {
@@ -111,6 +115,8 @@ fn user_from(row: &AnyRow) -> Result<User> {
         totp_pending: row.try_get("totp_pending")?,
         totp_secret: row.try_get("totp_secret")?,
         totp_enabled: crate::flag(row, "totp_enabled")?,
+        email_mfa_enabled: crate::flag(row, "email_mfa_enabled")?,
+        mfa_preferred: row.try_get("mfa_preferred")?,
     })
 }
 
@@ -148,7 +154,7 @@ impl Store {
         let q = format!(
             "INSERT INTO users ({USER_COLUMNS}, attr_email, attr_phone_number, attr_name, \
              attr_given_name, attr_family_name, attr_preferred_username) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)"
         );
         sqlx::query(&q)
             .bind(&user.pool_id)
@@ -172,6 +178,8 @@ impl Store {
             .bind(&user.totp_pending)
             .bind(&user.totp_secret)
             .bind(user.totp_enabled as i64)
+            .bind(user.email_mfa_enabled as i64)
+            .bind(&user.mfa_preferred)
             .bind(attr(user, "email"))
             .bind(attr(user, "phone_number"))
             .bind(attr(user, "name"))
@@ -204,7 +212,8 @@ impl Store {
              failed_attempts = $11, last_failure_ms = $12, updated_ms = $13, attr_email = $14, \
              attr_phone_number = $15, attr_name = $16, attr_given_name = $17, attr_family_name = $18, \
              attr_preferred_username = $19, srp_salt = $20, srp_verifier = $21, totp_pending = $22, \
-             totp_secret = $23, totp_enabled = $24 WHERE pool_id = $1 AND sub = $2",
+             totp_secret = $23, totp_enabled = $24, email_mfa_enabled = $25, mfa_preferred = $26 \
+             WHERE pool_id = $1 AND sub = $2",
         )
         .bind(&user.pool_id)
         .bind(&user.sub)
@@ -230,6 +239,8 @@ impl Store {
         .bind(&user.totp_pending)
         .bind(&user.totp_secret)
         .bind(user.totp_enabled as i64)
+        .bind(user.email_mfa_enabled as i64)
+        .bind(&user.mfa_preferred)
         .execute(&mut *tx)
         .await
         .map_err(user_conflict)?;

@@ -147,6 +147,8 @@ fn user(pool_id: &str, username: &str) -> User {
         totp_pending: None,
         totp_secret: Some("00ff".into()),
         totp_enabled: true,
+        email_mfa_enabled: false,
+        mfa_preferred: Some("SOFTWARE_TOKEN_MFA".into()),
         failed_attempts: 0,
         last_failure_ms: None,
         created_ms: 10,
@@ -331,6 +333,8 @@ async fn users_are_unique_by_username_and_alias(h: Harness) {
     changed.srp_verifier = Some("2abc".into());
     changed.totp_pending = Some("abcd".into());
     changed.totp_enabled = false;
+    changed.email_mfa_enabled = true;
+    changed.mfa_preferred = Some("EMAIL_OTP".into());
     s.update_user(&changed, None, None).await.unwrap();
     assert_eq!(
         s.user_by_sub("us-east-1_a", "sub-alice")

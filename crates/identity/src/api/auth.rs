@@ -577,7 +577,7 @@ impl Identity {
             None => self.public_client(&i.client_id).await?,
         };
         match i.challenge_name.as_str() {
-            "NEW_PASSWORD_REQUIRED" | "SOFTWARE_TOKEN_MFA" | "MFA_SETUP" => {}
+            "NEW_PASSWORD_REQUIRED" | "SOFTWARE_TOKEN_MFA" | "MFA_SETUP" | "EMAIL_OTP" => {}
             "PASSWORD_VERIFIER" => {
                 if !client.settings.allows(AuthFlow::AllowUserSrpAuth) {
                     return Err(CognitoError::invalid_parameter(
@@ -642,6 +642,14 @@ impl Identity {
                 return self
                     .mfa_setup_answer(&pool, &client, session, user, now)
                     .await
+            }
+            "EMAIL_OTP" => {
+                let code = i.challenge_responses.get("EMAIL_OTP_CODE").ok_or_else(|| {
+                    CognitoError::invalid_parameter("Missing required parameter EMAIL_OTP_CODE")
+                })?;
+                return self
+                    .email_otp_answer(&pool, &client, session, user, code, now)
+                    .await;
             }
             _ => {}
         }

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use super::check_pool_id;
 use crate::error::{CognitoError, Result};
+use crate::messages::Kind;
 use crate::{crypto, totp, Identity};
 
 #[derive(Deserialize)]
@@ -65,6 +66,21 @@ pub(crate) struct PoolMfaIn {
     software_token_mfa_configuration: Option<SoftwareTokenConfigIn>,
 }
 
+/// The second factors a user has on, preferred first.
+pub(crate) fn factors(user: &User) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if user.totp_enabled && user.totp_secret.is_some() {
+        out.push("SOFTWARE_TOKEN_MFA");
+    }
+    if user.email_mfa_enabled {
+        out.push("EMAIL_OTP");
+    }
+    if let Some(p) = user.mfa_preferred.as_deref() {
+        out.sort_by_key(|f| *f != p);
+    }
+    out
+}
+
 fn mfa_name(m: MfaConfiguration) -> &'static str {
     match m {
         MfaConfiguration::Off => "OFF",
@@ -83,9 +99,10 @@ impl Identity {
         user: &User,
         now: i64,
     ) -> Result<Value> {
+        let first_factor = factors(user).first().copied();
         let challenge = match pool.settings.mfa {
             MfaConfiguration::Off => None,
-            _ if user.totp_enabled && user.totp_secret.is_some() => Some("SOFTWARE_TOKEN_MFA"),
+            _ if first_factor.is_some() => first_factor,
             MfaConfiguration::On => Some("MFA_SETUP"),
             MfaConfiguration::Optional => None,
         };
@@ -98,10 +115,28 @@ impl Identity {
             );
         };
         let session = self.new_session(pool, client, user, challenge, now).await?;
-        let parameters = if challenge == "MFA_SETUP" {
-            json!({"MFAS_CAN_SETUP": "[\"SOFTWARE_TOKEN_MFA\"]", "USER_ID_FOR_SRP": user.username})
-        } else {
-            json!({"USER_ID_FOR_SRP": user.username})
+        let parameters = match challenge {
+            "MFA_SETUP" => {
+                json!({"MFAS_CAN_SETUP": "[\"SOFTWARE_TOKEN_MFA\"]", "USER_ID_FOR_SRP": user.username})
+            }
+            "EMAIL_OTP" => {
+                let valid_ms = client.settings.auth_session_validity_minutes as i64 * 60_000;
+                let (code, message, details) = self
+                    .prepare_code(user, EMAIL_OTP_PURPOSE, Kind::EmailOtp, valid_ms, now)
+                    .ok_or_else(|| {
+                        CognitoError::invalid_parameter(
+                            "The user has no email address for EMAIL_OTP.",
+                        )
+                    })?;
+                self.store.put_code(&code).await?;
+                self.messenger.send(&message).await?;
+                json!({
+                    "CODE_DELIVERY_DELIVERY_MEDIUM": "EMAIL",
+                    "CODE_DELIVERY_DESTINATION": details["Destination"],
+                    "USER_ID_FOR_SRP": user.username,
+                })
+            }
+            _ => json!({"USER_ID_FOR_SRP": user.username}),
         };
         Ok(
             json!({"ChallengeName": challenge, "Session": session, "ChallengeParameters": parameters}),
@@ -240,13 +275,26 @@ impl Identity {
             let (pool, user, _) = self.user_from_access_token(token, now).await?;
             (pool, user)
         };
-        for (name, f) in [("SMS", &i.sms), ("Email", &i.email_mfa_settings)] {
-            if f.as_ref()
-                .is_some_and(|f| f.enabled == Some(true) || f.preferred_mfa == Some(true))
-            {
-                return Err(CognitoError::invalid_parameter(format!(
-                    "{name} MFA is not supported by this version of cognate; use software token MFA."
-                )));
+        if i.sms
+            .as_ref()
+            .is_some_and(|f| f.enabled == Some(true) || f.preferred_mfa == Some(true))
+        {
+            return Err(CognitoError::invalid_parameter(
+                "SMS MFA is not supported by this version of cognate; use software token or email MFA.",
+            ));
+        }
+        if let Some(e) = &i.email_mfa_settings {
+            let enable = e.enabled.unwrap_or(false) || e.preferred_mfa.unwrap_or(false);
+            if enable && user.attributes.get("email_verified").map(String::as_str) != Some("true") {
+                return Err(CognitoError::invalid_parameter(
+                    "User does not have a verified email address for EMAIL_OTP.",
+                ));
+            }
+            user.email_mfa_enabled = enable;
+            if e.preferred_mfa == Some(true) {
+                user.mfa_preferred = Some("EMAIL_OTP".into());
+            } else if !enable && user.mfa_preferred.as_deref() == Some("EMAIL_OTP") {
+                user.mfa_preferred = None;
             }
         }
         if let Some(t) = &i.software_token_mfa_settings {
@@ -256,15 +304,20 @@ impl Identity {
                     "User has not verified software token mfa",
                 ));
             }
-            if !enable && pool.settings.mfa == MfaConfiguration::On {
-                return Err(CognitoError::invalid_parameter(
-                    "MFA is required by the user pool and cannot be turned off for the user.",
-                ));
-            }
             user.totp_enabled = enable;
-            user.updated_ms = now;
-            self.store.update_user(&user, None, None).await?;
+            if t.preferred_mfa == Some(true) {
+                user.mfa_preferred = Some("SOFTWARE_TOKEN_MFA".into());
+            } else if !enable && user.mfa_preferred.as_deref() == Some("SOFTWARE_TOKEN_MFA") {
+                user.mfa_preferred = None;
+            }
         }
+        if pool.settings.mfa == MfaConfiguration::On && factors(&user).is_empty() {
+            return Err(CognitoError::invalid_parameter(
+                "MFA is required by the user pool and cannot be turned off for the user.",
+            ));
+        }
+        user.updated_ms = now;
+        self.store.update_user(&user, None, None).await?;
         Ok(json!({}))
     }
 
@@ -353,6 +406,48 @@ impl Identity {
         )
     }
 
+    /// RespondToAuthChallenge EMAIL_OTP: the code mailed for this sign-in;
+    /// wrong codes count toward the lockout, the right one is good once.
+    pub(crate) async fn email_otp_answer(
+        &self,
+        pool: &Pool,
+        client: &Client,
+        session: &str,
+        user: User,
+        code: &str,
+        now: i64,
+    ) -> Result<Value> {
+        self.check_lock(&user, now)?;
+        if let Err(e) = self.check_code(&user, EMAIL_OTP_PURPOSE, code, now).await {
+            if e.kind == "CodeMismatch" {
+                self.count_failure(&user, now).await?;
+            }
+            return Err(e);
+        }
+        if self
+            .store
+            .take_auth_session(&crypto::stored_hash(session), now)
+            .await?
+            .is_none()
+        {
+            return Err(CognitoError::not_authorized(
+                "Invalid session for the user, session is expired.",
+            ));
+        }
+        self.store
+            .delete_code(&pool.id, &user.sub, EMAIL_OTP_PURPOSE)
+            .await?;
+        if user.failed_attempts != 0 {
+            self.store.reset_failures(&pool.id, &user.sub).await?;
+        }
+        let issued = self
+            .issue(pool, client, &user, super::auth::api_grant(), now)
+            .await?;
+        Ok(
+            json!({"ChallengeParameters": {}, "AuthenticationResult": issued.authentication_result()}),
+        )
+    }
+
     /// RespondToAuthChallenge MFA_SETUP: the software token must be verified
     /// (VerifySoftwareToken with this Session); MFA is then on for the user.
     pub(crate) async fn mfa_setup_answer(
@@ -389,6 +484,9 @@ impl Identity {
         )
     }
 }
+
+/// Purpose of the one-time codes of EMAIL_OTP sign-ins.
+const EMAIL_OTP_PURPOSE: &str = "mfa:email";
 
 fn pool_mfa_json(pool: &Pool) -> Value {
     json!({

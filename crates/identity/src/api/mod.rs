@@ -7,7 +7,7 @@
 
 mod auth;
 mod groups;
-mod mfa;
+pub(crate) mod mfa;
 mod pools;
 mod users;
 

@@ -229,9 +229,14 @@ pub fn parse_filter(raw: &str) -> Result<Option<UserFilter>> {
 
 /// `UserMFASettingList` and `PreferredMfaSetting` when MFA is on.
 fn add_mfa_settings(out: &mut Value, user: &User) {
-    if user.totp_enabled && user.totp_secret.is_some() {
-        out["UserMFASettingList"] = json!(["SOFTWARE_TOKEN_MFA"]);
-        out["PreferredMfaSetting"] = json!("SOFTWARE_TOKEN_MFA");
+    let factors = crate::api::mfa::factors(user);
+    if let Some(first) = factors.first() {
+        out["UserMFASettingList"] = json!(factors);
+        out["PreferredMfaSetting"] = json!(user
+            .mfa_preferred
+            .as_deref()
+            .filter(|p| factors.contains(p))
+            .unwrap_or(first));
     }
 }
 
@@ -431,6 +436,8 @@ impl Identity {
             totp_pending: None,
             totp_secret: None,
             totp_enabled: false,
+            email_mfa_enabled: false,
+            mfa_preferred: None,
             failed_attempts: 0,
             last_failure_ms: None,
             created_ms: now,
