@@ -74,6 +74,30 @@ pub fn b64url_decode(text: &str) -> Option<Vec<u8>> {
     (URL_SAFE_NO_PAD.encode(&bytes) == text).then_some(bytes)
 }
 
+/// Decodes `%XX` escapes (malformed ones are kept as written); with
+/// `plus_is_space`, `+` is a space, as in HTML forms.
+pub fn percent_decode(text: &str, plus_is_space: bool) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                Ok(v) => {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+                Err(_) => out.push(b'%'),
+            },
+            b'+' if plus_is_space => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// `SECRET_HASH` of Cognito: Base64(HMAC-SHA256(client secret, username + client id)).
 pub fn secret_hash(client_secret: &str, username: &str, client_id: &str) -> String {
     let mut msg = String::with_capacity(username.len() + client_id.len());
@@ -109,6 +133,13 @@ mod tests {
         assert!(b64url_decode("AQ I D").is_none());
         // "AR" decodes to 0x01 with non-zero trailing bits; only "AQ" is canonical.
         assert!(b64url_decode("AR").is_none());
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b+c%2", false), "a b+c%2");
+        assert_eq!(percent_decode("a%20b+c%zz", true), "a b c%zz");
+        assert_eq!(percent_decode("%41", true), "A");
     }
 
     #[test]

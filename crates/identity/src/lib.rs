@@ -10,6 +10,7 @@ pub mod error;
 pub mod jwt;
 pub mod keys;
 pub mod messages;
+pub mod oauth;
 pub mod password;
 pub mod sigv4;
 pub mod srp;

@@ -233,8 +233,8 @@ fn canonical_query(query: &str) -> String {
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
             (
-                uri_encode(&percent_decode(k), true),
-                uri_encode(&percent_decode(v), true),
+                uri_encode(&crypto::percent_decode(k, false), true),
+                uri_encode(&crypto::percent_decode(v, false), true),
             )
         })
         .collect();
@@ -260,24 +260,6 @@ fn uri_encode(text: &str, encode_slash: bool) -> String {
         }
     }
     out
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(v) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn header(headers: &[(String, String)], name: &str) -> Option<String> {

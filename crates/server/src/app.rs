@@ -21,6 +21,8 @@ pub struct AppState {
     pub identity: Arc<Identity>,
     /// The clock, in epoch milliseconds (tests can pin it).
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// Pool id -> base URL of its domain listener, for discovery.
+    pub domains: Arc<std::collections::HashMap<String, String>>,
 }
 
 impl AppState {
@@ -181,13 +183,14 @@ async fn jwks(State(state): State<AppState>, Path(pool_id): Path<String>) -> Res
 
 async fn discovery(State(state): State<AppState>, Path(pool_id): Path<String>) -> Response {
     match state.identity.store().pool(&pool_id).await {
-        Ok(Some(pool)) => public_json(&discovery_document(&state.identity, &pool)),
+        Ok(Some(pool)) => public_json(&discovery_document(&state, &pool)),
         Ok(None) => errors::not_found(),
         Err(e) => errors::cognito(&e.into()),
     }
 }
 
-fn discovery_document(identity: &Identity, pool: &cognate_store::pools::Pool) -> Value {
+fn discovery_document(state: &AppState, pool: &cognate_store::pools::Pool) -> Value {
+    let identity = &state.identity;
     let issuer = identity.issuer(pool);
     // The jwks_uri is where this server serves the keys, whatever the issuer style.
     let jwks_uri = format!(
@@ -195,7 +198,7 @@ fn discovery_document(identity: &Identity, pool: &cognate_store::pools::Pool) ->
         identity.public_url(),
         pool.id
     );
-    json!({
+    let mut doc = json!({
         "issuer": issuer,
         "jwks_uri": jwks_uri,
         "id_token_signing_alg_values_supported": ["RS256"],
@@ -204,7 +207,14 @@ fn discovery_document(identity: &Identity, pool: &cognate_store::pools::Pool) ->
         "subject_types_supported": ["public"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "email", "email_verified", "cognito:username", "cognito:groups"],
-    })
+    });
+    // Only the endpoints this server has are advertised.
+    if let Some(domain) = state.domains.get(&pool.id) {
+        doc["token_endpoint"] = json!(format!("{domain}/oauth2/token"));
+        doc["revocation_endpoint"] = json!(format!("{domain}/oauth2/revoke"));
+        doc["grant_types_supported"] = json!(["client_credentials", "refresh_token"]);
+    }
+    doc
 }
 
 /// A listener whose routes come from a later part of cognate (hosted UI,

@@ -30,6 +30,23 @@ pub fn cognito(e: &CognitoError) -> Response {
     response
 }
 
+/// An OAuth error (RFC 6749 §5.2): `{"error", "error_description"}`, never
+/// cached; a failed HTTP Basic client authentication is a 401 with a
+/// `WWW-Authenticate` challenge.
+pub fn oauth(e: &cognate_identity::oauth::OAuthError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let body = json!({"error": e.code, "error_description": e.description});
+    let mut r = (status, body.to_string()).into_response();
+    crate::oauth::no_store(r.headers_mut());
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"cognate\", charset=\"UTF-8\""),
+        );
+    }
+    r
+}
+
 /// The answer for a path no route matches, in API Gateway's words.
 pub fn not_found() -> Response {
     let mut r = (

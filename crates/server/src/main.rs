@@ -4,6 +4,7 @@
 mod app;
 mod client;
 mod errors;
+mod oauth;
 mod serve;
 
 use std::net::SocketAddr;

@@ -107,14 +107,18 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             let b = bind(auto_addr(args.listen, &d.listen, offset)).await?;
             offset += 1;
             placeholders.insert(format!("domain.{}", pool.name), b.url.clone());
-            secondary.push((format!("hosted UI of pool {}", pool.name), b));
+            secondary.push((
+                format!("domain of pool {}", pool.name),
+                Some(pool.name.clone()),
+                b,
+            ));
         }
     }
     for api in &config.http_apis {
         let b = bind(auto_addr(args.listen, &api.listen, offset)).await?;
         offset += 1;
         placeholders.insert(format!("api.{}", api.name), b.url.clone());
-        secondary.push((format!("HTTP API {}", api.name), b));
+        secondary.push((format!("HTTP API {}", api.name), None, b));
     }
     for api in &config.websocket_apis {
         let b = bind(auto_addr(args.listen, &api.listen, offset)).await?;
@@ -123,7 +127,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             format!("websocket.{}", api.name),
             b.url.replacen("http://", "ws://", 1),
         );
-        secondary.push((format!("WebSocket API {}", api.name), b));
+        secondary.push((format!("WebSocket API {}", api.name), None, b));
     }
     cognate_config::resolve_placeholders(&mut config, &placeholders);
 
@@ -146,14 +150,22 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         admin.clone(),
         messenger,
     ));
-    let state = AppState {
-        identity: identity.clone(),
-        clock: app::system_clock(),
-    };
+    let clock = app::system_clock();
     let applied = identity
-        .apply_config(&config, state.now())
+        .apply_config(&config, clock())
         .await
         .map_err(|e| format!("cannot apply the config: {e}"))?;
+    let domains: HashMap<String, String> = secondary
+        .iter()
+        .filter_map(|(_, pool, b)| {
+            Some((applied.pool_ids.get(pool.as_ref()?)?.clone(), b.url.clone()))
+        })
+        .collect();
+    let state = AppState {
+        identity: identity.clone(),
+        clock,
+        domains: Arc::new(domains),
+    };
 
     let main_router = app::app(state.clone());
     let outputs = outputs(
@@ -186,9 +198,13 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             .await
     };
     servers.spawn(serve(main.listener, main_router, stop_rx.clone()));
-    for (what, b) in secondary {
+    for (what, pool, b) in secondary {
         tracing::info!(listener = %what, url = %b.url, "listening");
-        servers.spawn(serve(b.listener, app::not_found_app(), stop_rx.clone()));
+        let router = match pool.and_then(|p| applied.pool_ids.get(&p).cloned()) {
+            Some(pool_id) => crate::oauth::domain_app(state.clone(), pool_id),
+            None => app::not_found_app(),
+        };
+        servers.spawn(serve(b.listener, router, stop_rx.clone()));
     }
     tracing::info!(url = %public_url, "cognate is serving");
     let purge = tokio::spawn(purge_loop(store.clone(), state.clone()));
