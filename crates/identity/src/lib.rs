@@ -4,6 +4,7 @@
 //! milliseconds), so expiry and lockout are tested without sleeping.
 
 pub mod api;
+pub mod authorize;
 pub mod bootstrap;
 pub mod crypto;
 pub mod error;

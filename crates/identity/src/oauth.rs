@@ -83,8 +83,17 @@ pub struct ClientAuth {
 /// A grant with exactly its fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Grant {
-    ClientCredentials { scope: Option<String> },
-    RefreshToken { refresh_token: String },
+    ClientCredentials {
+        scope: Option<String>,
+    },
+    RefreshToken {
+        refresh_token: String,
+    },
+    AuthorizationCode {
+        code: String,
+        redirect_uri: Option<String>,
+        code_verifier: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,19 +189,28 @@ pub fn parse_token_request(
     let client = client_auth(&form, authorization)?;
     let grant = match form.get("grant_type").map(String::as_str) {
         None => return Err(OAuthError::invalid_request("grant_type is required.")),
-        Some("client_credentials") => Grant::ClientCredentials { scope: form.get("scope").cloned() },
+        Some("client_credentials") => Grant::ClientCredentials {
+            scope: form.get("scope").cloned(),
+        },
         Some("refresh_token") => Grant::RefreshToken {
             refresh_token: form
                 .get("refresh_token")
                 .cloned()
                 .ok_or_else(|| OAuthError::invalid_request("refresh_token is required."))?,
         },
-        Some("authorization_code") => {
-            return Err(OAuthError::unsupported_grant_type(
-                "The authorization_code grant comes with the hosted sign-in pages, not yet in this version of cognate.",
-            ))
+        Some("authorization_code") => Grant::AuthorizationCode {
+            code: form
+                .get("code")
+                .cloned()
+                .ok_or_else(|| OAuthError::invalid_request("code is required."))?,
+            redirect_uri: form.get("redirect_uri").cloned(),
+            code_verifier: form.get("code_verifier").cloned(),
+        },
+        Some(other) => {
+            return Err(OAuthError::unsupported_grant_type(format!(
+                "Unsupported grant type {other}."
+            )))
         }
-        Some(other) => return Err(OAuthError::unsupported_grant_type(format!("Unsupported grant type {other}."))),
     };
     Ok(TokenRequest { client, grant })
 }
@@ -233,6 +251,31 @@ impl Identity {
             Grant::ClientCredentials { scope } => {
                 self.client_credentials(&pool, &client, scope.as_deref(), now_ms)
                     .await
+            }
+            Grant::AuthorizationCode {
+                code,
+                redirect_uri,
+                code_verifier,
+            } => {
+                if !client.settings.allowed_oauth_flows_user_pool_client
+                    || !client
+                        .settings
+                        .allowed_oauth_flows
+                        .contains(&OAuthFlow::Code)
+                {
+                    return Err(OAuthError::unauthorized_client(
+                        "The client may not use the code flow.",
+                    ));
+                }
+                self.code_grant(
+                    &pool,
+                    &client,
+                    &code,
+                    redirect_uri.as_deref(),
+                    code_verifier.as_deref(),
+                    now_ms,
+                )
+                .await
             }
             Grant::RefreshToken { refresh_token } => {
                 if !client.settings.allows(AuthFlow::AllowRefreshTokenAuth) {

@@ -27,6 +27,8 @@ pub struct Issued {
     pub refresh_token: Option<String>,
     /// Access-token lifetime, seconds.
     pub expires_in: u64,
+    /// The authentication these tokens belong to.
+    pub origin_jti: String,
 }
 
 impl Issued {
@@ -53,6 +55,10 @@ pub struct Grant<'a> {
     /// Whether an ID token is issued (API flows: always; OAuth: with `openid`).
     pub with_id_token: bool,
     pub nonce: Option<&'a str>,
+    /// When the user authenticated (epoch seconds); `None`: now.
+    pub auth_time: Option<i64>,
+    /// Put `at_hash` in the ID token (tokens from the OAuth endpoints).
+    pub at_hash: bool,
 }
 
 /// Attributes whose values are booleans or numbers in the ID token.
@@ -92,7 +98,7 @@ impl Identity {
         now_ms: i64,
     ) -> Result<Issued> {
         let origin_jti = uuid::Uuid::new_v4().to_string();
-        let auth_time = now_ms / 1000;
+        let auth_time = grant.auth_time.unwrap_or(now_ms / 1000);
         let refresh = grant.with_refresh.then(new_refresh_token);
         let life_ms = |v: cognate_config::Validity| (v.seconds() as i64).saturating_mul(1000);
         let expires_ms = now_ms
@@ -125,6 +131,7 @@ impl Identity {
                 &origin,
                 grant.with_id_token,
                 grant.nonce,
+                grant.at_hash,
                 now_ms,
             )
             .await?;
@@ -141,6 +148,7 @@ impl Identity {
         origin: &Origin,
         with_id_token: bool,
         nonce: Option<&str>,
+        at_hash: bool,
         now_ms: i64,
     ) -> Result<Issued> {
         let keys = self.keys(&pool.id, now_ms).await?;
@@ -196,6 +204,9 @@ impl Identity {
             if let Some(n) = nonce {
                 id.insert("nonce".into(), json!(n));
             }
+            if at_hash {
+                id.insert("at_hash".into(), json!(jwt::at_hash(&access_token)));
+            }
             id.insert("origin_jti".into(), json!(origin.origin_jti));
             id.insert("aud".into(), json!(client.id));
             id.insert("event_id".into(), json!(event_id));
@@ -216,6 +227,7 @@ impl Identity {
             access_token,
             refresh_token: None,
             expires_in: access_life as u64,
+            origin_jti: origin.origin_jti.clone(),
         })
     }
 
@@ -287,7 +299,9 @@ impl Identity {
             .split(' ')
             .any(|s| s == "openid" || s == ADMIN_SCOPE);
         let mut issued = self
-            .sign_pair(pool, client, &user, &rt.origin, with_id, None, now_ms)
+            .sign_pair(
+                pool, client, &user, &rt.origin, with_id, None, false, now_ms,
+            )
             .await?;
         if rotate && rotation.is_some() && rt.replaced_ms.is_none() {
             let new = new_refresh_token();
@@ -313,6 +327,18 @@ impl Identity {
     pub async fn user_from_access_token(
         &self,
         token: &str,
+        now_ms: i64,
+    ) -> Result<(Pool, User, Map<String, Value>)> {
+        self.verify_access_token(token, ADMIN_SCOPE, now_ms).await
+    }
+
+    /// Checks an access token of one of this server's pools: signature by
+    /// the pool's key, issuer, use, expiry, `required_scope`, revocation,
+    /// and that the user exists and is enabled.
+    pub async fn verify_access_token(
+        &self,
+        token: &str,
+        required_scope: &str,
         now_ms: i64,
     ) -> Result<(Pool, User, Map<String, Value>)> {
         let invalid = || CognitoError::not_authorized("Invalid Access Token");
@@ -345,7 +371,7 @@ impl Identity {
             return Err(CognitoError::not_authorized("Access Token has expired"));
         }
         let scopes = claims.get("scope").and_then(Value::as_str).unwrap_or("");
-        if !scopes.split(' ').any(|s| s == ADMIN_SCOPE) {
+        if !scopes.split(' ').any(|s| s == required_scope) {
             return Err(CognitoError::not_authorized(
                 "Access Token does not have required scopes",
             ));

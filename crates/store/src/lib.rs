@@ -15,6 +15,7 @@
 //! challenge sessions), and [`meta`]. Writes that belong together run in one
 //! transaction. No state lives only in this process.
 
+pub mod auth_codes;
 pub mod codes;
 pub mod groups;
 pub mod keys;

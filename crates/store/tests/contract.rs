@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cognate_config::{ClientSettings, PoolSettings, ResourceScope};
+use cognate_store::auth_codes::{AuthCode, Taken};
 use cognate_store::codes::{AuthSession, Code};
 use cognate_store::groups::Group;
 use cognate_store::keys::SigningKey;
@@ -99,6 +100,7 @@ contract!(
     key_rotation_retires_the_old_keys,
     meta_values_are_set_once,
     data_survives_reopening,
+    an_authorization_code_is_taken_once_and_a_replay_is_recognised,
 );
 
 fn pool(id: &str) -> Pool {
@@ -758,4 +760,51 @@ async fn data_survives_reopening(h: Harness) {
         .unwrap()
         .is_some());
     assert!(again.refresh_token("h1").await.unwrap().is_some());
+}
+
+async fn an_authorization_code_is_taken_once_and_a_replay_is_recognised(h: Harness) {
+    let s = &h.store;
+    s.insert_pool(&pool("us-east-1_a")).await.unwrap();
+    let code = AuthCode {
+        code_hash: "ch".into(),
+        pool_id: "us-east-1_a".into(),
+        client_id: "c".into(),
+        sub: "sub-a".into(),
+        redirect_uri: "https://app/cb".into(),
+        scopes: "openid".into(),
+        nonce: Some("n".into()),
+        code_challenge: Some("x".into()),
+        auth_time: 5,
+        created_ms: 10,
+        expires_ms: 1_000,
+        consumed_ms: None,
+        origin_jti: None,
+    };
+    s.insert_auth_code(&code).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.take_auth_code("ch", 20).await.unwrap()
+        }));
+    }
+    let mut fresh = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Taken::Fresh(c) => {
+                fresh += 1;
+                assert_eq!(c.code_challenge.as_deref(), Some("x"));
+            }
+            Taken::Replayed(c) => assert_eq!(c.consumed_ms, Some(20)),
+            Taken::Unknown => panic!("the code exists"),
+        }
+    }
+    assert_eq!(fresh, 1);
+    s.set_auth_code_origin("ch", "o1").await.unwrap();
+    match s.take_auth_code("ch", 30).await.unwrap() {
+        Taken::Replayed(c) => assert_eq!(c.origin_jti.as_deref(), Some("o1")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.take_auth_code("nope", 30).await.unwrap(), Taken::Unknown);
+    assert_eq!(s.purge_auth_codes(2_000).await.unwrap(), 1);
 }

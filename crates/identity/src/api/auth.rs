@@ -798,6 +798,8 @@ pub(crate) fn api_grant() -> Grant<'static> {
         with_refresh: true,
         with_id_token: true,
         nonce: None,
+        auth_time: None,
+        at_hash: false,
     }
 }
 

@@ -1,0 +1,540 @@
+//! The authorization endpoint's logic (`/oauth2/authorize`, the hosted
+//! sign-in pages' sign-in, the code and implicit responses), the
+//! authorization-code grant, userInfo, and the hosted sign-in session that
+//! gives single sign-on across a pool's clients.
+//!
+//! Rules (reference/cognito.md §5.1, §5.7; security.md §2.2): the redirect
+//! URI must equal a registered callback exactly, else the user sees the
+//! error page and is never sent to the unregistered URI; PKCE is S256 only;
+//! a code is single use, bound to client, redirect URI and PKCE verifier,
+//! and a replayed code revokes what it issued.
+
+use std::collections::HashMap;
+
+use cognate_config::OAuthFlow;
+use cognate_store::auth_codes::{AuthCode, Taken};
+use cognate_store::pools::{Client, Pool};
+use cognate_store::users::User;
+use serde_json::{json, Map, Value};
+
+use crate::oauth::OAuthError;
+use crate::tokens::Grant;
+use crate::users::status;
+use crate::{crypto, password, CognitoError, Identity};
+
+/// Codes live five minutes.
+pub const CODE_MS: i64 = 5 * 60 * 1000;
+/// The hosted sign-in session lasts one hour (Cognito's).
+pub const SESSION_MS: i64 = 3600 * 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseType {
+    Code,
+    Token,
+}
+
+/// A validated authorization request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    pub pool_id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub response_type: ResponseType,
+    pub scopes: Vec<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    /// `prompt=none`: answer without showing a page, or `login_required`.
+    pub prompt_none: bool,
+    /// `prompt=login`: ask for the password even with a session.
+    pub prompt_login: bool,
+}
+
+/// Why an authorization request stops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizeError {
+    /// Shown on the error page, never redirected (unknown client, redirect
+    /// URI not registered).
+    Page(&'static str),
+    /// Sent back to the client's registered redirect URI.
+    Redirect(String),
+}
+
+fn redirect_with(uri: &str, pairs: &[(&str, &str)], fragment: bool) -> String {
+    let encoded: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    if fragment {
+        format!("{uri}#{encoded}")
+    } else if uri.contains('?') {
+        format!("{uri}&{encoded}")
+    } else {
+        format!("{uri}?{encoded}")
+    }
+}
+
+/// PKCE S256: base64url(SHA-256(verifier)).
+pub fn s256(verifier: &str) -> String {
+    crypto::b64url(&crypto::sha256(verifier.as_bytes()))
+}
+
+fn pkce_shaped(value: &str) -> bool {
+    (43..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+impl Identity {
+    /// Validates `/oauth2/authorize` parameters (also carried by the login page).
+    pub async fn authorize_request(
+        &self,
+        pool_id: &str,
+        pairs: &[(String, String)],
+    ) -> Result<Authorization, AuthorizeError> {
+        let mut p = HashMap::new();
+        for (k, v) in pairs {
+            if p.insert(k.as_str(), v.as_str()).is_some() {
+                return Err(AuthorizeError::Page("invalid_request"));
+            }
+        }
+        let client = match p.get("client_id") {
+            Some(id) => self
+                .store
+                .client(id)
+                .await
+                .map_err(|_| AuthorizeError::Page("server_error"))?,
+            None => None,
+        };
+        let Some(client) = client.filter(|c| c.pool_id == pool_id) else {
+            return Err(AuthorizeError::Page("redirect_mismatch"));
+        };
+        let Some(redirect_uri) = p
+            .get("redirect_uri")
+            .filter(|r| client.settings.callback_urls.iter().any(|c| c == *r))
+        else {
+            return Err(AuthorizeError::Page("redirect_mismatch"));
+        };
+        let state = p.get("state").map(|s| s.to_string());
+        let fail = |error: &str, fragment: bool| {
+            let mut pairs = vec![("error", error)];
+            if let Some(s) = &state {
+                pairs.push(("state", s));
+            }
+            AuthorizeError::Redirect(redirect_with(redirect_uri, &pairs, fragment))
+        };
+        if p.contains_key("request") || p.contains_key("request_uri") {
+            return Err(fail("request_not_supported", false));
+        }
+        let response_type = match p.get("response_type").copied() {
+            Some("code") => ResponseType::Code,
+            Some("token") => ResponseType::Token,
+            None => return Err(fail("invalid_request", false)),
+            Some(_) => return Err(fail("unsupported_response_type", false)),
+        };
+        let fragment = response_type == ResponseType::Token;
+        let flow = match response_type {
+            ResponseType::Code => OAuthFlow::Code,
+            ResponseType::Token => OAuthFlow::Implicit,
+        };
+        if !client.settings.allowed_oauth_flows_user_pool_client
+            || !client.settings.allowed_oauth_flows.contains(&flow)
+        {
+            return Err(fail("unauthorized_client", fragment));
+        }
+        if p.get("identity_provider")
+            .is_some_and(|idp| *idp != "COGNITO")
+        {
+            return Err(fail("invalid_request", fragment));
+        }
+        let scopes: Vec<String> = match p.get("scope") {
+            None => client.settings.allowed_oauth_scopes.clone(),
+            Some(raw) => {
+                let mut out: Vec<String> = Vec::new();
+                for s in raw.split(' ').filter(|s| !s.is_empty()) {
+                    if !client.settings.allowed_oauth_scopes.iter().any(|a| a == s) {
+                        return Err(fail("invalid_scope", fragment));
+                    }
+                    if !out.iter().any(|o| o == s) {
+                        out.push(s.to_string());
+                    }
+                }
+                out
+            }
+        };
+        let needs_openid = ["email", "phone", "profile"];
+        if scopes.iter().any(|s| needs_openid.contains(&s.as_str()))
+            && !scopes.iter().any(|s| s == "openid")
+        {
+            return Err(fail("invalid_scope", fragment));
+        }
+        let code_challenge = match (p.get("code_challenge"), p.get("code_challenge_method")) {
+            (None, None) => None,
+            (Some(c), Some(&"S256")) if response_type == ResponseType::Code && pkce_shaped(c) => {
+                Some(c.to_string())
+            }
+            _ => return Err(fail("invalid_request", fragment)),
+        };
+        let prompt = p.get("prompt").copied().unwrap_or("");
+        Ok(Authorization {
+            pool_id: pool_id.to_string(),
+            client_id: client.id,
+            redirect_uri: redirect_uri.to_string(),
+            response_type,
+            scopes,
+            state,
+            nonce: p.get("nonce").map(|n| n.to_string()),
+            code_challenge,
+            prompt_none: prompt.split(' ').any(|x| x == "none"),
+            prompt_login: prompt.split(' ').any(|x| x == "login"),
+        })
+    }
+
+    /// The redirect that answers an authorization for a signed-in user: a
+    /// code in the query, or tokens in the fragment.
+    pub async fn authorize_complete(
+        &self,
+        a: &Authorization,
+        user: &User,
+        auth_time: i64,
+        now_ms: i64,
+    ) -> Result<String, CognitoError> {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        match a.response_type {
+            ResponseType::Code => {
+                let code = crypto::b64url(&crypto::random_bytes::<32>());
+                self.store
+                    .insert_auth_code(&AuthCode {
+                        code_hash: crypto::stored_hash(&code),
+                        pool_id: a.pool_id.clone(),
+                        client_id: a.client_id.clone(),
+                        sub: user.sub.clone(),
+                        redirect_uri: a.redirect_uri.clone(),
+                        scopes: a.scopes.join(" "),
+                        nonce: a.nonce.clone(),
+                        code_challenge: a.code_challenge.clone(),
+                        auth_time,
+                        created_ms: now_ms,
+                        expires_ms: now_ms + CODE_MS,
+                        consumed_ms: None,
+                        origin_jti: None,
+                    })
+                    .await?;
+                pairs.push(("code", code));
+            }
+            ResponseType::Token => {
+                let pool = self.pool_or_error(&a.pool_id).await?;
+                let client = self
+                    .store
+                    .client(&a.client_id)
+                    .await?
+                    .ok_or_else(|| CognitoError::client_not_found(&a.client_id))?;
+                let grant = Grant {
+                    scopes: a.scopes.clone(),
+                    with_refresh: false,
+                    with_id_token: a.scopes.iter().any(|s| s == "openid"),
+                    nonce: a.nonce.as_deref(),
+                    auth_time: Some(auth_time),
+                    at_hash: true,
+                };
+                let issued = self.issue(&pool, &client, user, grant, now_ms).await?;
+                if let Some(id) = issued.id_token {
+                    pairs.push(("id_token", id));
+                }
+                pairs.push(("access_token", issued.access_token));
+                pairs.push(("expires_in", issued.expires_in.to_string()));
+                pairs.push(("token_type", "Bearer".into()));
+            }
+        }
+        if let Some(s) = &a.state {
+            pairs.push(("state", s.clone()));
+        }
+        let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Ok(redirect_with(
+            &a.redirect_uri,
+            &refs,
+            a.response_type == ResponseType::Token,
+        ))
+    }
+
+    /// The redirect for `prompt=none` without a session.
+    pub fn login_required(a: &Authorization) -> String {
+        let mut pairs = vec![("error", "login_required")];
+        if let Some(s) = &a.state {
+            pairs.push(("state", s));
+        }
+        redirect_with(
+            &a.redirect_uri,
+            &pairs,
+            a.response_type == ResponseType::Token,
+        )
+    }
+
+    /// The authorization_code grant.
+    pub(crate) async fn code_grant(
+        &self,
+        pool: &Pool,
+        client: &Client,
+        code: &str,
+        redirect_uri: Option<&str>,
+        verifier: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Value, OAuthError> {
+        let invalid = |d: &str| OAuthError::invalid_grant(d);
+        let found = match self
+            .store
+            .take_auth_code(&crypto::stored_hash(code), now_ms)
+            .await?
+        {
+            Taken::Fresh(c) => c,
+            Taken::Replayed(c) => {
+                if let Some(o) = &c.origin_jti {
+                    self.store.revoke_origin(o, now_ms).await?;
+                }
+                return Err(invalid("The code was already used."));
+            }
+            Taken::Unknown => return Err(invalid("Unknown code.")),
+        };
+        if found.client_id != client.id || found.pool_id != pool.id {
+            return Err(invalid("The code was issued to another client."));
+        }
+        if found.expires_ms <= now_ms {
+            return Err(invalid("The code has expired."));
+        }
+        if redirect_uri != Some(found.redirect_uri.as_str()) {
+            return Err(invalid(
+                "redirect_uri does not match the authorization request.",
+            ));
+        }
+        match (&found.code_challenge, verifier) {
+            (None, None) => {}
+            (Some(challenge), Some(v))
+                if pkce_shaped(v) && crypto::equal(s256(v).as_bytes(), challenge.as_bytes()) => {}
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "code_verifier sent for a request without code_challenge.",
+                ))
+            }
+            _ => return Err(invalid("PKCE verification failed.")),
+        }
+        let user = self
+            .store
+            .user_by_sub(&pool.id, &found.sub)
+            .await?
+            .filter(|u| u.enabled)
+            .ok_or_else(|| invalid("The user is no longer allowed to sign in."))?;
+        let scopes: Vec<String> = found
+            .scopes
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let grant = Grant {
+            with_id_token: scopes.iter().any(|s| s == "openid"),
+            scopes,
+            with_refresh: true,
+            nonce: found.nonce.as_deref(),
+            auth_time: Some(found.auth_time),
+            at_hash: true,
+        };
+        let issued = self
+            .issue(pool, client, &user, grant, now_ms)
+            .await
+            .map_err(|_| OAuthError::server_error())?;
+        self.store
+            .set_auth_code_origin(&found.code_hash, &issued.origin_jti)
+            .await?;
+        let mut out = Map::new();
+        if let Some(id) = issued.id_token {
+            out.insert("id_token".into(), json!(id));
+        }
+        out.insert("access_token".into(), json!(issued.access_token));
+        if let Some(rt) = issued.refresh_token {
+            out.insert("refresh_token".into(), json!(rt));
+        }
+        out.insert("expires_in".into(), json!(issued.expires_in));
+        out.insert("token_type".into(), json!("Bearer"));
+        Ok(Value::Object(out))
+    }
+
+    /// `/oauth2/userInfo`: the claims an access token with `openid` may
+    /// read. Cognito sends the `*_verified` flags as strings here.
+    pub async fn userinfo(&self, token: &str, now_ms: i64) -> Result<Value, CognitoError> {
+        let (_, user, claims) = self.verify_access_token(token, "openid", now_ms).await?;
+        let scopes: Vec<&str> = claims
+            .get("scope")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .split(' ')
+            .collect();
+        let readable = match claims.get("client_id").and_then(Value::as_str) {
+            Some(id) => self
+                .store
+                .client(id)
+                .await?
+                .and_then(|c| c.settings.read_attributes),
+            None => None,
+        };
+        let mut out = Map::new();
+        out.insert("sub".into(), json!(user.sub));
+        for (name, value) in &user.attributes {
+            let by_scope = match name.as_str() {
+                "email" | "email_verified" => scopes.contains(&"email"),
+                "phone_number" | "phone_number_verified" => scopes.contains(&"phone"),
+                n if n.starts_with("custom:") => true,
+                _ => scopes.contains(&"profile"),
+            };
+            if by_scope
+                && readable
+                    .as_ref()
+                    .is_none_or(|r| r.iter().any(|a| a == name))
+            {
+                out.insert(name.clone(), json!(value));
+            }
+        }
+        out.insert("username".into(), json!(user.username));
+        Ok(Value::Object(out))
+    }
+
+    /// The password check of the hosted sign-in page: the JSON API's rules
+    /// (lockout, one hash for unknown users, status checks), answered with
+    /// the user or the message to show.
+    pub async fn hosted_sign_in(
+        &self,
+        pool: &Pool,
+        username: &str,
+        given: &str,
+        now_ms: i64,
+    ) -> Result<User, CognitoError> {
+        if given.chars().count() > password::MAX_PASSWORD_LEN {
+            return Err(CognitoError::bad_credentials());
+        }
+        let Some(user) = self.resolve_user(pool, username).await? else {
+            password::verify(given, None).await;
+            return Err(CognitoError::bad_credentials());
+        };
+        self.check_lock(&user, now_ms)?;
+        if !password::verify(given, user.password_hash.as_deref()).await {
+            self.count_failure(&user, now_ms).await?;
+            return Err(CognitoError::bad_credentials());
+        }
+        if user.failed_attempts != 0 {
+            self.store.reset_failures(&pool.id, &user.sub).await?;
+        }
+        if !user.enabled {
+            return Err(CognitoError::not_authorized("User is disabled."));
+        }
+        match user.status.as_str() {
+            status::UNCONFIRMED => Err(CognitoError::user_not_confirmed("User is not confirmed.")),
+            status::RESET_REQUIRED => Err(CognitoError::password_reset_required("Password reset required for the user")),
+            status::FORCE_CHANGE_PASSWORD => Err(CognitoError::not_authorized(
+                "This account has a temporary password: set a new one through the app or an administrator first.",
+            )),
+            _ if !crate::api::mfa::factors(&user).is_empty() || pool.settings.mfa == cognate_config::MfaConfiguration::On => {
+                Err(CognitoError::not_authorized(
+                    "Multi-factor sign-in on the hosted pages is not available in this version of cognate.",
+                ))
+            }
+            _ => Ok(user),
+        }
+    }
+
+    async fn session_key(&self) -> Result<Vec<u8>, CognitoError> {
+        let fresh = crypto::b64(&crypto::random_bytes::<32>());
+        let key = self
+            .store
+            .meta_get_or_insert("hosted.session_key", &fresh)
+            .await?;
+        Ok(key.into_bytes())
+    }
+
+    /// The value of the hosted sign-in session cookie: pool, user, sign-in
+    /// time and expiry, HMAC-signed with a key every node shares.
+    pub async fn session_cookie(
+        &self,
+        pool_id: &str,
+        sub: &str,
+        auth_time: i64,
+        now_ms: i64,
+    ) -> Result<String, CognitoError> {
+        let body = crypto::b64url(
+            json!({"p": pool_id, "s": sub, "t": auth_time, "e": now_ms + SESSION_MS})
+                .to_string()
+                .as_bytes(),
+        );
+        let mac = crypto::hmac_sha256(&self.session_key().await?, body.as_bytes());
+        Ok(format!("{body}.{}", crypto::b64url(&mac)))
+    }
+
+    /// The user and sign-in time of a session cookie, if it is genuine,
+    /// unexpired, for this pool, and the user may still sign in.
+    pub async fn session_user(
+        &self,
+        pool_id: &str,
+        cookie: &str,
+        now_ms: i64,
+    ) -> Result<Option<(User, i64)>, CognitoError> {
+        let Some((body, mac)) = cookie.split_once('.') else {
+            return Ok(None);
+        };
+        let expected = crypto::hmac_sha256(&self.session_key().await?, body.as_bytes());
+        if !crypto::b64url_decode(mac).is_some_and(|m| crypto::equal(&m, &expected)) {
+            return Ok(None);
+        }
+        let Some(v) =
+            crypto::b64url_decode(body).and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        else {
+            return Ok(None);
+        };
+        let (Some(p), Some(s), Some(t), Some(e)) = (
+            v["p"].as_str(),
+            v["s"].as_str(),
+            v["t"].as_i64(),
+            v["e"].as_i64(),
+        ) else {
+            return Ok(None);
+        };
+        if p != pool_id || e <= now_ms {
+            return Ok(None);
+        }
+        Ok(self
+            .store
+            .user_by_sub(pool_id, s)
+            .await?
+            .filter(|u| u.enabled && u.status == status::CONFIRMED)
+            .map(|u| (u, t)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256_matches_rfc_7636_appendix_b() {
+        assert_eq!(
+            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        assert!(pkce_shaped("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"));
+        assert!(!pkce_shaped(&"a".repeat(42)));
+        assert!(!pkce_shaped(&"a".repeat(129)));
+        assert!(!pkce_shaped(&format!("{}+", "a".repeat(50))));
+    }
+
+    #[test]
+    fn redirects_encode_their_parameters() {
+        assert_eq!(
+            redirect_with("https://a/cb", &[("code", "x"), ("state", "a b&c#")], false),
+            "https://a/cb?code=x&state=a+b%26c%23"
+        );
+        assert_eq!(
+            redirect_with("https://a/cb?k=1", &[("error", "e")], false),
+            "https://a/cb?k=1&error=e"
+        );
+        assert_eq!(
+            redirect_with("https://a/cb", &[("access_token", "t")], true),
+            "https://a/cb#access_token=t"
+        );
+    }
+}
