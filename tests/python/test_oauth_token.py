@@ -132,7 +132,9 @@ def test_discovery_advertises_the_endpoints_that_exist(server):
     d = requests.get(server["IssuerUrl"] + "/.well-known/openid-configuration", timeout=10).json()
     assert d["token_endpoint"] == server["HostedUiUrl"] + "/oauth2/token"
     assert d["revocation_endpoint"] == server["HostedUiUrl"] + "/oauth2/revoke"
-    assert "authorization_endpoint" not in d, "not advertised before the hosted pages exist"
+    assert d["authorization_endpoint"] == server["HostedUiUrl"] + "/oauth2/authorize"
+    assert d["userinfo_endpoint"] == server["HostedUiUrl"] + "/oauth2/userInfo"
+    assert d["code_challenge_methods_supported"] == ["S256"]
 
 
 def test_cors_on_the_token_endpoint(server):

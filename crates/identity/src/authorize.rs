@@ -298,6 +298,16 @@ impl Identity {
         if found.client_id != client.id || found.pool_id != pool.id {
             return Err(invalid("The code was issued to another client."));
         }
+        if !client.settings.allowed_oauth_flows_user_pool_client
+            || !client
+                .settings
+                .allowed_oauth_flows
+                .contains(&OAuthFlow::Code)
+        {
+            return Err(OAuthError::unauthorized_client(
+                "The client may not use the code flow.",
+            ));
+        }
         if found.expires_ms <= now_ms {
             return Err(invalid("The code has expired."));
         }

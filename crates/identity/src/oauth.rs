@@ -257,16 +257,8 @@ impl Identity {
                 redirect_uri,
                 code_verifier,
             } => {
-                if !client.settings.allowed_oauth_flows_user_pool_client
-                    || !client
-                        .settings
-                        .allowed_oauth_flows
-                        .contains(&OAuthFlow::Code)
-                {
-                    return Err(OAuthError::unauthorized_client(
-                        "The client may not use the code flow.",
-                    ));
-                }
+                // The code is taken (and so burned) before anything else is
+                // checked: a code presented by the wrong client is spent.
                 self.code_grant(
                     &pool,
                     &client,

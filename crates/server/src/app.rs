@@ -210,9 +210,17 @@ fn discovery_document(state: &AppState, pool: &cognate_store::pools::Pool) -> Va
     });
     // Only the endpoints this server has are advertised.
     if let Some(domain) = state.domains.get(&pool.id) {
+        doc["authorization_endpoint"] = json!(format!("{domain}/oauth2/authorize"));
         doc["token_endpoint"] = json!(format!("{domain}/oauth2/token"));
+        doc["userinfo_endpoint"] = json!(format!("{domain}/oauth2/userInfo"));
         doc["revocation_endpoint"] = json!(format!("{domain}/oauth2/revoke"));
-        doc["grant_types_supported"] = json!(["client_credentials", "refresh_token"]);
+        doc["grant_types_supported"] = json!([
+            "authorization_code",
+            "implicit",
+            "client_credentials",
+            "refresh_token"
+        ]);
+        doc["code_challenge_methods_supported"] = json!(["S256"]);
     }
     doc
 }

@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use cognate_identity::oauth::{self, OAuthError};
 
@@ -14,18 +14,34 @@ use crate::app::AppState;
 use crate::errors;
 
 #[derive(Clone)]
-struct DomainState {
-    app: AppState,
-    pool_id: String,
+pub struct DomainState {
+    pub app: AppState,
+    pub pool_id: String,
+    /// Whether the domain is served over https (cookies get `Secure`).
+    pub secure: bool,
 }
 
-pub fn domain_app(app: AppState, pool_id: String) -> Router {
+pub fn domain_app(app: AppState, pool_id: String, secure: bool) -> Router {
+    use crate::hosted;
     Router::new()
         .route("/oauth2/token", post(token).options(preflight))
         .route("/oauth2/revoke", post(revoke).options(preflight))
+        .route("/oauth2/authorize", get(hosted::authorize))
+        .route("/authorize", get(hosted::authorize))
+        .route("/login", get(hosted::login_page).post(hosted::login_submit))
+        .route("/logout", get(hosted::logout))
+        .route("/error", get(hosted::error))
+        .route(
+            "/oauth2/userInfo",
+            get(hosted::userinfo).post(hosted::userinfo),
+        )
         .fallback(|| async { errors::not_found() })
         .layer(DefaultBodyLimit::max(64 * 1024))
-        .with_state(DomainState { app, pool_id })
+        .with_state(DomainState {
+            app,
+            pool_id,
+            secure,
+        })
 }
 
 /// The form of a request, refusing other content types.

@@ -201,7 +201,9 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     for (what, pool, b) in secondary {
         tracing::info!(listener = %what, url = %b.url, "listening");
         let router = match pool.and_then(|p| applied.pool_ids.get(&p).cloned()) {
-            Some(pool_id) => crate::oauth::domain_app(state.clone(), pool_id),
+            Some(pool_id) => {
+                crate::oauth::domain_app(state.clone(), pool_id, b.url.starts_with("https://"))
+            }
             None => app::not_found_app(),
         };
         servers.spawn(serve(b.listener, router, stop_rx.clone()));

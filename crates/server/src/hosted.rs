@@ -1,0 +1,450 @@
+//! The hosted sign-in pages and the OAuth endpoints a browser visits on a
+//! pool's domain: `/oauth2/authorize` (also `/authorize`), `/login`,
+//! `/logout`, `/error`, and `/oauth2/userInfo`.
+//!
+//! Pages are plain server-rendered HTML with inline styles (no external
+//! assets), every form carries a CSRF token checked against a cookie
+//! (double submit), pages cannot be framed, and nothing is cached. A
+//! successful sign-in sets an HttpOnly session cookie (SameSite=Lax, one
+//! hour) that signs the user in to the pool's other clients until logout.
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use cognate_identity::authorize::{Authorization, AuthorizeError};
+use cognate_identity::crypto;
+use serde_json::json;
+
+use crate::oauth::DomainState;
+
+const SESSION_COOKIE: &str = "cognate_session";
+const CSRF_COOKIE: &str = "XSRF-TOKEN";
+
+fn pairs(query: Option<&str>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// A cookie's value, only when exactly one cookie has that name.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    let mut found = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string());
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "
+*{box-sizing:border-box}
+body{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;
+ background:#f3f4f6;font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#111827}
+main{width:100%;max-width:24rem;margin:1rem;background:#fff;border-radius:.75rem;
+ box-shadow:0 1px 3px rgba(0,0,0,.1),0 8px 24px rgba(0,0,0,.06);padding:2rem}
+h1{font-size:1.35rem;margin:0 0 .25rem}
+p.sub{margin:0 0 1.5rem;color:#4b5563;font-size:.95rem}
+label{display:block;font-weight:600;font-size:.9rem;margin:1rem 0 .35rem}
+input[type=text],input[type=password]{width:100%;padding:.65rem .75rem;border:1px solid #d1d5db;
+ border-radius:.5rem;font-size:1rem}
+input:focus,button:focus{outline:3px solid #93c5fd;outline-offset:1px;border-color:#2563eb}
+button{width:100%;margin-top:1.5rem;padding:.7rem;border:0;border-radius:.5rem;background:#2563eb;
+ color:#fff;font-size:1rem;font-weight:600;cursor:pointer}
+button:hover{background:#1d4ed8}
+.error{background:#fef2f2;color:#991b1b;border:1px solid #fecaca;border-radius:.5rem;padding:.6rem .75rem;margin:0 0 1rem}
+footer{margin-top:1.5rem;font-size:.8rem;color:#6b7280;text-align:center}
+@media (prefers-color-scheme:dark){body{background:#111827;color:#f9fafb}main{background:#1f2937}
+ p.sub,footer{color:#d1d5db}input[type=text],input[type=password]{background:#111827;color:#f9fafb;border-color:#4b5563}}
+";
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{}</title><style>{STYLE}</style></head><body><main>{body}<footer>Secured by cognate</footer></main></body></html>",
+        escape(title)
+    );
+    let mut r = (status, html).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    secure_page(h);
+    r
+}
+
+fn secure_page(h: &mut HeaderMap) {
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+}
+
+fn redirect(location: &str) -> Response {
+    let mut r = StatusCode::FOUND.into_response();
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        Err(_) => return error_page("invalid_request"),
+    }
+    secure_page(r.headers_mut());
+    r
+}
+
+fn error_page(code: &str) -> Response {
+    let message = match code {
+        "redirect_mismatch" => "The application asked to return to an address it has not registered, so sign-in stopped here.",
+        "invalid_request" => "The sign-in request was not valid.",
+        "csrf" => "This form has expired or was not sent by this page. Go back and try again.",
+        _ => "Something went wrong while signing in.",
+    };
+    page(
+        StatusCode::BAD_REQUEST,
+        "Sign-in error",
+        &format!("<h1>Sign-in error</h1><p class=\"error\" role=\"alert\">{}</p><p class=\"sub\">Error code: {}</p>", escape(message), escape(code)),
+    )
+}
+
+fn authorize_failure(e: AuthorizeError) -> Response {
+    match e {
+        AuthorizeError::Page(code) => redirect(&format!("/error?error={code}")),
+        AuthorizeError::Redirect(url) => redirect(&url),
+    }
+}
+
+fn cookie_attributes(state: &DomainState, max_age: i64) -> String {
+    let secure = if state.secure { "; Secure" } else { "" };
+    format!("; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+}
+
+/// Answers an authorization for a signed-in user, setting the session.
+async fn complete(
+    state: &DomainState,
+    a: &Authorization,
+    user: &cognate_store::users::User,
+    auth_time: i64,
+    set_session: bool,
+) -> Response {
+    let now = state.app.now();
+    let identity = &state.app.identity;
+    let location = match identity.authorize_complete(a, user, auth_time, now).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot complete an authorization");
+            return error_page("server_error");
+        }
+    };
+    let mut r = redirect(&location);
+    if set_session {
+        match identity
+            .session_cookie(&state.pool_id, &user.sub, auth_time, now)
+            .await
+        {
+            Ok(v) => {
+                let c = format!("{SESSION_COOKIE}={v}{}", cookie_attributes(state, 3600));
+                r.headers_mut().append(
+                    header::SET_COOKIE,
+                    HeaderValue::from_str(&c).expect("cookie is a header value"),
+                );
+            }
+            Err(_) => return error_page("server_error"),
+        }
+    }
+    r
+}
+
+pub async fn authorize(
+    State(s): State<DomainState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let identity = &s.app.identity;
+    let a = match identity
+        .authorize_request(&s.pool_id, &pairs(query.as_deref()))
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => return authorize_failure(e),
+    };
+    if !a.prompt_login {
+        if let Some(c) = cookie(&headers, SESSION_COOKIE) {
+            if let Ok(Some((user, auth_time))) =
+                identity.session_user(&s.pool_id, &c, s.app.now()).await
+            {
+                return complete(&s, &a, &user, auth_time, false).await;
+            }
+        }
+    }
+    if a.prompt_none {
+        return redirect(&cognate_identity::Identity::login_required(&a));
+    }
+    redirect(&format!("/login?{}", query.unwrap_or_default()))
+}
+
+fn login_form(
+    s: &DomainState,
+    pool_name: &str,
+    query: &str,
+    csrf: &str,
+    username: &str,
+    error: Option<&str>,
+) -> String {
+    let _ = s;
+    let error = error
+        .map(|e| {
+            format!(
+                "<p class=\"error\" role=\"alert\" id=\"error\">{}</p>",
+                escape(e)
+            )
+        })
+        .unwrap_or_default();
+    let described = if error.is_empty() {
+        ""
+    } else {
+        " aria-describedby=\"error\""
+    };
+    format!(
+        "<h1>Sign in</h1><p class=\"sub\">to {pool}</p>{error}\
+         <form name=\"cognitoSignInForm\" method=\"post\" action=\"/login?{action}\" novalidate>\
+         <input type=\"hidden\" name=\"_csrf\" value=\"{csrf}\">\
+         <label for=\"username\">Username or email</label>\
+         <input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" autocapitalize=\"none\" required autofocus value=\"{user}\"{described}>\
+         <label for=\"password\">Password</label>\
+         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required{described}>\
+         <button type=\"submit\" name=\"signInSubmitButton\">Sign in</button></form>",
+        pool = escape(pool_name),
+        action = escape(query),
+        csrf = escape(csrf),
+        user = escape(username),
+    )
+}
+
+async fn pool_name(s: &DomainState) -> String {
+    match s.app.identity.store().pool(&s.pool_id).await {
+        Ok(Some(p)) => p.name,
+        _ => "your account".into(),
+    }
+}
+
+pub async fn login_page(
+    State(s): State<DomainState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let query = query.unwrap_or_default();
+    if let Err(e) = s
+        .app
+        .identity
+        .authorize_request(&s.pool_id, &pairs(Some(&query)))
+        .await
+    {
+        return authorize_failure(e);
+    }
+    let csrf = cookie(&headers, CSRF_COOKIE)
+        .filter(|c| c.len() == 43)
+        .unwrap_or_else(|| crypto::b64url(&crypto::random_bytes::<32>()));
+    let name = pool_name(&s).await;
+    let mut r = page(
+        StatusCode::OK,
+        &format!("Sign in to {name}"),
+        &login_form(&s, &name, &query, &csrf, "", None),
+    );
+    let c = format!(
+        "{CSRF_COOKIE}={csrf}; Path=/; SameSite=Strict{}",
+        if s.secure { "; Secure" } else { "" }
+    );
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&c).expect("cookie is a header value"),
+    );
+    r
+}
+
+pub async fn login_submit(
+    State(s): State<DomainState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let csrf_ok = match (cookie(&headers, CSRF_COOKIE), field("_csrf")) {
+        (Some(c), Some(f)) => !c.is_empty() && crypto::equal(c.as_bytes(), f.as_bytes()),
+        _ => false,
+    };
+    if !csrf_ok {
+        let mut r = error_page("csrf");
+        *r.status_mut() = StatusCode::FORBIDDEN;
+        return r;
+    }
+    let identity = &s.app.identity;
+    let a = match identity
+        .authorize_request(&s.pool_id, &pairs(Some(&query)))
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => return authorize_failure(e),
+    };
+    let username = field("username").unwrap_or("").trim();
+    let password = field("password").unwrap_or("");
+    let pool = match identity.store().pool(&s.pool_id).await {
+        Ok(Some(p)) => p,
+        _ => return error_page("server_error"),
+    };
+    let now = s.app.now();
+    match identity
+        .hosted_sign_in(&pool, username, password, now)
+        .await
+    {
+        Ok(user) => complete(&s, &a, &user, now / 1000, true).await,
+        Err(e) if e.is_internal() => error_page("server_error"),
+        Err(e) => {
+            let csrf = field("_csrf").unwrap_or("");
+            let message = match e.kind {
+                "UserNotConfirmed" => {
+                    "Your account is not confirmed yet. Use the code we sent you to confirm it."
+                }
+                "PasswordResetRequired" => "You need to reset your password before signing in.",
+                _ => e.message.as_str(),
+            };
+            page(
+                StatusCode::BAD_REQUEST,
+                &format!("Sign in to {}", pool.name),
+                &login_form(&s, &pool.name, &query, csrf, username, Some(message)),
+            )
+        }
+    }
+}
+
+pub async fn logout(State(s): State<DomainState>, RawQuery(query): RawQuery) -> Response {
+    let p = pairs(query.as_deref());
+    let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let clear = format!("{SESSION_COOKIE}={}", cookie_attributes(&s, 0));
+    let mut r = if let Some(logout_uri) = get("logout_uri") {
+        let allowed = match get("client_id") {
+            Some(id) => matches!(s.app.identity.store().client(id).await,
+                Ok(Some(c)) if c.pool_id == s.pool_id && c.settings.logout_urls.iter().any(|u| u == logout_uri)),
+            None => false,
+        };
+        if !allowed {
+            return error_page("invalid_request");
+        }
+        redirect(logout_uri)
+    } else {
+        // The re-login form: the parameters of an authorization request.
+        match s.app.identity.authorize_request(&s.pool_id, &p).await {
+            Ok(_) => redirect(&format!("/login?{}", query.unwrap_or_default())),
+            Err(_) => return error_page("invalid_request"),
+        }
+    };
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&clear).expect("cookie is a header value"),
+    );
+    r
+}
+
+pub async fn error(RawQuery(query): RawQuery) -> Response {
+    let p = pairs(query.as_deref());
+    let code = p
+        .iter()
+        .find(|(k, _)| k == "error")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("invalid_request");
+    let known = [
+        "redirect_mismatch",
+        "invalid_request",
+        "server_error",
+        "unauthorized_client",
+    ];
+    error_page(
+        known
+            .iter()
+            .find(|k| **k == code)
+            .copied()
+            .unwrap_or("invalid_request"),
+    )
+}
+
+pub async fn userinfo(State(s): State<DomainState>, headers: HeaderMap) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_string());
+    let Some(token) = bearer else {
+        return bearer_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Bad OAuth2 request at UserInfo Endpoint",
+        );
+    };
+    match s.app.identity.userinfo(&token, s.app.now()).await {
+        Ok(v) => {
+            let mut r = (StatusCode::OK, v.to_string()).into_response();
+            crate::oauth::no_store(r.headers_mut());
+            r
+        }
+        Err(e) if e.is_internal() => {
+            crate::errors::oauth(&cognate_identity::oauth::OAuthError::server_error())
+        }
+        Err(_) => bearer_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "Access token is expired, disabled, or deleted, or the user has globally signed out.",
+        ),
+    }
+}
+
+fn bearer_error(status: StatusCode, code: &str, description: &str) -> Response {
+    let mut r = (
+        status,
+        json!({"error": code, "error_description": description}).to_string(),
+    )
+        .into_response();
+    crate::oauth::no_store(r.headers_mut());
+    let challenge = format!("Bearer error=\"{code}\", error_description=\"{description}\"");
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_str(&challenge).expect("header value"),
+    );
+    r
+}

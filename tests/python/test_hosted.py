@@ -1,0 +1,230 @@
+"""The code and implicit flows through the hosted sign-in page, driven as
+a browser does (a cookie-keeping HTTP session following the form), and the
+OAuth rows of reference/security.md §2.2 that they touch."""
+
+import base64
+import hashlib
+import re
+import secrets
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import jwt
+import pytest
+import requests
+
+from conftest import PASSWORD, unique
+
+CALLBACK = "http://localhost:3000/"
+
+
+def pkce():
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    return verifier, challenge
+
+
+def authorize_url(server, **params):
+    base = {"client_id": server["UserPoolClientId"], "response_type": "code", "redirect_uri": CALLBACK,
+            "scope": "openid email profile", "state": "st-" + secrets.token_hex(4)}
+    base.update(params)
+    return server["HostedUiUrl"] + "/oauth2/authorize?" + urlencode({k: v for k, v in base.items() if v is not None})
+
+
+def login(browser, server, url, username, password=PASSWORD):
+    """Follows /oauth2/authorize to the login form and submits it; returns the final redirect."""
+    r = browser.get(url, allow_redirects=False)
+    assert r.status_code == 302 and r.headers["Location"].startswith("/login?"), r.headers
+    page = browser.get(server["HostedUiUrl"] + r.headers["Location"])
+    assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
+    csrf = re.search(r'name="_csrf" value="([^"]+)"', page.text).group(1)
+    action = re.search(r'action="([^"]+)"', page.text).group(1).replace("&amp;", "&")
+    return browser.post(server["HostedUiUrl"] + action, allow_redirects=False,
+                        data={"_csrf": csrf, "username": username, "password": password})
+
+
+def code_of(response):
+    assert response.status_code == 302, response.text
+    location = response.headers["Location"]
+    assert location.startswith(CALLBACK), location
+    return parse_qs(urlsplit(location).query)
+
+
+def exchange(server, code, verifier=None, redirect_uri=CALLBACK, client_id=None):
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
+            "client_id": client_id or server["UserPoolClientId"]}
+    if verifier:
+        data["code_verifier"] = verifier
+    return requests.post(server["HostedUiUrl"] + "/oauth2/token", data=data, timeout=10)
+
+
+def userinfo(server, access_token):
+    return requests.get(server["HostedUiUrl"] + "/oauth2/userInfo", timeout=10,
+                        headers={"Authorization": f"Bearer {access_token}"})
+
+
+def test_code_flow_with_pkce_nonce_and_userinfo(server, user):
+    browser = requests.Session()
+    verifier, challenge = pkce()
+    url = authorize_url(server, code_challenge=challenge, code_challenge_method="S256", nonce="n-0S6_WzA2Mj", state="a b&c")
+    r = login(browser, server, url, user)
+    q = code_of(r)
+    assert q["state"] == ["a b&c"], "state comes back byte for byte"
+    assert "HttpOnly" in r.headers["Set-Cookie"] and "SameSite=Lax" in r.headers["Set-Cookie"]
+    t = exchange(server, q["code"][0], verifier)
+    assert t.status_code == 200, t.text
+    assert t.headers["Cache-Control"] == "no-store"
+    tokens = t.json()
+    assert set(tokens) == {"id_token", "access_token", "refresh_token", "expires_in", "token_type"}
+    keys = jwt.PyJWKClient(server["IssuerUrl"] + "/.well-known/jwks.json")
+    idt = jwt.decode(tokens["id_token"], keys.get_signing_key_from_jwt(tokens["id_token"]).key, algorithms=["RS256"],
+                     audience=server["UserPoolClientId"], issuer=server["IssuerUrl"])
+    assert idt["nonce"] == "n-0S6_WzA2Mj"
+    digest = hashlib.sha256(tokens["access_token"].encode()).digest()
+    assert idt["at_hash"] == base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
+    at = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+    assert at["scope"] == "openid email profile" and at["username"] == user
+    info = userinfo(server, tokens["access_token"])
+    assert info.status_code == 200, info.text
+    assert info.json()["email"] == f"{user}@example.com" and info.json()["email_verified"] == "true"
+    assert info.json()["username"] == user and info.json()["sub"] == at["sub"]
+    # The API-issued token lacks openid: userInfo refuses it.
+    api = server.client(signed=False).initiate_auth(AuthFlow="USER_PASSWORD_AUTH", ClientId=server["UserPoolClientId"],
+                                                    AuthParameters={"USERNAME": user, "PASSWORD": PASSWORD})
+    refused = userinfo(server, api["AuthenticationResult"]["AccessToken"])
+    assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
+    assert userinfo(server, "").status_code in (400, 401)
+
+
+def test_single_sign_on_until_logout(server, user):
+    browser = requests.Session()
+    code_of(login(browser, server, authorize_url(server), user))
+    # Signed in: the next authorization answers at once, no form.
+    again = browser.get(authorize_url(server), allow_redirects=False)
+    assert code_of(again)["code"]
+    out = browser.get(server["HostedUiUrl"] + "/logout?" + urlencode({"client_id": server["UserPoolClientId"],
+                                                                        "logout_uri": "http://localhost:3000/"}),
+                      allow_redirects=False)
+    assert out.status_code == 302 and out.headers["Location"] == "http://localhost:3000/"
+    after = browser.get(authorize_url(server), allow_redirects=False)
+    assert after.headers["Location"].startswith("/login?")
+    # prompt=none without a session: login_required back to the client.
+    none = browser.get(authorize_url(server, prompt="none", state="s1"), allow_redirects=False)
+    assert parse_qs(urlsplit(none.headers["Location"]).query) == {"error": ["login_required"], "state": ["s1"]}
+
+
+def test_implicit_flow_puts_tokens_in_the_fragment(server, user):
+    browser = requests.Session()
+    r = login(browser, server, authorize_url(server, response_type="token", state="xyz"), user)
+    assert r.status_code == 302
+    location = r.headers["Location"]
+    assert location.startswith(CALLBACK + "#") and "?" not in location
+    fragment = location.split("#", 1)[1]
+    assert [kv.split("=")[0] for kv in fragment.split("&")] == ["id_token", "access_token", "expires_in", "token_type", "state"]
+    f = parse_qs(fragment)
+    assert f["expires_in"] == ["3600"] and f["token_type"] == ["Bearer"] and f["state"] == ["xyz"]
+    assert "refresh_token" not in f
+    idt = jwt.decode(f["id_token"][0], options={"verify_signature": False})
+    assert idt["cognito:username"] == user and "at_hash" in idt
+    only_access = login(requests.Session(), server, authorize_url(server, response_type="token", scope="email openid"), user)
+    assert "id_token=" in only_access.headers["Location"]
+
+
+@pytest.mark.parametrize("redirect", [
+    "http://localhost:3000", "http://localhost:3000/x", "http://LOCALHOST:3000/", "https://localhost:3000/",
+    "http://localhost:3000/?a=1", "http://localhost:3000/#f", "http://evil.example/", "javascript:alert(1)",
+    "http://localhost:3000@evil.example/",
+])
+def test_unregistered_redirect_uris_never_redirect(server, redirect):
+    r = requests.get(authorize_url(server, redirect_uri=redirect), allow_redirects=False, timeout=10)
+    assert r.status_code == 302 and r.headers["Location"] == "/error?error=redirect_mismatch"
+    page = requests.get(server["HostedUiUrl"] + r.headers["Location"], timeout=10)
+    assert page.status_code == 400 and "redirect_mismatch" in page.text
+    assert page.headers["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+
+
+def test_authorization_request_errors_go_back_to_the_client(server):
+    def error_of(**params):
+        r = requests.get(authorize_url(server, state="s", **params), allow_redirects=False, timeout=10)
+        q = parse_qs(urlsplit(r.headers["Location"]).query)
+        assert r.headers["Location"].startswith(CALLBACK), r.headers["Location"]
+        assert q["state"] == ["s"]
+        return q["error"][0]
+
+    _, challenge = pkce()
+    assert error_of(code_challenge=challenge, code_challenge_method="plain") == "invalid_request"
+    assert error_of(code_challenge=challenge) == "invalid_request"
+    assert error_of(code_challenge_method="S256") == "invalid_request"
+    assert error_of(scope="openid demo-api/read") == "invalid_scope"
+    assert error_of(scope="email") == "invalid_scope", "email needs openid"
+    assert error_of(response_type="id_token") == "unsupported_response_type"
+    assert error_of(request="eyJ...") == "request_not_supported"
+    # The machine client has no callback: redirect_mismatch, never a redirect.
+    r = requests.get(authorize_url(server, client_id=server["MachineClientId"]), allow_redirects=False, timeout=10)
+    assert r.headers["Location"] == "/error?error=redirect_mismatch"
+
+
+def test_codes_are_single_use_and_bound(server, user):
+    def fresh_code(**params):
+        return code_of(login(requests.Session(), server, authorize_url(server, **params), user))["code"][0]
+
+    verifier, challenge = pkce()
+    code = fresh_code(code_challenge=challenge, code_challenge_method="S256")
+    first = exchange(server, code, verifier)
+    assert first.status_code == 200
+    # O07: a replay fails and revokes what the first exchange issued.
+    assert exchange(server, code, verifier).json()["error"] == "invalid_grant"
+    assert userinfo(server, first.json()["access_token"]).status_code == 401
+    refresh = requests.post(server["HostedUiUrl"] + "/oauth2/token", timeout=10, data={
+        "grant_type": "refresh_token", "client_id": server["UserPoolClientId"], "refresh_token": first.json()["refresh_token"]})
+    assert refresh.json()["error"] == "invalid_grant"
+    # O15: a wrong verifier burns the code.
+    code = fresh_code(code_challenge=challenge, code_challenge_method="S256")
+    assert exchange(server, code, pkce()[0]).json()["error"] == "invalid_grant"
+    assert exchange(server, code, verifier).json()["error"] == "invalid_grant"
+    # O12: challenge sent, verifier missing. O13: verifier without challenge.
+    assert exchange(server, fresh_code(code_challenge=challenge, code_challenge_method="S256")).json()["error"] == "invalid_grant"
+    assert exchange(server, fresh_code(), verifier).json()["error"] == "invalid_grant"
+    # O10: another redirect_uri, or none.
+    assert exchange(server, fresh_code(), redirect_uri=server["ApiUrl"] + "/oauth2/callback").json()["error"] == "invalid_grant"
+    assert exchange(server, fresh_code(), redirect_uri=None).json()["error"] == "invalid_grant"
+    # O09: another client cannot redeem it.
+    stolen = fresh_code()
+    other = requests.post(server["HostedUiUrl"] + "/oauth2/token", timeout=10,
+                          auth=(server["MachineClientId"], server["MachineClientSecret"]),
+                          data={"grant_type": "authorization_code", "code": stolen, "redirect_uri": CALLBACK})
+    assert other.json()["error"] in ("invalid_grant", "unauthorized_client")
+    assert exchange(server, stolen).json()["error"] == "invalid_grant", "the code was burned by the attempt"
+    assert exchange(server, "made-up-code").json()["error"] == "invalid_grant"
+
+
+def test_login_form_refusals(server, user):
+    browser = requests.Session()
+    r = browser.get(authorize_url(server), allow_redirects=False)
+    page = browser.get(server["HostedUiUrl"] + r.headers["Location"])
+    action = re.search(r'action="([^"]+)"', page.text).group(1).replace("&amp;", "&")
+    # L15: no or wrong CSRF value: 403, no session.
+    for data in ({"username": user, "password": PASSWORD}, {"username": user, "password": PASSWORD, "_csrf": "forged"}):
+        bad = browser.post(server["HostedUiUrl"] + action, data=data, allow_redirects=False)
+        assert bad.status_code == 403 and "cognate_session" not in bad.headers.get("Set-Cookie", "")
+    csrf = re.search(r'name="_csrf" value="([^"]+)"', page.text).group(1)
+    # Wrong password and unknown user look the same; input is escaped on re-render.
+    wrong = browser.post(server["HostedUiUrl"] + action, allow_redirects=False,
+                         data={"_csrf": csrf, "username": user, "password": "Wrong-Passw0rd!"})
+    ghost = browser.post(server["HostedUiUrl"] + action, allow_redirects=False,
+                         data={"_csrf": csrf, "username": '"><script>x</script>', "password": "Wrong-Passw0rd!"})
+    for resp in (wrong, ghost):
+        assert resp.status_code == 400 and "Incorrect username or password." in resp.text
+        assert "cognate_session" not in resp.headers.get("Set-Cookie", "")
+    assert "<script>x</script>" not in ghost.text and "&lt;script&gt;" in ghost.text
+    # Logout to an unregistered address: error page, no redirect.
+    out = browser.get(server["HostedUiUrl"] + "/logout?" + urlencode({"client_id": server["UserPoolClientId"],
+                                                                        "logout_uri": "https://evil.example/"}),
+                      allow_redirects=False)
+    assert out.status_code == 400 and "Location" not in out.headers
+
+
+def test_a_user_who_must_confirm_sees_why(server, admin):
+    name = unique("unconfirmed")
+    server.client(signed=False).sign_up(ClientId=server["UserPoolClientId"], Username=name, Password=PASSWORD)
+    r = login(requests.Session(), server, authorize_url(server), name)
+    assert r.status_code == 400 and "not confirmed" in r.text
