@@ -1,5 +1,6 @@
-//! Sign-in benchmark: USER_PASSWORD_AUTH, USER_SRP_AUTH (both steps) and
-//! REFRESH_TOKEN_AUTH per second
+//! Sign-in benchmark: USER_PASSWORD_AUTH, USER_SRP_AUTH (both steps),
+//! REFRESH_TOKEN_AUTH, and the token endpoint (client_credentials; code
+//! exchange after an authorize answered by the sign-in session) per second
 //! and latency percentiles against a release `cognate serve` on loopback,
 //! next to the machine's RSA-2048 signing rate measured in the same run
 //! (`openssl speed`, all cores). A refresh signs two RS256 tokens, so half
@@ -157,6 +158,142 @@ async fn run_srp_phase(
             while Instant::now() < deadline {
                 let t = Instant::now();
                 if srp_sign_in(&api, &pool, &client, &format!("bench-{}", i % USERS)).await {
+                    ok += 1;
+                    lat.push(t.elapsed().as_micros() as u64);
+                } else {
+                    errors += 1;
+                }
+                i += connections;
+            }
+            (ok, errors, lat)
+        }));
+    }
+    let mut phase = Phase {
+        requests: 0,
+        errors: 0,
+        seconds: 0.0,
+        latencies_us: Vec::new(),
+    };
+    for t in tasks {
+        let (ok, errors, lat) = t.await.unwrap();
+        phase.requests += ok;
+        phase.errors += errors;
+        phase.latencies_us.extend(lat);
+    }
+    phase.seconds = started.elapsed().as_secs_f64();
+    phase.latencies_us.sort_unstable();
+    phase
+}
+
+/// A form POST or GET on the pool domain; returns status, headers, body.
+async fn domain(
+    http: &Http,
+    method: &str,
+    url: &str,
+    cookie: Option<&str>,
+    form: Option<String>,
+    basic: Option<&str>,
+) -> (u16, hyper::HeaderMap, String) {
+    let mut req = hyper::Request::builder().method(method).uri(url);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    if let Some(b) = basic {
+        req = req.header("authorization", format!("Basic {b}"));
+    }
+    let body = match form {
+        Some(f) => {
+            req = req.header("content-type", "application/x-www-form-urlencoded");
+            Bytes::from(f)
+        }
+        None => Bytes::new(),
+    };
+    let resp = http
+        .request(req.body(Full::new(body)).unwrap())
+        .await
+        .expect("request");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Signs in once through the hosted page; returns the session cookie.
+async fn hosted_session(http: &Http, hosted: &str, query: &str, user: &str) -> String {
+    let (_, headers, page) = domain(
+        http,
+        "GET",
+        &format!("{hosted}/login?{query}"),
+        None,
+        None,
+        None,
+    )
+    .await;
+    let xsrf = headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("XSRF-TOKEN="))
+        .and_then(|c| c.split(';').next())
+        .expect("csrf cookie")
+        .to_string();
+    let csrf = page
+        .split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("csrf field")
+        .to_string();
+    let form = format!(
+        "_csrf={}&username={}&password={}",
+        enc(&csrf),
+        enc(user),
+        enc(PASSWORD)
+    );
+    let (status, headers, _) = domain(
+        http,
+        "POST",
+        &format!("{hosted}/login?{query}"),
+        Some(&format!("XSRF-TOKEN={xsrf}")),
+        Some(form),
+        None,
+    )
+    .await;
+    assert_eq!(status, 302, "hosted sign-in");
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("cognate_session="))
+        .and_then(|c| c.split(';').next())
+        .expect("session cookie")
+        .to_string()
+}
+
+/// Runs `op` from `connections` workers until the deadline.
+async fn run_loop<F, Fut>(connections: usize, seconds: u64, op: F) -> Phase
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..connections {
+        let op = op.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut errors, mut lat) = (0u64, 0u64, Vec::new());
+            let mut i = worker;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                if op(i).await {
                     ok += 1;
                     lat.push(t.elapsed().as_micros() as u64);
                 } else {
@@ -346,6 +483,91 @@ async fn main() {
         client.clone(),
     )
     .await;
+
+    // Token endpoint: client_credentials, and code exchanges.
+    let hosted = outputs["HostedUiUrl"].clone();
+    let basic = crypto::b64(
+        format!(
+            "{}:{}",
+            outputs["MachineClientId"], outputs["MachineClientSecret"]
+        )
+        .as_bytes(),
+    );
+    let (http, url) = (api.http.clone(), format!("{hosted}/oauth2/token"));
+    let machine = run_loop(connections, seconds, move |_| {
+        let (http, url, basic) = (http.clone(), url.clone(), basic.clone());
+        async move {
+            domain(
+                &http,
+                "POST",
+                &url,
+                None,
+                Some("grant_type=client_credentials&scope=demo-api%2Fread".into()),
+                Some(&basic),
+            )
+            .await
+            .0 == 200
+        }
+    })
+    .await;
+    let query = format!(
+        "client_id={client}&response_type=code&redirect_uri={}&scope=openid",
+        enc("http://localhost:3000/")
+    );
+    let mut sessions = Vec::new();
+    for i in 0..USERS {
+        sessions.push(hosted_session(&api.http, &hosted, &query, &format!("bench-{i}")).await);
+    }
+    let (http, sessions, client_id) = (api.http.clone(), Arc::new(sessions), client.clone());
+    let code = run_loop(connections, seconds, move |i| {
+        let (http, hosted, query, sessions, client_id) = (
+            http.clone(),
+            hosted.clone(),
+            query.clone(),
+            sessions.clone(),
+            client_id.clone(),
+        );
+        async move {
+            let (status, headers, _) = domain(
+                &http,
+                "GET",
+                &format!("{hosted}/oauth2/authorize?{query}"),
+                Some(&sessions[i % sessions.len()]),
+                None,
+                None,
+            )
+            .await;
+            let location = headers
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .unwrap_or("");
+            let Some(code) = location
+                .split("code=")
+                .nth(1)
+                .map(|c| c.split('&').next().unwrap_or("").to_string())
+            else {
+                return false;
+            };
+            if status != 302 {
+                return false;
+            }
+            let form = format!(
+                "grant_type=authorization_code&code={code}&client_id={client_id}&redirect_uri={}",
+                enc("http://localhost:3000/")
+            );
+            domain(
+                &http,
+                "POST",
+                &format!("{hosted}/oauth2/token"),
+                None,
+                Some(form),
+                None,
+            )
+            .await
+            .0 == 200
+        }
+    })
+    .await;
     let _ = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status();
@@ -363,11 +585,21 @@ async fn main() {
         "password": {"per_second": password.rate(), "p50_ms": password.percentile(0.5), "p99_ms": password.percentile(0.99), "errors": password.errors},
         "refresh": {"per_second": refresh.rate(), "p50_ms": refresh.percentile(0.5), "p99_ms": refresh.percentile(0.99), "errors": refresh.errors},
         "srp": {"per_second": srp.rate(), "p50_ms": srp.percentile(0.5), "p99_ms": srp.percentile(0.99), "errors": srp.errors},
+        "client_credentials": {"per_second": machine.rate(), "p50_ms": machine.percentile(0.5), "p99_ms": machine.percentile(0.99), "errors": machine.errors,
+            "share_of_bound": machine.rate() / signs},
+        "code_exchange": {"per_second": code.rate(), "p50_ms": code.percentile(0.5), "p99_ms": code.percentile(0.99), "errors": code.errors,
+            "share_of_bound": code.rate() / bound},
         "refresh_share_of_bound": ratio,
         "argon2id": {"memory_kib": cognate_identity::password::ARGON2_MEMORY_KIB, "iterations": cognate_identity::password::ARGON2_ITERATIONS, "lanes": cognate_identity::password::ARGON2_LANES},
     });
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
-    if ratio < 0.6 || refresh.errors > 0 || password.errors > 0 || srp.errors > 0 {
+    if ratio < 0.6
+        || refresh.errors > 0
+        || password.errors > 0
+        || srp.errors > 0
+        || machine.errors > 0
+        || code.errors > 0
+    {
         eprintln!(
             "FAIL: refresh reached {:.0}% of the RSA bound (needs 60%), errors: {} / {}",
             ratio * 100.0,
