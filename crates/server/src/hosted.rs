@@ -73,6 +73,9 @@ button{width:100%;margin-top:1.5rem;padding:.7rem;border:0;border-radius:.5rem;b
 button:hover{background:#1d4ed8}
 .error{background:#fef2f2;color:#991b1b;border:1px solid #fecaca;border-radius:.5rem;padding:.6rem .75rem;margin:0 0 1rem}
 footer{margin-top:1.5rem;font-size:.8rem;color:#6b7280;text-align:center}
+p.links{margin:1.25rem 0 0;text-align:center;font-size:.9rem}
+a{color:#2563eb}
+input[type=email]{width:100%;padding:.65rem .75rem;border:1px solid #d1d5db;border-radius:.5rem;font-size:1rem}
 @media (prefers-color-scheme:dark){body{background:#111827;color:#f9fafb}main{background:#1f2937}
  p.sub,footer{color:#d1d5db}input[type=text],input[type=password]{background:#111827;color:#f9fafb;border-color:#4b5563}}
 ";
@@ -243,7 +246,9 @@ fn login_form(
          <input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" autocapitalize=\"none\" required autofocus value=\"{user}\"{described}>\
          <label for=\"password\">Password</label>\
          <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required{described}>\
-         <button type=\"submit\" name=\"signInSubmitButton\">Sign in</button></form>",
+         <button type=\"submit\" name=\"signInSubmitButton\">Sign in</button></form>\
+         <p class=\"links\"><a href=\"/forgotPassword?{action}\">Forgot your password?</a> · \
+         <a href=\"/signup?{action}\">Need an account? Sign up</a></p>",
         pool = escape(pool_name),
         action = escape(query),
         csrf = escape(csrf),
@@ -447,4 +452,238 @@ fn bearer_error(status: StatusCode, code: &str, description: &str) -> Response {
         HeaderValue::from_str(&challenge).expect("header value"),
     );
     r
+}
+
+// --- Sign-up, confirmation and password reset pages -------------------------
+
+/// The authorization parameters a page carries, without its own fields.
+fn oauth_query(query: &str) -> String {
+    let own = ["username", "user_name", "confirmation_code"];
+    let kept: Vec<(String, String)> = pairs(Some(query)).into_iter().filter(|(k, _)| !own.contains(&k.as_str())).collect();
+    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(kept).finish()
+}
+
+fn query_value(query: &str, name: &str) -> Option<String> {
+    pairs(Some(query)).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+/// A public JSON API operation on behalf of the page's client; for a client
+/// with a secret, the page (part of the server) computes SECRET_HASH.
+async fn public_call(s: &DomainState, client_id: &str, op: &str, mut body: serde_json::Value, username: &str)
+    -> Result<serde_json::Value, cognate_identity::CognitoError> {
+    let identity = &s.app.identity;
+    body["ClientId"] = json!(client_id);
+    if let Ok(Some(c)) = identity.store().client(client_id).await {
+        if let Some(secret) = &c.secret {
+            body["SecretHash"] = json!(crypto::secret_hash(secret, username, client_id));
+        }
+    }
+    identity.call_public(op, body, s.app.now()).await
+}
+
+/// Reads the CSRF double submit and the form of a POST.
+fn posted(headers: &HeaderMap, body: &Bytes) -> Result<Vec<(String, String)>, Response> {
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+    let field = form.iter().find(|(k, _)| k == "_csrf").map(|(_, v)| v.clone());
+    match (cookie(headers, CSRF_COOKIE), field) {
+        (Some(c), Some(f)) if !c.is_empty() && crypto::equal(c.as_bytes(), f.as_bytes()) => Ok(form),
+        _ => {
+            let mut r = error_page("csrf");
+            *r.status_mut() = StatusCode::FORBIDDEN;
+            Err(r)
+        }
+    }
+}
+
+fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+    form.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).unwrap_or("")
+}
+
+struct Input<'a> {
+    name: &'a str,
+    label: &'a str,
+    kind: &'a str,
+    autocomplete: &'a str,
+    value: &'a str,
+}
+
+/// A form page with the CSRF field and cookie.
+fn form_page(s: &DomainState, headers: &HeaderMap, status: StatusCode, title: &str, intro: &str, action: &str,
+             inputs: &[Input<'_>], submit: &str, error: Option<&str>, links: &str) -> Response {
+    let csrf = cookie(headers, CSRF_COOKIE).filter(|c| c.len() == 43).unwrap_or_else(|| crypto::b64url(&crypto::random_bytes::<32>()));
+    let error = error.map(|e| format!("<p class=\"error\" role=\"alert\" id=\"error\">{}</p>", escape(e))).unwrap_or_default();
+    let mut fields = String::new();
+    for (i, input) in inputs.iter().enumerate() {
+        fields.push_str(&format!(
+            "<label for=\"{n}\">{l}</label><input id=\"{n}\" name=\"{n}\" type=\"{t}\" autocomplete=\"{a}\" required{f} value=\"{v}\">",
+            n = input.name, l = escape(input.label), t = input.kind, a = input.autocomplete,
+            f = if i == 0 { " autofocus" } else { "" }, v = escape(input.value),
+        ));
+    }
+    let body = format!(
+        "<h1>{t}</h1><p class=\"sub\">{intro}</p>{error}<form method=\"post\" action=\"{action}\" novalidate>\
+         <input type=\"hidden\" name=\"_csrf\" value=\"{csrf}\">{fields}<button type=\"submit\">{submit}</button></form>{links}",
+        t = escape(title), intro = escape(intro), action = escape(action), csrf = escape(&csrf), submit = escape(submit),
+    );
+    let mut r = page(status, title, &body);
+    let c = format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Strict{}", if s.secure { "; Secure" } else { "" });
+    r.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&c).expect("cookie is a header value"));
+    r
+}
+
+/// Checks the page's authorization parameters; returns the client id.
+async fn page_client(s: &DomainState, query: &str) -> Result<String, Response> {
+    s.app
+        .identity
+        .authorize_request(&s.pool_id, &pairs(Some(&oauth_query(query))))
+        .await
+        .map(|a| a.client_id)
+        .map_err(authorize_failure)
+}
+
+fn signup_form(s: &DomainState, headers: &HeaderMap, query: &str, status: StatusCode, username: &str, email: &str, error: Option<&str>) -> Response {
+    form_page(s, headers, status, "Create an account", "Sign up with a username, your email and a password.",
+        &format!("/signup?{}", oauth_query(query)),
+        &[Input { name: "username", label: "Username", kind: "text", autocomplete: "username", value: username },
+          Input { name: "email", label: "Email", kind: "email", autocomplete: "email", value: email },
+          Input { name: "password", label: "Password", kind: "password", autocomplete: "new-password", value: "" }],
+        "Sign up", error,
+        &format!("<footer><a href=\"/login?{}\">Already have an account? Sign in</a></footer>", escape(&oauth_query(query))))
+}
+
+pub async fn signup_page(State(s): State<DomainState>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    let query = query.unwrap_or_default();
+    if let Err(r) = page_client(&s, &query).await {
+        return r;
+    }
+    signup_form(&s, &headers, &query, StatusCode::OK, "", "", None)
+}
+
+pub async fn signup_submit(State(s): State<DomainState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    let query = query.unwrap_or_default();
+    let form = match posted(&headers, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let client_id = match page_client(&s, &query).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let (username, email, password) = (field(&form, "username"), field(&form, "email"), field(&form, "password"));
+    let request = json!({"Username": username, "Password": password,
+        "UserAttributes": [{"Name": "email", "Value": email}]});
+    match public_call(&s, &client_id, "SignUp", request, username).await {
+        Ok(_) => redirect(&format!("/confirmUser?{}&username={}", oauth_query(&query),
+            url::form_urlencoded::byte_serialize(username.as_bytes()).collect::<String>())),
+        Err(e) if e.is_internal() => error_page("server_error"),
+        Err(e) => signup_form(&s, &headers, &query, StatusCode::BAD_REQUEST, username, email, Some(&e.message)),
+    }
+}
+
+fn confirm_form(s: &DomainState, headers: &HeaderMap, query: &str, status: StatusCode, username: &str, code: &str, error: Option<&str>) -> Response {
+    form_page(s, headers, status, "Confirm your account", "Enter the code we sent to your email.",
+        &format!("/confirmUser?{}", oauth_query(query)),
+        &[Input { name: "username", label: "Username", kind: "text", autocomplete: "username", value: username },
+          Input { name: "code", label: "Verification code", kind: "text", autocomplete: "one-time-code", value: code }],
+        "Confirm", error, "")
+}
+
+pub async fn confirm_page(State(s): State<DomainState>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    let query = query.unwrap_or_default();
+    if let Err(r) = page_client(&s, &query).await {
+        return r;
+    }
+    let username = query_value(&query, "username").or_else(|| query_value(&query, "user_name")).unwrap_or_default();
+    let code = query_value(&query, "confirmation_code").unwrap_or_default();
+    confirm_form(&s, &headers, &query, StatusCode::OK, &username, &code, None)
+}
+
+pub async fn confirm_submit(State(s): State<DomainState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    let query = query.unwrap_or_default();
+    let form = match posted(&headers, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let client_id = match page_client(&s, &query).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let (username, code) = (field(&form, "username"), field(&form, "code"));
+    let request = json!({"Username": username, "ConfirmationCode": code});
+    match public_call(&s, &client_id, "ConfirmSignUp", request, username).await {
+        Ok(_) => redirect(&format!("/login?{}", oauth_query(&query))),
+        Err(e) if e.is_internal() => error_page("server_error"),
+        Err(e) => confirm_form(&s, &headers, &query, StatusCode::BAD_REQUEST, username, "", Some(&e.message)),
+    }
+}
+
+pub async fn forgot_page(State(s): State<DomainState>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    let query = query.unwrap_or_default();
+    if let Err(r) = page_client(&s, &query).await {
+        return r;
+    }
+    forgot_form(&s, &headers, &query, StatusCode::OK, "", None)
+}
+
+fn forgot_form(s: &DomainState, headers: &HeaderMap, query: &str, status: StatusCode, username: &str, error: Option<&str>) -> Response {
+    form_page(s, headers, status, "Forgot your password?", "We will send a code to reset it.",
+        &format!("/forgotPassword?{}", oauth_query(query)),
+        &[Input { name: "username", label: "Username or email", kind: "text", autocomplete: "username", value: username }],
+        "Send code", error, "")
+}
+
+pub async fn forgot_submit(State(s): State<DomainState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    let query = query.unwrap_or_default();
+    let form = match posted(&headers, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let client_id = match page_client(&s, &query).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let username = field(&form, "username");
+    match public_call(&s, &client_id, "ForgotPassword", json!({"Username": username}), username).await {
+        Ok(_) => redirect(&format!("/confirmForgotPassword?{}&username={}", oauth_query(&query),
+            url::form_urlencoded::byte_serialize(username.as_bytes()).collect::<String>())),
+        Err(e) if e.is_internal() => error_page("server_error"),
+        Err(e) => forgot_form(&s, &headers, &query, StatusCode::BAD_REQUEST, username, Some(&e.message)),
+    }
+}
+
+fn reset_form(s: &DomainState, headers: &HeaderMap, query: &str, status: StatusCode, username: &str, error: Option<&str>) -> Response {
+    form_page(s, headers, status, "Reset your password", "Enter the code we sent you and a new password.",
+        &format!("/confirmForgotPassword?{}", oauth_query(query)),
+        &[Input { name: "username", label: "Username or email", kind: "text", autocomplete: "username", value: username },
+          Input { name: "code", label: "Code", kind: "text", autocomplete: "one-time-code", value: "" },
+          Input { name: "password", label: "New password", kind: "password", autocomplete: "new-password", value: "" }],
+        "Reset password", error, "")
+}
+
+pub async fn reset_page(State(s): State<DomainState>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    let query = query.unwrap_or_default();
+    if let Err(r) = page_client(&s, &query).await {
+        return r;
+    }
+    let username = query_value(&query, "username").unwrap_or_default();
+    reset_form(&s, &headers, &query, StatusCode::OK, &username, None)
+}
+
+pub async fn reset_submit(State(s): State<DomainState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    let query = query.unwrap_or_default();
+    let form = match posted(&headers, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let client_id = match page_client(&s, &query).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let (username, code, password) = (field(&form, "username"), field(&form, "code"), field(&form, "password"));
+    let request = json!({"Username": username, "ConfirmationCode": code, "Password": password});
+    match public_call(&s, &client_id, "ConfirmForgotPassword", request, username).await {
+        Ok(_) => redirect(&format!("/login?{}", oauth_query(&query))),
+        Err(e) if e.is_internal() => error_page("server_error"),
+        Err(e) => reset_form(&s, &headers, &query, StatusCode::BAD_REQUEST, username, Some(&e.message)),
+    }
 }

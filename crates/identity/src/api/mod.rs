@@ -167,6 +167,15 @@ impl Identity {
         self.dispatch(op, body, now_ms).await
     }
 
+    /// Runs one of the public operations (SignUp, ConfirmSignUp, ...) for
+    /// the hosted pages; admin operations are refused.
+    pub async fn call_public(&self, op: &str, body: Value, now_ms: i64) -> Result<Value> {
+        if !PUBLIC_OPERATIONS.contains(&op) {
+            return Err(CognitoError::unknown_operation(format!("{op} is not a public operation.")));
+        }
+        self.dispatch(op, body, now_ms).await
+    }
+
     async fn dispatch(&self, op: &str, b: Value, now: i64) -> Result<Value> {
         match op {
             "CreateUserPool" => self.create_user_pool(input(b)?, now).await,
