@@ -228,3 +228,83 @@ def test_a_user_who_must_confirm_sees_why(server, admin):
     server.client(signed=False).sign_up(ClientId=server["UserPoolClientId"], Username=name, Password=PASSWORD)
     r = login(requests.Session(), server, authorize_url(server), name)
     assert r.status_code == 400 and "not confirmed" in r.text
+
+
+def form_of(page):
+    csrf = re.search(r'name="_csrf" value="([^"]+)"', page.text).group(1)
+    action = re.search(r'<form[^>]* action="([^"]+)"', page.text).group(1).replace("&amp;", "&")
+    return csrf, action
+
+
+def test_sign_up_confirm_and_sign_in_through_the_pages(server):
+    browser = requests.Session()
+    url = authorize_url(server, state="signup-state")
+    first = browser.get(url, allow_redirects=False)
+    login_page = browser.get(server["HostedUiUrl"] + first.headers["Location"])
+    signup_link = re.search(r'href="(/signup\?[^"]+)"', login_page.text).group(1).replace("&amp;", "&")
+    page = browser.get(server["HostedUiUrl"] + signup_link)
+    assert page.status_code == 200 and "Create an account" in page.text
+    csrf, action = form_of(page)
+    name = unique("pages")
+    weak = browser.post(server["HostedUiUrl"] + action, allow_redirects=False,
+                        data={"_csrf": csrf, "username": name, "email": f"{name}@example.com", "password": "weak"})
+    assert weak.status_code == 400 and "Password did not conform with policy" in weak.text
+    assert f'value="{name}"' in weak.text, "what was typed is kept"
+    done = browser.post(server["HostedUiUrl"] + action, allow_redirects=False,
+                        data={"_csrf": csrf, "username": name, "email": f"{name}@example.com", "password": PASSWORD})
+    assert done.status_code == 302 and done.headers["Location"].startswith("/confirmUser?")
+    confirm = browser.get(server["HostedUiUrl"] + done.headers["Location"])
+    assert f'value="{name}"' in confirm.text
+    csrf, action = form_of(confirm)
+    code = server.outbox_codes(name)[-1]["code"]
+    wrong = browser.post(server["HostedUiUrl"] + action, allow_redirects=False,
+                         data={"_csrf": csrf, "username": name, "code": "000000" if code != "000000" else "111111"})
+    assert wrong.status_code == 400 and "Invalid verification code" in wrong.text
+    ok = browser.post(server["HostedUiUrl"] + action, allow_redirects=False,
+                      data={"_csrf": csrf, "username": name, "code": code})
+    assert ok.status_code == 302 and ok.headers["Location"].startswith("/login?")
+    page = browser.get(server["HostedUiUrl"] + ok.headers["Location"])
+    csrf, action = form_of(page)
+    signed_in = browser.post(server["HostedUiUrl"] + action, allow_redirects=False,
+                             data={"_csrf": csrf, "username": f"{name}@example.com", "password": PASSWORD})
+    q = code_of(signed_in)
+    assert q["state"] == ["signup-state"] and q["code"]
+    assert exchange(server, q["code"][0]).status_code == 200
+
+
+def test_confirmation_link_prefills_the_form(server):
+    name = unique("link")
+    server.client(signed=False).sign_up(ClientId=server["UserPoolClientId"], Username=name, Password=PASSWORD,
+                                        UserAttributes=[{"Name": "email", "Value": f"{name}@example.com"}])
+    code = server.outbox_codes(name)[-1]["code"]
+    page = requests.get(server["HostedUiUrl"] + "/confirmUser?" + urlencode({
+        "client_id": server["UserPoolClientId"], "response_type": "code", "redirect_uri": CALLBACK,
+        "user_name": name, "confirmation_code": code}), timeout=10)
+    assert page.status_code == 200 and f'value="{name}"' in page.text and f'value="{code}"' in page.text
+
+
+def test_forgot_password_through_the_pages(server, user):
+    browser = requests.Session()
+    base = urlencode({"client_id": server["UserPoolClientId"], "response_type": "code", "redirect_uri": CALLBACK})
+    page = browser.get(server["HostedUiUrl"] + "/forgotPassword?" + base)
+    csrf, action = form_of(page)
+    sent = browser.post(server["HostedUiUrl"] + action, data={"_csrf": csrf, "username": user}, allow_redirects=False)
+    assert sent.status_code == 302 and sent.headers["Location"].startswith("/confirmForgotPassword?")
+    page = browser.get(server["HostedUiUrl"] + sent.headers["Location"])
+    csrf, action = form_of(page)
+    code = server.outbox_codes(user)[-1]["code"]
+    reset = browser.post(server["HostedUiUrl"] + action, allow_redirects=False,
+                         data={"_csrf": csrf, "username": user, "code": code, "password": "Br4nd-New-Pass!"})
+    assert reset.status_code == 302 and reset.headers["Location"].startswith("/login?")
+    r = login(requests.Session(), server, authorize_url(server), user, password="Br4nd-New-Pass!")
+    assert code_of(r)["code"]
+
+
+def test_page_forms_need_their_csrf_value_and_a_valid_client(server):
+    base = urlencode({"client_id": server["UserPoolClientId"], "response_type": "code", "redirect_uri": CALLBACK})
+    for path in ("/signup", "/confirmUser", "/forgotPassword", "/confirmForgotPassword"):
+        r = requests.post(server["HostedUiUrl"] + f"{path}?{base}", data={"username": "x"}, allow_redirects=False, timeout=10)
+        assert r.status_code == 403, path
+        bad = requests.get(server["HostedUiUrl"] + f"{path}?client_id=nope&response_type=code&redirect_uri={CALLBACK}",
+                           allow_redirects=False, timeout=10)
+        assert bad.headers["Location"] == "/error?error=redirect_mismatch", path
