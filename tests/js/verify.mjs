@@ -7,9 +7,10 @@ import { JwtRsaVerifier, CognitoJwtVerifier } from "aws-jwt-verify";
 import { validateCognitoJwtFields } from "aws-jwt-verify/cognito-verifier";
 import { SimpleJwksCache } from "aws-jwt-verify/jwk";
 
-// aws-jwt-verify's own fetcher speaks https only. Its documented extension
-// point, a JWKS cache with a custom fetcher, lets it fetch the JWKS URI over
-// plain http on loopback with Node's fetch; the verification is the library's.
+// aws-jwt-verify's own fetcher speaks https only: over https it is used as
+// is. Over plain http on loopback, its documented extension point, a JWKS
+// cache with a custom fetcher on Node's fetch, fetches the JWKS URI; the
+// verification is the library's either way.
 const httpFetcher = {
   async fetch(uri) {
     const response = await fetch(uri);
@@ -41,7 +42,7 @@ try {
         customJwtCheck: ({ payload }) =>
           validateCognitoJwtFields(payload, { tokenUse: input.tokenUse, clientId: input.clientId }),
       },
-      { jwksCache: new SimpleJwksCache({ fetcher: httpFetcher }) },
+      input.jwksUri.startsWith("https://") ? {} : { jwksCache: new SimpleJwksCache({ fetcher: httpFetcher }) },
     );
     payload = await verifier.verify(input.token);
   }

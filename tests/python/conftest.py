@@ -60,7 +60,7 @@ class Server:
         """Stops and starts again on the same main port: the issuer URL, and
         so the tokens already issued, stay valid."""
         code = self.stop()
-        self.listen = self["CognitoEndpoint"].removeprefix("http://")
+        self.listen = self["CognitoEndpoint"].split("://", 1)[1]
         self.start()
         return code
 

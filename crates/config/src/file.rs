@@ -34,6 +34,14 @@ fn default_region() -> String {
 #[serde(deny_unknown_fields)]
 struct ServerFile {
     public_url: Option<String>,
+    tls: Option<TlsFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    cert_file: Option<String>,
+    key_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -208,6 +216,27 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
             _ => c.at("server.public_url", "must be an absolute http(s) URL"),
         }
     }
+    let tls = match file.server.tls {
+        None => None,
+        Some(TlsFile {
+            cert_file: None,
+            key_file: None,
+        }) => Some(Tls::Development),
+        Some(TlsFile {
+            cert_file: Some(cert_file),
+            key_file: Some(key_file),
+        }) => Some(Tls::Files {
+            cert_file,
+            key_file,
+        }),
+        Some(_) => {
+            c.at(
+                "server.tls",
+                "give both cert_file and key_file, or neither for a development certificate",
+            );
+            None
+        }
+    };
     let admin = file.admin.map(|a| {
         let ok = (16..=128).contains(&a.access_key_id.len())
             && a.access_key_id.bytes().all(|b| b.is_ascii_alphanumeric());
@@ -364,6 +393,7 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
             region: file.region,
             server: Server {
                 public_url: file.server.public_url,
+                tls,
             },
             admin,
             messages: Messages {

@@ -23,6 +23,18 @@ pub struct Server {
     /// The base URL clients use to reach the main listener (Cognito JSON API,
     /// issuers). `None`: derived from the listen address.
     pub public_url: Option<String>,
+    /// HTTPS on every listener.
+    pub tls: Option<Tls>,
+}
+
+/// Where the TLS certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tls {
+    /// A PEM certificate chain and its PEM private key.
+    Files { cert_file: String, key_file: String },
+    /// A development certificate, made on first start and kept in the data
+    /// directory (`tls/ca.pem` is the CA clients trust).
+    Development,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -114,3 +114,23 @@ name = "c"
         "{locations:?}"
     );
 }
+
+#[test]
+fn tls_is_files_or_a_development_certificate() {
+    let dev = parse("version = 1\n[server.tls]\n").unwrap();
+    assert_eq!(dev.server.tls, Some(Tls::Development));
+    let files =
+        parse("version = 1\n[server.tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n").unwrap();
+    assert_eq!(
+        files.server.tls,
+        Some(Tls::Files {
+            cert_file: "c.pem".into(),
+            key_file: "k.pem".into()
+        })
+    );
+    let half = parse("version = 1\n[server.tls]\ncert_file = \"c.pem\"\n")
+        .unwrap_err()
+        .0;
+    assert_eq!(half[0].location, "server.tls");
+    assert_eq!(parse(DEMO_TOML).unwrap().server.tls, None);
+}

@@ -459,18 +459,31 @@ fn bearer_error(status: StatusCode, code: &str, description: &str) -> Response {
 /// The authorization parameters a page carries, without its own fields.
 fn oauth_query(query: &str) -> String {
     let own = ["username", "user_name", "confirmation_code"];
-    let kept: Vec<(String, String)> = pairs(Some(query)).into_iter().filter(|(k, _)| !own.contains(&k.as_str())).collect();
-    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(kept).finish()
+    let kept: Vec<(String, String)> = pairs(Some(query))
+        .into_iter()
+        .filter(|(k, _)| !own.contains(&k.as_str()))
+        .collect();
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(kept)
+        .finish()
 }
 
 fn query_value(query: &str, name: &str) -> Option<String> {
-    pairs(Some(query)).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    pairs(Some(query))
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
 }
 
 /// A public JSON API operation on behalf of the page's client; for a client
 /// with a secret, the page (part of the server) computes SECRET_HASH.
-async fn public_call(s: &DomainState, client_id: &str, op: &str, mut body: serde_json::Value, username: &str)
-    -> Result<serde_json::Value, cognate_identity::CognitoError> {
+async fn public_call(
+    s: &DomainState,
+    client_id: &str,
+    op: &str,
+    mut body: serde_json::Value,
+    username: &str,
+) -> Result<serde_json::Value, cognate_identity::CognitoError> {
     let identity = &s.app.identity;
     body["ClientId"] = json!(client_id);
     if let Ok(Some(c)) = identity.store().client(client_id).await {
@@ -484,9 +497,14 @@ async fn public_call(s: &DomainState, client_id: &str, op: &str, mut body: serde
 /// Reads the CSRF double submit and the form of a POST.
 fn posted(headers: &HeaderMap, body: &Bytes) -> Result<Vec<(String, String)>, Response> {
     let form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
-    let field = form.iter().find(|(k, _)| k == "_csrf").map(|(_, v)| v.clone());
+    let field = form
+        .iter()
+        .find(|(k, _)| k == "_csrf")
+        .map(|(_, v)| v.clone());
     match (cookie(headers, CSRF_COOKIE), field) {
-        (Some(c), Some(f)) if !c.is_empty() && crypto::equal(c.as_bytes(), f.as_bytes()) => Ok(form),
+        (Some(c), Some(f)) if !c.is_empty() && crypto::equal(c.as_bytes(), f.as_bytes()) => {
+            Ok(form)
+        }
         _ => {
             let mut r = error_page("csrf");
             *r.status_mut() = StatusCode::FORBIDDEN;
@@ -496,7 +514,10 @@ fn posted(headers: &HeaderMap, body: &Bytes) -> Result<Vec<(String, String)>, Re
 }
 
 fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
-    form.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).unwrap_or("")
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.trim())
+        .unwrap_or("")
 }
 
 struct Input<'a> {
@@ -508,10 +529,29 @@ struct Input<'a> {
 }
 
 /// A form page with the CSRF field and cookie.
-fn form_page(s: &DomainState, headers: &HeaderMap, status: StatusCode, title: &str, intro: &str, action: &str,
-             inputs: &[Input<'_>], submit: &str, error: Option<&str>, links: &str) -> Response {
-    let csrf = cookie(headers, CSRF_COOKIE).filter(|c| c.len() == 43).unwrap_or_else(|| crypto::b64url(&crypto::random_bytes::<32>()));
-    let error = error.map(|e| format!("<p class=\"error\" role=\"alert\" id=\"error\">{}</p>", escape(e))).unwrap_or_default();
+fn form_page(
+    s: &DomainState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    title: &str,
+    intro: &str,
+    action: &str,
+    inputs: &[Input<'_>],
+    submit: &str,
+    error: Option<&str>,
+    links: &str,
+) -> Response {
+    let csrf = cookie(headers, CSRF_COOKIE)
+        .filter(|c| c.len() == 43)
+        .unwrap_or_else(|| crypto::b64url(&crypto::random_bytes::<32>()));
+    let error = error
+        .map(|e| {
+            format!(
+                "<p class=\"error\" role=\"alert\" id=\"error\">{}</p>",
+                escape(e)
+            )
+        })
+        .unwrap_or_default();
     let mut fields = String::new();
     for (i, input) in inputs.iter().enumerate() {
         fields.push_str(&format!(
@@ -526,8 +566,14 @@ fn form_page(s: &DomainState, headers: &HeaderMap, status: StatusCode, title: &s
         t = escape(title), intro = escape(intro), action = escape(action), csrf = escape(&csrf), submit = escape(submit),
     );
     let mut r = page(status, title, &body);
-    let c = format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Strict{}", if s.secure { "; Secure" } else { "" });
-    r.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&c).expect("cookie is a header value"));
+    let c = format!(
+        "{CSRF_COOKIE}={csrf}; Path=/; SameSite=Strict{}",
+        if s.secure { "; Secure" } else { "" }
+    );
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&c).expect("cookie is a header value"),
+    );
     r
 }
 
@@ -541,17 +587,59 @@ async fn page_client(s: &DomainState, query: &str) -> Result<String, Response> {
         .map_err(authorize_failure)
 }
 
-fn signup_form(s: &DomainState, headers: &HeaderMap, query: &str, status: StatusCode, username: &str, email: &str, error: Option<&str>) -> Response {
-    form_page(s, headers, status, "Create an account", "Sign up with a username, your email and a password.",
+fn signup_form(
+    s: &DomainState,
+    headers: &HeaderMap,
+    query: &str,
+    status: StatusCode,
+    username: &str,
+    email: &str,
+    error: Option<&str>,
+) -> Response {
+    form_page(
+        s,
+        headers,
+        status,
+        "Create an account",
+        "Sign up with a username, your email and a password.",
         &format!("/signup?{}", oauth_query(query)),
-        &[Input { name: "username", label: "Username", kind: "text", autocomplete: "username", value: username },
-          Input { name: "email", label: "Email", kind: "email", autocomplete: "email", value: email },
-          Input { name: "password", label: "Password", kind: "password", autocomplete: "new-password", value: "" }],
-        "Sign up", error,
-        &format!("<footer><a href=\"/login?{}\">Already have an account? Sign in</a></footer>", escape(&oauth_query(query))))
+        &[
+            Input {
+                name: "username",
+                label: "Username",
+                kind: "text",
+                autocomplete: "username",
+                value: username,
+            },
+            Input {
+                name: "email",
+                label: "Email",
+                kind: "email",
+                autocomplete: "email",
+                value: email,
+            },
+            Input {
+                name: "password",
+                label: "Password",
+                kind: "password",
+                autocomplete: "new-password",
+                value: "",
+            },
+        ],
+        "Sign up",
+        error,
+        &format!(
+            "<footer><a href=\"/login?{}\">Already have an account? Sign in</a></footer>",
+            escape(&oauth_query(query))
+        ),
+    )
 }
 
-pub async fn signup_page(State(s): State<DomainState>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+pub async fn signup_page(
+    State(s): State<DomainState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     let query = query.unwrap_or_default();
     if let Err(r) = page_client(&s, &query).await {
         return r;
@@ -559,7 +647,12 @@ pub async fn signup_page(State(s): State<DomainState>, RawQuery(query): RawQuery
     signup_form(&s, &headers, &query, StatusCode::OK, "", "", None)
 }
 
-pub async fn signup_submit(State(s): State<DomainState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn signup_submit(
+    State(s): State<DomainState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let query = query.unwrap_or_default();
     let form = match posted(&headers, &body) {
         Ok(f) => f,
@@ -569,36 +662,92 @@ pub async fn signup_submit(State(s): State<DomainState>, RawQuery(query): RawQue
         Ok(c) => c,
         Err(r) => return r,
     };
-    let (username, email, password) = (field(&form, "username"), field(&form, "email"), field(&form, "password"));
+    let (username, email, password) = (
+        field(&form, "username"),
+        field(&form, "email"),
+        field(&form, "password"),
+    );
     let request = json!({"Username": username, "Password": password,
         "UserAttributes": [{"Name": "email", "Value": email}]});
     match public_call(&s, &client_id, "SignUp", request, username).await {
-        Ok(_) => redirect(&format!("/confirmUser?{}&username={}", oauth_query(&query),
-            url::form_urlencoded::byte_serialize(username.as_bytes()).collect::<String>())),
+        Ok(_) => redirect(&format!(
+            "/confirmUser?{}&username={}",
+            oauth_query(&query),
+            url::form_urlencoded::byte_serialize(username.as_bytes()).collect::<String>()
+        )),
         Err(e) if e.is_internal() => error_page("server_error"),
-        Err(e) => signup_form(&s, &headers, &query, StatusCode::BAD_REQUEST, username, email, Some(&e.message)),
+        Err(e) => signup_form(
+            &s,
+            &headers,
+            &query,
+            StatusCode::BAD_REQUEST,
+            username,
+            email,
+            Some(&e.message),
+        ),
     }
 }
 
-fn confirm_form(s: &DomainState, headers: &HeaderMap, query: &str, status: StatusCode, username: &str, code: &str, error: Option<&str>) -> Response {
-    form_page(s, headers, status, "Confirm your account", "Enter the code we sent to your email.",
+fn confirm_form(
+    s: &DomainState,
+    headers: &HeaderMap,
+    query: &str,
+    status: StatusCode,
+    username: &str,
+    code: &str,
+    error: Option<&str>,
+) -> Response {
+    form_page(
+        s,
+        headers,
+        status,
+        "Confirm your account",
+        "Enter the code we sent to your email.",
         &format!("/confirmUser?{}", oauth_query(query)),
-        &[Input { name: "username", label: "Username", kind: "text", autocomplete: "username", value: username },
-          Input { name: "code", label: "Verification code", kind: "text", autocomplete: "one-time-code", value: code }],
-        "Confirm", error, "")
+        &[
+            Input {
+                name: "username",
+                label: "Username",
+                kind: "text",
+                autocomplete: "username",
+                value: username,
+            },
+            Input {
+                name: "code",
+                label: "Verification code",
+                kind: "text",
+                autocomplete: "one-time-code",
+                value: code,
+            },
+        ],
+        "Confirm",
+        error,
+        "",
+    )
 }
 
-pub async fn confirm_page(State(s): State<DomainState>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+pub async fn confirm_page(
+    State(s): State<DomainState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     let query = query.unwrap_or_default();
     if let Err(r) = page_client(&s, &query).await {
         return r;
     }
-    let username = query_value(&query, "username").or_else(|| query_value(&query, "user_name")).unwrap_or_default();
+    let username = query_value(&query, "username")
+        .or_else(|| query_value(&query, "user_name"))
+        .unwrap_or_default();
     let code = query_value(&query, "confirmation_code").unwrap_or_default();
     confirm_form(&s, &headers, &query, StatusCode::OK, &username, &code, None)
 }
 
-pub async fn confirm_submit(State(s): State<DomainState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn confirm_submit(
+    State(s): State<DomainState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let query = query.unwrap_or_default();
     let form = match posted(&headers, &body) {
         Ok(f) => f,
@@ -613,11 +762,23 @@ pub async fn confirm_submit(State(s): State<DomainState>, RawQuery(query): RawQu
     match public_call(&s, &client_id, "ConfirmSignUp", request, username).await {
         Ok(_) => redirect(&format!("/login?{}", oauth_query(&query))),
         Err(e) if e.is_internal() => error_page("server_error"),
-        Err(e) => confirm_form(&s, &headers, &query, StatusCode::BAD_REQUEST, username, "", Some(&e.message)),
+        Err(e) => confirm_form(
+            &s,
+            &headers,
+            &query,
+            StatusCode::BAD_REQUEST,
+            username,
+            "",
+            Some(&e.message),
+        ),
     }
 }
 
-pub async fn forgot_page(State(s): State<DomainState>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+pub async fn forgot_page(
+    State(s): State<DomainState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     let query = query.unwrap_or_default();
     if let Err(r) = page_client(&s, &query).await {
         return r;
@@ -625,14 +786,40 @@ pub async fn forgot_page(State(s): State<DomainState>, RawQuery(query): RawQuery
     forgot_form(&s, &headers, &query, StatusCode::OK, "", None)
 }
 
-fn forgot_form(s: &DomainState, headers: &HeaderMap, query: &str, status: StatusCode, username: &str, error: Option<&str>) -> Response {
-    form_page(s, headers, status, "Forgot your password?", "We will send a code to reset it.",
+fn forgot_form(
+    s: &DomainState,
+    headers: &HeaderMap,
+    query: &str,
+    status: StatusCode,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
+    form_page(
+        s,
+        headers,
+        status,
+        "Forgot your password?",
+        "We will send a code to reset it.",
         &format!("/forgotPassword?{}", oauth_query(query)),
-        &[Input { name: "username", label: "Username or email", kind: "text", autocomplete: "username", value: username }],
-        "Send code", error, "")
+        &[Input {
+            name: "username",
+            label: "Username or email",
+            kind: "text",
+            autocomplete: "username",
+            value: username,
+        }],
+        "Send code",
+        error,
+        "",
+    )
 }
 
-pub async fn forgot_submit(State(s): State<DomainState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn forgot_submit(
+    State(s): State<DomainState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let query = query.unwrap_or_default();
     let form = match posted(&headers, &body) {
         Ok(f) => f,
@@ -643,24 +830,81 @@ pub async fn forgot_submit(State(s): State<DomainState>, RawQuery(query): RawQue
         Err(r) => return r,
     };
     let username = field(&form, "username");
-    match public_call(&s, &client_id, "ForgotPassword", json!({"Username": username}), username).await {
-        Ok(_) => redirect(&format!("/confirmForgotPassword?{}&username={}", oauth_query(&query),
-            url::form_urlencoded::byte_serialize(username.as_bytes()).collect::<String>())),
+    match public_call(
+        &s,
+        &client_id,
+        "ForgotPassword",
+        json!({"Username": username}),
+        username,
+    )
+    .await
+    {
+        Ok(_) => redirect(&format!(
+            "/confirmForgotPassword?{}&username={}",
+            oauth_query(&query),
+            url::form_urlencoded::byte_serialize(username.as_bytes()).collect::<String>()
+        )),
         Err(e) if e.is_internal() => error_page("server_error"),
-        Err(e) => forgot_form(&s, &headers, &query, StatusCode::BAD_REQUEST, username, Some(&e.message)),
+        Err(e) => forgot_form(
+            &s,
+            &headers,
+            &query,
+            StatusCode::BAD_REQUEST,
+            username,
+            Some(&e.message),
+        ),
     }
 }
 
-fn reset_form(s: &DomainState, headers: &HeaderMap, query: &str, status: StatusCode, username: &str, error: Option<&str>) -> Response {
-    form_page(s, headers, status, "Reset your password", "Enter the code we sent you and a new password.",
+fn reset_form(
+    s: &DomainState,
+    headers: &HeaderMap,
+    query: &str,
+    status: StatusCode,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
+    form_page(
+        s,
+        headers,
+        status,
+        "Reset your password",
+        "Enter the code we sent you and a new password.",
         &format!("/confirmForgotPassword?{}", oauth_query(query)),
-        &[Input { name: "username", label: "Username or email", kind: "text", autocomplete: "username", value: username },
-          Input { name: "code", label: "Code", kind: "text", autocomplete: "one-time-code", value: "" },
-          Input { name: "password", label: "New password", kind: "password", autocomplete: "new-password", value: "" }],
-        "Reset password", error, "")
+        &[
+            Input {
+                name: "username",
+                label: "Username or email",
+                kind: "text",
+                autocomplete: "username",
+                value: username,
+            },
+            Input {
+                name: "code",
+                label: "Code",
+                kind: "text",
+                autocomplete: "one-time-code",
+                value: "",
+            },
+            Input {
+                name: "password",
+                label: "New password",
+                kind: "password",
+                autocomplete: "new-password",
+                value: "",
+            },
+        ],
+        "Reset password",
+        error,
+        "",
+    )
 }
 
-pub async fn reset_page(State(s): State<DomainState>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+pub async fn reset_page(
+    State(s): State<DomainState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     let query = query.unwrap_or_default();
     if let Err(r) = page_client(&s, &query).await {
         return r;
@@ -669,7 +913,12 @@ pub async fn reset_page(State(s): State<DomainState>, RawQuery(query): RawQuery,
     reset_form(&s, &headers, &query, StatusCode::OK, &username, None)
 }
 
-pub async fn reset_submit(State(s): State<DomainState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn reset_submit(
+    State(s): State<DomainState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let query = query.unwrap_or_default();
     let form = match posted(&headers, &body) {
         Ok(f) => f,
@@ -679,11 +928,22 @@ pub async fn reset_submit(State(s): State<DomainState>, RawQuery(query): RawQuer
         Ok(c) => c,
         Err(r) => return r,
     };
-    let (username, code, password) = (field(&form, "username"), field(&form, "code"), field(&form, "password"));
+    let (username, code, password) = (
+        field(&form, "username"),
+        field(&form, "code"),
+        field(&form, "password"),
+    );
     let request = json!({"Username": username, "ConfirmationCode": code, "Password": password});
     match public_call(&s, &client_id, "ConfirmForgotPassword", request, username).await {
         Ok(_) => redirect(&format!("/login?{}", oauth_query(&query))),
         Err(e) if e.is_internal() => error_page("server_error"),
-        Err(e) => reset_form(&s, &headers, &query, StatusCode::BAD_REQUEST, username, Some(&e.message)),
+        Err(e) => reset_form(
+            &s,
+            &headers,
+            &query,
+            StatusCode::BAD_REQUEST,
+            username,
+            Some(&e.message),
+        ),
     }
 }

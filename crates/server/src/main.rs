@@ -7,6 +7,7 @@ mod errors;
 mod hosted;
 mod oauth;
 mod serve;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -30,10 +30,22 @@ pub fn domain_app(app: AppState, pool_id: String, secure: bool) -> Router {
         .route("/authorize", get(hosted::authorize))
         .route("/login", get(hosted::login_page).post(hosted::login_submit))
         .route("/logout", get(hosted::logout))
-        .route("/signup", get(hosted::signup_page).post(hosted::signup_submit))
-        .route("/confirmUser", get(hosted::confirm_page).post(hosted::confirm_submit))
-        .route("/forgotPassword", get(hosted::forgot_page).post(hosted::forgot_submit))
-        .route("/confirmForgotPassword", get(hosted::reset_page).post(hosted::reset_submit))
+        .route(
+            "/signup",
+            get(hosted::signup_page).post(hosted::signup_submit),
+        )
+        .route(
+            "/confirmUser",
+            get(hosted::confirm_page).post(hosted::confirm_submit),
+        )
+        .route(
+            "/forgotPassword",
+            get(hosted::forgot_page).post(hosted::forgot_submit),
+        )
+        .route(
+            "/confirmForgotPassword",
+            get(hosted::reset_page).post(hosted::reset_submit),
+        )
         .route("/error", get(hosted::error))
         .route(
             "/oauth2/userInfo",

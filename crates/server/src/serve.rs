@@ -58,7 +58,7 @@ struct Bound {
     url: String,
 }
 
-async fn bind(addr: SocketAddr) -> Result<Bound, String> {
+async fn bind(addr: SocketAddr, scheme: &str) -> Result<Bound, String> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -72,7 +72,7 @@ async fn bind(addr: SocketAddr) -> Result<Bound, String> {
     };
     Ok(Bound {
         listener,
-        url: format!("http://{host}:{}", local.port()),
+        url: format!("{scheme}://{host}:{}", local.port()),
     })
 }
 
@@ -93,7 +93,28 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot read the admin credentials: {e}"))?;
 
-    let main = bind(args.listen).await?;
+    let scheme = if config.server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let tls = match &config.server.tls {
+        Some(t) => {
+            let public_host = config
+                .server
+                .public_url
+                .as_deref()
+                .and_then(|u| url::Url::parse(u).ok())
+                .and_then(|u| u.host_str().map(str::to_owned));
+            Some(crate::tls::server_config(
+                t,
+                &args.data_dir,
+                public_host.as_deref(),
+            )?)
+        }
+        None => None,
+    };
+    let main = bind(args.listen, scheme).await?;
     let public_url = config
         .server
         .public_url
@@ -104,7 +125,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let mut offset = 1;
     for pool in &config.user_pools {
         if let Some(d) = &pool.domain {
-            let b = bind(auto_addr(args.listen, &d.listen, offset)).await?;
+            let b = bind(auto_addr(args.listen, &d.listen, offset), scheme).await?;
             offset += 1;
             placeholders.insert(format!("domain.{}", pool.name), b.url.clone());
             secondary.push((
@@ -115,17 +136,19 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         }
     }
     for api in &config.http_apis {
-        let b = bind(auto_addr(args.listen, &api.listen, offset)).await?;
+        let b = bind(auto_addr(args.listen, &api.listen, offset), scheme).await?;
         offset += 1;
         placeholders.insert(format!("api.{}", api.name), b.url.clone());
         secondary.push((format!("HTTP API {}", api.name), None, b));
     }
     for api in &config.websocket_apis {
-        let b = bind(auto_addr(args.listen, &api.listen, offset)).await?;
+        let b = bind(auto_addr(args.listen, &api.listen, offset), scheme).await?;
         offset += 1;
         placeholders.insert(
             format!("websocket.{}", api.name),
-            b.url.replacen("http://", "ws://", 1),
+            b.url
+                .replacen("https://", "wss://", 1)
+                .replacen("http://", "ws://", 1),
         );
         secondary.push((format!("WebSocket API {}", api.name), None, b));
     }
@@ -190,12 +213,20 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let mut servers = tokio::task::JoinSet::new();
     let serve = |listener: TcpListener,
                  router: axum::Router,
-                 mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            })
-            .await
+                 mut rx: tokio::sync::watch::Receiver<bool>| {
+        let tls = tls.clone();
+        async move {
+            match tls {
+                Some(config) => crate::tls::serve(listener, config, router, rx).await,
+                None => {
+                    axum::serve(listener, router)
+                        .with_graceful_shutdown(async move {
+                            let _ = rx.wait_for(|stop| *stop).await;
+                        })
+                        .await
+                }
+            }
+        }
     };
     servers.spawn(serve(main.listener, main_router, stop_rx.clone()));
     for (what, pool, b) in secondary {

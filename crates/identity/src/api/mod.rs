@@ -171,7 +171,9 @@ impl Identity {
     /// the hosted pages; admin operations are refused.
     pub async fn call_public(&self, op: &str, body: Value, now_ms: i64) -> Result<Value> {
         if !PUBLIC_OPERATIONS.contains(&op) {
-            return Err(CognitoError::unknown_operation(format!("{op} is not a public operation.")));
+            return Err(CognitoError::unknown_operation(format!(
+                "{op} is not a public operation."
+            )));
         }
         self.dispatch(op, body, now_ms).await
     }

@@ -1,0 +1,178 @@
+//! HTTPS for every listener: a certificate and key from the config, or a
+//! development certificate made on first start and kept in the data
+//! directory (a CA in `tls/ca.pem` that clients can trust, and a leaf for
+//! localhost, 127.0.0.1, ::1 and the configured public host). rustls on
+//! aws-lc-rs terminates TLS; hyper serves each connection.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cognate_config::Tls;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+/// The server configuration for a TLS setting.
+pub fn server_config(
+    tls: &Tls,
+    data_dir: &Path,
+    extra_host: Option<&str>,
+) -> Result<Arc<rustls::ServerConfig>, String> {
+    let (cert_pem, key_pem) = match tls {
+        Tls::Files {
+            cert_file,
+            key_file,
+        } => (
+            std::fs::read(cert_file).map_err(|e| format!("cannot read {cert_file}: {e}"))?,
+            std::fs::read(key_file).map_err(|e| format!("cannot read {key_file}: {e}"))?,
+        ),
+        Tls::Development => development_certificate(&data_dir.join("tls"), extra_host)?,
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("the TLS certificate is not PEM: {e}"))?;
+    if chain.is_empty() {
+        return Err("the TLS certificate file holds no certificate".into());
+    }
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| format!("the TLS key is not a PEM private key: {e}"))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .map_err(|e| format!("the TLS certificate and key do not fit: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Reads the development certificate, making it (and its CA) the first time.
+fn development_certificate(
+    dir: &Path,
+    extra_host: Option<&str>,
+) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    if cert_path.exists() && key_path.exists() {
+        let read =
+            |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+        return Ok((read(&cert_path)?, read(&key_path)?));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let fail = |e: rcgen::Error| format!("cannot make a development certificate: {e}");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(fail)?;
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "cognate development CA");
+    let ca_key = rcgen::KeyPair::generate().map_err(fail)?;
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).map_err(fail)?;
+    let mut names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
+    if let Some(h) = extra_host.filter(|h| !names.iter().any(|n| n == h)) {
+        names.push(h.to_string());
+    }
+    let mut leaf_params = rcgen::CertificateParams::new(names).map_err(fail)?;
+    leaf_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "cognate development certificate");
+    leaf_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf_key = rcgen::KeyPair::generate().map_err(fail)?;
+    let leaf = leaf_params.signed_by(&leaf_key, &ca).map_err(fail)?;
+    let chain = format!("{}{}", leaf.pem(), ca.pem());
+    let write = |p: &Path, text: &str| -> Result<(), String> {
+        crate::serve::write_atomically(p, text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if p.extension().is_some_and(|e| e == "pem")
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().contains("key"))
+            {
+                let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600));
+            }
+        }
+        Ok(())
+    };
+    write(&dir.join("ca.pem"), &ca.pem())?;
+    write(&key_path, &leaf_key.serialize_pem())?;
+    write(&cert_path, &chain)?;
+    tracing::info!(ca = %dir.join("ca.pem").display(), "made a development TLS certificate; trust this CA in clients");
+    Ok((chain.into_bytes(), leaf_key.serialize_pem().into_bytes()))
+}
+
+/// Resolves once `stop` is true (or its sender is gone).
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow_and_update() {
+            return;
+        }
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Serves `router` over TLS on `listener` until `stop` turns true; then
+/// stops accepting and waits for the connections in flight.
+pub async fn serve(
+    listener: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    router: axum::Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let acceptor = TlsAcceptor::from(config);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut stop) => break,
+        };
+        let acceptor = acceptor.clone();
+        let service = TowerToHyperService::new(router.clone());
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            // A client that never finishes its handshake is dropped.
+            let tls =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
+                // HTTP upgrades (WebSockets over TLS) come with the WebSocket
+                // APIs; hyper-util's graceful shutdown watches plain HTTP/1.
+                .serve_connection(TokioIo::new(tls), service);
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    graceful.shutdown().await;
+    Ok(())
+}
