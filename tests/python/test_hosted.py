@@ -308,3 +308,29 @@ def test_page_forms_need_their_csrf_value_and_a_valid_client(server):
         bad = requests.get(server["HostedUiUrl"] + f"{path}?client_id=nope&response_type=code&redirect_uri={CALLBACK}",
                            allow_redirects=False, timeout=10)
         assert bad.headers["Location"] == "/error?error=redirect_mismatch", path
+
+
+def test_temporary_password_leads_to_the_new_password_page(server, admin):
+    name = unique("temp")
+    admin.admin_create_user(UserPoolId=server["UserPoolId"], Username=name, TemporaryPassword="Temp0rary-Pass!",
+                            MessageAction="SUPPRESS")
+    browser = requests.Session()
+    page = login(browser, server, authorize_url(server, state="np"), name, password="Temp0rary-Pass!")
+    assert page.status_code == 200 and "Choose a new password" in page.text
+    csrf, action = form_of(page)
+    session = re.search(r'name="session" value="([^"]+)"', page.text).group(1)
+    post = lambda pw, confirm: browser.post(server["HostedUiUrl"] + action, allow_redirects=False, data={
+        "_csrf": csrf, "session": session, "username": name, "password": pw, "confirm": confirm})
+    assert "differ" in post("N3w-Passw0rd!", "N3w-Passw0rd?").text
+    weak = post("weak", "weak")
+    assert weak.status_code == 400 and "Password did not conform with policy" in weak.text
+    done = post("N3w-Passw0rd!", "N3w-Passw0rd!")
+    q = code_of(done)
+    assert q["state"] == ["np"] and exchange(server, q["code"][0]).status_code == 200
+    assert admin.admin_get_user(UserPoolId=server["UserPoolId"], Username=name)["UserStatus"] == "CONFIRMED"
+    again = post("An0ther-Passw0rd!", "An0ther-Passw0rd!")
+    assert again.status_code == 302 and again.headers["Location"].startswith("/login?"), "the step is used once"
+    assert code_of(login(requests.Session(), server, authorize_url(server), name, password="N3w-Passw0rd!"))["code"]
+    no_csrf = requests.post(server["HostedUiUrl"] + action, data={"session": session, "password": "x", "confirm": "x"},
+                            allow_redirects=False, timeout=10)
+    assert no_csrf.status_code == 403

@@ -33,6 +33,18 @@ pub enum ResponseType {
     Token,
 }
 
+/// What the hosted sign-in form leads to.
+#[derive(Debug)]
+pub enum HostedStep {
+    Done(User),
+    /// A temporary password: the user chooses a new one (the session string
+    /// carries the step).
+    NewPassword {
+        session: String,
+        username: String,
+    },
+}
+
 /// A validated authorization request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorization {
@@ -412,10 +424,11 @@ impl Identity {
     pub async fn hosted_sign_in(
         &self,
         pool: &Pool,
+        client_id: &str,
         username: &str,
         given: &str,
         now_ms: i64,
-    ) -> Result<User, CognitoError> {
+    ) -> Result<HostedStep, CognitoError> {
         if given.chars().count() > password::MAX_PASSWORD_LEN {
             return Err(CognitoError::bad_credentials());
         }
@@ -437,16 +450,58 @@ impl Identity {
         match user.status.as_str() {
             status::UNCONFIRMED => Err(CognitoError::user_not_confirmed("User is not confirmed.")),
             status::RESET_REQUIRED => Err(CognitoError::password_reset_required("Password reset required for the user")),
-            status::FORCE_CHANGE_PASSWORD => Err(CognitoError::not_authorized(
-                "This account has a temporary password: set a new one through the app or an administrator first.",
-            )),
+            status::FORCE_CHANGE_PASSWORD => {
+                let days = pool.settings.password_policy.temporary_password_validity_days as i64;
+                let set = user.password_set_ms.unwrap_or(user.created_ms);
+                if days > 0 && now_ms > set + days * 86_400_000 {
+                    return Err(CognitoError::not_authorized(
+                        "Temporary password has expired and must be reset by an administrator.",
+                    ));
+                }
+                let client = self.store.client(client_id).await?.ok_or_else(|| CognitoError::client_not_found(client_id))?;
+                let session = self.new_session(pool, &client, &user, "NEW_PASSWORD_REQUIRED", now_ms).await?;
+                Ok(HostedStep::NewPassword { session, username: user.username.clone() })
+            }
             _ if !crate::api::mfa::factors(&user).is_empty() || pool.settings.mfa == cognate_config::MfaConfiguration::On => {
                 Err(CognitoError::not_authorized(
                     "Multi-factor sign-in on the hosted pages is not available in this version of cognate.",
                 ))
             }
-            _ => Ok(user),
+            _ => Ok(HostedStep::Done(user)),
         }
+    }
+
+    /// The hosted page's answer to NEW_PASSWORD_REQUIRED: the user, now
+    /// confirmed with the new password.
+    pub async fn hosted_new_password(
+        &self,
+        pool: &Pool,
+        client_id: &str,
+        session: &str,
+        new_password: &str,
+        now_ms: i64,
+    ) -> Result<User, CognitoError> {
+        let expired =
+            || CognitoError::not_authorized("Invalid session for the user, session is expired.");
+        let hash = crypto::stored_hash(session);
+        let s = self
+            .store
+            .auth_session(&hash, now_ms)
+            .await?
+            .ok_or_else(expired)?;
+        if s.pool_id != pool.id
+            || s.client_id != client_id
+            || s.challenge != "NEW_PASSWORD_REQUIRED"
+        {
+            return Err(expired());
+        }
+        let user = self
+            .store
+            .user_by_sub(&pool.id, &s.sub)
+            .await?
+            .ok_or_else(expired)?;
+        self.complete_new_password(pool, user, &hash, new_password, &[], now_ms)
+            .await
     }
 
     async fn session_key(&self) -> Result<Vec<u8>, CognitoError> {

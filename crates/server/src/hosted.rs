@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use cognate_identity::authorize::{Authorization, AuthorizeError};
+use cognate_identity::authorize::{Authorization, AuthorizeError, HostedStep};
 use cognate_identity::crypto;
 use serde_json::json;
 
@@ -335,10 +335,19 @@ pub async fn login_submit(
     };
     let now = s.app.now();
     match identity
-        .hosted_sign_in(&pool, username, password, now)
+        .hosted_sign_in(&pool, &a.client_id, username, password, now)
         .await
     {
-        Ok(user) => complete(&s, &a, &user, now / 1000, true).await,
+        Ok(HostedStep::Done(user)) => complete(&s, &a, &user, now / 1000, true).await,
+        Ok(HostedStep::NewPassword { session, username }) => new_password_form(
+            &s,
+            &headers,
+            &query,
+            StatusCode::OK,
+            &session,
+            &username,
+            None,
+        ),
         Err(e) if e.is_internal() => error_page("server_error"),
         Err(e) => {
             let csrf = field("_csrf").unwrap_or("");
@@ -554,6 +563,14 @@ fn form_page(
         .unwrap_or_default();
     let mut fields = String::new();
     for (i, input) in inputs.iter().enumerate() {
+        if input.kind == "hidden" {
+            fields.push_str(&format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                input.name,
+                escape(input.value)
+            ));
+            continue;
+        }
         fields.push_str(&format!(
             "<label for=\"{n}\">{l}</label><input id=\"{n}\" name=\"{n}\" type=\"{t}\" autocomplete=\"{a}\" required{f} value=\"{v}\">",
             n = input.name, l = escape(input.label), t = input.kind, a = input.autocomplete,
@@ -942,6 +959,118 @@ pub async fn reset_submit(
             &headers,
             &query,
             StatusCode::BAD_REQUEST,
+            username,
+            Some(&e.message),
+        ),
+    }
+}
+
+fn new_password_form(
+    s: &DomainState,
+    headers: &HeaderMap,
+    query: &str,
+    status: StatusCode,
+    session: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
+    form_page(
+        s,
+        headers,
+        status,
+        "Choose a new password",
+        &format!("{username}, your temporary password must be replaced."),
+        &format!("/newPassword?{}", oauth_query(query)),
+        &[
+            Input {
+                name: "session",
+                label: "",
+                kind: "hidden",
+                autocomplete: "",
+                value: session,
+            },
+            Input {
+                name: "username",
+                label: "",
+                kind: "hidden",
+                autocomplete: "",
+                value: username,
+            },
+            Input {
+                name: "password",
+                label: "New password",
+                kind: "password",
+                autocomplete: "new-password",
+                value: "",
+            },
+            Input {
+                name: "confirm",
+                label: "Confirm the new password",
+                kind: "password",
+                autocomplete: "new-password",
+                value: "",
+            },
+        ],
+        "Set password and sign in",
+        error,
+        "",
+    )
+}
+
+pub async fn new_password_submit(
+    State(s): State<DomainState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let form = match posted(&headers, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let identity = &s.app.identity;
+    let a = match identity
+        .authorize_request(&s.pool_id, &pairs(Some(&oauth_query(&query))))
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => return authorize_failure(e),
+    };
+    let (session, username, password, confirm) = (
+        field(&form, "session"),
+        field(&form, "username"),
+        field(&form, "password"),
+        field(&form, "confirm"),
+    );
+    if password != confirm {
+        return new_password_form(
+            &s,
+            &headers,
+            &query,
+            StatusCode::BAD_REQUEST,
+            session,
+            username,
+            Some("The two passwords differ."),
+        );
+    }
+    let pool = match identity.store().pool(&s.pool_id).await {
+        Ok(Some(p)) => p,
+        _ => return error_page("server_error"),
+    };
+    let now = s.app.now();
+    match identity
+        .hosted_new_password(&pool, &a.client_id, session, password, now)
+        .await
+    {
+        Ok(user) => complete(&s, &a, &user, now / 1000, true).await,
+        Err(e) if e.is_internal() => error_page("server_error"),
+        Err(e) if e.kind == "NotAuthorized" => redirect(&format!("/login?{}", oauth_query(&query))),
+        Err(e) => new_password_form(
+            &s,
+            &headers,
+            &query,
+            StatusCode::BAD_REQUEST,
+            session,
             username,
             Some(&e.message),
         ),

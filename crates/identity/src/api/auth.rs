@@ -604,7 +604,7 @@ impl Identity {
         if found.client_id != client.id || found.challenge != i.challenge_name {
             return Err(expired());
         }
-        let mut user = self
+        let user = self
             .store
             .user_by_sub(&pool.id, &found.sub)
             .await?
@@ -656,7 +656,6 @@ impl Identity {
         let new_password = i.challenge_responses.get("NEW_PASSWORD").ok_or_else(|| {
             CognitoError::invalid_parameter("Missing required parameter NEW_PASSWORD")
         })?;
-        password::check_policy(&pool.settings.password_policy, new_password)?;
         let changes: Vec<(String, String)> = i
             .challenge_responses
             .iter()
@@ -665,23 +664,48 @@ impl Identity {
                     .map(|n| (n.to_string(), v.clone()))
             })
             .collect();
-        crate::users::check_attributes(&pool, &changes)?;
-        for (name, value) in &changes {
+        let user = self
+            .complete_new_password(&pool, user, &hash, new_password, &changes, now)
+            .await?;
+        self.mfa_or_tokens(&pool, &client, &user, now).await
+    }
+
+    /// Completes NEW_PASSWORD_REQUIRED for the JSON API and the hosted page:
+    /// checks the password and required attributes first, then takes the
+    /// session (so a refused password leaves it usable), and confirms the user.
+    pub(crate) async fn complete_new_password(
+        &self,
+        pool: &Pool,
+        mut user: User,
+        session_hash: &str,
+        new_password: &str,
+        changes: &[(String, String)],
+        now: i64,
+    ) -> Result<User> {
+        password::check_policy(&pool.settings.password_policy, new_password)?;
+        crate::users::check_attributes(pool, changes)?;
+        for (name, value) in changes {
             user.attributes.insert(name.clone(), value.clone());
         }
-        if let Some(missing) = crate::users::missing_required(&pool, &user.attributes) {
+        if let Some(missing) = crate::users::missing_required(pool, &user.attributes) {
             return Err(CognitoError::invalid_parameter(format!(
                 "Invalid attributes given, {missing} is missing"
             )));
         }
-        // Taken only now, so a refused password leaves the session usable.
-        if self.store.take_auth_session(&hash, now).await?.is_none() {
-            return Err(expired());
+        if self
+            .store
+            .take_auth_session(session_hash, now)
+            .await?
+            .is_none()
+        {
+            return Err(CognitoError::not_authorized(
+                "Invalid session for the user, session is expired.",
+            ));
         }
         self.set_password(&mut user, new_password, now).await?;
         user.status = status::CONFIRMED.into();
         user.updated_ms = now;
-        set_alias_keys(&pool, &mut user);
+        set_alias_keys(pool, &mut user);
         self.store
             .update_user(&user, None, None)
             .await
@@ -691,7 +715,7 @@ impl Identity {
                 }
                 other => other.into(),
             })?;
-        self.mfa_or_tokens(&pool, &client, &user, now).await
+        Ok(user)
     }
 
     /// Checks the raw client secret of GetTokensFromRefreshToken and RevokeToken.
