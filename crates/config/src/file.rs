@@ -142,6 +142,8 @@ struct PasswordPolicyFile {
 struct DomainFile {
     prefix: String,
     listen: Option<String>,
+    #[serde(default)]
+    custom_domains: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -349,9 +351,31 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
                     "must be lowercase letters, digits and inner hyphens, 1-63 long",
                 );
             }
+            for (i, host) in d.custom_domains.iter().enumerate() {
+                let ok = !host.is_empty()
+                    && host.len() <= 253
+                    && host.split('.').all(|l| {
+                        !l.is_empty()
+                            && l.len() <= 63
+                            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                            && !l.starts_with('-')
+                            && !l.ends_with('-')
+                    });
+                if !ok {
+                    c.at(
+                        format!("{at}.domain.custom_domains[{i}]"),
+                        format!("'{host}' is not a host name"),
+                    );
+                }
+            }
             Domain {
                 prefix: d.prefix,
                 listen: listen(&mut c, &format!("{at}.domain.listen"), d.listen),
+                custom_domains: d
+                    .custom_domains
+                    .iter()
+                    .map(|h| h.to_ascii_lowercase())
+                    .collect(),
             }
         });
 
@@ -378,6 +402,23 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
             resource_servers: p.resource_servers,
             clients,
         });
+    }
+    let mut hosts: Vec<&str> = Vec::new();
+    for (pi, p) in pools.iter().enumerate() {
+        for (hi, h) in p
+            .domain
+            .iter()
+            .flat_map(|d| d.custom_domains.iter())
+            .enumerate()
+        {
+            if hosts.contains(&h.as_str()) {
+                c.at(
+                    format!("user_pools[{pi}].domain.custom_domains[{hi}]"),
+                    format!("{h} is already used by another pool"),
+                );
+            }
+            hosts.push(h);
+        }
     }
     for (i, (loc, key)) in outputs.iter().enumerate() {
         if outputs[..i].iter().any(|(_, k)| k == key) {

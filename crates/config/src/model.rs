@@ -102,6 +102,9 @@ pub struct UserPool {
 pub struct Domain {
     pub prefix: String,
     pub listen: Listen,
+    /// Host names (`auth.example.com`) whose requests to any listener are
+    /// served by this domain.
+    pub custom_domains: Vec<String>,
 }
 
 /// Everything about a pool that Cognito lets an administrator set.

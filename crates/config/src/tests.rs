@@ -134,3 +134,24 @@ fn tls_is_files_or_a_development_certificate() {
     assert_eq!(half[0].location, "server.tls");
     assert_eq!(parse(DEMO_TOML).unwrap().server.tls, None);
 }
+
+#[test]
+fn custom_domains_are_host_names_used_once() {
+    let text = "version = 1\n[[user_pools]]\nname = \"a\"\ndomain = { prefix = \"a\", custom_domains = [\"Auth.Example.test\"] }\n\
+                [[user_pools]]\nname = \"b\"\ndomain = { prefix = \"b\", custom_domains = [\"auth.example.test\", \"bad host\"] }\n";
+    let problems = parse(text).unwrap_err().0;
+    let locations: Vec<_> = problems.iter().map(|p| p.location.as_str()).collect();
+    assert!(
+        locations.contains(&"user_pools[1].domain.custom_domains[1]"),
+        "{locations:?}"
+    );
+    assert!(
+        locations.contains(&"user_pools[1].domain.custom_domains[0]"),
+        "{locations:?}"
+    );
+    let ok = parse("version = 1\n[[user_pools]]\nname = \"a\"\ndomain = { prefix = \"a\", custom_domains = [\"Auth.Example.test\"] }\n").unwrap();
+    assert_eq!(
+        ok.user_pools[0].domain.as_ref().unwrap().custom_domains,
+        ["auth.example.test"]
+    );
+}

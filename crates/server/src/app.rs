@@ -231,3 +231,46 @@ fn discovery_document(state: &AppState, pool: &cognate_store::pools::Pool) -> Va
 pub fn not_found_app() -> Router {
     Router::new().fallback(|| async { errors::not_found() })
 }
+
+/// Host name (lowercase, no port) -> the domain routes of a pool.
+pub type CustomDomains = Arc<std::collections::HashMap<String, Router>>;
+
+/// Serves requests whose Host is a pool's custom domain with that domain's
+/// routes, on whichever listener they arrive. The Host only chooses the
+/// routes: issuers, redirects and cookies never come from it.
+pub fn with_custom_domains(router: Router, domains: CustomDomains) -> Router {
+    if domains.is_empty() {
+        return router;
+    }
+    router.layer(axum::middleware::from_fn_with_state(domains, by_host))
+}
+
+async fn by_host(
+    State(domains): State<CustomDomains>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| match h.rsplit_once(':') {
+            Some((name, port))
+                if !name.ends_with(']') && port.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                name
+            }
+            _ => h,
+        })
+        .map(str::to_ascii_lowercase);
+    match host.and_then(|h| domains.get(&h).cloned()) {
+        Some(domain) => {
+            use tower::ServiceExt;
+            match domain.oneshot(request).await {
+                Ok(r) => r,
+                Err(never) => match never {},
+            }
+        }
+        None => next.run(request).await,
+    }
+}

@@ -190,7 +190,20 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         domains: Arc::new(domains),
     };
 
-    let main_router = app::app(state.clone());
+    let mut custom = HashMap::new();
+    for pool in &config.user_pools {
+        if let (Some(d), Some(pool_id)) = (&pool.domain, applied.pool_ids.get(&pool.name)) {
+            for host in &d.custom_domains {
+                let secure = config.server.tls.is_some();
+                custom.insert(
+                    host.clone(),
+                    crate::oauth::domain_app(state.clone(), pool_id.clone(), secure),
+                );
+            }
+        }
+    }
+    let custom: app::CustomDomains = Arc::new(custom);
+    let main_router = app::with_custom_domains(app::app(state.clone()), custom.clone());
     let outputs = outputs(
         &config,
         &applied,
@@ -237,7 +250,11 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             }
             None => app::not_found_app(),
         };
-        servers.spawn(serve(b.listener, router, stop_rx.clone()));
+        servers.spawn(serve(
+            b.listener,
+            app::with_custom_domains(router, custom.clone()),
+            stop_rx.clone(),
+        ));
     }
     tracing::info!(url = %public_url, "cognate is serving");
     let purge = tokio::spawn(purge_loop(store.clone(), state.clone()));
