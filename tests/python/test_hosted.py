@@ -249,7 +249,7 @@ def test_sign_up_confirm_and_sign_in_through_the_pages(server):
     weak = browser.post(server["HostedUiUrl"] + action, allow_redirects=False,
                         data={"_csrf": csrf, "username": name, "email": f"{name}@example.com", "password": "weak"})
     assert weak.status_code == 400 and "Password did not conform with policy" in weak.text
-    assert f'value="{name}"' in weak.text, "what was typed is kept"
+    assert f'value="{name}"' in weak.text and f'value="{name}@example.com"' in weak.text, "what was typed is kept"
     done = browser.post(server["HostedUiUrl"] + action, allow_redirects=False,
                         data={"_csrf": csrf, "username": name, "email": f"{name}@example.com", "password": PASSWORD})
     assert done.status_code == 302 and done.headers["Location"].startswith("/confirmUser?")

@@ -97,19 +97,7 @@ pub fn verify(
     }
 
     let canonical = canonical_request(req, &signed);
-    let scope_text = format!("{date}/{region}/{service}/aws4_request");
-    let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope_text}\n{}",
-        crypto::sha256_hex(canonical.as_bytes())
-    );
-    let mut key = crypto::hmac_sha256(
-        format!("AWS4{}", creds.secret_access_key).as_bytes(),
-        date.as_bytes(),
-    );
-    for part in [region, service, "aws4_request"] {
-        key = crypto::hmac_sha256(&key, part.as_bytes());
-    }
-    let expected = crypto::hex(&crypto::hmac_sha256(&key, string_to_sign.as_bytes()));
+    let expected = signature(&canonical, creds, &amz_date, region, service);
     if !crypto::equal(expected.as_bytes(), parsed.signature.as_bytes()) {
         return Err(CognitoError::invalid_signature(
             "The request signature we calculated does not match the signature you provided. \
@@ -141,8 +129,27 @@ pub fn sign(
     };
     let canonical = canonical_request(&with_date, &names);
     let scope = format!("{date}/{region}/{service}/aws4_request");
+    let signature = signature(&canonical, creds, &amz_date, region, service);
+    let authorization = format!(
+        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={}, Signature={signature}",
+        creds.access_key_id,
+        names.join(";")
+    );
+    (amz_date, authorization)
+}
+
+/// The hex signature of a canonical request: the string to sign over its
+/// hash, with the key derived from the secret, date, region and service.
+fn signature(
+    canonical: &str,
+    creds: &AdminCredentials,
+    amz_date: &str,
+    region: &str,
+    service: &str,
+) -> String {
+    let date = &amz_date[..8.min(amz_date.len())];
     let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        "AWS4-HMAC-SHA256\n{amz_date}\n{date}/{region}/{service}/aws4_request\n{}",
         crypto::sha256_hex(canonical.as_bytes())
     );
     let mut key = crypto::hmac_sha256(
@@ -152,13 +159,7 @@ pub fn sign(
     for part in [region, service, "aws4_request"] {
         key = crypto::hmac_sha256(&key, part.as_bytes());
     }
-    let signature = crypto::hex(&crypto::hmac_sha256(&key, string_to_sign.as_bytes()));
-    let authorization = format!(
-        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={}, Signature={signature}",
-        creds.access_key_id,
-        names.join(";")
-    );
-    (amz_date, authorization)
+    crypto::hex(&crypto::hmac_sha256(&key, string_to_sign.as_bytes()))
 }
 
 struct Authorization {

@@ -147,42 +147,11 @@ async fn run_srp_phase(
     pool: String,
     client: String,
 ) -> Phase {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for worker in 0..connections {
+    run_loop(connections, seconds, move |i| {
         let (api, pool, client) = (api.clone(), pool.clone(), client.clone());
-        tasks.push(tokio::spawn(async move {
-            let (mut ok, mut errors, mut lat) = (0u64, 0u64, Vec::new());
-            let mut i = worker;
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                if srp_sign_in(&api, &pool, &client, &format!("bench-{}", i % USERS)).await {
-                    ok += 1;
-                    lat.push(t.elapsed().as_micros() as u64);
-                } else {
-                    errors += 1;
-                }
-                i += connections;
-            }
-            (ok, errors, lat)
-        }));
-    }
-    let mut phase = Phase {
-        requests: 0,
-        errors: 0,
-        seconds: 0.0,
-        latencies_us: Vec::new(),
-    };
-    for t in tasks {
-        let (ok, errors, lat) = t.await.unwrap();
-        phase.requests += ok;
-        phase.errors += errors;
-        phase.latencies_us.extend(lat);
-    }
-    phase.seconds = started.elapsed().as_secs_f64();
-    phase.latencies_us.sort_unstable();
-    phase
+        async move { srp_sign_in(&api, &pool, &client, &format!("bench-{}", i % USERS)).await }
+    })
+    .await
 }
 
 /// A form POST or GET on the pool domain; returns status, headers, body.
@@ -327,46 +296,16 @@ async fn run_phase(
     seconds: u64,
     bodies: Arc<Vec<Value>>,
 ) -> Phase {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for worker in 0..connections {
-        let api = api.clone();
-        let bodies = bodies.clone();
-        tasks.push(tokio::spawn(async move {
-            let (mut ok, mut errors, mut lat) = (0u64, 0u64, Vec::new());
-            let mut i = worker;
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                let (status, _) = api
-                    .call("InitiateAuth", &bodies[i % bodies.len()], false)
-                    .await;
-                if status == 200 {
-                    ok += 1;
-                    lat.push(t.elapsed().as_micros() as u64);
-                } else {
-                    errors += 1;
-                }
-                i += connections;
-            }
-            (ok, errors, lat)
-        }));
-    }
-    let mut phase = Phase {
-        requests: 0,
-        errors: 0,
-        seconds: 0.0,
-        latencies_us: Vec::new(),
-    };
-    for t in tasks {
-        let (ok, errors, lat) = t.await.unwrap();
-        phase.requests += ok;
-        phase.errors += errors;
-        phase.latencies_us.extend(lat);
-    }
-    phase.seconds = started.elapsed().as_secs_f64();
-    phase.latencies_us.sort_unstable();
-    phase
+    run_loop(connections, seconds, move |i| {
+        let (api, bodies) = (api.clone(), bodies.clone());
+        async move {
+            api.call("InitiateAuth", &bodies[i % bodies.len()], false)
+                .await
+                .0
+                == 200
+        }
+    })
+    .await
 }
 
 fn openssl_rsa2048_signs_per_second() -> f64 {

@@ -664,47 +664,6 @@ pub async fn signup_page(
     signup_form(&s, &headers, &query, StatusCode::OK, "", "", None)
 }
 
-pub async fn signup_submit(
-    State(s): State<DomainState>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let query = query.unwrap_or_default();
-    let form = match posted(&headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let client_id = match page_client(&s, &query).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let (username, email, password) = (
-        field(&form, "username"),
-        field(&form, "email"),
-        field(&form, "password"),
-    );
-    let request = json!({"Username": username, "Password": password,
-        "UserAttributes": [{"Name": "email", "Value": email}]});
-    match public_call(&s, &client_id, "SignUp", request, username).await {
-        Ok(_) => redirect(&format!(
-            "/confirmUser?{}&username={}",
-            oauth_query(&query),
-            url::form_urlencoded::byte_serialize(username.as_bytes()).collect::<String>()
-        )),
-        Err(e) if e.is_internal() => error_page("server_error"),
-        Err(e) => signup_form(
-            &s,
-            &headers,
-            &query,
-            StatusCode::BAD_REQUEST,
-            username,
-            email,
-            Some(&e.message),
-        ),
-    }
-}
-
 fn confirm_form(
     s: &DomainState,
     headers: &HeaderMap,
@@ -759,38 +718,6 @@ pub async fn confirm_page(
     confirm_form(&s, &headers, &query, StatusCode::OK, &username, &code, None)
 }
 
-pub async fn confirm_submit(
-    State(s): State<DomainState>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let query = query.unwrap_or_default();
-    let form = match posted(&headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let client_id = match page_client(&s, &query).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let (username, code) = (field(&form, "username"), field(&form, "code"));
-    let request = json!({"Username": username, "ConfirmationCode": code});
-    match public_call(&s, &client_id, "ConfirmSignUp", request, username).await {
-        Ok(_) => redirect(&format!("/login?{}", oauth_query(&query))),
-        Err(e) if e.is_internal() => error_page("server_error"),
-        Err(e) => confirm_form(
-            &s,
-            &headers,
-            &query,
-            StatusCode::BAD_REQUEST,
-            username,
-            "",
-            Some(&e.message),
-        ),
-    }
-}
-
 pub async fn forgot_page(
     State(s): State<DomainState>,
     RawQuery(query): RawQuery,
@@ -829,48 +756,6 @@ fn forgot_form(
         error,
         "",
     )
-}
-
-pub async fn forgot_submit(
-    State(s): State<DomainState>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let query = query.unwrap_or_default();
-    let form = match posted(&headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let client_id = match page_client(&s, &query).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let username = field(&form, "username");
-    match public_call(
-        &s,
-        &client_id,
-        "ForgotPassword",
-        json!({"Username": username}),
-        username,
-    )
-    .await
-    {
-        Ok(_) => redirect(&format!(
-            "/confirmForgotPassword?{}&username={}",
-            oauth_query(&query),
-            url::form_urlencoded::byte_serialize(username.as_bytes()).collect::<String>()
-        )),
-        Err(e) if e.is_internal() => error_page("server_error"),
-        Err(e) => forgot_form(
-            &s,
-            &headers,
-            &query,
-            StatusCode::BAD_REQUEST,
-            username,
-            Some(&e.message),
-        ),
-    }
 }
 
 fn reset_form(
@@ -928,41 +813,6 @@ pub async fn reset_page(
     }
     let username = query_value(&query, "username").unwrap_or_default();
     reset_form(&s, &headers, &query, StatusCode::OK, &username, None)
-}
-
-pub async fn reset_submit(
-    State(s): State<DomainState>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let query = query.unwrap_or_default();
-    let form = match posted(&headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let client_id = match page_client(&s, &query).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let (username, code, password) = (
-        field(&form, "username"),
-        field(&form, "code"),
-        field(&form, "password"),
-    );
-    let request = json!({"Username": username, "ConfirmationCode": code, "Password": password});
-    match public_call(&s, &client_id, "ConfirmForgotPassword", request, username).await {
-        Ok(_) => redirect(&format!("/login?{}", oauth_query(&query))),
-        Err(e) if e.is_internal() => error_page("server_error"),
-        Err(e) => reset_form(
-            &s,
-            &headers,
-            &query,
-            StatusCode::BAD_REQUEST,
-            username,
-            Some(&e.message),
-        ),
-    }
 }
 
 fn new_password_form(
@@ -1075,4 +925,185 @@ pub async fn new_password_submit(
             Some(&e.message),
         ),
     }
+}
+
+/// What a page's form turns into: the operation's request, the user it is
+/// for, and the username to show again if it fails.
+struct Step {
+    op: &'static str,
+    request: serde_json::Value,
+    username: String,
+}
+
+/// The common path of the sign-up, confirmation and reset forms: CSRF,
+/// the page's client, the public operation; then `next` on success or the
+/// form again with the error.
+async fn form_step(
+    s: &DomainState,
+    query: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+    step: impl FnOnce(&[(String, String)]) -> Step,
+    next: impl FnOnce(&str) -> String,
+    again: impl FnOnce(&[(String, String)], &str) -> Response,
+) -> Response {
+    let form = match posted(headers, body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let client_id = match page_client(s, query).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Step {
+        op,
+        request,
+        username,
+    } = step(&form);
+    match public_call(s, &client_id, op, request, &username).await {
+        Ok(_) => redirect(&next(&username)),
+        Err(e) if e.is_internal() => error_page("server_error"),
+        Err(e) => again(&form, &e.message),
+    }
+}
+
+fn with_username(path: &str, query: &str, username: &str) -> String {
+    let user: String = url::form_urlencoded::byte_serialize(username.as_bytes()).collect();
+    format!("{path}?{}&username={user}", oauth_query(query))
+}
+
+pub async fn signup_submit(
+    State(s): State<DomainState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let step = |form: &[(String, String)]| Step {
+        op: "SignUp",
+        request: json!({"Username": field(form, "username"), "Password": field(form, "password"),
+            "UserAttributes": [{"Name": "email", "Value": field(form, "email")}]}),
+        username: field(form, "username").to_string(),
+    };
+    form_step(
+        &s,
+        &query,
+        &headers,
+        &body,
+        step,
+        |u| with_username("/confirmUser", &query, u),
+        |form, e| {
+            signup_form(
+                &s,
+                &headers,
+                &query,
+                StatusCode::BAD_REQUEST,
+                field(form, "username"),
+                field(form, "email"),
+                Some(e),
+            )
+        },
+    )
+    .await
+}
+
+pub async fn confirm_submit(
+    State(s): State<DomainState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let step = |form: &[(String, String)]| Step {
+        op: "ConfirmSignUp",
+        request: json!({"Username": field(form, "username"), "ConfirmationCode": field(form, "code")}),
+        username: field(form, "username").to_string(),
+    };
+    form_step(
+        &s,
+        &query,
+        &headers,
+        &body,
+        step,
+        |_| format!("/login?{}", oauth_query(&query)),
+        |form, e| {
+            confirm_form(
+                &s,
+                &headers,
+                &query,
+                StatusCode::BAD_REQUEST,
+                field(form, "username"),
+                "",
+                Some(e),
+            )
+        },
+    )
+    .await
+}
+
+pub async fn forgot_submit(
+    State(s): State<DomainState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let step = |form: &[(String, String)]| Step {
+        op: "ForgotPassword",
+        request: json!({"Username": field(form, "username")}),
+        username: field(form, "username").to_string(),
+    };
+    form_step(
+        &s,
+        &query,
+        &headers,
+        &body,
+        step,
+        |u| with_username("/confirmForgotPassword", &query, u),
+        |form, e| {
+            forgot_form(
+                &s,
+                &headers,
+                &query,
+                StatusCode::BAD_REQUEST,
+                field(form, "username"),
+                Some(e),
+            )
+        },
+    )
+    .await
+}
+
+pub async fn reset_submit(
+    State(s): State<DomainState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let step = |form: &[(String, String)]| Step {
+        op: "ConfirmForgotPassword",
+        request: json!({"Username": field(form, "username"), "ConfirmationCode": field(form, "code"),
+            "Password": field(form, "password")}),
+        username: field(form, "username").to_string(),
+    };
+    form_step(
+        &s,
+        &query,
+        &headers,
+        &body,
+        step,
+        |_| format!("/login?{}", oauth_query(&query)),
+        |form, e| {
+            reset_form(
+                &s,
+                &headers,
+                &query,
+                StatusCode::BAD_REQUEST,
+                field(form, "username"),
+                Some(e),
+            )
+        },
+    )
+    .await
 }

@@ -109,6 +109,32 @@ struct ServerArgs {
     region: Option<String>,
 }
 
+impl ServerArgs {
+    /// The outputs file's values, and the endpoint and region: flags first,
+    /// then the outputs.
+    fn resolve(
+        &self,
+    ) -> Result<(std::collections::BTreeMap<String, String>, String, String), String> {
+        let outputs = self
+            .outputs
+            .as_deref()
+            .map(client::read_outputs)
+            .transpose()?
+            .unwrap_or_default();
+        let endpoint = self
+            .endpoint
+            .clone()
+            .or_else(|| outputs.get("CognitoEndpoint").cloned())
+            .ok_or("--endpoint or --outputs is needed")?;
+        let region = self
+            .region
+            .clone()
+            .or_else(|| outputs.get("Region").cloned())
+            .unwrap_or_else(|| "us-east-1".into());
+        Ok((outputs, endpoint, region))
+    }
+}
+
 #[derive(Subcommand)]
 enum UsersCommand {
     /// Create a confirmed user with a permanent password (like
@@ -200,13 +226,7 @@ async fn run(cli: Cli) -> Result<(), (u8, String)> {
                     secret_access_key,
                 },
         } => {
-            let outputs = server
-                .outputs
-                .as_deref()
-                .map(client::read_outputs)
-                .transpose()
-                .map_err(fail)?
-                .unwrap_or_default();
+            let (outputs, endpoint, region) = server.resolve().map_err(fail)?;
             let pick =
                 |given: Option<String>, key: &str| given.or_else(|| outputs.get(key).cloned());
             let credentials = match (pick(access_key_id, "AdminAccessKeyId"), pick(secret_access_key, "AdminSecretAccessKey")) {
@@ -214,9 +234,8 @@ async fn run(cli: Cli) -> Result<(), (u8, String)> {
                 _ => return Err(fail("admin credentials are needed: --outputs, or --access-key-id and --secret-access-key".into())),
             };
             let api = client::ApiClient {
-                endpoint: pick(server.endpoint, "CognitoEndpoint")
-                    .ok_or_else(|| fail("--endpoint or --outputs is needed".into()))?,
-                region: pick(server.region, "Region").unwrap_or_else(|| "us-east-1".into()),
+                endpoint,
+                region,
                 credentials: Some(credentials),
             };
             let pool = pick(user_pool_id, "UserPoolId")
@@ -245,19 +264,12 @@ async fn run(cli: Cli) -> Result<(), (u8, String)> {
             client_id,
             client_secret,
         } => {
-            let outputs = server
-                .outputs
-                .as_deref()
-                .map(client::read_outputs)
-                .transpose()
-                .map_err(fail)?
-                .unwrap_or_default();
+            let (outputs, endpoint, region) = server.resolve().map_err(fail)?;
             let pick =
                 |given: Option<String>, key: &str| given.or_else(|| outputs.get(key).cloned());
             let api = client::ApiClient {
-                endpoint: pick(server.endpoint, "CognitoEndpoint")
-                    .ok_or_else(|| fail("--endpoint or --outputs is needed".into()))?,
-                region: pick(server.region, "Region").unwrap_or_else(|| "us-east-1".into()),
+                endpoint,
+                region,
                 credentials: None,
             };
             let client_id = pick(client_id, "UserPoolClientId")

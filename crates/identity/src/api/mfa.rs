@@ -385,25 +385,8 @@ impl Identity {
             self.count_failure(&user, now).await?;
             return Err(mismatch());
         }
-        if self
-            .store
-            .take_auth_session(&crypto::stored_hash(session), now)
-            .await?
-            .is_none()
-        {
-            return Err(CognitoError::not_authorized(
-                "Invalid session for the user, session is expired.",
-            ));
-        }
-        if user.failed_attempts != 0 {
-            self.store.reset_failures(&pool.id, &user.sub).await?;
-        }
-        let issued = self
-            .issue(pool, client, &user, super::auth::api_grant(), now)
-            .await?;
-        Ok(
-            json!({"ChallengeParameters": {}, "AuthenticationResult": issued.authentication_result()}),
-        )
+        self.finish_second_factor(pool, client, session, &user, now)
+            .await
     }
 
     /// RespondToAuthChallenge EMAIL_OTP: the code mailed for this sign-in;
@@ -424,6 +407,23 @@ impl Identity {
             }
             return Err(e);
         }
+        self.store
+            .delete_code(&pool.id, &user.sub, EMAIL_OTP_PURPOSE)
+            .await?;
+        self.finish_second_factor(pool, client, session, &user, now)
+            .await
+    }
+
+    /// Ends a second-factor step that succeeded: takes the session (once),
+    /// ends the run of failures, issues the tokens.
+    async fn finish_second_factor(
+        &self,
+        pool: &Pool,
+        client: &Client,
+        session: &str,
+        user: &User,
+        now: i64,
+    ) -> Result<Value> {
         if self
             .store
             .take_auth_session(&crypto::stored_hash(session), now)
@@ -434,14 +434,11 @@ impl Identity {
                 "Invalid session for the user, session is expired.",
             ));
         }
-        self.store
-            .delete_code(&pool.id, &user.sub, EMAIL_OTP_PURPOSE)
-            .await?;
         if user.failed_attempts != 0 {
             self.store.reset_failures(&pool.id, &user.sub).await?;
         }
         let issued = self
-            .issue(pool, client, &user, super::auth::api_grant(), now)
+            .issue(pool, client, user, super::auth::api_grant(), now)
             .await?;
         Ok(
             json!({"ChallengeParameters": {}, "AuthenticationResult": issued.authentication_result()}),
