@@ -334,3 +334,30 @@ def test_temporary_password_leads_to_the_new_password_page(server, admin):
     no_csrf = requests.post(server["HostedUiUrl"] + action, data={"session": session, "password": "x", "confirm": "x"},
                             allow_redirects=False, timeout=10)
     assert no_csrf.status_code == 403
+
+
+def test_twenty_parallel_exchanges_of_one_code_give_one_token(server, user):
+    from concurrent.futures import ThreadPoolExecutor
+    code = code_of(login(requests.Session(), server, authorize_url(server), user))["code"][0]
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(lambda _: exchange(server, code), range(20)))
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [200] + [400] * 19
+    assert all(r.json()["error"] == "invalid_grant" for r in results if r.status_code == 400)
+
+
+def test_a_response_type_the_client_may_not_use_is_unauthorized(server, admin, user):
+    code_only = admin.create_user_pool_client(
+        UserPoolId=server["UserPoolId"], ClientName="code-only", AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid"], AllowedOAuthFlowsUserPoolClient=True, CallbackURLs=[CALLBACK],
+        SupportedIdentityProviders=["COGNITO"])["UserPoolClient"]["ClientId"]
+    r = requests.get(authorize_url(server, client_id=code_only, response_type="token", scope="openid", state="s"),
+                     allow_redirects=False, timeout=10)
+    assert r.headers["Location"].startswith(CALLBACK + "#")
+    assert parse_qs(r.headers["Location"].split("#", 1)[1]) == {"error": ["unauthorized_client"], "state": ["s"]}
+
+
+def test_redirects_that_carry_codes_or_tokens_send_no_referrer(server, user):
+    r = login(requests.Session(), server, authorize_url(server, response_type="token"), user)
+    assert r.status_code == 302 and r.headers["Referrer-Policy"] == "no-referrer"
+    assert r.headers["Cache-Control"] == "no-store"

@@ -321,3 +321,60 @@ async fn access_tokens_expire_for_the_token_authorized_operations() {
         .unwrap_err();
     assert_eq!(err.1, "Access Token has expired");
 }
+
+#[tokio::test]
+async fn authorization_codes_expire_after_five_minutes() {
+    use cognate_identity::oauth::{ClientAuth, Grant, TokenRequest};
+    let w = world().await;
+    w.user("hank", T0).await;
+    let pairs: Vec<(String, String)> = [
+        ("client_id", w.client.as_str()),
+        ("response_type", "code"),
+        ("redirect_uri", "http://localhost:3000/"),
+        ("scope", "openid"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let a = w.id.authorize_request(&w.pool, &pairs).await.unwrap();
+    let pool = w.id.store().pool(&w.pool).await.unwrap().unwrap();
+    let user =
+        w.id.store()
+            .user_by_username_key(&w.pool, "hank")
+            .await
+            .unwrap()
+            .unwrap();
+    let code_for = |location: String| location.split("code=").nth(1).unwrap().to_string();
+    let request = |code: String| TokenRequest {
+        client: ClientAuth {
+            client_id: w.client.clone(),
+            secret: None,
+            via_basic: false,
+        },
+        grant: Grant::AuthorizationCode {
+            code,
+            redirect_uri: Some("http://localhost:3000/".into()),
+            code_verifier: None,
+        },
+    };
+    let fresh = code_for(
+        w.id.authorize_complete(&a, &user, T0 / 1000, T0)
+            .await
+            .unwrap(),
+    );
+    assert!(w
+        .id
+        .oauth_token(&pool.id, request(fresh), T0 + 5 * 60_000 - 1)
+        .await
+        .is_ok());
+    let stale = code_for(
+        w.id.authorize_complete(&a, &user, T0 / 1000, T0)
+            .await
+            .unwrap(),
+    );
+    let err =
+        w.id.oauth_token(&pool.id, request(stale), T0 + 5 * 60_000 + 1)
+            .await
+            .unwrap_err();
+    assert_eq!(err.code, "invalid_grant");
+}
