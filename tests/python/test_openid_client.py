@@ -44,3 +44,21 @@ def test_openid_client_code_flow_with_pkce(server, user):
     assert finish["userinfo"]["sub"] == claims["sub"] and finish["userinfo"]["email"] == f"{user}@example.com"
     assert finish["refreshedAccessToken"]
     assert finish["revoked"] is True
+
+
+def test_openid_client_with_the_sign_in_in_chromium(server, user):
+    import shutil
+    from conftest import ARTIFACTS
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    payload = {"issuer": server["IssuerUrl"], "clientId": server["UserPoolClientId"],
+               "redirectUri": server["ApiUrl"] + "/oauth2/callback", "username": user, "password": PASSWORD,
+               "screenshot": str(ARTIFACTS / "06-openid-client-login.png")}
+    out = subprocess.run(["node", str(JS / "openid-browser.mjs")], input=json.dumps(payload), capture_output=True,
+                         text=True, timeout=120, cwd=JS,
+                         env={"PATH": "/usr/bin:/bin", "CHROMIUM": shutil.which("chromium"), "HOME": str(ARTIFACTS)})
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["ok"], result
+    assert result["claims"]["nonce"] == result["nonce"] and result["claims"]["iss"] == server["IssuerUrl"]
+    assert result["userinfo"]["sub"] == result["claims"]["sub"]
+    assert result["refreshed"] and result["revoked"]
