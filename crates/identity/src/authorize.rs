@@ -43,6 +43,15 @@ pub enum HostedStep {
         session: String,
         username: String,
     },
+    /// A second factor: SOFTWARE_TOKEN_MFA, EMAIL_OTP (code sent to
+    /// `destination`) or MFA_SETUP (a new authenticator in `setup`).
+    Mfa {
+        session: String,
+        challenge: &'static str,
+        username: String,
+        setup: Option<crate::api::mfa::TotpSetup>,
+        destination: Option<String>,
+    },
 }
 
 /// A validated authorization request.
@@ -449,25 +458,46 @@ impl Identity {
         }
         match user.status.as_str() {
             status::UNCONFIRMED => Err(CognitoError::user_not_confirmed("User is not confirmed.")),
-            status::RESET_REQUIRED => Err(CognitoError::password_reset_required("Password reset required for the user")),
+            status::RESET_REQUIRED => Err(CognitoError::password_reset_required(
+                "Password reset required for the user",
+            )),
             status::FORCE_CHANGE_PASSWORD => {
-                let days = pool.settings.password_policy.temporary_password_validity_days as i64;
+                let days = pool
+                    .settings
+                    .password_policy
+                    .temporary_password_validity_days as i64;
                 let set = user.password_set_ms.unwrap_or(user.created_ms);
                 if days > 0 && now_ms > set + days * 86_400_000 {
                     return Err(CognitoError::not_authorized(
                         "Temporary password has expired and must be reset by an administrator.",
                     ));
                 }
-                let client = self.store.client(client_id).await?.ok_or_else(|| CognitoError::client_not_found(client_id))?;
-                let session = self.new_session(pool, &client, &user, "NEW_PASSWORD_REQUIRED", now_ms).await?;
-                Ok(HostedStep::NewPassword { session, username: user.username.clone() })
+                let client = self
+                    .store
+                    .client(client_id)
+                    .await?
+                    .ok_or_else(|| CognitoError::client_not_found(client_id))?;
+                let session = self
+                    .new_session(pool, &client, &user, "NEW_PASSWORD_REQUIRED", now_ms)
+                    .await?;
+                Ok(HostedStep::NewPassword {
+                    session,
+                    username: user.username.clone(),
+                })
             }
-            _ if !crate::api::mfa::factors(&user).is_empty() || pool.settings.mfa == cognate_config::MfaConfiguration::On => {
-                Err(CognitoError::not_authorized(
-                    "Multi-factor sign-in on the hosted pages is not available in this version of cognate.",
-                ))
-            }
-            _ => Ok(HostedStep::Done(user)),
+            _ => match self
+                .hosted_second_factor(pool, client_id, user.clone(), now_ms)
+                .await?
+            {
+                None => Ok(HostedStep::Done(user)),
+                Some((session, challenge, setup, destination, user)) => Ok(HostedStep::Mfa {
+                    session,
+                    challenge,
+                    username: user.username,
+                    setup,
+                    destination,
+                }),
+            },
         }
     }
 

@@ -74,6 +74,9 @@ button:hover{background:#1d4ed8}
 .error{background:#fef2f2;color:#991b1b;border:1px solid #fecaca;border-radius:.5rem;padding:.6rem .75rem;margin:0 0 1rem}
 footer{margin-top:1.5rem;font-size:.8rem;color:#6b7280;text-align:center}
 p.links{margin:1.25rem 0 0;text-align:center;font-size:.9rem}
+.qr{display:flex;justify-content:center;margin:0 0 .75rem}
+.qr svg{width:200px;height:200px;background:#fff;border-radius:.5rem}
+code{font-family:ui-monospace,monospace;word-break:break-all}
 a{color:#2563eb}
 input[type=email]{width:100%;padding:.65rem .75rem;border:1px solid #d1d5db;border-radius:.5rem;font-size:1rem}
 @media (prefers-color-scheme:dark){body{background:#111827;color:#f9fafb}main{background:#1f2937}
@@ -339,6 +342,22 @@ pub async fn login_submit(
         .await
     {
         Ok(HostedStep::Done(user)) => complete(&s, &a, &user, now / 1000, true).await,
+        Ok(HostedStep::Mfa {
+            session,
+            challenge,
+            setup,
+            destination,
+            ..
+        }) => {
+            let page = MfaPage {
+                session: &session,
+                challenge,
+                secret: setup.as_ref().map(|t| t.secret.as_str()).unwrap_or(""),
+                uri: setup.as_ref().map(|t| t.uri.as_str()).unwrap_or(""),
+                destination: destination.as_deref().unwrap_or(""),
+            };
+            mfa_form(&s, &headers, &query, StatusCode::OK, &page, None)
+        }
         Ok(HostedStep::NewPassword { session, username }) => new_password_form(
             &s,
             &headers,
@@ -538,6 +557,7 @@ struct Input<'a> {
 }
 
 /// A form page with the CSRF field and cookie.
+#[allow(clippy::too_many_arguments)]
 fn form_page(
     s: &DomainState,
     headers: &HeaderMap,
@@ -549,6 +569,26 @@ fn form_page(
     submit: &str,
     error: Option<&str>,
     links: &str,
+) -> Response {
+    form_page_with(
+        s, headers, status, title, intro, action, inputs, submit, error, links, "",
+    )
+}
+
+/// [`form_page`] with trusted HTML (built and escaped here) before the form.
+#[allow(clippy::too_many_arguments)]
+fn form_page_with(
+    s: &DomainState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    title: &str,
+    intro: &str,
+    action: &str,
+    inputs: &[Input<'_>],
+    submit: &str,
+    error: Option<&str>,
+    links: &str,
+    before_form: &str,
 ) -> Response {
     let csrf = cookie(headers, CSRF_COOKIE)
         .filter(|c| c.len() == 43)
@@ -578,7 +618,7 @@ fn form_page(
         ));
     }
     let body = format!(
-        "<h1>{t}</h1><p class=\"sub\">{intro}</p>{error}<form method=\"post\" action=\"{action}\" novalidate>\
+        "<h1>{t}</h1><p class=\"sub\">{intro}</p>{error}{before_form}<form method=\"post\" action=\"{action}\" novalidate>\
          <input type=\"hidden\" name=\"_csrf\" value=\"{csrf}\">{fields}<button type=\"submit\">{submit}</button></form>{links}",
         t = escape(title), intro = escape(intro), action = escape(action), csrf = escape(&csrf), submit = escape(submit),
     );
@@ -1106,4 +1146,189 @@ pub async fn reset_submit(
         },
     )
     .await
+}
+
+// --- Second factor ------------------------------------------------------------
+
+struct MfaPage<'a> {
+    session: &'a str,
+    challenge: &'a str,
+    /// base32 secret of a new authenticator (MFA_SETUP), shown as text and QR.
+    secret: &'a str,
+    /// Its `otpauth://` URI.
+    uri: &'a str,
+    /// Masked address an EMAIL_OTP code went to.
+    destination: &'a str,
+}
+
+/// An inline SVG QR code (no external image).
+fn qr_svg(text: &str) -> String {
+    match qrcode::QrCode::new(text.as_bytes()) {
+        Ok(code) => code
+            .render::<qrcode::render::svg::Color>()
+            .min_dimensions(200, 200)
+            .quiet_zone(true)
+            .build(),
+        Err(_) => String::new(),
+    }
+}
+
+fn mfa_form(
+    s: &DomainState,
+    headers: &HeaderMap,
+    query: &str,
+    status: StatusCode,
+    p: &MfaPage<'_>,
+    error: Option<&str>,
+) -> Response {
+    let (title, intro) = match p.challenge {
+        "MFA_SETUP" => (
+            "Set up two-step sign-in",
+            "Scan the code with an authenticator app, then enter the 6-digit code it shows."
+                .to_string(),
+        ),
+        "EMAIL_OTP" => (
+            "Check your email",
+            format!(
+                "Enter the code we sent to {}.",
+                if p.destination.is_empty() {
+                    "your email"
+                } else {
+                    p.destination
+                }
+            ),
+        ),
+        _ => (
+            "Two-step sign-in",
+            "Enter the 6-digit code from your authenticator app.".to_string(),
+        ),
+    };
+    let before = if p.challenge == "MFA_SETUP" && !p.uri.is_empty() {
+        format!("<div class=\"qr\" role=\"img\" aria-label=\"QR code for your authenticator app\">{}</div>\
+                 <p class=\"sub\">Or enter this key: <code>{}</code></p>", qr_svg(p.uri), escape(p.secret))
+    } else {
+        String::new()
+    };
+    form_page_with(
+        s,
+        headers,
+        status,
+        title,
+        &intro,
+        &format!("/mfa?{}", oauth_query(query)),
+        &[
+            Input {
+                name: "session",
+                label: "",
+                kind: "hidden",
+                autocomplete: "",
+                value: p.session,
+            },
+            Input {
+                name: "challenge",
+                label: "",
+                kind: "hidden",
+                autocomplete: "",
+                value: p.challenge,
+            },
+            Input {
+                name: "secret",
+                label: "",
+                kind: "hidden",
+                autocomplete: "",
+                value: p.secret,
+            },
+            Input {
+                name: "uri",
+                label: "",
+                kind: "hidden",
+                autocomplete: "",
+                value: p.uri,
+            },
+            Input {
+                name: "destination",
+                label: "",
+                kind: "hidden",
+                autocomplete: "",
+                value: p.destination,
+            },
+            Input {
+                name: "code",
+                label: "Code",
+                kind: "text",
+                autocomplete: "one-time-code",
+                value: "",
+            },
+        ],
+        "Verify",
+        error,
+        "",
+        &before,
+    )
+}
+
+pub async fn mfa_submit(
+    State(s): State<DomainState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let form = match posted(&headers, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let identity = &s.app.identity;
+    let a = match identity
+        .authorize_request(&s.pool_id, &pairs(Some(&oauth_query(&query))))
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => return authorize_failure(e),
+    };
+    let pool = match identity.store().pool(&s.pool_id).await {
+        Ok(Some(p)) => p,
+        _ => return error_page("server_error"),
+    };
+    let now = s.app.now();
+    match identity
+        .hosted_mfa(
+            &pool,
+            &a.client_id,
+            field(&form, "session"),
+            field(&form, "code"),
+            now,
+        )
+        .await
+    {
+        Ok(user) => complete(&s, &a, &user, now / 1000, true).await,
+        Err(e) if e.is_internal() => error_page("server_error"),
+        Err(e) if e.kind == "NotAuthorized" && e.message.contains("session") => {
+            redirect(&format!("/login?{}", oauth_query(&query)))
+        }
+        Err(e) => {
+            let message = if e.kind == "CodeMismatch" {
+                "That code is not right. Try the current one."
+            } else {
+                e.message.as_str()
+            };
+            // The displayed fields come back from the form; the server checks
+            // the code only against what it stored.
+            let page = MfaPage {
+                session: field(&form, "session"),
+                challenge: field(&form, "challenge"),
+                secret: field(&form, "secret"),
+                uri: field(&form, "uri"),
+                destination: field(&form, "destination"),
+            };
+            mfa_form(
+                &s,
+                &headers,
+                &query,
+                StatusCode::BAD_REQUEST,
+                &page,
+                Some(message),
+            )
+        }
+    }
 }

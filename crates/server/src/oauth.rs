@@ -31,6 +31,7 @@ pub fn domain_app(app: AppState, pool_id: String, secure: bool) -> Router {
         .route("/login", get(hosted::login_page).post(hosted::login_submit))
         .route("/logout", get(hosted::logout))
         .route("/newPassword", post(hosted::new_password_submit))
+        .route("/mfa", post(hosted::mfa_submit))
         .route(
             "/signup",
             get(hosted::signup_page).post(hosted::signup_submit),

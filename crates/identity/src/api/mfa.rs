@@ -371,20 +371,8 @@ impl Identity {
         now: i64,
     ) -> Result<Value> {
         self.check_lock(&user, now)?;
-        let mismatch = || CognitoError::code_mismatch("Invalid code or auth state for the user.");
-        let secret = user
-            .totp_secret
-            .as_deref()
-            .and_then(hex_bytes)
-            .ok_or_else(mismatch)?;
-        let Some(step) = totp::matching_step(&secret, code.trim(), now / 1000) else {
-            self.count_failure(&user, now).await?;
-            return Err(mismatch());
-        };
-        if !self.store.use_totp_step(&pool.id, &user.sub, step).await? {
-            self.count_failure(&user, now).await?;
-            return Err(mismatch());
-        }
+        self.use_totp_code(&user, user.totp_secret.as_deref(), code, now)
+            .await?;
         self.finish_second_factor(pool, client, session, &user, now)
             .await
     }
@@ -483,7 +471,7 @@ impl Identity {
 }
 
 /// Purpose of the one-time codes of EMAIL_OTP sign-ins.
-const EMAIL_OTP_PURPOSE: &str = "mfa:email";
+pub(crate) const EMAIL_OTP_PURPOSE: &str = "mfa:email";
 
 fn pool_mfa_json(pool: &Pool) -> Value {
     json!({
@@ -500,4 +488,171 @@ fn hex_bytes(text: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
         .collect()
+}
+
+/// A new authenticator for the hosted setup page.
+#[derive(Debug, Clone)]
+pub struct TotpSetup {
+    /// base32, as typed into an app.
+    pub secret: String,
+    /// `otpauth://totp/...`, for the QR code.
+    pub uri: String,
+}
+
+impl Identity {
+    /// Checks a TOTP code against a secret (hex) and uses its time step, so
+    /// the code works once; a wrong code counts toward the lockout.
+    async fn use_totp_code(
+        &self,
+        user: &User,
+        secret_hex: Option<&str>,
+        code: &str,
+        now: i64,
+    ) -> Result<()> {
+        let mismatch = || CognitoError::code_mismatch("Invalid code or auth state for the user.");
+        let secret = secret_hex.and_then(hex_bytes).ok_or_else(mismatch)?;
+        let step = totp::matching_step(&secret, code.trim(), now / 1000);
+        let used = match step {
+            Some(step) => {
+                self.store
+                    .use_totp_step(&user.pool_id, &user.sub, step)
+                    .await?
+            }
+            None => false,
+        };
+        if !used {
+            self.count_failure(user, now).await?;
+            return Err(mismatch());
+        }
+        Ok(())
+    }
+
+    /// The second-factor step of a hosted sign-in, if the user has one:
+    /// (session, challenge, setup for MFA_SETUP, masked destination for EMAIL_OTP).
+    pub(crate) async fn hosted_second_factor(
+        &self,
+        pool: &Pool,
+        client_id: &str,
+        mut user: User,
+        now: i64,
+    ) -> Result<
+        Option<(
+            String,
+            &'static str,
+            Option<TotpSetup>,
+            Option<String>,
+            User,
+        )>,
+    > {
+        let challenge = match (pool.settings.mfa, factors(&user).first().copied()) {
+            (MfaConfiguration::Off, _) | (MfaConfiguration::Optional, None) => return Ok(None),
+            (_, Some(f)) => f,
+            (MfaConfiguration::On, None) => "MFA_SETUP",
+        };
+        let client = self
+            .store
+            .client(client_id)
+            .await?
+            .ok_or_else(|| CognitoError::client_not_found(client_id))?;
+        let session = self
+            .new_session(pool, &client, &user, challenge, now)
+            .await?;
+        let (mut setup, mut destination) = (None, None);
+        match challenge {
+            "MFA_SETUP" => {
+                let secret = totp::new_secret();
+                user.totp_pending = Some(crypto::hex(&secret));
+                user.updated_ms = now;
+                self.store.update_user(&user, None, None).await?;
+                let label: String = url::form_urlencoded::byte_serialize(
+                    format!("{}:{}", pool.name, user.username).as_bytes(),
+                )
+                .collect();
+                let issuer: String =
+                    url::form_urlencoded::byte_serialize(pool.name.as_bytes()).collect();
+                let b32 = totp::base32(&secret);
+                setup = Some(TotpSetup {
+                    uri: format!("otpauth://totp/{label}?secret={b32}&issuer={issuer}"),
+                    secret: b32,
+                });
+            }
+            "EMAIL_OTP" => {
+                let valid_ms = client.settings.auth_session_validity_minutes as i64 * 60_000;
+                let (code, message, details) = self
+                    .prepare_code(&user, EMAIL_OTP_PURPOSE, Kind::EmailOtp, valid_ms, now)
+                    .ok_or_else(|| {
+                        CognitoError::invalid_parameter(
+                            "The user has no email address for EMAIL_OTP.",
+                        )
+                    })?;
+                self.store.put_code(&code).await?;
+                self.messenger.send(&message).await?;
+                destination = details["Destination"].as_str().map(str::to_owned);
+            }
+            _ => {}
+        }
+        Ok(Some((session, challenge, setup, destination, user)))
+    }
+
+    /// The hosted page's answer to a second-factor step: the user once the
+    /// code is right (and, for MFA_SETUP, the authenticator is on).
+    pub async fn hosted_mfa(
+        &self,
+        pool: &Pool,
+        client_id: &str,
+        session: &str,
+        code: &str,
+        now: i64,
+    ) -> Result<User> {
+        let expired =
+            || CognitoError::not_authorized("Invalid session for the user, session is expired.");
+        let hash = crypto::stored_hash(session);
+        let s = self
+            .store
+            .auth_session(&hash, now)
+            .await?
+            .ok_or_else(expired)?;
+        if s.pool_id != pool.id || s.client_id != client_id {
+            return Err(expired());
+        }
+        let mut user = self
+            .store
+            .user_by_sub(&pool.id, &s.sub)
+            .await?
+            .ok_or_else(expired)?;
+        self.check_lock(&user, now)?;
+        match s.challenge.as_str() {
+            "SOFTWARE_TOKEN_MFA" => {
+                self.use_totp_code(&user, user.totp_secret.as_deref(), code, now)
+                    .await?
+            }
+            "MFA_SETUP" => {
+                self.use_totp_code(&user, user.totp_pending.as_deref(), code, now)
+                    .await?;
+                user.totp_secret = user.totp_pending.take();
+                user.totp_enabled = true;
+                user.updated_ms = now;
+                self.store.update_user(&user, None, None).await?;
+            }
+            "EMAIL_OTP" => {
+                if let Err(e) = self.check_code(&user, EMAIL_OTP_PURPOSE, code, now).await {
+                    if e.kind == "CodeMismatch" {
+                        self.count_failure(&user, now).await?;
+                    }
+                    return Err(e);
+                }
+                self.store
+                    .delete_code(&pool.id, &user.sub, EMAIL_OTP_PURPOSE)
+                    .await?;
+            }
+            _ => return Err(expired()),
+        }
+        if self.store.take_auth_session(&hash, now).await?.is_none() {
+            return Err(expired());
+        }
+        if user.failed_attempts != 0 {
+            self.store.reset_failures(&pool.id, &user.sub).await?;
+        }
+        Ok(user)
+    }
 }

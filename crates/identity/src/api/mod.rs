@@ -7,7 +7,7 @@
 
 mod auth;
 mod groups;
-pub(crate) mod mfa;
+pub mod mfa;
 mod pools;
 mod users;
 
