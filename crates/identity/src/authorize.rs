@@ -445,33 +445,9 @@ impl Identity {
             password::verify(given, None).await;
             return Err(CognitoError::bad_credentials());
         };
-        self.check_lock(&user, now_ms)?;
-        if !password::verify(given, user.password_hash.as_deref()).await {
-            self.count_failure(&user, now_ms).await?;
-            return Err(CognitoError::bad_credentials());
-        }
-        if user.failed_attempts != 0 {
-            self.store.reset_failures(&pool.id, &user.sub).await?;
-        }
-        if !user.enabled {
-            return Err(CognitoError::not_authorized("User is disabled."));
-        }
-        match user.status.as_str() {
-            status::UNCONFIRMED => Err(CognitoError::user_not_confirmed("User is not confirmed.")),
-            status::RESET_REQUIRED => Err(CognitoError::password_reset_required(
-                "Password reset required for the user",
-            )),
-            status::FORCE_CHANGE_PASSWORD => {
-                let days = pool
-                    .settings
-                    .password_policy
-                    .temporary_password_validity_days as i64;
-                let set = user.password_set_ms.unwrap_or(user.created_ms);
-                if days > 0 && now_ms > set + days * 86_400_000 {
-                    return Err(CognitoError::not_authorized(
-                        "Temporary password has expired and must be reset by an administrator.",
-                    ));
-                }
+        let user = self.prove_password(pool, user, given, now_ms).await?;
+        match Self::password_state(pool, &user, now_ms)? {
+            true => {
                 let client = self
                     .store
                     .client(client_id)
@@ -485,7 +461,7 @@ impl Identity {
                     username: user.username.clone(),
                 })
             }
-            _ => match self
+            false => match self
                 .hosted_second_factor(pool, client_id, user.clone(), now_ms)
                 .await?
             {

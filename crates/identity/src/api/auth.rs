@@ -263,22 +263,7 @@ impl Identity {
                 CognitoError::no_such_user()
             });
         };
-        self.check_lock(&user, now)?;
-        if !password::verify(given_password, user.password_hash.as_deref()).await {
-            self.count_failure(&user, now).await?;
-            return Err(CognitoError::bad_credentials());
-        }
-        if user.failed_attempts != 0 {
-            self.store.reset_failures(&pool.id, &user.sub).await?;
-        }
-        let mut user = user;
-        if user.srp_verifier.is_none() {
-            // Users whose password was set before SRP existed get their
-            // verifier now, from the password they just proved.
-            let set_at = user.password_set_ms.unwrap_or(now);
-            self.set_password(&mut user, given_password, set_at).await?;
-            self.store.update_user(&user, None, None).await?;
-        }
+        let user = self.prove_password(pool, user, given_password, now).await?;
         self.after_password(pool, client, &user, now).await
     }
 
@@ -291,6 +276,43 @@ impl Identity {
         user: &User,
         now: i64,
     ) -> Result<Value> {
+        if Self::password_state(pool, user, now)? {
+            self.new_password_challenge(pool, client, user, now).await
+        } else {
+            self.mfa_or_tokens(pool, client, user, now).await
+        }
+    }
+
+    /// Proves a user's password: the lockout, argon2id, a failure counted
+    /// (or the run of failures ended), and an SRP verifier for users whose
+    /// password predates SRP. Shared by the JSON API and the hosted page.
+    pub(crate) async fn prove_password(
+        &self,
+        pool: &Pool,
+        mut user: User,
+        given: &str,
+        now: i64,
+    ) -> Result<User> {
+        self.check_lock(&user, now)?;
+        if !password::verify(given, user.password_hash.as_deref()).await {
+            self.count_failure(&user, now).await?;
+            return Err(CognitoError::bad_credentials());
+        }
+        if user.failed_attempts != 0 {
+            self.store.reset_failures(&pool.id, &user.sub).await?;
+        }
+        if user.srp_verifier.is_none() {
+            let set_at = user.password_set_ms.unwrap_or(now);
+            self.set_password(&mut user, given, set_at).await?;
+            self.store.update_user(&user, None, None).await?;
+        }
+        Ok(user)
+    }
+
+    /// The checks after a proven password: disabled, unconfirmed, reset
+    /// required, an expired temporary password. `Ok(true)`: the user must
+    /// choose a new password first.
+    pub(crate) fn password_state(pool: &Pool, user: &User, now: i64) -> Result<bool> {
         if !user.enabled {
             return Err(CognitoError::not_authorized("User is disabled."));
         }
@@ -310,9 +332,9 @@ impl Identity {
                         "Temporary password has expired and must be reset by an administrator.",
                     ));
                 }
-                self.new_password_challenge(pool, client, user, now).await
+                Ok(true)
             }
-            _ => self.mfa_or_tokens(pool, client, user, now).await,
+            _ => Ok(false),
         }
     }
 
