@@ -409,3 +409,21 @@ def test_revoke_token_kills_that_session_only(server, public, user):
     fails("UnsupportedTokenTypeException", public.revoke_token, Token=a["AccessToken"],
           ClientId=server["UserPoolClientId"])
     fails("UnauthorizedException", public.revoke_token, Token=b["RefreshToken"], ClientId=server["ConfidentialClientId"])
+
+
+def test_one_name_has_one_account_whatever_its_unicode_spelling(server, public, admin):
+    base = unique("uni")
+    public.sign_up(ClientId=server["UserPoolClientId"], Username=base, Password=PASSWORD)
+    fullwidth = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in base)
+    fails("UsernameExistsException", public.sign_up, ClientId=server["UserPoolClientId"], Username=fullwidth,
+          Password=PASSWORD)
+    decomposed, composed = f"jose\u0301-{base}", f"jos\u00e9-{base}"
+    public.sign_up(ClientId=server["UserPoolClientId"], Username=decomposed, Password=PASSWORD)
+    fails("UsernameExistsException", public.sign_up, ClientId=server["UserPoolClientId"], Username=composed,
+          Password=PASSWORD)
+    admin.admin_confirm_sign_up(UserPoolId=server["UserPoolId"], Username=composed)
+    for spelling in (decomposed, composed, composed.upper()):
+        assert signin(server, public, spelling)["AuthenticationResult"]["AccessToken"]
+    for bad in (f"zero\u200bwidth-{base}", f"rtl\u202eevil-{base}", f"bom\ufeff-{base}"):
+        fails("InvalidParameterException", public.sign_up, ClientId=server["UserPoolClientId"], Username=bad,
+              Password=PASSWORD)

@@ -7,6 +7,7 @@ use cognate_store::codes::Code;
 use cognate_store::pools::Pool;
 use cognate_store::users::User;
 use serde_json::{json, Value};
+use unicode_normalization::UnicodeNormalization;
 
 use crate::error::{CognitoError, Result};
 use crate::messages::{self, Kind, Message};
@@ -48,13 +49,31 @@ pub mod status {
     pub const RESET_REQUIRED: &str = "RESET_REQUIRED";
 }
 
-/// The form a pool compares usernames in.
+/// The form a pool compares usernames in: Unicode NFKC (so fullwidth,
+/// compatibility and combining spellings of one name are one name), and
+/// lowercase when the pool ignores case.
 pub fn username_key(pool: &Pool, username: &str) -> String {
     if pool.settings.username_case_sensitive {
-        username.to_string()
+        username.nfkc().collect()
     } else {
-        username.to_lowercase()
+        fold(username)
     }
+}
+
+/// NFKC and lowercase: the form aliases (email, preferred_username) are
+/// compared in.
+pub fn fold(text: &str) -> String {
+    text.nfkc().collect::<String>().to_lowercase()
+}
+
+/// Characters a name may not hold: controls, and invisible or
+/// direction-changing ones that make two different names look alike.
+pub fn is_deceptive(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}')
 }
 
 /// Recomputes the alias lookup keys from the attributes: an alias counts
@@ -68,7 +87,7 @@ pub fn set_alias_keys(pool: &Pool, user: &mut User) {
             if s.email_is_username()
                 || (s.signs_in_with("email") && verified("email_verified")) =>
         {
-            Some(e.to_lowercase())
+            Some(fold(e))
         }
         _ => None,
     };
@@ -82,7 +101,7 @@ pub fn set_alias_keys(pool: &Pool, user: &mut User) {
         _ => None,
     };
     user.preferred_username_key = match user.attributes.get("preferred_username") {
-        Some(p) if s.signs_in_with("preferred_username") => Some(p.to_lowercase()),
+        Some(p) if s.signs_in_with("preferred_username") => Some(fold(p)),
         _ => None,
     };
 }
@@ -242,11 +261,7 @@ impl Identity {
         }
         let s = &pool.settings;
         if s.signs_in_with("email") && given.contains('@') {
-            if let Some(u) = self
-                .store
-                .user_by_email_key(&pool.id, &given.to_lowercase())
-                .await?
-            {
+            if let Some(u) = self.store.user_by_email_key(&pool.id, &fold(given)).await? {
                 return Ok(Some(u));
             }
         }
@@ -258,7 +273,7 @@ impl Identity {
         if s.signs_in_with("preferred_username") {
             if let Some(u) = self
                 .store
-                .user_by_preferred_username_key(&pool.id, &given.to_lowercase())
+                .user_by_preferred_username_key(&pool.id, &fold(given))
                 .await?
             {
                 return Ok(Some(u));
@@ -354,5 +369,24 @@ impl Identity {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_name_has_one_key() {
+        assert_eq!(fold("ＡＬＩＣＥ"), "alice");
+        assert_eq!(fold("Jose\u{301}"), fold("Jos\u{e9}"));
+        assert_eq!(fold("ﬁle"), "file");
+        assert_eq!(fold(&fold("Ｋａｔｅ")), fold("Ｋａｔｅ"), "idempotent");
+        for c in [
+            '\u{200B}', '\u{200D}', '\u{202E}', '\u{2066}', '\u{FEFF}', '\u{0007}',
+        ] {
+            assert!(is_deceptive(c), "{c:?}");
+        }
+        assert!(!is_deceptive('é') && !is_deceptive('ß') && !is_deceptive('-'));
     }
 }

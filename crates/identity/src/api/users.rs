@@ -245,7 +245,7 @@ fn check_username(username: &str) -> Result<()> {
         || username.chars().count() > 128
         || username
             .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
+            .any(|c| c.is_whitespace() || crate::users::is_deceptive(c))
     {
         return Err(constraint(
             "username",
