@@ -164,3 +164,109 @@ def test_cli_helpers_create_a_user_and_print_tokens(server):
     wrong = subprocess.run([BINARY, "token", "--outputs", str(outputs), "--username", name, "--password", "nope"],
                            capture_output=True, text=True, timeout=60)
     assert wrong.returncode == 1 and "NotAuthorizedException" in wrong.stderr
+
+
+class Proxy:
+    """A TCP proxy of our own in front of the shared PostgreSQL, so a test can
+    cut the database away without touching the machine's server."""
+
+    def __init__(self, target_port, port=0):
+        import socket
+        import threading
+        self.target = ("127.0.0.1", target_port)
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", port))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.sockets = []
+        self.running = True
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+        while self.running:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b):
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def cut(self):
+        import socket
+        self.running = False
+        for s in self.sockets + [self.listener]:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+
+def test_postgres_away_gives_503_and_the_server_recovers(tmp_path):
+    import urllib.parse
+    base = os.environ.get("COGNATE_TEST_DATABASE_URL")
+    if not base:
+        pytest.skip("COGNATE_TEST_DATABASE_URL is unset: PostgreSQL not tested")
+    parsed = urllib.parse.urlsplit(base)
+    proxy = Proxy(parsed.port or 5432)
+    proxied = base.replace(parsed.netloc, f"{parsed.username + '@' if parsed.username else ''}127.0.0.1:{proxy.port}")
+    url, schema = _pg_schema_url(proxied)
+    s = Server(tmp_path / "pg", database_url=url).start()
+    try:
+        name = make_user(s)
+        proxy.cut()
+        import requests
+        import json as _json
+        r = requests.post(s["CognitoEndpoint"], timeout=30, data=_json.dumps({
+            "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": s["UserPoolClientId"],
+            "AuthParameters": {"USERNAME": name, "PASSWORD": PASSWORD}}), headers={
+            "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth"})
+        assert r.status_code == 503 and r.json()["__type"] == "ServiceUnavailableException", r.text
+        assert r.headers["Retry-After"] == "1" and "AuthenticationResult" not in r.text
+        admin = s.client()
+        with pytest.raises(Exception) as e:
+            admin.admin_get_user(UserPoolId=s["UserPoolId"], Username=name)
+        response = getattr(e.value, "response", {})
+        assert response.get("Error", {}).get("Code") == "ServiceUnavailableException", e.value
+        assert response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        assert response["ResponseMetadata"]["HTTPHeaders"]["retry-after"] == "1"
+        # The database is back on the same address: the server recovers by itself.
+        again = Proxy(parsed.port or 5432, port=proxy.port)
+        try:
+            import time
+            deadline = time.time() + 30
+            while True:
+                try:
+                    assert admin.admin_get_user(UserPoolId=s["UserPoolId"], Username=name)["Username"] == name
+                    break
+                except Exception:
+                    if time.time() > deadline:
+                        raise
+                    time.sleep(0.5)
+            assert signin(s, name)["AccessToken"]
+        finally:
+            s.stop()
+            again.cut()
+    finally:
+        if s.proc.poll() is None:
+            s.stop()
+        subprocess.run(["psql", base, "-qc", f"DROP SCHEMA {schema} CASCADE"], capture_output=True, timeout=30)

@@ -47,6 +47,7 @@ kinds! {
     refresh_token_reuse => "RefreshTokenReuse",
     unknown_operation => "UnknownOperation",
     internal => "InternalError",
+    service_unavailable => "ServiceUnavailable",
     missing_authentication_token => "MissingAuthenticationToken",
     unrecognized_client => "UnrecognizedClient",
     invalid_signature => "InvalidSignature",
@@ -69,13 +70,16 @@ impl CognitoError {
     pub fn status(&self) -> u16 {
         match self.kind {
             "InternalError" => 500,
+            "ServiceUnavailable" => 503,
             "MissingAuthenticationToken" => 403,
             _ => 400,
         }
     }
 
+    /// A failure on the server's side (internal, or the database away):
+    /// never the client's fault, never an allow.
     pub fn is_internal(&self) -> bool {
-        self.kind == "InternalError"
+        self.kind == "InternalError" || self.kind == "ServiceUnavailable"
     }
 
     pub fn pool_not_found(pool_id: &str) -> CognitoError {
@@ -99,7 +103,11 @@ impl CognitoError {
 impl From<StoreError> for CognitoError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "store error");
-        CognitoError::internal("An internal error occurred.")
+        if e.is_transient() {
+            CognitoError::service_unavailable("The service is unavailable. Try again later.")
+        } else {
+            CognitoError::internal("An internal error occurred.")
+        }
     }
 }
 

@@ -22,6 +22,12 @@ pub fn cognito(e: &CognitoError) -> Response {
     if let Ok(v) = HeaderValue::from_str(&format!("{type_name}:")) {
         headers.insert("x-amzn-errortype", v);
     }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(
+            axum::http::header::RETRY_AFTER,
+            HeaderValue::from_static("1"),
+        );
+    }
     // Header values must be visible ASCII; messages that are not are left out
     // of the header (the body still carries them).
     if let Ok(v) = HeaderValue::from_str(&e.message) {

@@ -54,6 +54,31 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+impl StoreError {
+    /// Whether the database could not be reached in time (connection lost,
+    /// pool exhausted, busy): worth retrying later, unlike a bad query.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Unavailable(e) => match e {
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_) => true,
+                sqlx::Error::Database(db) => {
+                    // SQLite: database is locked / busy (5, 6); PostgreSQL: class 08
+                    // (connection exception), 57P01-57P03 (shutting down).
+                    let code = db.code().map(|c| c.to_string()).unwrap_or_default();
+                    matches!(code.as_str(), "5" | "6" | "517")
+                        || code.starts_with("08")
+                        || code.starts_with("57P0")
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Which database is behind the store.
