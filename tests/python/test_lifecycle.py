@@ -270,3 +270,26 @@ def test_postgres_away_gives_503_and_the_server_recovers(tmp_path):
         if s.proc.poll() is None:
             s.stop()
         subprocess.run(["psql", base, "-qc", f"DROP SCHEMA {schema} CASCADE"], capture_output=True, timeout=30)
+
+
+def test_sqlite_write_lock_held_elsewhere_gives_503_and_writes_nothing(fresh_server):
+    import sqlite3
+    s = fresh_server
+    admin = s.client()
+    existing = make_user(s)
+    holder = sqlite3.connect(str(s.data_dir / "cognate.db"), timeout=0, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(Exception) as e:
+            admin.admin_create_user(UserPoolId=s["UserPoolId"], Username="blocked-user", MessageAction="SUPPRESS")
+        response = getattr(e.value, "response", {})
+        assert response.get("Error", {}).get("Code") == "ServiceUnavailableException", e.value
+        assert response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        # Reads are still served while writes wait.
+        assert admin.admin_get_user(UserPoolId=s["UserPoolId"], Username=existing)["Username"] == existing
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with pytest.raises(admin.exceptions.UserNotFoundException):
+        admin.admin_get_user(UserPoolId=s["UserPoolId"], Username="blocked-user")
+    admin.admin_create_user(UserPoolId=s["UserPoolId"], Username="blocked-user", MessageAction="SUPPRESS")
