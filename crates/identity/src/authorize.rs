@@ -36,7 +36,7 @@ pub enum ResponseType {
 /// What the hosted sign-in form leads to.
 #[derive(Debug)]
 pub enum HostedStep {
-    Done(User),
+    Done(Box<User>),
     /// A temporary password: the user chooses a new one (the session string
     /// carries the step).
     NewPassword {
@@ -465,7 +465,7 @@ impl Identity {
                 .hosted_second_factor(pool, client_id, user.clone(), now_ms)
                 .await?
             {
-                None => Ok(HostedStep::Done(user)),
+                None => Ok(HostedStep::Done(Box::new(user))),
                 Some((session, challenge, setup, destination, user)) => Ok(HostedStep::Mfa {
                     session,
                     challenge,

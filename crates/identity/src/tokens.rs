@@ -140,6 +140,10 @@ impl Identity {
     }
 
     /// Signs an access token (and an ID token) for an existing origin.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each argument is a distinct input of the claim sets; a struct would only rename them"
+    )]
     async fn sign_pair(
         &self,
         pool: &Pool,

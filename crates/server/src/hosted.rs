@@ -523,6 +523,10 @@ async fn public_call(
 }
 
 /// Reads the CSRF double submit and the form of a POST.
+#[expect(
+    clippy::result_large_err,
+    reason = "the error is the HTTP answer itself, returned at once"
+)]
 fn posted(headers: &HeaderMap, body: &Bytes) -> Result<Vec<(String, String)>, Response> {
     let form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
     let field = form

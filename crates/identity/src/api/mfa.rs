@@ -481,7 +481,7 @@ fn pool_mfa_json(pool: &Pool) -> Value {
 }
 
 fn hex_bytes(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())

@@ -664,10 +664,8 @@ impl Identity {
                 "Member must have length between 1 and 128",
             ));
         }
-        let mut defaults = PoolSettings::default();
         // A pool created through the API gets Cognito's defaults.
-        defaults.password_policy = PasswordPolicy::default();
-        let settings = i.settings.apply(defaults)?;
+        let settings = i.settings.apply(PoolSettings::default())?;
         let pool = Pool {
             id: new_pool_id(&self.region),
             name: i.pool_name,
@@ -716,8 +714,10 @@ impl Identity {
             pool.settings.required_attributes.clone(),
             pool.settings.issuer,
         );
-        let mut base = PoolSettings::default();
-        base.issuer = keep.5;
+        let base = PoolSettings {
+            issuer: keep.5,
+            ..PoolSettings::default()
+        };
         let mut settings = i.settings.apply(base)?;
         (
             settings.username_attributes,
