@@ -293,3 +293,26 @@ def test_sqlite_write_lock_held_elsewhere_gives_503_and_writes_nothing(fresh_ser
     with pytest.raises(admin.exceptions.UserNotFoundException):
         admin.admin_get_user(UserPoolId=s["UserPoolId"], Username="blocked-user")
     admin.admin_create_user(UserPoolId=s["UserPoolId"], Username="blocked-user", MessageAction="SUPPRESS")
+
+
+def test_a_taken_neighbour_port_moves_an_auto_listener_not_the_server(tmp_path):
+    import socket
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen(1)
+    main_port = squatter.getsockname()[1] - 1
+    s = Server(tmp_path / "data")
+    s.listen = f"127.0.0.1:{main_port}"
+    try:
+        s.start()
+    except RuntimeError:
+        squatter.close()
+        pytest.skip(f"port {main_port} itself was taken; nothing to learn from this run")
+    try:
+        assert s["CognitoEndpoint"] == f"http://127.0.0.1:{main_port}"
+        assert s["HostedUiUrl"] != f"http://127.0.0.1:{main_port + 1}", "the taken port was not reused"
+        import requests
+        assert requests.get(s["HostedUiUrl"] + "/error", timeout=10).status_code == 400
+    finally:
+        s.stop()
+        squatter.close()

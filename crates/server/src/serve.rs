@@ -76,13 +76,29 @@ async fn bind(addr: SocketAddr, scheme: &str) -> Result<Bound, String> {
     })
 }
 
-/// Secondary listeners sit next to the main one: its port plus an offset,
-/// or a free port when the main listener asked for port 0.
-fn auto_addr(main: SocketAddr, listen: &Listen, offset: u16) -> SocketAddr {
+/// Binds a secondary listener. `auto` ones sit next to the main listener
+/// (its port plus an offset), on a free port when the main listener asked
+/// for port 0 or when that neighbour is taken (a warning says so; the
+/// outputs carry the real URL). An address given in the config must be had.
+async fn bind_secondary(
+    main: SocketAddr,
+    listen: &Listen,
+    offset: u16,
+    scheme: &str,
+) -> Result<Bound, String> {
     match listen {
-        Listen::Addr(a) => *a,
-        Listen::Auto if main.port() == 0 => SocketAddr::new(main.ip(), 0),
-        Listen::Auto => SocketAddr::new(main.ip(), main.port().saturating_add(offset)),
+        Listen::Addr(a) => bind(*a, scheme).await,
+        Listen::Auto if main.port() == 0 => bind(SocketAddr::new(main.ip(), 0), scheme).await,
+        Listen::Auto => {
+            let wanted = SocketAddr::new(main.ip(), main.port().saturating_add(offset));
+            match bind(wanted, scheme).await {
+                Ok(b) => Ok(b),
+                Err(e) => {
+                    tracing::warn!(address = %wanted, error = %e, "port next to the main listener is taken; using a free one");
+                    bind(SocketAddr::new(main.ip(), 0), scheme).await
+                }
+            }
+        }
     }
 }
 
@@ -125,7 +141,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let mut offset = 1;
     for pool in &config.user_pools {
         if let Some(d) = &pool.domain {
-            let b = bind(auto_addr(args.listen, &d.listen, offset), scheme).await?;
+            let b = bind_secondary(args.listen, &d.listen, offset, scheme).await?;
             offset += 1;
             placeholders.insert(format!("domain.{}", pool.name), b.url.clone());
             secondary.push((
@@ -136,13 +152,13 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         }
     }
     for api in &config.http_apis {
-        let b = bind(auto_addr(args.listen, &api.listen, offset), scheme).await?;
+        let b = bind_secondary(args.listen, &api.listen, offset, scheme).await?;
         offset += 1;
         placeholders.insert(format!("api.{}", api.name), b.url.clone());
         secondary.push((format!("HTTP API {}", api.name), None, b));
     }
     for api in &config.websocket_apis {
-        let b = bind(auto_addr(args.listen, &api.listen, offset), scheme).await?;
+        let b = bind_secondary(args.listen, &api.listen, offset, scheme).await?;
         offset += 1;
         placeholders.insert(
             format!("websocket.{}", api.name),
