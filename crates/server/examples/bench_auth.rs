@@ -7,6 +7,8 @@
 //! that rate is the physical bound for refreshes.
 //!
 //! Run by `bench/auth.sh`; arguments: COGNATE_BINARY [SECONDS] [CONNECTIONS].
+//! With `COGNATE_BENCH_DATABASE_URL` set, the server runs on that
+//! PostgreSQL database instead of SQLite.
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -349,11 +351,13 @@ async fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let outputs_file = dir.join("outputs.json");
-    let mut server = Command::new(&binary)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&dir)
-        .arg("--outputs-file")
-        .arg(&outputs_file)
+    let mut command = Command::new(&binary);
+    command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(&dir).arg("--outputs-file").arg(&outputs_file);
+    let database = std::env::var("COGNATE_BENCH_DATABASE_URL").ok();
+    if let Some(url) = &database {
+        command.arg("--database-url").arg(url);
+    }
+    let mut server = command
         .env("COGNATE_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -517,6 +521,7 @@ async fn main() {
     let bound = signs / 2.0;
     let ratio = refresh.rate() / bound;
     let report = json!({
+        "database": if database.is_some() { "postgresql" } else { "sqlite" },
         "connections": connections,
         "seconds_per_phase": seconds,
         "openssl_rsa2048_signs_per_second": signs,
