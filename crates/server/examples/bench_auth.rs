@@ -352,7 +352,11 @@ async fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let outputs_file = dir.join("outputs.json");
     let mut command = Command::new(&binary);
-    command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(&dir).arg("--outputs-file").arg(&outputs_file);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .arg("--outputs-file")
+        .arg(&outputs_file);
     let database = std::env::var("COGNATE_BENCH_DATABASE_URL").ok();
     if let Some(url) = &database {
         command.arg("--database-url").arg(url);
