@@ -332,6 +332,25 @@ impl Identity {
         Some((record, message, details))
     }
 
+    /// Makes a code, stores it, and sends it; returns CodeDeliveryDetails.
+    /// `no_destination` is the error when the user has nowhere to receive it.
+    pub(crate) async fn deliver_code(
+        &self,
+        user: &User,
+        purpose: &str,
+        kind: Kind,
+        valid_ms: i64,
+        now_ms: i64,
+        no_destination: &str,
+    ) -> Result<Value> {
+        let (code, message, details) = self
+            .prepare_code(user, purpose, kind, valid_ms, now_ms)
+            .ok_or_else(|| CognitoError::invalid_parameter(no_destination))?;
+        self.store.put_code(&code).await?;
+        self.messenger.send(&message).await?;
+        Ok(details)
+    }
+
     /// Checks a code a user typed; a wrong guess is counted, and too many
     /// void the code.
     pub(crate) async fn check_code(

@@ -307,35 +307,13 @@ pub async fn login_submit(
     body: Bytes,
 ) -> Response {
     let query = query.unwrap_or_default();
-    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+    let (form, a, pool) = match page_post(&s, &query, &headers, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
     };
-    let csrf_ok = match (cookie(&headers, CSRF_COOKIE), field("_csrf")) {
-        (Some(c), Some(f)) => !c.is_empty() && crypto::equal(c.as_bytes(), f.as_bytes()),
-        _ => false,
-    };
-    if !csrf_ok {
-        let mut r = error_page("csrf");
-        *r.status_mut() = StatusCode::FORBIDDEN;
-        return r;
-    }
     let identity = &s.app.identity;
-    let a = match identity
-        .authorize_request(&s.pool_id, &pairs(Some(&query)))
-        .await
-    {
-        Ok(a) => a,
-        Err(e) => return authorize_failure(e),
-    };
-    let username = field("username").unwrap_or("").trim();
-    let password = field("password").unwrap_or("");
-    let pool = match identity.store().pool(&s.pool_id).await {
-        Ok(Some(p)) => p,
-        _ => return error_page("server_error"),
-    };
+    let username = field(&form, "username");
+    let password = secret_field(&form, "password");
     let now = s.app.now();
     match identity
         .hosted_sign_in(&pool, &a.client_id, username, password, now)
@@ -369,7 +347,7 @@ pub async fn login_submit(
         ),
         Err(e) if e.is_internal() => error_page("server_error"),
         Err(e) => {
-            let csrf = field("_csrf").unwrap_or("");
+            let csrf = field(&form, "_csrf");
             let message = match e.kind {
                 "UserNotConfirmed" => {
                     "Your account is not confirmed yet. Use the code we sent you to confirm it."
@@ -543,6 +521,42 @@ fn posted(headers: &HeaderMap, body: &Bytes) -> Result<Vec<(String, String)>, Re
             Err(r)
         }
     }
+}
+
+/// What every hosted POST starts with: the CSRF double submit, the page's
+/// authorization parameters, the pool.
+async fn page_post(
+    s: &DomainState,
+    query: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<
+    (
+        Vec<(String, String)>,
+        Authorization,
+        cognate_store::pools::Pool,
+    ),
+    Response,
+> {
+    let form = posted(headers, body)?;
+    let identity = &s.app.identity;
+    let a = identity
+        .authorize_request(&s.pool_id, &pairs(Some(&oauth_query(query))))
+        .await
+        .map_err(authorize_failure)?;
+    match identity.store().pool(&s.pool_id).await {
+        Ok(Some(pool)) => Ok((form, a, pool)),
+        _ => Err(error_page("server_error")),
+    }
+}
+
+/// A form field, trimmed (empty when absent): names, emails, codes.
+/// A password field exactly as typed: a password is never altered.
+fn secret_field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
 }
 
 fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
@@ -918,23 +932,16 @@ pub async fn new_password_submit(
     body: Bytes,
 ) -> Response {
     let query = query.unwrap_or_default();
-    let form = match posted(&headers, &body) {
-        Ok(f) => f,
+    let (form, a, pool) = match page_post(&s, &query, &headers, &body).await {
+        Ok(p) => p,
         Err(r) => return r,
     };
     let identity = &s.app.identity;
-    let a = match identity
-        .authorize_request(&s.pool_id, &pairs(Some(&oauth_query(&query))))
-        .await
-    {
-        Ok(a) => a,
-        Err(e) => return authorize_failure(e),
-    };
     let (session, username, password, confirm) = (
         field(&form, "session"),
         field(&form, "username"),
-        field(&form, "password"),
-        field(&form, "confirm"),
+        secret_field(&form, "password"),
+        secret_field(&form, "confirm"),
     );
     if password != confirm {
         return new_password_form(
@@ -947,10 +954,6 @@ pub async fn new_password_submit(
             Some("The two passwords differ."),
         );
     }
-    let pool = match identity.store().pool(&s.pool_id).await {
-        Ok(Some(p)) => p,
-        _ => return error_page("server_error"),
-    };
     let now = s.app.now();
     match identity
         .hosted_new_password(&pool, &a.client_id, session, password, now)
@@ -1025,7 +1028,7 @@ pub async fn signup_submit(
     let query = query.unwrap_or_default();
     let step = |form: &[(String, String)]| Step {
         op: "SignUp",
-        request: json!({"Username": field(form, "username"), "Password": field(form, "password"),
+        request: json!({"Username": field(form, "username"), "Password": secret_field(form, "password"),
             "UserAttributes": [{"Name": "email", "Value": field(form, "email")}]}),
         username: field(form, "username").to_string(),
     };
@@ -1128,7 +1131,7 @@ pub async fn reset_submit(
     let step = |form: &[(String, String)]| Step {
         op: "ConfirmForgotPassword",
         request: json!({"Username": field(form, "username"), "ConfirmationCode": field(form, "code"),
-            "Password": field(form, "password")}),
+            "Password": secret_field(form, "password")}),
         username: field(form, "username").to_string(),
     };
     form_step(
@@ -1278,22 +1281,11 @@ pub async fn mfa_submit(
     body: Bytes,
 ) -> Response {
     let query = query.unwrap_or_default();
-    let form = match posted(&headers, &body) {
-        Ok(f) => f,
+    let (form, a, pool) = match page_post(&s, &query, &headers, &body).await {
+        Ok(p) => p,
         Err(r) => return r,
     };
     let identity = &s.app.identity;
-    let a = match identity
-        .authorize_request(&s.pool_id, &pairs(Some(&oauth_query(&query))))
-        .await
-    {
-        Ok(a) => a,
-        Err(e) => return authorize_failure(e),
-    };
-    let pool = match identity.store().pool(&s.pool_id).await {
-        Ok(Some(p)) => p,
-        _ => return error_page("server_error"),
-    };
     let now = s.app.now();
     match identity
         .hosted_mfa(

@@ -121,15 +121,16 @@ impl Identity {
             }
             "EMAIL_OTP" => {
                 let valid_ms = client.settings.auth_session_validity_minutes as i64 * 60_000;
-                let (code, message, details) = self
-                    .prepare_code(user, EMAIL_OTP_PURPOSE, Kind::EmailOtp, valid_ms, now)
-                    .ok_or_else(|| {
-                        CognitoError::invalid_parameter(
-                            "The user has no email address for EMAIL_OTP.",
-                        )
-                    })?;
-                self.store.put_code(&code).await?;
-                self.messenger.send(&message).await?;
+                let details = self
+                    .deliver_code(
+                        user,
+                        EMAIL_OTP_PURPOSE,
+                        Kind::EmailOtp,
+                        valid_ms,
+                        now,
+                        "The user has no email address for EMAIL_OTP.",
+                    )
+                    .await?;
                 json!({
                     "CODE_DELIVERY_DELIVERY_MEDIUM": "EMAIL",
                     "CODE_DELIVERY_DESTINATION": details["Destination"],
@@ -578,15 +579,16 @@ impl Identity {
             }
             "EMAIL_OTP" => {
                 let valid_ms = client.settings.auth_session_validity_minutes as i64 * 60_000;
-                let (code, message, details) = self
-                    .prepare_code(&user, EMAIL_OTP_PURPOSE, Kind::EmailOtp, valid_ms, now)
-                    .ok_or_else(|| {
-                        CognitoError::invalid_parameter(
-                            "The user has no email address for EMAIL_OTP.",
-                        )
-                    })?;
-                self.store.put_code(&code).await?;
-                self.messenger.send(&message).await?;
+                let details = self
+                    .deliver_code(
+                        &user,
+                        EMAIL_OTP_PURPOSE,
+                        Kind::EmailOtp,
+                        valid_ms,
+                        now,
+                        "The user has no email address for EMAIL_OTP.",
+                    )
+                    .await?;
                 destination = details["Destination"].as_str().map(str::to_owned);
             }
             _ => {}

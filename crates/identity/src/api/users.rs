@@ -606,15 +606,16 @@ impl Identity {
                 "User is already confirmed.",
             ));
         }
-        let (code, message, details) = self
-            .prepare_code(&user, "signup", Kind::ResendCode, SIGNUP_CODE_MS, now)
-            .ok_or_else(|| {
-                CognitoError::invalid_parameter(
-                    "User has no email or phone_number to send a code to.",
-                )
-            })?;
-        self.store.put_code(&code).await?;
-        self.send(Some(message)).await?;
+        let details = self
+            .deliver_code(
+                &user,
+                "signup",
+                Kind::ResendCode,
+                SIGNUP_CODE_MS,
+                now,
+                "User has no email or phone_number to send a code to.",
+            )
+            .await?;
         Ok(json!({"CodeDeliveryDetails": details}))
     }
 
@@ -916,15 +917,9 @@ impl Identity {
                 "Cannot reset password for the user as there is no registered/verified email or phone_number",
             ));
         }
-        let (code, message, details) = self
-            .prepare_code(&user, "reset", Kind::ForgotPassword, RESET_CODE_MS, now)
-            .ok_or_else(|| {
-                CognitoError::invalid_parameter(
-                    "Cannot reset password for the user as there is no registered/verified email or phone_number",
-                )
-            })?;
-        self.store.put_code(&code).await?;
-        self.send(Some(message)).await?;
+        let details = self
+            .deliver_code(&user, "reset", Kind::ForgotPassword, RESET_CODE_MS, now, "Cannot reset password for the user as there is no registered/verified email or phone_number")
+            .await?;
         Ok(json!({"CodeDeliveryDetails": details}))
     }
 
