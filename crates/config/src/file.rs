@@ -21,7 +21,9 @@ pub(crate) struct File {
     #[serde(default)]
     pub(crate) user_pools: Vec<PoolFile>,
     #[serde(default)]
-    pub(crate) http_apis: Vec<ApiFile>,
+    pub(crate) functions: Vec<crate::api::FunctionFile>,
+    #[serde(default)]
+    pub(crate) http_apis: Vec<crate::api::HttpApiFile>,
     #[serde(default)]
     pub(crate) websocket_apis: Vec<ApiFile>,
 }
@@ -175,10 +177,10 @@ struct ClientFile {
 }
 
 /// Collects problems with their locations.
-struct Collector(Vec<Problem>);
+pub(crate) struct Collector(pub(crate) Vec<Problem>);
 
 impl Collector {
-    fn at(&mut self, location: impl Into<String>, message: impl Into<String>) {
+    pub(crate) fn at(&mut self, location: impl Into<String>, message: impl Into<String>) {
         self.0.push(Problem {
             location: location.into(),
             message: message.into(),
@@ -273,7 +275,6 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
         }
     });
 
-    let http_apis = apis(&mut c, "http_apis", file.http_apis);
     let websocket_apis = apis(&mut c, "websocket_apis", file.websocket_apis);
 
     let mut pools = Vec::new();
@@ -420,6 +421,8 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
             hosts.push(h);
         }
     }
+    let functions = crate::api::functions(&mut c, file.functions);
+    let http_apis = crate::api::http_apis(&mut c, file.http_apis, &pools, &functions, listen);
     for (i, (loc, key)) in outputs.iter().enumerate() {
         if outputs[..i].iter().any(|(_, k)| k == key) {
             c.at(
@@ -442,6 +445,7 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
                 smtp,
             },
             user_pools: pools,
+            functions,
             http_apis,
             websocket_apis,
         })

@@ -16,6 +16,7 @@
 //! placeholders (`${api.demo}` is the base URL of the HTTP API named `demo`)
 //! and resolved by [`resolve_placeholders`] once the listeners are up.
 
+pub mod api;
 mod file;
 pub mod model;
 pub mod rules;
@@ -23,6 +24,7 @@ pub mod rules;
 use std::collections::HashMap;
 use std::fmt;
 
+pub use api::*;
 pub use model::*;
 
 /// The built-in demo configuration (`cognate serve` with no file).

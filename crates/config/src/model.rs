@@ -14,7 +14,8 @@ pub struct Config {
     pub admin: Option<AdminCredentials>,
     pub messages: Messages,
     pub user_pools: Vec<UserPool>,
-    pub http_apis: Vec<ApiListener>,
+    pub functions: Vec<crate::api::Function>,
+    pub http_apis: Vec<crate::api::HttpApi>,
     pub websocket_apis: Vec<ApiListener>,
 }
 

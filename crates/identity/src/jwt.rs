@@ -65,13 +65,50 @@ impl fmt::Display for JwtError {
 /// The parts of a token before its signature is checked.
 pub struct Unverified<'a> {
     pub kid: String,
+    /// RS256, RS384 or RS512; [`parse`] admits RS256 only.
+    pub alg: RsaAlg,
     signed: &'a str,
     payload: &'a str,
     signature: Vec<u8>,
 }
 
-/// Splits a compact token and reads its header.
+/// The RSA PKCS#1 v1.5 algorithms a verifier may admit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RsaAlg {
+    Rs256,
+    Rs384,
+    Rs512,
+}
+
+impl RsaAlg {
+    pub fn parse(s: &str) -> Option<RsaAlg> {
+        match s {
+            "RS256" => Some(RsaAlg::Rs256),
+            "RS384" => Some(RsaAlg::Rs384),
+            "RS512" => Some(RsaAlg::Rs512),
+            _ => None,
+        }
+    }
+
+    fn params(self) -> &'static signature::RsaParameters {
+        match self {
+            RsaAlg::Rs256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+            RsaAlg::Rs384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+            RsaAlg::Rs512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+        }
+    }
+}
+
+/// Splits a compact token of one of this server's pools (RS256 only) and
+/// reads its header.
 pub fn parse(token: &str) -> Result<Unverified<'_>, JwtError> {
+    parse_rsa(token, &[RsaAlg::Rs256])
+}
+
+/// Splits a compact token whose `alg` is one of `allowed` and reads its
+/// header. The caller still checks that the key found by `kid` is meant
+/// for that algorithm.
+pub fn parse_rsa<'a>(token: &'a str, allowed: &[RsaAlg]) -> Result<Unverified<'a>, JwtError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(JwtError::Malformed);
     }
@@ -82,7 +119,13 @@ pub fn parse(token: &str) -> Result<Unverified<'_>, JwtError> {
         return Err(JwtError::Malformed);
     };
     let header = strict_object(&crypto::b64url_decode(h).ok_or(JwtError::Malformed)?)?;
-    if header.get("alg").and_then(Value::as_str) != Some("RS256") || header.contains_key("crit") {
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .and_then(RsaAlg::parse)
+        .filter(|a| allowed.contains(a))
+        .ok_or(JwtError::UnsupportedHeader)?;
+    if header.contains_key("crit") {
         return Err(JwtError::UnsupportedHeader);
     }
     let kid = header
@@ -93,6 +136,7 @@ pub fn parse(token: &str) -> Result<Unverified<'_>, JwtError> {
     let signature = crypto::b64url_decode(s).ok_or(JwtError::Malformed)?;
     Ok(Unverified {
         kid,
+        alg,
         signed: &token[..h.len() + 1 + p.len()],
         payload: p,
         signature,
@@ -104,8 +148,17 @@ impl Unverified<'_> {
     /// the claims.
     pub fn verify(self, keys: &KeySet) -> Result<Map<String, Value>, JwtError> {
         let key = keys.by_kid(&self.kid).ok_or(JwtError::UnknownKey)?;
-        signature::UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, &key.public_der)
+        signature::UnparsedPublicKey::new(self.alg.params(), &key.public_der)
             .verify(self.signed.as_bytes(), &self.signature)
+            .map_err(|_| JwtError::BadSignature)?;
+        strict_object(&crypto::b64url_decode(self.payload).ok_or(JwtError::Malformed)?)
+    }
+
+    /// Checks the signature with an RSA public key given by its modulus and
+    /// exponent (a JWK's `n` and `e`, decoded) and returns the claims.
+    pub fn verify_with(self, n: &[u8], e: &[u8]) -> Result<Map<String, Value>, JwtError> {
+        signature::RsaPublicKeyComponents { n, e }
+            .verify(self.alg.params(), self.signed.as_bytes(), &self.signature)
             .map_err(|_| JwtError::BadSignature)?;
         strict_object(&crypto::b64url_decode(self.payload).ok_or(JwtError::Malformed)?)
     }

@@ -93,12 +93,26 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Counts revocations made through this process, so caches of verified
+    /// tokens (the gateway's) can re-check at once instead of waiting for
+    /// their periodic re-check, which catches other nodes' revocations.
+    revocations: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 impl Store {
+    /// How many revocations this process has made (see the field).
+    pub fn revocation_epoch(&self) -> u64 {
+        self.revocations.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn note_revocation(&self) {
+        self.revocations
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
     /// Opens (creating if needed) the SQLite database `cognate.db` in `dir`.
     pub async fn open_sqlite(dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
@@ -147,7 +161,11 @@ impl Store {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Unavailable(e.into()))?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            revocations: Default::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {

@@ -164,6 +164,7 @@ impl Store {
         .bind(now_ms)
         .execute(&self.pool)
         .await?;
+        self.note_revocation();
         Ok(done.rows_affected() > 0)
     }
 
@@ -177,6 +178,7 @@ impl Store {
         .bind(now_ms)
         .execute(&self.pool)
         .await?;
+        self.note_revocation();
         Ok(done.rows_affected())
     }
 

@@ -1,0 +1,353 @@
+//! Integrations: where a routed, authorized request goes.
+//!
+//! - `response`: a fixed answer rendered from templates;
+//! - `echo`: the payload 2.0 event itself (the demo's `/user/profile`);
+//! - `http`: HTTP proxy to an upstream (reference/apigateway.md §3.5-3.6);
+//! - `lambda`: a Lambda-style function in payload format 1.0 or 2.0.
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use cognate_config::{HttpIntegration, IntegrationKind, MapOp, Method, ParameterAction, PayloadVersion};
+
+use crate::context::{mapping_value, render, RequestContext};
+use crate::error::GatewayError;
+use crate::event::{self, FunctionResponse};
+use crate::route::encode_segment;
+use crate::runtime::InvokeError;
+use crate::Shared;
+
+pub async fn run(
+    kind: &IntegrationKind,
+    ctx: &RequestContext,
+    body: Bytes,
+    shared: &Shared,
+) -> Result<Response<Body>, GatewayError> {
+    match kind {
+        IntegrationKind::Response {
+            status,
+            headers,
+            body: template,
+        } => {
+            let mut r = Response::new(Body::from(render(template, ctx)));
+            *r.status_mut() = StatusCode::from_u16(*status).map_err(|_| GatewayError::Internal)?;
+            for (k, v) in headers {
+                let name = HeaderName::try_from(k.as_str()).map_err(|_| GatewayError::Internal)?;
+                // A rendered value with CR, LF or NUL cannot become a header:
+                // fail closed rather than split the response.
+                let value = HeaderValue::from_str(&render(v, ctx)).map_err(|_| GatewayError::Internal)?;
+                r.headers_mut().append(name, value);
+            }
+            if !r.headers().contains_key(header::CONTENT_TYPE) {
+                r.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            }
+            Ok(r)
+        }
+        IntegrationKind::Echo => {
+            let event = event::v2(ctx, &body);
+            let mut r = Response::new(Body::from(event.to_string()));
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            Ok(r)
+        }
+        IntegrationKind::Http(h) => proxy(h, ctx, body, shared).await,
+        IntegrationKind::Lambda {
+            target,
+            payload_version,
+            timeout_ms,
+        } => {
+            let event = match payload_version {
+                PayloadVersion::V2 => event::v2(ctx, &body),
+                PayloadVersion::V1 => event::v1(ctx, &body),
+            };
+            let payload = serde_json::to_vec(&event).expect("event serializes");
+            let raw = shared
+                .invoker
+                .invoke(target, payload, Duration::from_millis(*timeout_ms))
+                .await
+                .map_err(|e| {
+                    tracing::warn!(requestId = %ctx.request_id, error = ?e, "function failed");
+                    match e {
+                        InvokeError::Timeout => GatewayError::ServiceUnavailable,
+                        InvokeError::Function(_) | InvokeError::Unavailable(_) => GatewayError::Internal,
+                    }
+                })?;
+            let parsed = match payload_version {
+                PayloadVersion::V2 => event::response_v2(&raw),
+                PayloadVersion::V1 => event::response_v1(&raw),
+            };
+            let Some(fr) = parsed else {
+                tracing::warn!(requestId = %ctx.request_id, "function answered with an invalid response");
+                return Err(GatewayError::Internal);
+            };
+            function_response(fr)
+        }
+    }
+}
+
+fn function_response(fr: FunctionResponse) -> Result<Response<Body>, GatewayError> {
+    let mut r = Response::new(Body::from(fr.body));
+    *r.status_mut() = StatusCode::from_u16(fr.status).map_err(|_| GatewayError::Internal)?;
+    let h = r.headers_mut();
+    for (k, v) in fr.headers {
+        let (Ok(name), Ok(value)) = (HeaderName::try_from(k.as_str()), HeaderValue::from_str(&v)) else {
+            return Err(GatewayError::Internal);
+        };
+        if is_hop_by_hop(&name) || name == header::CONTENT_LENGTH {
+            continue;
+        }
+        h.append(name, value);
+    }
+    for c in fr.cookies {
+        h.append(
+            header::SET_COOKIE,
+            HeaderValue::from_str(&c).map_err(|_| GatewayError::Internal)?,
+        );
+    }
+    Ok(r)
+}
+
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(&name.as_str())
+}
+
+/// Removes hop-by-hop headers, including those the Connection header
+/// names.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_ascii_lowercase())
+        .filter(|n| !n.is_empty())
+        .collect();
+    for n in named {
+        headers.remove(n.as_str());
+    }
+    for n in HOP_BY_HOP {
+        headers.remove(n);
+    }
+}
+
+/// The upstream URL: path variables filled (encoded), stage variables
+/// rendered, the request path appended for `$default`, the client's
+/// query string forwarded.
+fn upstream_url(h: &HttpIntegration, ctx: &RequestContext) -> String {
+    let mut url = String::with_capacity(h.url.len() + 64);
+    let mut rest = h.url.as_str();
+    while let Some(start) = rest.find('{') {
+        let is_stage_var = start > 0 && rest.as_bytes()[start - 1] == b'$';
+        let Some(end) = rest[start..].find('}') else {
+            break;
+        };
+        let name = &rest[start + 1..start + end];
+        url.push_str(&rest[..start]);
+        match ctx.path_params.iter().find(|(n, _)| n == name) {
+            Some((_, value)) if !is_stage_var => {
+                for (i, seg) in value.split('/').enumerate() {
+                    if i > 0 {
+                        url.push('/');
+                    }
+                    encode_segment(seg, &mut url);
+                }
+            }
+            _ => url.push_str(&rest[start..=start + end]),
+        }
+        rest = &rest[start + end + 1..];
+    }
+    url.push_str(rest);
+    let mut url = render(&url, ctx);
+    if ctx.route_key == "$default" {
+        let trimmed = url.trim_end_matches('/').len();
+        url.truncate(trimmed);
+        for seg in &ctx.segments {
+            url.push('/');
+            encode_segment(seg, &mut url);
+        }
+        if ctx.segments.is_empty() {
+            url.push('/');
+        }
+    }
+    if !ctx.raw_query.is_empty() {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(&ctx.raw_query);
+    }
+    url
+}
+
+fn set_query(url: &mut url::Url, op: MapOp, name: &str, value: Option<String>) {
+    let mut pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    match op {
+        MapOp::Remove => pairs.retain(|(k, _)| k != name),
+        MapOp::Overwrite => {
+            pairs.retain(|(k, _)| k != name);
+            pairs.push((name.to_string(), value.unwrap_or_default()));
+        }
+        MapOp::Append => pairs.push((name.to_string(), value.unwrap_or_default())),
+    }
+    if pairs.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+}
+
+async fn proxy(
+    h: &HttpIntegration,
+    ctx: &RequestContext,
+    body: Bytes,
+    shared: &Shared,
+) -> Result<Response<Body>, GatewayError> {
+    let mut url = url::Url::parse(&upstream_url(h, ctx)).map_err(|_| GatewayError::Internal)?;
+    let mut headers = ctx.headers.clone();
+    strip_hop_by_hop(&mut headers);
+    for n in ["host", "forwarded", "via", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-port", "x-forwarded-host"] {
+        headers.remove(n);
+    }
+    let forwarded = [
+        ("x-forwarded-for", ctx.source_ip.clone()),
+        ("x-forwarded-proto", "http".to_string()),
+        ("x-amzn-trace-id", format!("Root=1-{:08x}-{}", ctx.time_ms / 1000, hex24(&ctx.request_id))),
+    ];
+    for (k, v) in forwarded {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            headers.insert(k, v);
+        }
+    }
+    for (action, value) in &h.request_parameters {
+        match action {
+            ParameterAction::Header(op, name) => {
+                let name = HeaderName::try_from(name.as_str()).map_err(|_| GatewayError::Internal)?;
+                match op {
+                    MapOp::Remove => {
+                        headers.remove(&name);
+                    }
+                    MapOp::Overwrite | MapOp::Append => {
+                        // A mapped value with CR, LF or NUL would split the
+                        // request: fail closed.
+                        let v = HeaderValue::from_str(&mapping_value(value, ctx))
+                            .map_err(|_| GatewayError::Internal)?;
+                        if *op == MapOp::Overwrite {
+                            headers.insert(name, v);
+                        } else {
+                            headers.append(name, v);
+                        }
+                    }
+                }
+            }
+            ParameterAction::QueryString(op, name) => {
+                let v = (*op != MapOp::Remove).then(|| mapping_value(value, ctx));
+                set_query(&mut url, *op, name, v);
+            }
+            ParameterAction::Path => {
+                let p = mapping_value(value, ctx);
+                url.set_path(&p);
+            }
+        }
+    }
+    let method = match h.method {
+        Method::Any => ctx.method.clone(),
+        m => m.as_str().to_string(),
+    };
+    let mut request = Request::builder()
+        .method(method.as_str())
+        .uri(url.as_str())
+        .body(Body::from(body))
+        .map_err(|_| GatewayError::Internal)?;
+    *request.headers_mut() = headers;
+    let sent = shared.invoker.client.request(request);
+    let upstream = match tokio::time::timeout(Duration::from_millis(h.timeout_ms), sent).await {
+        Err(_) => return Err(GatewayError::ServiceUnavailable),
+        Ok(Err(e)) => {
+            tracing::warn!(requestId = %ctx.request_id, upstream = %url, error = %crate::client::error_chain(&e), "upstream failed");
+            return Err(GatewayError::BadGateway);
+        }
+        Ok(Ok(r)) => r,
+    };
+    let (mut parts, body) = upstream.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    // The body streams through; if the upstream dies mid-body the client's
+    // connection is cut, never finished as if complete.
+    Ok(Response::from_parts(parts, Body::new(body)))
+}
+
+fn hex24(id: &str) -> String {
+    let mut h: String = id.bytes().map(|b| format!("{b:02x}")).collect();
+    h.truncate(24);
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    fn ctx(route_key: &str, segments: &[&str], params: &[(&str, &str)], query: &str) -> RequestContext {
+        RequestContext {
+            request_id: "abc".into(),
+            account_id: "0",
+            api_id: "api".into(),
+            method: "GET".into(),
+            raw_path: String::new(),
+            full_path: String::new(),
+            segments: segments.iter().map(|s| s.to_string()).collect(),
+            raw_query: query.into(),
+            headers: HeaderMap::new(),
+            source_ip: "127.0.0.1".into(),
+            protocol: "HTTP/1.1",
+            time_ms: 0,
+            stage: "$default".into(),
+            stage_variables: Arc::new(BTreeMap::from([("host".to_string(), "backend:8080".to_string())])),
+            route_key: route_key.into(),
+            resource: String::new(),
+            domain_name: String::new(),
+            base_path_matched: None,
+            path_params: params.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            authorizer: Default::default(),
+        }
+    }
+
+    fn http(url: &str) -> HttpIntegration {
+        HttpIntegration {
+            url: url.into(),
+            method: Method::Any,
+            timeout_ms: 1000,
+            request_parameters: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn default_route_appends_the_request_path_and_query() {
+        let c = ctx("$default", &["store", "check out"], &[], "a=1&b=2");
+        assert_eq!(upstream_url(&http("http://backend/"), &c), "http://backend/store/check%20out?a=1&b=2");
+    }
+
+    #[test]
+    fn path_and_stage_variables_are_filled_and_encoded() {
+        let c = ctx("ANY /{proxy+}", &["a", "b c"], &[("proxy", "a/b c")], "");
+        assert_eq!(
+            upstream_url(&http("http://${stageVariables.host}/pets/{proxy}"), &c),
+            "http://backend:8080/pets/a/b%20c"
+        );
+        let c = ctx("GET /pets/{id}", &["pets", "x?y#"], &[("id", "x?y#")], "");
+        assert_eq!(upstream_url(&http("http://b/p/{id}"), &c), "http://b/p/x%3Fy%23");
+    }
+}

@@ -1,0 +1,111 @@
+//! Running a Lambda-style event on a target: a function cognate hosts, an
+//! endpoint speaking the Lambda Invoke API, or a plain HTTP endpoint.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use cognate_config::{AdminCredentials, Target};
+
+use crate::client::{self, CallError, HttpClient};
+use crate::runtime::{FunctionHost, InvokeError};
+
+/// Lambda's own cap on invocation payloads.
+pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
+
+pub struct Invoker {
+    pub client: HttpClient,
+    pub functions: HashMap<String, Arc<FunctionHost>>,
+    /// Signs Invoke API calls (SigV4, service `lambda`).
+    pub credentials: AdminCredentials,
+    pub region: String,
+}
+
+impl Invoker {
+    pub async fn invoke(&self, target: &Target, payload: Vec<u8>, timeout: Duration) -> Result<Bytes, InvokeError> {
+        match target {
+            Target::Function(name) => {
+                let host = self
+                    .functions
+                    .get(name)
+                    .ok_or_else(|| InvokeError::Unavailable(format!("no function {name}")))?;
+                host.invoke(Bytes::from(payload), timeout).await
+            }
+            Target::Url(url) => {
+                let request = axum::http::Request::post(url)
+                    .header("content-type", "application/json")
+                    .body(Body::from(payload))
+                    .map_err(|e| InvokeError::Unavailable(e.to_string()))?;
+                let (parts, body) = self.call(request, timeout).await?;
+                if !parts.status.is_success() {
+                    return Err(InvokeError::Function(format!("status {}", parts.status)));
+                }
+                Ok(body)
+            }
+            Target::Invoke {
+                endpoint,
+                function_name,
+            } => {
+                let url = url::Url::parse(endpoint)
+                    .and_then(|u| u.join(&format!("/2015-03-31/functions/{function_name}/invocations")))
+                    .map_err(|e| InvokeError::Unavailable(e.to_string()))?;
+                let host = match url.port() {
+                    Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+                    None => url.host_str().unwrap_or_default().to_string(),
+                };
+                let headers = vec![
+                    ("host".to_string(), host),
+                    ("x-amz-invocation-type".to_string(), "RequestResponse".to_string()),
+                ];
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                let (amz_date, authorization) = cognate_identity::sigv4::sign(
+                    &cognate_identity::sigv4::Request {
+                        method: "POST",
+                        path: url.path(),
+                        query: "",
+                        headers: &headers,
+                        body: &payload,
+                    },
+                    &self.credentials,
+                    &self.region,
+                    "lambda",
+                    now,
+                );
+                let request = axum::http::Request::post(url.as_str())
+                    .header("content-type", "application/json")
+                    .header("x-amz-invocation-type", "RequestResponse")
+                    .header("x-amz-date", amz_date)
+                    .header("authorization", authorization)
+                    .body(Body::from(payload))
+                    .map_err(|e| InvokeError::Unavailable(e.to_string()))?;
+                let (parts, body) = self.call(request, timeout).await?;
+                if let Some(kind) = parts.headers.get("x-amz-function-error") {
+                    return Err(InvokeError::Function(format!(
+                        "{}: {}",
+                        kind.to_str().unwrap_or("Unhandled"),
+                        String::from_utf8_lossy(&body)
+                    )));
+                }
+                if !parts.status.is_success() {
+                    return Err(InvokeError::Unavailable(format!("Invoke API status {}", parts.status)));
+                }
+                Ok(body)
+            }
+        }
+    }
+
+    async fn call(
+        &self,
+        request: axum::http::Request<Body>,
+        timeout: Duration,
+    ) -> Result<(axum::http::response::Parts, Bytes), InvokeError> {
+        client::call(&self.client, request, timeout, MAX_PAYLOAD)
+            .await
+            .map_err(|e| match e {
+                CallError::Timeout => InvokeError::Timeout,
+                CallError::TooLarge => InvokeError::Function("the response is over 6 MB".into()),
+                CallError::Unreachable(why) => InvokeError::Unavailable(why),
+            })
+    }
+}

@@ -1,0 +1,362 @@
+//! The JWT authorizer, with API Gateway's semantics
+//! (reference/apigateway.md §1): the token from one identity source,
+//! RSA signatures only, `iss` compared exactly, `aud` (else `client_id`)
+//! against the audience list, `exp`/`nbf`/`iat`, then the route's scopes.
+//!
+//! Beyond AWS: tokens of this server's own pools are verified in-process
+//! (no network) and refused once revoked (GlobalSignOut, RevokeToken,
+//! disabled users); a verified token is cached until it expires, so the
+//! hot path does no RSA work for a token already seen. The claim checks
+//! run on every request; revocation is re-checked at once after a
+//! revocation in this process and every few seconds otherwise (which
+//! catches revocations made by other nodes sharing the database).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use cognate_config::IdentitySource;
+use cognate_identity::jwt::{self, RsaAlg};
+use cognate_identity::Identity;
+use serde_json::{Map, Value};
+
+use crate::context::RequestContext;
+use crate::jwks::Jwks;
+
+/// How long a revocation check of a cached token stays good when nothing
+/// was revoked in this process.
+const RECHECK_MS: i64 = 2_000;
+/// Cached tokens kept at most; past it, expired ones go, then all.
+const CACHE_MAX: usize = 100_000;
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// 401 with `www-authenticate`; the description says why.
+    Unauthorized(&'static str),
+    /// 403: valid token, no route scope among its scopes.
+    Forbidden,
+    /// The revocation check could not be made: refused (fail closed).
+    Unavailable,
+}
+
+/// Where the keys come from.
+pub enum Keys {
+    /// One of this server's pools.
+    Pool {
+        identity: Arc<Identity>,
+        pool_id: String,
+    },
+    /// An external issuer, by discovery.
+    External(Arc<Jwks>),
+}
+
+struct Cached {
+    claims: Arc<Map<String, Value>>,
+    exp: i64,
+    /// Revocation state: when last checked, and the process's revocation
+    /// count then.
+    checked_ms: i64,
+    epoch: u64,
+    revoked: bool,
+}
+
+/// Verified tokens of one issuer.
+pub struct Verifier {
+    pub issuer: String,
+    keys: Keys,
+    cache: Mutex<HashMap<Box<str>, Cached>>,
+}
+
+/// A JWT authorizer of an API.
+pub struct JwtAuthorizer {
+    pub verifier: Arc<Verifier>,
+    pub audience: Vec<String>,
+    pub source: IdentitySource,
+}
+
+impl Verifier {
+    pub fn new(issuer: String, keys: Keys) -> Verifier {
+        Verifier {
+            issuer,
+            keys,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn epoch(&self) -> u64 {
+        match &self.keys {
+            Keys::Pool { identity, .. } => identity.store().revocation_epoch(),
+            Keys::External(_) => 0,
+        }
+    }
+
+    /// The token's claims if its signature is good (cached), and it is
+    /// not revoked. Claim checks are the caller's.
+    async fn claims(&self, token: &str, now_ms: i64) -> Result<Arc<Map<String, Value>>, Denial> {
+        let epoch = self.epoch();
+        let cached = {
+            let cache = self.cache.lock().expect("token cache lock");
+            cache.get(token).map(|c| {
+                (
+                    c.claims.clone(),
+                    c.revoked,
+                    c.epoch == epoch && now_ms - c.checked_ms < RECHECK_MS,
+                )
+            })
+        };
+        let claims = match cached {
+            Some((_, true, _)) => return Err(Denial::Unauthorized("the token has been revoked")),
+            Some((claims, false, true)) => return Ok(claims),
+            Some((claims, false, false)) => claims,
+            None => Arc::new(self.verify_signature(token, now_ms).await?),
+        };
+        let revoked = self.revoked(&claims).await?;
+        let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+        let mut cache = self.cache.lock().expect("token cache lock");
+        if cache.len() >= CACHE_MAX {
+            let now_s = now_ms / 1000;
+            cache.retain(|_, c| c.exp > now_s);
+            if cache.len() >= CACHE_MAX {
+                cache.clear();
+            }
+        }
+        cache.insert(
+            token.into(),
+            Cached {
+                claims: claims.clone(),
+                exp,
+                checked_ms: now_ms,
+                epoch,
+                revoked,
+            },
+        );
+        if revoked {
+            return Err(Denial::Unauthorized("the token has been revoked"));
+        }
+        Ok(claims)
+    }
+
+    async fn verify_signature(&self, token: &str, now_ms: i64) -> Result<Map<String, Value>, Denial> {
+        const BAD: Denial = Denial::Unauthorized("the token is not valid");
+        match &self.keys {
+            Keys::Pool { identity, pool_id } => {
+                let unverified = jwt::parse(token).map_err(|_| BAD)?;
+                let keys = identity
+                    .keys_for_kid(pool_id, &unverified.kid, now_ms)
+                    .await
+                    .map_err(|_| Denial::Unavailable)?;
+                unverified.verify(&keys).map_err(|_| BAD)
+            }
+            Keys::External(jwks) => {
+                let unverified =
+                    jwt::parse_rsa(token, &[RsaAlg::Rs256, RsaAlg::Rs384, RsaAlg::Rs512])
+                        .map_err(|_| BAD)?;
+                let key = jwks.key(&unverified.kid, now_ms).await.ok_or(BAD)?;
+                if let Some(alg) = &key.alg {
+                    if RsaAlg::parse(alg) != Some(unverified.alg) {
+                        return Err(BAD);
+                    }
+                }
+                unverified.verify_with(&key.n, &key.e).map_err(|_| BAD)
+            }
+        }
+    }
+
+    /// Whether a token of one of this server's pools was revoked. Tokens
+    /// of external issuers cannot be.
+    async fn revoked(&self, claims: &Map<String, Value>) -> Result<bool, Denial> {
+        let Keys::Pool { identity, .. } = &self.keys else {
+            return Ok(false);
+        };
+        let Some(origin) = claims.get("origin_jti").and_then(Value::as_str) else {
+            return Ok(false);
+        };
+        match identity.store().origin(origin).await {
+            Ok(Some(o)) => Ok(o.revoked_ms.is_some()),
+            // Purged after its refresh token expired: no longer valid.
+            Ok(None) => Ok(true),
+            Err(e) => {
+                tracing::warn!(error = %e, "revocation check failed; refusing the token");
+                Err(Denial::Unavailable)
+            }
+        }
+    }
+}
+
+/// Takes the token out of an identity-source value: the bare token, or
+/// `Bearer <token>` (scheme case-insensitive, one or more spaces).
+pub fn token_from(value: &str) -> Option<&str> {
+    let v = value.trim_matches(' ');
+    let token = match v.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim_start_matches(' '),
+        Some(_) => return None,
+        None if v.eq_ignore_ascii_case("bearer") => return None,
+        None => v,
+    };
+    (!token.is_empty() && !token.contains(|c: char| c.is_whitespace() || c == ',')).then_some(token)
+}
+
+impl JwtAuthorizer {
+    /// Authorizes a request; on success the claims and, when the route has
+    /// scopes, the token's full scope list.
+    pub async fn authorize(
+        &self,
+        ctx: &RequestContext,
+        route_scopes: &[String],
+        now_ms: i64,
+    ) -> Result<(Arc<Map<String, Value>>, Option<Vec<String>>), Denial> {
+        let value = match &self.source {
+            IdentitySource::Header(h) => ctx.header(h),
+            IdentitySource::QueryString(q) => ctx.query(q),
+            IdentitySource::Cookie(c) => ctx.cookie(c),
+            _ => None,
+        };
+        let Some(token) = value.as_deref().and_then(token_from) else {
+            return Err(Denial::Unauthorized("the token is missing or malformed"));
+        };
+        let claims = self.verifier.claims(token, now_ms).await?;
+        check_claims(&claims, &self.verifier.issuer, &self.audience, now_ms / 1000)?;
+        if route_scopes.is_empty() {
+            return Ok((claims, None));
+        }
+        let scopes = token_scopes(&claims);
+        if !route_scopes.iter().any(|s| scopes.contains(s)) {
+            return Err(Denial::Forbidden);
+        }
+        Ok((claims, Some(scopes)))
+    }
+}
+
+/// The time and audience checks, in API Gateway's terms.
+pub fn check_claims(
+    claims: &Map<String, Value>,
+    issuer: &str,
+    audience: &[String],
+    now_s: i64,
+) -> Result<(), Denial> {
+    if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
+        return Err(Denial::Unauthorized("the token does not have a valid issuer"));
+    }
+    let aud_ok = match claims.get("aud") {
+        Some(Value::String(a)) => audience.contains(a),
+        Some(Value::Array(list)) => list
+            .iter()
+            .any(|a| a.as_str().is_some_and(|a| audience.iter().any(|x| x == a))),
+        Some(_) => false,
+        None => claims
+            .get("client_id")
+            .and_then(Value::as_str)
+            .is_some_and(|c| audience.iter().any(|x| x == c)),
+    };
+    if !aud_ok {
+        return Err(Denial::Unauthorized("the token does not have a valid audience"));
+    }
+    let time = |name: &str| -> Result<Option<i64>, Denial> {
+        match claims.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .map(Some)
+                .ok_or(Denial::Unauthorized("the token is not valid")),
+        }
+    };
+    match time("exp")? {
+        Some(exp) if exp > now_s => {}
+        Some(_) => return Err(Denial::Unauthorized("the token has expired")),
+        None => return Err(Denial::Unauthorized("the token has no expiry")),
+    }
+    if time("nbf")?.is_some_and(|nbf| nbf > now_s) {
+        return Err(Denial::Unauthorized("the token is not valid yet"));
+    }
+    if time("iat")?.is_some_and(|iat| iat > now_s) {
+        return Err(Denial::Unauthorized("the token was issued in the future"));
+    }
+    Ok(())
+}
+
+/// The token's scopes: `scope` (space-separated) or `scp` (a string or a
+/// list).
+pub fn token_scopes(claims: &Map<String, Value>) -> Vec<String> {
+    let split = |s: &str| s.split(' ').filter(|x| !x.is_empty()).map(str::to_string).collect();
+    match (claims.get("scope"), claims.get("scp")) {
+        (Some(Value::String(s)), _) => split(s),
+        (_, Some(Value::String(s))) => split(s),
+        (_, Some(Value::Array(a))) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    const ISS: &str = "http://127.0.0.1:4000/us-east-1_abc";
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_anything_else_is_refused() {
+        assert_eq!(token_from("Bearer abc.def.ghi"), Some("abc.def.ghi"));
+        assert_eq!(token_from("bearer  abc"), Some("abc"));
+        assert_eq!(token_from("abc"), Some("abc"));
+        assert_eq!(token_from("Bearer x y"), None);
+        assert_eq!(token_from("Basic abc"), None);
+        assert_eq!(token_from("Bearer "), None);
+        assert_eq!(token_from("a,b"), None);
+        assert_eq!(token_from(""), None);
+    }
+
+    #[test]
+    fn aud_is_checked_when_present_and_client_id_only_without_it() {
+        let aud = vec!["client1".to_string()];
+        let now = 1000;
+        let ok = |c: Value| check_claims(&claims(c), ISS, &aud, now);
+        assert!(ok(json!({"iss": ISS, "aud": "client1", "exp": 2000})).is_ok());
+        assert!(ok(json!({"iss": ISS, "client_id": "client1", "exp": 2000})).is_ok());
+        assert!(ok(json!({"iss": ISS, "aud": ["x", "client1"], "exp": 2000})).is_ok());
+        assert_eq!(
+            ok(json!({"iss": ISS, "aud": "other", "client_id": "client1", "exp": 2000})),
+            Err(Denial::Unauthorized("the token does not have a valid audience"))
+        );
+    }
+
+    #[test]
+    fn issuer_is_compared_exactly() {
+        let aud = vec!["c".to_string()];
+        for iss in [format!("{ISS}/"), ISS.to_uppercase(), ISS.replace("http:", "https:")] {
+            assert_eq!(
+                check_claims(&claims(json!({"iss": iss, "aud": "c", "exp": 2000})), ISS, &aud, 1000),
+                Err(Denial::Unauthorized("the token does not have a valid issuer"))
+            );
+        }
+    }
+
+    #[test]
+    fn time_claims_are_enforced_without_leeway() {
+        let aud = vec!["c".to_string()];
+        let check = |c: Value| check_claims(&claims(c), ISS, &aud, 1000);
+        assert!(check(json!({"iss": ISS, "aud": "c", "exp": 1000})).is_err());
+        assert!(check(json!({"iss": ISS, "aud": "c", "exp": 1001})).is_ok());
+        assert!(check(json!({"iss": ISS, "aud": "c"})).is_err());
+        assert!(check(json!({"iss": ISS, "aud": "c", "exp": "2000"})).is_err());
+        assert!(check(json!({"iss": ISS, "aud": "c", "exp": 1.5e300})).is_err());
+        assert!(check(json!({"iss": ISS, "aud": "c", "exp": 2000, "nbf": 1001})).is_err());
+        assert!(check(json!({"iss": ISS, "aud": "c", "exp": 2000, "iat": 1001})).is_err());
+        assert!(check(json!({"iss": ISS, "aud": "c", "exp": 2000, "iat": 1000, "nbf": 1000})).is_ok());
+    }
+
+    #[test]
+    fn scopes_come_from_scope_or_scp() {
+        assert_eq!(token_scopes(&claims(json!({"scope": "a b"}))), ["a", "b"]);
+        assert_eq!(token_scopes(&claims(json!({"scp": ["a", "b"]}))), ["a", "b"]);
+        assert_eq!(token_scopes(&claims(json!({"scp": "c"}))), ["c"]);
+        assert!(token_scopes(&claims(json!({}))).is_empty());
+    }
+}

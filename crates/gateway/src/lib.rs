@@ -1,0 +1,511 @@
+//! cognate's API gateway: HTTP APIs as API Gateway runs them.
+//!
+//! A request goes through named phases, in this order, with one
+//! [`RequestContext`] carried along (the order is API Gateway's):
+//!
+//! 1. **stage**: a custom domain's API mapping names it; otherwise the
+//!    first path segment if it is a named stage, else `$default`
+//!    (none: 404).
+//! 2. **path**: split and decoded; ambiguous spellings are refused (400).
+//! 3. **preflight**: a CORS preflight that no route matches is answered
+//!    here (204), without authorizer or integration.
+//! 4. **route**: [`route::RouteTable::find`] (none: 404).
+//! 5. **throttle**: the stage's bucket for the route (empty: 429), before
+//!    any authorizer runs.
+//! 6. **body**: read up to the API's limit (413).
+//! 7. **authorize**: JWT (401/403) or request authorizer (401/403/500).
+//! 8. **integrate**: response, echo, HTTP proxy or Lambda function.
+//! 9. **respond**: CORS headers, `apigw-requestid`, the access log.
+//!
+//! Every answer the gateway makes itself is `{"message":"..."}` with the
+//! status API Gateway uses (reference/apigateway.md §0); they are all
+//! made in [`error`].
+
+pub mod authorizer;
+pub mod client;
+pub mod context;
+pub mod error;
+pub mod event;
+pub mod integration;
+pub mod invoke;
+pub mod jwks;
+pub mod jwt;
+pub mod limits;
+pub mod route;
+pub mod runtime;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderValue, Request, Response};
+use base64::Engine;
+use cognate_config::{
+    AdminCredentials, AuthorizerKind, Cors, Function, HttpApi, IntegrationKind, JwtIssuer, RouteKey,
+};
+use cognate_identity::Identity;
+use http_body_util::BodyExt;
+
+pub use context::{AuthorizerOutput, RequestContext};
+use error::GatewayError;
+use invoke::Invoker;
+use limits::Bucket;
+
+/// The account id events carry (there is no AWS account behind cognate).
+pub const ACCOUNT_ID: &str = "000000000000";
+
+/// What the gateway needs from the rest of cognate.
+pub struct Setup<'a> {
+    pub identity: Arc<Identity>,
+    /// Config pool name -> pool id.
+    pub pool_ids: &'a BTreeMap<String, String>,
+    pub region: String,
+    pub credentials: AdminCredentials,
+    /// Where relative function code paths start.
+    pub config_dir: &'a Path,
+    /// Where the runtime clients are written.
+    pub work_dir: &'a Path,
+    pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+}
+
+/// What all APIs share: the clock, the outbound client, the functions.
+pub struct Shared {
+    pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    pub invoker: Invoker,
+    pub region: String,
+}
+
+enum RouteAuth {
+    None,
+    Jwt(Arc<jwt::JwtAuthorizer>),
+    Request(Arc<authorizer::Authorizer>),
+}
+
+struct RouteRt {
+    key: String,
+    resource: String,
+    integration: Arc<IntegrationKind>,
+    auth: RouteAuth,
+    scopes: Vec<String>,
+}
+
+struct StageRt {
+    variables: Arc<BTreeMap<String, String>>,
+    /// One bucket per route index, when throttled.
+    buckets: Vec<Option<Bucket>>,
+}
+
+/// One HTTP API, compiled for serving.
+pub struct Api {
+    pub name: String,
+    pub api_id: String,
+    stages: HashMap<String, StageRt>,
+    table: route::RouteTable,
+    routes: Vec<RouteRt>,
+    cors: Option<Cors>,
+    body_limit: usize,
+    shared: Arc<Shared>,
+}
+
+/// A stable, AWS-shaped API id (10 lower-case letters and digits) from
+/// the API's name.
+pub fn api_id(name: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, name.as_bytes());
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    digest.as_ref()[..10]
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Builds the shared part: the outbound client and the function hosts.
+pub fn shared(setup: &Setup<'_>, functions: &[Function]) -> Arc<Shared> {
+    let functions = functions
+        .iter()
+        .map(|f| {
+            (
+                f.name.clone(),
+                Arc::new(runtime::FunctionHost::new(
+                    f.clone(),
+                    setup.config_dir,
+                    setup.work_dir,
+                    &setup.region,
+                )),
+            )
+        })
+        .collect();
+    Arc::new(Shared {
+        clock: setup.clock.clone(),
+        invoker: Invoker {
+            client: client::new(),
+            functions,
+            credentials: setup.credentials.clone(),
+            region: setup.region.clone(),
+        },
+        region: setup.region.clone(),
+    })
+}
+
+/// Verifiers are shared by every authorizer of one issuer, so a token
+/// verified for one API is known to all.
+pub type Verifiers = HashMap<String, Arc<jwt::Verifier>>;
+
+/// Compiles one API of the config. Client names in JWT audiences become
+/// the clients' ids.
+pub async fn compile(
+    api: &HttpApi,
+    setup: &Setup<'_>,
+    shared: Arc<Shared>,
+    verifiers: &mut Verifiers,
+) -> Result<Arc<Api>, String> {
+    let mut jwt_auth: HashMap<&str, Arc<jwt::JwtAuthorizer>> = HashMap::new();
+    let mut req_auth: HashMap<&str, Arc<authorizer::Authorizer>> = HashMap::new();
+    for a in &api.authorizers {
+        match &a.kind {
+            AuthorizerKind::Jwt(j) => {
+                let (issuer, keys, audience) = match &j.issuer {
+                    JwtIssuer::Pool(name) => {
+                        let pool_id = setup
+                            .pool_ids
+                            .get(name)
+                            .ok_or_else(|| format!("no pool {name}"))?;
+                        let pool = setup
+                            .identity
+                            .store()
+                            .pool(pool_id)
+                            .await
+                            .map_err(|e| e.to_string())?
+                            .ok_or_else(|| format!("pool {pool_id} is gone"))?;
+                        let mut audience = Vec::new();
+                        for a in &j.audience {
+                            let by_name = setup
+                                .identity
+                                .store()
+                                .client_by_config_key(pool_id, a)
+                                .await
+                                .map_err(|e| e.to_string())?;
+                            audience.push(by_name.map_or_else(|| a.clone(), |c| c.id));
+                        }
+                        (
+                            setup.identity.issuer(&pool),
+                            jwt::Keys::Pool {
+                                identity: setup.identity.clone(),
+                                pool_id: pool_id.clone(),
+                            },
+                            audience,
+                        )
+                    }
+                    JwtIssuer::Url(u) => (
+                        u.clone(),
+                        jwt::Keys::External(Arc::new(jwks::Jwks::new(
+                            u.clone(),
+                            shared.invoker.client.clone(),
+                        ))),
+                        j.audience.clone(),
+                    ),
+                };
+                let verifier = verifiers
+                    .entry(issuer.clone())
+                    .or_insert_with(|| Arc::new(jwt::Verifier::new(issuer, keys)))
+                    .clone();
+                jwt_auth.insert(
+                    &a.name,
+                    Arc::new(jwt::JwtAuthorizer {
+                        verifier,
+                        audience,
+                        source: j.identity_source.clone(),
+                    }),
+                );
+            }
+            AuthorizerKind::Request(r) => {
+                req_auth.insert(&a.name, Arc::new(authorizer::Authorizer::new(r.clone())));
+            }
+        }
+    }
+    let integrations: HashMap<&str, Arc<IntegrationKind>> = api
+        .integrations
+        .iter()
+        .map(|i| (i.name.as_str(), Arc::new(i.kind.clone())))
+        .collect();
+    let mut routes = Vec::new();
+    for r in &api.routes {
+        let auth = match r.authorizer.as_deref() {
+            None => RouteAuth::None,
+            Some(name) => match (jwt_auth.get(name), req_auth.get(name)) {
+                (Some(j), _) => RouteAuth::Jwt(j.clone()),
+                (None, Some(q)) => RouteAuth::Request(q.clone()),
+                (None, None) => return Err(format!("no authorizer {name}")),
+            },
+        };
+        routes.push(RouteRt {
+            key: r.key.to_string(),
+            resource: match &r.key {
+                RouteKey::Default => "$default".to_string(),
+                RouteKey::Path { path, .. } => path.clone(),
+            },
+            integration: integrations
+                .get(r.integration.as_str())
+                .cloned()
+                .ok_or_else(|| format!("no integration {}", r.integration))?,
+            auth,
+            scopes: r.scopes.clone(),
+        });
+    }
+    let stages = api
+        .stages
+        .iter()
+        .map(|s| {
+            let buckets = api
+                .routes
+                .iter()
+                .map(|r| {
+                    s.route_throttle
+                        .get(&r.key.to_string())
+                        .or(s.throttle.as_ref())
+                        .map(|t| Bucket::new(*t))
+                })
+                .collect();
+            (
+                s.name.clone(),
+                StageRt {
+                    variables: Arc::new(s.variables.clone()),
+                    buckets,
+                },
+            )
+        })
+        .collect();
+    Ok(Arc::new(Api {
+        name: api.name.clone(),
+        api_id: api_id(&api.name),
+        stages,
+        table: route::RouteTable::new(api.routes.iter().map(|r| &r.key)),
+        routes,
+        cors: api.cors.clone(),
+        body_limit: api.body_limit,
+        shared,
+    }))
+}
+
+/// A custom domain's API mapping, as the request found it.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    pub base_path: String,
+    pub stage: String,
+}
+
+/// A request id shaped like API Gateway's (`Mc7UVioPPHcEKPA=`).
+fn request_id() -> String {
+    let b: [u8; 10] = cognate_identity::crypto::random_bytes();
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+impl Api {
+    /// Serves one request on the API's own listener (`mapping` `None`) or
+    /// through a custom domain's mapping.
+    pub async fn handle(self: Arc<Self>, request: Request<Body>, mapping: Option<Mapping>) -> Response<Body> {
+        let now_ms = (self.shared.clock)();
+        let request_id = request_id();
+        let method = request.method().clone();
+        let path_for_log = request.uri().path().to_string();
+        let origin_cors = self.cors.is_some();
+        let request_headers = if origin_cors {
+            Some(request.headers().clone())
+        } else {
+            None
+        };
+        let (mut response, ctx) = match self.phases(request, mapping, &request_id, now_ms).await {
+            Ok((r, ctx)) => (r, Some(ctx)),
+            Err(e) => (error::response(&e), None),
+        };
+        if let (Some(cors), Some(h)) = (&self.cors, &request_headers) {
+            limits::apply(cors, h, response.headers_mut());
+        }
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert("apigw-requestid", v);
+        }
+        tracing::info!(
+            target: "cognate::access",
+            requestId = %request_id,
+            api = %self.name,
+            httpMethod = %method,
+            path = %path_for_log,
+            routeKey = %ctx.as_ref().map_or("-", |c| c.route_key.as_str()),
+            status = response.status().as_u16(),
+            responseLatency = (self.shared.clock)() - now_ms,
+            "access"
+        );
+        response
+    }
+
+    async fn phases(
+        &self,
+        request: Request<Body>,
+        mapping: Option<Mapping>,
+        request_id: &str,
+        now_ms: i64,
+    ) -> Result<(Response<Body>, RequestContext), GatewayError> {
+        let (parts, body) = request.into_parts();
+        let raw_full = parts.uri.path().to_string();
+
+        // 1. stage
+        let (stage_name, raw_path, base_path_matched) = match &mapping {
+            Some(m) => {
+                let rest = if m.base_path.is_empty() {
+                    raw_full.clone()
+                } else {
+                    let r = &raw_full[1 + m.base_path.len()..];
+                    if r.is_empty() {
+                        "/".to_string()
+                    } else {
+                        r.to_string()
+                    }
+                };
+                (
+                    m.stage.clone(),
+                    rest,
+                    (!m.base_path.is_empty()).then(|| m.base_path.clone()),
+                )
+            }
+            None => {
+                let first = raw_full[1..].split('/').next().unwrap_or("");
+                if !first.is_empty() && first != "$default" && self.stages.contains_key(first) {
+                    (first.to_string(), raw_full.clone(), None)
+                } else if self.stages.contains_key("$default") {
+                    ("$default".to_string(), raw_full.clone(), None)
+                } else {
+                    return Err(GatewayError::NotFound);
+                }
+            }
+        };
+        let stage = self.stages.get(&stage_name).ok_or(GatewayError::NotFound)?;
+        // The path routes see: without the stage segment.
+        let route_path = if stage_name != "$default" && mapping.is_none() {
+            let r = &raw_path[1 + stage_name.len()..];
+            if r.is_empty() {
+                "/".to_string()
+            } else {
+                r.to_string()
+            }
+        } else {
+            raw_path.clone()
+        };
+
+        // 2. path
+        let segments = route::split_path(&route_path).map_err(|_| GatewayError::BadRequest)?;
+
+        let mut ctx = RequestContext {
+            request_id: request_id.to_string(),
+            account_id: ACCOUNT_ID,
+            api_id: self.api_id.clone(),
+            method: parts.method.as_str().to_string(),
+            raw_path: raw_path.clone(),
+            full_path: raw_full,
+            segments,
+            raw_query: parts.uri.query().unwrap_or("").to_string(),
+            headers: parts.headers,
+            source_ip: parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or_else(String::new, |c| c.0.ip().to_string()),
+            protocol: match parts.version {
+                axum::http::Version::HTTP_10 => "HTTP/1.0",
+                axum::http::Version::HTTP_2 => "HTTP/2.0",
+                _ => "HTTP/1.1",
+            },
+            time_ms: now_ms,
+            stage: stage_name,
+            stage_variables: stage.variables.clone(),
+            route_key: String::new(),
+            resource: String::new(),
+            domain_name: String::new(),
+            base_path_matched,
+            path_params: Vec::new(),
+            authorizer: AuthorizerOutput::None,
+        };
+        ctx.domain_name = ctx
+            .header("host")
+            .map(|h| h.split(':').next().unwrap_or("").to_string())
+            .unwrap_or_default();
+        let segs: Vec<&str> = ctx.segments.iter().map(String::as_str).collect();
+        let found = self.table.find(ctx.method.as_str(), &segs);
+
+        // 3. preflight
+        if let Some(cors) = &self.cors {
+            if found.is_none() && limits::is_preflight(&parts.method, &ctx.headers) {
+                let mut r = Response::new(Body::empty());
+                *r.status_mut() = axum::http::StatusCode::NO_CONTENT;
+                *r.headers_mut() = limits::preflight(cors, &ctx.headers);
+                ctx.route_key = "-".to_string();
+                return Ok((r, ctx));
+            }
+        }
+
+        // 4. route
+        let found = found.ok_or(GatewayError::NotFound)?;
+        let route = &self.routes[found.index];
+        ctx.route_key = route.key.clone();
+        ctx.resource = route.resource.clone();
+        ctx.path_params = found.params;
+
+        // 5. throttle
+        if let Some(bucket) = &stage.buckets[found.index] {
+            if !bucket.take(now_ms) {
+                return Err(GatewayError::TooManyRequests);
+            }
+        }
+
+        // 6. body
+        if ctx
+            .header("content-length")
+            .and_then(|l| l.parse::<usize>().ok())
+            .is_some_and(|l| l > self.body_limit)
+        {
+            return Err(GatewayError::PayloadTooLarge);
+        }
+        let body = http_body_util::Limited::new(body, self.body_limit)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                    GatewayError::PayloadTooLarge
+                } else {
+                    GatewayError::BadRequest
+                }
+            })?
+            .to_bytes();
+
+        // 7. authorize
+        ctx.authorizer = match &route.auth {
+            RouteAuth::None => AuthorizerOutput::None,
+            RouteAuth::Jwt(j) => match j.authorize(&ctx, &route.scopes, now_ms).await {
+                Ok((claims, scopes)) => AuthorizerOutput::Jwt { claims, scopes },
+                Err(jwt::Denial::Unauthorized(why)) => return Err(GatewayError::Unauthorized(why)),
+                Err(jwt::Denial::Forbidden) => return Err(GatewayError::Forbidden),
+                Err(jwt::Denial::Unavailable) => return Err(GatewayError::ServiceUnavailable),
+            },
+            RouteAuth::Request(a) => {
+                match a
+                    .authorize(&ctx, &self.shared.invoker, &self.shared.region, now_ms)
+                    .await
+                {
+                    Ok(out) => out,
+                    Err(authorizer::Refusal::Unauthorized) => {
+                        return Err(GatewayError::AuthorizerUnauthorized)
+                    }
+                    Err(authorizer::Refusal::Forbidden) => return Err(GatewayError::Forbidden),
+                    Err(authorizer::Refusal::Error(why)) => {
+                        tracing::warn!(requestId = %request_id, error = %why, "authorizer failed; refusing");
+                        return Err(GatewayError::Internal);
+                    }
+                }
+            }
+        };
+
+        // 8. integrate
+        let response = integration::run(&route.integration, &ctx, body, &self.shared).await?;
+        Ok((response, ctx))
+    }
+}
