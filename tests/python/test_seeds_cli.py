@@ -80,7 +80,7 @@ def test_cli_admin_call_with_wrong_secret_is_refused(server):
 def seed_env(server, user):
     return dict(
         os.environ,
-        SEED_API_URL=server["ApiUrl"],
+        SEED_API_URL=server["ApiUrl"] + "/whoami",
         SEED_COGNITO_IDP_URL=server["CognitoEndpoint"],
         SEED_CLIENT_ID=server["ConfidentialClientId"],
         SEED_CLIENT_SECRET=server["ConfidentialClientSecret"],
@@ -108,6 +108,9 @@ def test_seed_003_scripts_get_an_access_token_with_secret_hash(server, user, scr
     assert c["client_id"] == server["ConfidentialClientId"]
     assert c["username"] == user
     assert c["token_use"] == "access"
+    # The script's last line calls the API with the token: the demo's
+    # JWT-authorized /whoami answers as seed 003's function does.
+    assert out.stdout.rstrip().endswith(f"Hello, World! I am {user}!")
 
 
 def test_seed_003_with_a_wrong_secret_gets_no_token(server, user):

@@ -172,7 +172,9 @@ pub fn parse_route_key(s: &str) -> Result<RouteKey, String> {
                 }
                 names.push(name);
             } else if seg.contains(['{', '}', ' ', '?', '#']) {
-                return Err(format!("segment '{seg}' of '{path}' has a reserved character"));
+                return Err(format!(
+                    "segment '{seg}' of '{path}' has a reserved character"
+                ));
             }
         }
     }
@@ -273,7 +275,10 @@ pub enum Target {
     /// A function of the config, run by cognate through the Runtime API.
     Function(String),
     /// An endpoint speaking the Lambda Invoke API.
-    Invoke { endpoint: String, function_name: String },
+    Invoke {
+        endpoint: String,
+        function_name: String,
+    },
     /// A plain HTTP endpoint: the event is POSTed as JSON, the answer is
     /// the function's result.
     Url(String),
@@ -632,7 +637,10 @@ pub(crate) fn http_apis(
             }
             let mut throttle = |t: ThrottleFile, where_: String| {
                 if !(t.rate.is_finite() && t.rate >= 0.0) {
-                    c.at(where_, "rate must be a number of requests per second, 0 or more");
+                    c.at(
+                        where_,
+                        "rate must be a number of requests per second, 0 or more",
+                    );
                 }
                 Throttle {
                     rate: t.rate,
@@ -671,7 +679,10 @@ pub(crate) fn http_apis(
             }
         }
         if authorizers.len() > 10 {
-            c.at(format!("{at}.authorizers"), "at most 10 authorizers per API");
+            c.at(
+                format!("{at}.authorizers"),
+                "at most 10 authorizers per API",
+            );
         }
 
         let mut integrations = Vec::new();
@@ -748,9 +759,9 @@ pub(crate) fn http_apis(
             }
             let base_path = m.base_path.trim_matches('/').to_string();
             if base_path.len() > 300
-                || !base_path.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || b"$-_.+!*'()/".contains(&b)
-                })
+                || !base_path
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"$-_.+!*'()/".contains(&b))
             {
                 c.at(
                     format!("{mat}.base_path"),
@@ -777,7 +788,11 @@ pub(crate) fn http_apis(
             Cors {
                 allow_origins: f.allow_origins,
                 allow_methods: f.allow_methods,
-                allow_headers: f.allow_headers.iter().map(|h| h.to_ascii_lowercase()).collect(),
+                allow_headers: f
+                    .allow_headers
+                    .iter()
+                    .map(|h| h.to_ascii_lowercase())
+                    .collect(),
                 expose_headers: f.expose_headers,
                 max_age: f.max_age,
                 allow_credentials: f.allow_credentials,
@@ -883,7 +898,10 @@ fn authorizer(
                 || f.ttl_seconds.is_some()
                 || f.simple_responses
             {
-                c.at(at, "a jwt authorizer takes user_pool or issuer, audience and identity_source");
+                c.at(
+                    at,
+                    "a jwt authorizer takes user_pool or issuer, audience and identity_source",
+                );
             }
             let identity_source = match f.identity_source.as_deref() {
                 None => IdentitySource::Header("authorization".to_string()),
@@ -905,7 +923,10 @@ fn authorizer(
             let (issuer, audience) = match (f.user_pool, f.issuer) {
                 (Some(p), None) => {
                     let Some(pool) = pools.iter().find(|x| x.name == p) else {
-                        c.at(format!("{at}.user_pool"), format!("no user pool named '{p}'"));
+                        c.at(
+                            format!("{at}.user_pool"),
+                            format!("no user pool named '{p}'"),
+                        );
                         return None;
                     };
                     let audience = f
@@ -916,10 +937,16 @@ fn authorizer(
                 (None, Some(i)) => {
                     match url::Url::parse(&i) {
                         Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
-                        _ => c.at(format!("{at}.issuer"), format!("'{i}' is not an http(s) URL")),
+                        _ => c.at(
+                            format!("{at}.issuer"),
+                            format!("'{i}' is not an http(s) URL"),
+                        ),
                     }
                     let Some(audience) = f.audience else {
-                        c.at(format!("{at}.audience"), "an external issuer needs an audience list");
+                        c.at(
+                            format!("{at}.audience"),
+                            "an external issuer needs an audience list",
+                        );
                         return None;
                     };
                     (JwtIssuer::Url(i), audience)
@@ -939,13 +966,28 @@ fn authorizer(
             }))
         }
         "request" => {
-            if f.user_pool.is_some() || f.issuer.is_some() || f.audience.is_some() || f.identity_source.is_some() {
+            if f.user_pool.is_some()
+                || f.issuer.is_some()
+                || f.audience.is_some()
+                || f.identity_source.is_some()
+            {
                 c.at(at, "a request authorizer takes identity_sources (a list), not identity_source, user_pool, issuer or audience");
             }
-            let target = target(c, at, f.function, f.url, f.endpoint, f.function_name, functions)?;
+            let target = target(
+                c,
+                at,
+                f.function,
+                f.url,
+                f.endpoint,
+                f.function_name,
+                functions,
+            )?;
             let payload_version = payload_version(c, at, f.payload_format_version);
             if f.simple_responses && payload_version == PayloadVersion::V1 {
-                c.at(format!("{at}.simple_responses"), "simple responses need payload format 2.0");
+                c.at(
+                    format!("{at}.simple_responses"),
+                    "simple responses need payload format 2.0",
+                );
             }
             let mut identity_sources = Vec::new();
             for s in f.identity_sources.unwrap_or_default() {
@@ -957,12 +999,17 @@ fn authorizer(
                     ),
                 }
             }
-            let ttl_s = f.ttl_seconds.unwrap_or(if identity_sources.is_empty() { 0 } else { 300 });
+            let ttl_s = f
+                .ttl_seconds
+                .unwrap_or(if identity_sources.is_empty() { 0 } else { 300 });
             if ttl_s > 3600 {
                 c.at(format!("{at}.ttl_seconds"), "at most 3600");
             }
             if ttl_s > 0 && identity_sources.is_empty() {
-                c.at(format!("{at}.ttl_seconds"), "caching needs identity_sources (the cache key)");
+                c.at(
+                    format!("{at}.ttl_seconds"),
+                    "caching needs identity_sources (the cache key)",
+                );
             }
             Some(AuthorizerKind::Request(RequestAuthorizer {
                 target,
@@ -974,7 +1021,10 @@ fn authorizer(
             }))
         }
         other => {
-            c.at(format!("{at}.type"), format!("'{other}' is not jwt or request"));
+            c.at(
+                format!("{at}.type"),
+                format!("'{other}' is not jwt or request"),
+            );
             None
         }
     }
@@ -1057,7 +1107,11 @@ fn integration(
             Some(IntegrationKind::Echo)
         }
         "http" => {
-            unexpected(c, &["url", "method", "timeout_ms", "request_parameters"], &f);
+            unexpected(
+                c,
+                &["url", "method", "timeout_ms", "request_parameters"],
+                &f,
+            );
             let Some(url) = f.url.clone() else {
                 c.at(format!("{at}.url"), "an http integration needs a url");
                 return None;
@@ -1066,7 +1120,10 @@ fn integration(
             let method = match f.method.as_deref() {
                 None => Method::Any,
                 Some(m) => Method::parse(m).unwrap_or_else(|| {
-                    c.at(format!("{at}.method"), format!("'{m}' is not an HTTP method"));
+                    c.at(
+                        format!("{at}.method"),
+                        format!("'{m}' is not an HTTP method"),
+                    );
                     Method::Any
                 }),
             };
@@ -1085,7 +1142,10 @@ fn integration(
                         match (op, target.split_once('.')) {
                             (Some(op), Some(("header", h))) if !h.is_empty() => {
                                 if reserved_header(h) {
-                                    c.at(&pat, format!("header '{h}' is reserved and cannot be mapped"));
+                                    c.at(
+                                        &pat,
+                                        format!("header '{h}' is reserved and cannot be mapped"),
+                                    );
                                 }
                                 Some(ParameterAction::Header(op, h.to_ascii_lowercase()))
                             }
@@ -1115,10 +1175,25 @@ fn integration(
         "lambda" => {
             unexpected(
                 c,
-                &["function", "url", "endpoint", "function_name", "payload_format_version", "timeout_ms"],
+                &[
+                    "function",
+                    "url",
+                    "endpoint",
+                    "function_name",
+                    "payload_format_version",
+                    "timeout_ms",
+                ],
                 &f,
             );
-            let target = target(c, at, f.function, f.url, f.endpoint, f.function_name, functions)?;
+            let target = target(
+                c,
+                at,
+                f.function,
+                f.url,
+                f.endpoint,
+                f.function_name,
+                functions,
+            )?;
             Some(IntegrationKind::Lambda {
                 target,
                 payload_version: payload_version(c, at, f.payload_format_version),

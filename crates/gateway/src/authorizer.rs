@@ -109,13 +109,19 @@ impl Authorizer {
                             cache.clear();
                         }
                     }
-                    cache.insert(identity, (now_ms + self.config.ttl_s as i64 * 1000, d.clone()));
+                    cache.insert(
+                        identity,
+                        (now_ms + self.config.ttl_s as i64 * 1000, d.clone()),
+                    );
                 }
                 d
             }
         };
         match decision {
-            Decision::Simple { allowed: true, context } => Ok(AuthorizerOutput::Lambda {
+            Decision::Simple {
+                allowed: true,
+                context,
+            } => Ok(AuthorizerOutput::Lambda {
                 principal_id: None,
                 context,
             }),
@@ -162,7 +168,12 @@ impl Authorizer {
             self.config.simple_responses,
             self.config.payload_version,
         )
-        .ok_or_else(|| Refusal::Error(format!("malformed answer: {}", String::from_utf8_lossy(&raw))))
+        .ok_or_else(|| {
+            Refusal::Error(format!(
+                "malformed answer: {}",
+                String::from_utf8_lossy(&raw)
+            ))
+        })
     }
 }
 
@@ -229,7 +240,8 @@ fn allows(statements: &[Statement], arn: &str) -> bool {
         s.actions.iter().any(|a| wildcard(a, "execute-api:Invoke"))
             && s.resources.iter().any(|r| wildcard(r, arn))
     };
-    !statements.iter().any(|s| !s.allow && applies(s)) && statements.iter().any(|s| s.allow && applies(s))
+    !statements.iter().any(|s| !s.allow && applies(s))
+        && statements.iter().any(|s| s.allow && applies(s))
 }
 
 /// `*` matches any run of characters, `?` any one character.
@@ -267,7 +279,10 @@ mod tests {
     #[test]
     fn wildcards_follow_iam() {
         assert!(wildcard("*", "anything"));
-        assert!(wildcard("arn:aws:execute-api:*:*:abc/*/GET/pets", "arn:aws:execute-api:us-east-1:0:abc/$default/GET/pets"));
+        assert!(wildcard(
+            "arn:aws:execute-api:*:*:abc/*/GET/pets",
+            "arn:aws:execute-api:us-east-1:0:abc/$default/GET/pets"
+        ));
         assert!(wildcard("a?c", "abc"));
         assert!(!wildcard("a?c", "ac"));
         assert!(!wildcard("arn:*/POST/*", "arn:x/GET/pets"));
@@ -280,7 +295,10 @@ mod tests {
 
     #[test]
     fn simple_answers_need_a_real_boolean() {
-        assert!(matches!(decision(r#"{"isAuthorized":true}"#, true), Some(Decision::Simple { allowed: true, .. })));
+        assert!(matches!(
+            decision(r#"{"isAuthorized":true}"#, true),
+            Some(Decision::Simple { allowed: true, .. })
+        ));
         assert!(decision(r#"{"isAuthorized":"true"}"#, true).is_none());
         assert!(decision(r#"{}"#, true).is_none());
         assert!(decision("not json", true).is_none());
@@ -291,24 +309,31 @@ mod tests {
     fn an_explicit_deny_wins_and_no_allow_is_a_deny() {
         let arn = "arn:aws:execute-api:us-east-1:0:api/$default/GET/pets";
         let policy = |stmts: &str| match decision(
-            &format!(r#"{{"principalId":"u","policyDocument":{{"Version":"2012-10-17","Statement":{stmts}}}}}"#),
+            &format!(
+                r#"{{"principalId":"u","policyDocument":{{"Version":"2012-10-17","Statement":{stmts}}}}}"#
+            ),
             false,
         ) {
             Some(Decision::Policy { statements, .. }) => allows(&statements, arn),
             other => panic!("{other:?}"),
         };
-        assert!(policy(r#"[{"Action":"execute-api:Invoke","Effect":"Allow","Resource":"*"}]"#));
+        assert!(policy(
+            r#"[{"Action":"execute-api:Invoke","Effect":"Allow","Resource":"*"}]"#
+        ));
         assert!(!policy(
             r#"[{"Action":"execute-api:Invoke","Effect":"Allow","Resource":"*"},{"Action":"execute-api:Invoke","Effect":"Deny","Resource":"arn:*/GET/*"}]"#
         ));
-        assert!(!policy(r#"[{"Action":"execute-api:Invoke","Effect":"Allow","Resource":"arn:*/POST/*"}]"#));
+        assert!(!policy(
+            r#"[{"Action":"execute-api:Invoke","Effect":"Allow","Resource":"arn:*/POST/*"}]"#
+        ));
         assert!(!policy(r#"[]"#));
         assert!(decision(r#"{"principalId":"u","policyDocument":{"Statement":[{"Effect":"Maybe","Action":"*","Resource":"*"}]}}"#, false).is_none());
     }
 
     #[test]
     fn claims_is_reserved_in_payload_1_contexts() {
-        let raw = br#"{"principalId":"u","policyDocument":{"Statement":[]},"context":{"claims":"x"}}"#;
+        let raw =
+            br#"{"principalId":"u","policyDocument":{"Statement":[]},"context":{"claims":"x"}}"#;
         assert!(parse_answer(raw, false, PayloadVersion::V1).is_none());
         assert!(parse_answer(raw, false, PayloadVersion::V2).is_some());
     }

@@ -70,7 +70,9 @@ pub async fn call(
             .collect()
             .await
             .map_err(|e| {
-                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
                     CallError::TooLarge
                 } else {
                     CallError::Unreachable(e.to_string())

@@ -200,9 +200,7 @@ impl RequestContext {
                     AuthorizerOutput::Jwt { claims, .. } => {
                         claim_string(claims.get(key.strip_prefix("claims.")?)?)?
                     }
-                    AuthorizerOutput::Lambda { context, .. } => {
-                        claim_string(context.get(key)?)?
-                    }
+                    AuthorizerOutput::Lambda { context, .. } => claim_string(context.get(key)?)?,
                     AuthorizerOutput::None => return None,
                 }
             }

@@ -46,20 +46,29 @@ pub fn response(e: &GatewayError) -> Response<Body> {
         GatewayError::BadRequest => json_message(StatusCode::BAD_REQUEST, "Bad Request"),
         GatewayError::Unauthorized(why) => {
             let mut r = json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
-            let value = format!(
-                r#"Bearer scope="" error="invalid_token" error_description="{why}""#
-            );
+            let value =
+                format!(r#"Bearer scope="" error="invalid_token" error_description="{why}""#);
             if let Ok(v) = HeaderValue::from_str(&value) {
                 r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
             }
             r
         }
-        GatewayError::AuthorizerUnauthorized => json_message(StatusCode::UNAUTHORIZED, "Unauthorized"),
+        GatewayError::AuthorizerUnauthorized => {
+            json_message(StatusCode::UNAUTHORIZED, "Unauthorized")
+        }
         GatewayError::Forbidden => json_message(StatusCode::FORBIDDEN, "Forbidden"),
-        GatewayError::TooManyRequests => json_message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
-        GatewayError::PayloadTooLarge => json_message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
-        GatewayError::Internal => json_message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+        GatewayError::TooManyRequests => {
+            json_message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")
+        }
+        GatewayError::PayloadTooLarge => {
+            json_message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large")
+        }
+        GatewayError::Internal => {
+            json_message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        }
         GatewayError::BadGateway => json_message(StatusCode::BAD_GATEWAY, "Bad Gateway"),
-        GatewayError::ServiceUnavailable => json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+        GatewayError::ServiceUnavailable => {
+            json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+        }
     }
 }

@@ -14,7 +14,12 @@ pub fn is_text(content_type: Option<&str>) -> bool {
     let Some(ct) = content_type else {
         return false;
     };
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     essence.starts_with("text/")
         || essence == "application/json"
         || essence == "application/xml"
@@ -204,9 +209,7 @@ fn request_context_v1(ctx: &RequestContext) -> Map<String, Value> {
         } => {
             let mut a: Map<String, Value> = context
                 .iter()
-                .filter_map(|(k, v)| {
-                    Some((k.clone(), json!(crate::context::claim_string(v)?)))
-                })
+                .filter_map(|(k, v)| Some((k.clone(), json!(crate::context::claim_string(v)?))))
                 .collect();
             if let Some(p) = principal_id {
                 a.insert("principalId".into(), json!(p));
@@ -319,7 +322,10 @@ fn header_value(v: &Value) -> Option<String> {
 }
 
 fn structured(o: &Map<String, Value>, multi: bool) -> Option<FunctionResponse> {
-    let status = o.get("statusCode")?.as_u64().filter(|s| (100..=599).contains(s))? as u16;
+    let status = o
+        .get("statusCode")?
+        .as_u64()
+        .filter(|s| (100..=599).contains(s))? as u16;
     let mut headers: Vec<(String, String)> = Vec::new();
     if let Some(h) = o.get("headers").filter(|h| !h.is_null()) {
         for (k, v) in h.as_object()? {
@@ -351,9 +357,9 @@ fn structured(o: &Map<String, Value>, multi: bool) -> Option<FunctionResponse> {
     };
     let body = match o.get("body") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) if b64 => base64::engine::general_purpose::STANDARD
-            .decode(s)
-            .ok()?,
+        Some(Value::String(s)) if b64 => {
+            base64::engine::general_purpose::STANDARD.decode(s).ok()?
+        }
         Some(Value::String(s)) => s.clone().into_bytes(),
         Some(_) => return None,
     };
@@ -399,10 +405,21 @@ mod tests {
 
     #[test]
     fn only_text_json_xml_and_javascript_bodies_are_sent_as_text() {
-        for t in ["text/plain", "text/html; charset=utf-8", "application/json", "application/xml", "application/javascript"] {
+        for t in [
+            "text/plain",
+            "text/html; charset=utf-8",
+            "application/json",
+            "application/xml",
+            "application/javascript",
+        ] {
             assert!(is_text(Some(t)), "{t}");
         }
-        for t in ["application/x-www-form-urlencoded", "application/octet-stream", "image/png", "application/json-patch+json"] {
+        for t in [
+            "application/x-www-form-urlencoded",
+            "application/octet-stream",
+            "image/png",
+            "application/json-patch+json",
+        ] {
             assert!(!is_text(Some(t)), "{t}");
         }
         assert!(!is_text(None));
@@ -414,7 +431,10 @@ mod tests {
         assert_eq!((r.status, r.body.as_slice()), (200, &b"Hello"[..]));
         let r = response_v2(br#"{"a":1}"#).unwrap();
         assert_eq!(r.body, br#"{"a":1}"#);
-        assert_eq!(r.headers, [("content-type".to_string(), "application/json".to_string())]);
+        assert_eq!(
+            r.headers,
+            [("content-type".to_string(), "application/json".to_string())]
+        );
         assert_eq!(response_v2(b"[1,2]").unwrap().body, b"[1,2]");
     }
 
@@ -427,7 +447,13 @@ mod tests {
         assert_eq!(r.status, 201);
         assert_eq!(r.body, b"hi");
         assert_eq!(r.cookies, ["a=1", "b=2"]);
-        assert_eq!(r.headers, [("x-b".to_string(), "true".to_string()), ("x-n".to_string(), "5".to_string())]);
+        assert_eq!(
+            r.headers,
+            [
+                ("x-b".to_string(), "true".to_string()),
+                ("x-n".to_string(), "5".to_string())
+            ]
+        );
     }
 
     #[test]
@@ -448,7 +474,11 @@ mod tests {
         .unwrap();
         assert_eq!(
             r.headers,
-            [("x-b".to_string(), "b".to_string()), ("x-a".to_string(), "m1".to_string()), ("x-a".to_string(), "m2".to_string())]
+            [
+                ("x-b".to_string(), "b".to_string()),
+                ("x-a".to_string(), "m1".to_string()),
+                ("x-a".to_string(), "m2".to_string())
+            ]
         );
     }
 }

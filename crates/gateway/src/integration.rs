@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
-use cognate_config::{HttpIntegration, IntegrationKind, MapOp, Method, ParameterAction, PayloadVersion};
+use cognate_config::{
+    HttpIntegration, IntegrationKind, MapOp, Method, ParameterAction, PayloadVersion,
+};
 
 use crate::context::{mapping_value, render, RequestContext};
 use crate::error::GatewayError;
@@ -36,20 +38,25 @@ pub async fn run(
                 let name = HeaderName::try_from(k.as_str()).map_err(|_| GatewayError::Internal)?;
                 // A rendered value with CR, LF or NUL cannot become a header:
                 // fail closed rather than split the response.
-                let value = HeaderValue::from_str(&render(v, ctx)).map_err(|_| GatewayError::Internal)?;
+                let value =
+                    HeaderValue::from_str(&render(v, ctx)).map_err(|_| GatewayError::Internal)?;
                 r.headers_mut().append(name, value);
             }
             if !r.headers().contains_key(header::CONTENT_TYPE) {
-                r.headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
             }
             Ok(r)
         }
         IntegrationKind::Echo => {
             let event = event::v2(ctx, &body);
             let mut r = Response::new(Body::from(event.to_string()));
-            r.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             Ok(r)
         }
         IntegrationKind::Http(h) => proxy(h, ctx, body, shared).await,
@@ -71,7 +78,9 @@ pub async fn run(
                     tracing::warn!(requestId = %ctx.request_id, error = ?e, "function failed");
                     match e {
                         InvokeError::Timeout => GatewayError::ServiceUnavailable,
-                        InvokeError::Function(_) | InvokeError::Unavailable(_) => GatewayError::Internal,
+                        InvokeError::Function(_) | InvokeError::Unavailable(_) => {
+                            GatewayError::Internal
+                        }
                     }
                 })?;
             let parsed = match payload_version {
@@ -92,7 +101,8 @@ fn function_response(fr: FunctionResponse) -> Result<Response<Body>, GatewayErro
     *r.status_mut() = StatusCode::from_u16(fr.status).map_err(|_| GatewayError::Internal)?;
     let h = r.headers_mut();
     for (k, v) in fr.headers {
-        let (Ok(name), Ok(value)) = (HeaderName::try_from(k.as_str()), HeaderValue::from_str(&v)) else {
+        let (Ok(name), Ok(value)) = (HeaderName::try_from(k.as_str()), HeaderValue::from_str(&v))
+        else {
             return Err(GatewayError::Internal);
         };
         if is_hop_by_hop(&name) || name == header::CONTENT_LENGTH {
@@ -218,13 +228,28 @@ async fn proxy(
     let mut url = url::Url::parse(&upstream_url(h, ctx)).map_err(|_| GatewayError::Internal)?;
     let mut headers = ctx.headers.clone();
     strip_hop_by_hop(&mut headers);
-    for n in ["host", "forwarded", "via", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-port", "x-forwarded-host"] {
+    for n in [
+        "host",
+        "forwarded",
+        "via",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-port",
+        "x-forwarded-host",
+    ] {
         headers.remove(n);
     }
     let forwarded = [
         ("x-forwarded-for", ctx.source_ip.clone()),
         ("x-forwarded-proto", "http".to_string()),
-        ("x-amzn-trace-id", format!("Root=1-{:08x}-{}", ctx.time_ms / 1000, hex24(&ctx.request_id))),
+        (
+            "x-amzn-trace-id",
+            format!(
+                "Root=1-{:08x}-{}",
+                ctx.time_ms / 1000,
+                hex24(&ctx.request_id)
+            ),
+        ),
     ];
     for (k, v) in forwarded {
         if let Ok(v) = HeaderValue::from_str(&v) {
@@ -234,7 +259,8 @@ async fn proxy(
     for (action, value) in &h.request_parameters {
         match action {
             ParameterAction::Header(op, name) => {
-                let name = HeaderName::try_from(name.as_str()).map_err(|_| GatewayError::Internal)?;
+                let name =
+                    HeaderName::try_from(name.as_str()).map_err(|_| GatewayError::Internal)?;
                 match op {
                     MapOp::Remove => {
                         headers.remove(&name);
@@ -300,7 +326,12 @@ mod tests {
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
-    fn ctx(route_key: &str, segments: &[&str], params: &[(&str, &str)], query: &str) -> RequestContext {
+    fn ctx(
+        route_key: &str,
+        segments: &[&str],
+        params: &[(&str, &str)],
+        query: &str,
+    ) -> RequestContext {
         RequestContext {
             request_id: "abc".into(),
             account_id: "0",
@@ -315,12 +346,18 @@ mod tests {
             protocol: "HTTP/1.1",
             time_ms: 0,
             stage: "$default".into(),
-            stage_variables: Arc::new(BTreeMap::from([("host".to_string(), "backend:8080".to_string())])),
+            stage_variables: Arc::new(BTreeMap::from([(
+                "host".to_string(),
+                "backend:8080".to_string(),
+            )])),
             route_key: route_key.into(),
             resource: String::new(),
             domain_name: String::new(),
             base_path_matched: None,
-            path_params: params.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            path_params: params
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
             authorizer: Default::default(),
         }
     }
@@ -337,7 +374,10 @@ mod tests {
     #[test]
     fn default_route_appends_the_request_path_and_query() {
         let c = ctx("$default", &["store", "check out"], &[], "a=1&b=2");
-        assert_eq!(upstream_url(&http("http://backend/"), &c), "http://backend/store/check%20out?a=1&b=2");
+        assert_eq!(
+            upstream_url(&http("http://backend/"), &c),
+            "http://backend/store/check%20out?a=1&b=2"
+        );
     }
 
     #[test]
@@ -348,6 +388,9 @@ mod tests {
             "http://backend:8080/pets/a/b%20c"
         );
         let c = ctx("GET /pets/{id}", &["pets", "x?y#"], &[("id", "x?y#")], "");
-        assert_eq!(upstream_url(&http("http://b/p/{id}"), &c), "http://b/p/x%3Fy%23");
+        assert_eq!(
+            upstream_url(&http("http://b/p/{id}"), &c),
+            "http://b/p/x%3Fy%23"
+        );
     }
 }

@@ -23,7 +23,12 @@ pub struct Invoker {
 }
 
 impl Invoker {
-    pub async fn invoke(&self, target: &Target, payload: Vec<u8>, timeout: Duration) -> Result<Bytes, InvokeError> {
+    pub async fn invoke(
+        &self,
+        target: &Target,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Bytes, InvokeError> {
         match target {
             Target::Function(name) => {
                 let host = self
@@ -48,7 +53,11 @@ impl Invoker {
                 function_name,
             } => {
                 let url = url::Url::parse(endpoint)
-                    .and_then(|u| u.join(&format!("/2015-03-31/functions/{function_name}/invocations")))
+                    .and_then(|u| {
+                        u.join(&format!(
+                            "/2015-03-31/functions/{function_name}/invocations"
+                        ))
+                    })
                     .map_err(|e| InvokeError::Unavailable(e.to_string()))?;
                 let host = match url.port() {
                     Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
@@ -56,7 +65,10 @@ impl Invoker {
                 };
                 let headers = vec![
                     ("host".to_string(), host),
-                    ("x-amz-invocation-type".to_string(), "RequestResponse".to_string()),
+                    (
+                        "x-amz-invocation-type".to_string(),
+                        "RequestResponse".to_string(),
+                    ),
                 ];
                 let now = time::OffsetDateTime::now_utc().unix_timestamp();
                 let (amz_date, authorization) = cognate_identity::sigv4::sign(
@@ -88,7 +100,10 @@ impl Invoker {
                     )));
                 }
                 if !parts.status.is_success() {
-                    return Err(InvokeError::Unavailable(format!("Invoke API status {}", parts.status)));
+                    return Err(InvokeError::Unavailable(format!(
+                        "Invoke API status {}",
+                        parts.status
+                    )));
                 }
                 Ok(body)
             }

@@ -80,12 +80,7 @@ impl Jwks {
                 }
             }
         }
-        self.state
-            .read()
-            .expect("jwks lock")
-            .keys
-            .get(kid)
-            .cloned()
+        self.state.read().expect("jwks lock").keys.get(kid).cloned()
     }
 
     fn fresh(&self, kid: &str, now_ms: i64) -> Option<Arc<RsaJwk>> {
@@ -148,7 +143,9 @@ pub fn parse_jwks(set: &Value) -> HashMap<String, Arc<RsaJwk>> {
         .flatten()
     {
         if k.get("kty").and_then(Value::as_str) != Some("RSA")
-            || k.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig")
+            || k.get("use")
+                .and_then(Value::as_str)
+                .is_some_and(|u| u != "sig")
         {
             continue;
         }

@@ -136,7 +136,11 @@ impl Verifier {
         Ok(claims)
     }
 
-    async fn verify_signature(&self, token: &str, now_ms: i64) -> Result<Map<String, Value>, Denial> {
+    async fn verify_signature(
+        &self,
+        token: &str,
+        now_ms: i64,
+    ) -> Result<Map<String, Value>, Denial> {
         const BAD: Denial = Denial::Unauthorized("the token is not valid");
         match &self.keys {
             Keys::Pool { identity, pool_id } => {
@@ -188,7 +192,9 @@ impl Verifier {
 pub fn token_from(value: &str) -> Option<&str> {
     let v = value.trim_matches(' ');
     let token = match v.split_once(' ') {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim_start_matches(' '),
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
+            rest.trim_start_matches(' ')
+        }
         Some(_) => return None,
         None if v.eq_ignore_ascii_case("bearer") => return None,
         None => v,
@@ -215,7 +221,12 @@ impl JwtAuthorizer {
             return Err(Denial::Unauthorized("the token is missing or malformed"));
         };
         let claims = self.verifier.claims(token, now_ms).await?;
-        check_claims(&claims, &self.verifier.issuer, &self.audience, now_ms / 1000)?;
+        check_claims(
+            &claims,
+            &self.verifier.issuer,
+            &self.audience,
+            now_ms / 1000,
+        )?;
         if route_scopes.is_empty() {
             return Ok((claims, None));
         }
@@ -235,7 +246,9 @@ pub fn check_claims(
     now_s: i64,
 ) -> Result<(), Denial> {
     if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
-        return Err(Denial::Unauthorized("the token does not have a valid issuer"));
+        return Err(Denial::Unauthorized(
+            "the token does not have a valid issuer",
+        ));
     }
     let aud_ok = match claims.get("aud") {
         Some(Value::String(a)) => audience.contains(a),
@@ -249,7 +262,9 @@ pub fn check_claims(
             .is_some_and(|c| audience.iter().any(|x| x == c)),
     };
     if !aud_ok {
-        return Err(Denial::Unauthorized("the token does not have a valid audience"));
+        return Err(Denial::Unauthorized(
+            "the token does not have a valid audience",
+        ));
     }
     let time = |name: &str| -> Result<Option<i64>, Denial> {
         match claims.get(name) {
@@ -277,7 +292,12 @@ pub fn check_claims(
 /// The token's scopes: `scope` (space-separated) or `scp` (a string or a
 /// list).
 pub fn token_scopes(claims: &Map<String, Value>) -> Vec<String> {
-    let split = |s: &str| s.split(' ').filter(|x| !x.is_empty()).map(str::to_string).collect();
+    let split = |s: &str| {
+        s.split(' ')
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
     match (claims.get("scope"), claims.get("scp")) {
         (Some(Value::String(s)), _) => split(s),
         (_, Some(Value::String(s))) => split(s),
@@ -323,17 +343,30 @@ mod tests {
         assert!(ok(json!({"iss": ISS, "aud": ["x", "client1"], "exp": 2000})).is_ok());
         assert_eq!(
             ok(json!({"iss": ISS, "aud": "other", "client_id": "client1", "exp": 2000})),
-            Err(Denial::Unauthorized("the token does not have a valid audience"))
+            Err(Denial::Unauthorized(
+                "the token does not have a valid audience"
+            ))
         );
     }
 
     #[test]
     fn issuer_is_compared_exactly() {
         let aud = vec!["c".to_string()];
-        for iss in [format!("{ISS}/"), ISS.to_uppercase(), ISS.replace("http:", "https:")] {
+        for iss in [
+            format!("{ISS}/"),
+            ISS.to_uppercase(),
+            ISS.replace("http:", "https:"),
+        ] {
             assert_eq!(
-                check_claims(&claims(json!({"iss": iss, "aud": "c", "exp": 2000})), ISS, &aud, 1000),
-                Err(Denial::Unauthorized("the token does not have a valid issuer"))
+                check_claims(
+                    &claims(json!({"iss": iss, "aud": "c", "exp": 2000})),
+                    ISS,
+                    &aud,
+                    1000
+                ),
+                Err(Denial::Unauthorized(
+                    "the token does not have a valid issuer"
+                ))
             );
         }
     }
@@ -349,13 +382,18 @@ mod tests {
         assert!(check(json!({"iss": ISS, "aud": "c", "exp": 1.5e300})).is_err());
         assert!(check(json!({"iss": ISS, "aud": "c", "exp": 2000, "nbf": 1001})).is_err());
         assert!(check(json!({"iss": ISS, "aud": "c", "exp": 2000, "iat": 1001})).is_err());
-        assert!(check(json!({"iss": ISS, "aud": "c", "exp": 2000, "iat": 1000, "nbf": 1000})).is_ok());
+        assert!(
+            check(json!({"iss": ISS, "aud": "c", "exp": 2000, "iat": 1000, "nbf": 1000})).is_ok()
+        );
     }
 
     #[test]
     fn scopes_come_from_scope_or_scp() {
         assert_eq!(token_scopes(&claims(json!({"scope": "a b"}))), ["a", "b"]);
-        assert_eq!(token_scopes(&claims(json!({"scp": ["a", "b"]}))), ["a", "b"]);
+        assert_eq!(
+            token_scopes(&claims(json!({"scp": ["a", "b"]}))),
+            ["a", "b"]
+        );
         assert_eq!(token_scopes(&claims(json!({"scp": "c"}))), ["c"]);
         assert!(token_scopes(&claims(json!({}))).is_empty());
     }

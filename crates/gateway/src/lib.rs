@@ -305,7 +305,11 @@ fn request_id() -> String {
 impl Api {
     /// Serves one request on the API's own listener (`mapping` `None`) or
     /// through a custom domain's mapping.
-    pub async fn handle(self: Arc<Self>, request: Request<Body>, mapping: Option<Mapping>) -> Response<Body> {
+    pub async fn handle(
+        self: Arc<Self>,
+        request: Request<Body>,
+        mapping: Option<Mapping>,
+    ) -> Response<Body> {
         let now_ms = (self.shared.clock)();
         let request_id = request_id();
         let method = request.method().clone();
@@ -469,7 +473,9 @@ impl Api {
             .collect()
             .await
             .map_err(|e| {
-                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
                     GatewayError::PayloadTooLarge
                 } else {
                     GatewayError::BadRequest

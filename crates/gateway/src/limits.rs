@@ -91,9 +91,15 @@ pub fn preflight(cors: &Cors, headers: &HeaderMap) -> HeaderMap {
     if !method_ok {
         return out;
     }
-    out.insert("access-control-allow-origin", allow_origin_value(cors, origin));
+    out.insert(
+        "access-control-allow-origin",
+        allow_origin_value(cors, origin),
+    );
     if cors.allow_credentials {
-        out.insert("access-control-allow-credentials", HeaderValue::from_static("true"));
+        out.insert(
+            "access-control-allow-credentials",
+            HeaderValue::from_static("true"),
+        );
     }
     if let Ok(v) = HeaderValue::from_str(&cors.allow_methods.join(",")) {
         out.insert("access-control-allow-methods", v);
@@ -140,9 +146,15 @@ pub fn apply(cors: &Cors, request: &HeaderMap, response: &mut HeaderMap) {
     if !origin_allowed(cors, origin) {
         return;
     }
-    response.insert("access-control-allow-origin", allow_origin_value(cors, origin));
+    response.insert(
+        "access-control-allow-origin",
+        allow_origin_value(cors, origin),
+    );
     if cors.allow_credentials {
-        response.insert("access-control-allow-credentials", HeaderValue::from_static("true"));
+        response.insert(
+            "access-control-allow-credentials",
+            HeaderValue::from_static("true"),
+        );
     }
     if !cors.expose_headers.is_empty() {
         if let Ok(v) = HeaderValue::from_str(&cors.expose_headers.join(",")) {
@@ -160,7 +172,10 @@ mod tests {
 
     #[test]
     fn a_bucket_allows_its_burst_then_refills_at_its_rate() {
-        let b = Bucket::new(Throttle { rate: 2.0, burst: 3 });
+        let b = Bucket::new(Throttle {
+            rate: 2.0,
+            burst: 3,
+        });
         assert!(b.take(0) && b.take(0) && b.take(0));
         assert!(!b.take(0));
         assert!(!b.take(400));
@@ -170,7 +185,10 @@ mod tests {
 
     #[test]
     fn a_zero_bucket_refuses_everything() {
-        let b = Bucket::new(Throttle { rate: 0.0, burst: 0 });
+        let b = Bucket::new(Throttle {
+            rate: 0.0,
+            burst: 0,
+        });
         assert!(!b.take(0));
         assert!(!b.take(10_000));
     }
@@ -187,8 +205,14 @@ mod tests {
         };
         let mut h = HeaderMap::new();
         h.insert("origin", HeaderValue::from_static("https://b.example"));
-        h.insert("access-control-request-method", HeaderValue::from_static("POST"));
-        h.insert("access-control-request-headers", HeaderValue::from_static("Authorization, X-Evil"));
+        h.insert(
+            "access-control-request-method",
+            HeaderValue::from_static("POST"),
+        );
+        h.insert(
+            "access-control-request-headers",
+            HeaderValue::from_static("Authorization, X-Evil"),
+        );
         let out = preflight(&cors, &h);
         assert_eq!(out["access-control-allow-origin"], "https://b.example");
         assert_eq!(out["access-control-allow-headers"], "Authorization");

@@ -56,13 +56,15 @@ impl RouteTable {
                         .split('/')
                         .skip(1)
                         .filter(|s| !s.is_empty())
-                        .map(|s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                            Some(v) => match v.strip_suffix('+') {
-                                Some(g) => Segment::Greedy(g.to_string()),
-                                None => Segment::Var(v.to_string()),
+                        .map(
+                            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                                Some(v) => match v.strip_suffix('+') {
+                                    Some(g) => Segment::Greedy(g.to_string()),
+                                    None => Segment::Var(v.to_string()),
+                                },
+                                None => Segment::Static(s.to_string()),
                             },
-                            None => Segment::Static(s.to_string()),
-                        })
+                        )
                         .collect();
                     table.routes.push(Compiled {
                         index,
@@ -252,8 +254,14 @@ mod tests {
             "$default",
         ]);
         assert_eq!(chosen(&t, "GET", "/pets/dog/1").unwrap(), "GET /pets/dog/1");
-        assert_eq!(chosen(&t, "GET", "/pets/dog/2").unwrap(), "GET /pets/dog/{id}");
-        assert_eq!(chosen(&t, "GET", "/pets/cat/1").unwrap(), "GET /pets/{proxy+}");
+        assert_eq!(
+            chosen(&t, "GET", "/pets/dog/2").unwrap(),
+            "GET /pets/dog/{id}"
+        );
+        assert_eq!(
+            chosen(&t, "GET", "/pets/cat/1").unwrap(),
+            "GET /pets/{proxy+}"
+        );
         assert_eq!(chosen(&t, "POST", "/test/5").unwrap(), "ANY /{proxy+}");
         assert_eq!(chosen(&t, "GET", "/").unwrap(), "$default");
     }
@@ -270,7 +278,10 @@ mod tests {
     fn trailing_slash_does_not_match_the_route_without_it() {
         let t = table(&["GET /metrics", "GET /metrics/{proxy+}"]);
         assert_eq!(chosen(&t, "GET", "/metrics").unwrap(), "GET /metrics");
-        assert_eq!(chosen(&t, "GET", "/metrics/").unwrap(), "GET /metrics/{proxy+}");
+        assert_eq!(
+            chosen(&t, "GET", "/metrics/").unwrap(),
+            "GET /metrics/{proxy+}"
+        );
         let t = table(&["GET /pets"]);
         assert_eq!(chosen(&t, "GET", "/pets/"), None);
     }

@@ -74,7 +74,12 @@ fn now_ms() -> i64 {
 impl FunctionHost {
     /// `config_dir` resolves a relative code path; `work_dir` receives the
     /// runtime clients.
-    pub fn new(function: Function, config_dir: &Path, work_dir: &Path, region: &str) -> FunctionHost {
+    pub fn new(
+        function: Function,
+        config_dir: &Path,
+        work_dir: &Path,
+        region: &str,
+    ) -> FunctionHost {
         let code_dir = config_dir.join(&function.code);
         let (queue, inbox) = mpsc::channel(1024);
         FunctionHost {
@@ -100,7 +105,11 @@ impl FunctionHost {
     }
 
     /// Runs one invocation and returns the function's result.
-    pub async fn invoke(self: &Arc<Self>, payload: Bytes, timeout: Duration) -> Result<Bytes, InvokeError> {
+    pub async fn invoke(
+        self: &Arc<Self>,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes, InvokeError> {
         let workers = self
             .workers
             .get_or_try_init(|| self.start_listeners())
@@ -167,7 +176,10 @@ impl FunctionHost {
             });
             let app = Router::new()
                 .route("/2018-06-01/runtime/invocation/next", get(next))
-                .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+                .route(
+                    "/2018-06-01/runtime/invocation/{id}/response",
+                    post(response),
+                )
                 .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
                 .route("/2018-06-01/runtime/init/error", post(init_error))
                 .with_state((self.clone(), worker.clone()));
@@ -188,9 +200,9 @@ impl FunctionHost {
             }
             // It ended: whatever it was running has failed.
             if let Some(p) = w.current.lock().expect("worker lock").take() {
-                let _ = p
-                    .reply
-                    .send(Err(InvokeError::Function("the function's process exited".into())));
+                let _ = p.reply.send(Err(InvokeError::Function(
+                    "the function's process exited".into(),
+                )));
             }
         }
         let mut cmd = self.command()?;
@@ -206,8 +218,12 @@ impl FunctionHost {
             InvokeError::Unavailable(format!("cannot start function {}: {e}", self.function.name))
         })?;
         for stream in [
-            c.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-            c.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            c.stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            c.stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
         ]
         .into_iter()
         .flatten()
@@ -232,7 +248,9 @@ impl FunctionHost {
             if std::fs::read_to_string(&path).ok().as_deref() != Some(text) {
                 std::fs::create_dir_all(&self.client_dir)
                     .and_then(|_| std::fs::write(&path, text))
-                    .map_err(|e| InvokeError::Unavailable(format!("cannot write {}: {e}", path.display())))?;
+                    .map_err(|e| {
+                        InvokeError::Unavailable(format!("cannot write {}: {e}", path.display()))
+                    })?;
             }
             Ok(path)
         };
@@ -269,7 +287,10 @@ impl FunctionHost {
             ("AWS_LAMBDA_FUNCTION_NAME", f.name.clone()),
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_string()),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_string()),
-            ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", f.name)),
+            (
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{}", f.name),
+            ),
             ("AWS_LAMBDA_LOG_STREAM_NAME", format!("worker-{}", w.index)),
             ("AWS_REGION", self.region.clone()),
             ("AWS_DEFAULT_REGION", self.region.clone()),
@@ -286,7 +307,14 @@ impl FunctionHost {
 fn uuid_like() -> String {
     let b: [u8; 16] = cognate_identity::crypto::random_bytes();
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 type HostState = State<(Arc<FunctionHost>, Arc<Worker>)>;
@@ -319,9 +347,9 @@ async fn next(State((host, worker)): HostState) -> Response {
         if let Some(p) = stale {
             let secs = h.function.timeout_ms as f64 / 1000.0;
             tracing::warn!(function = %h.function.name, request_id = %timed, "Task timed out after {secs:.2} seconds");
-            let _ = p
-                .reply
-                .send(Err(InvokeError::Function(format!("Task timed out after {secs:.2} seconds"))));
+            let _ = p.reply.send(Err(InvokeError::Function(format!(
+                "Task timed out after {secs:.2} seconds"
+            ))));
             if let Some(c) = w.child.lock().await.as_mut() {
                 let _ = c.start_kill();
             }
@@ -331,7 +359,14 @@ async fn next(State((host, worker)): HostState) -> Response {
         .header("Lambda-Runtime-Aws-Request-Id", &id)
         .header("Lambda-Runtime-Deadline-Ms", deadline.to_string())
         .header("Lambda-Runtime-Invoked-Function-Arn", host.arn())
-        .header("Lambda-Runtime-Trace-Id", format!("Root=1-{:08x}-{}", started / 1000, &id.replace('-', "")[..24]))
+        .header(
+            "Lambda-Runtime-Trace-Id",
+            format!(
+                "Root=1-{:08x}-{}",
+                started / 1000,
+                &id.replace('-', "")[..24]
+            ),
+        )
         .header("content-type", "application/json")
         .body(Body::from(payload))
         .expect("runtime response")
@@ -359,11 +394,19 @@ fn finish(worker: &Worker, id: &str, result: Result<Bytes, InvokeError>) -> Resp
     }
 }
 
-async fn response(State((_, worker)): HostState, UrlPath(id): UrlPath<String>, body: Bytes) -> Response {
+async fn response(
+    State((_, worker)): HostState,
+    UrlPath(id): UrlPath<String>,
+    body: Bytes,
+) -> Response {
     finish(&worker, &id, Ok(body))
 }
 
-async fn error(State((host, worker)): HostState, UrlPath(id): UrlPath<String>, body: Bytes) -> Response {
+async fn error(
+    State((host, worker)): HostState,
+    UrlPath(id): UrlPath<String>,
+    body: Bytes,
+) -> Response {
     let text = String::from_utf8_lossy(&body).into_owned();
     tracing::warn!(function = %host.function.name, request_id = %id, error = %text, "function error");
     finish(&worker, &id, Err(InvokeError::Function(text)))

@@ -4,6 +4,7 @@
 mod app;
 mod client;
 mod errors;
+mod gateway;
 mod hosted;
 mod oauth;
 mod serve;

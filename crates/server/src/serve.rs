@@ -52,6 +52,13 @@ pub async fn open_store(data_dir: &Path, database_url: Option<&str>) -> Result<S
     store.map_err(|e| format!("cannot open the database: {e}"))
 }
 
+/// What a secondary listener serves.
+enum Secondary {
+    Domain(String),
+    HttpApi(String),
+    WebSocket,
+}
+
 /// A bound listener and the URL clients reach it at.
 struct Bound {
     listener: TcpListener,
@@ -146,7 +153,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             placeholders.insert(format!("domain.{}", pool.name), b.url.clone());
             secondary.push((
                 format!("domain of pool {}", pool.name),
-                Some(pool.name.clone()),
+                Secondary::Domain(pool.name.clone()),
                 b,
             ));
         }
@@ -155,7 +162,11 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         let b = bind_secondary(args.listen, &api.listen, offset, scheme).await?;
         offset += 1;
         placeholders.insert(format!("api.{}", api.name), b.url.clone());
-        secondary.push((format!("HTTP API {}", api.name), None, b));
+        secondary.push((
+            format!("HTTP API {}", api.name),
+            Secondary::HttpApi(api.name.clone()),
+            b,
+        ));
     }
     for api in &config.websocket_apis {
         let b = bind_secondary(args.listen, &api.listen, offset, scheme).await?;
@@ -166,7 +177,11 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
                 .replacen("https://", "wss://", 1)
                 .replacen("http://", "ws://", 1),
         );
-        secondary.push((format!("WebSocket API {}", api.name), None, b));
+        secondary.push((
+            format!("WebSocket API {}", api.name),
+            Secondary::WebSocket,
+            b,
+        ));
     }
     cognate_config::resolve_placeholders(&mut config, &placeholders);
 
@@ -196,8 +211,9 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot apply the config: {e}"))?;
     let domains: HashMap<String, String> = secondary
         .iter()
-        .filter_map(|(_, pool, b)| {
-            Some((applied.pool_ids.get(pool.as_ref()?)?.clone(), b.url.clone()))
+        .filter_map(|(_, kind, b)| match kind {
+            Secondary::Domain(pool) => Some((applied.pool_ids.get(pool)?.clone(), b.url.clone())),
+            _ => None,
         })
         .collect();
     let state = AppState {
@@ -216,6 +232,23 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
                     crate::oauth::domain_app(state.clone(), pool_id.clone(), secure),
                 );
             }
+        }
+    }
+    let apis = crate::gateway::build(
+        &config,
+        &identity,
+        &applied,
+        &admin,
+        args.config.as_deref(),
+        &args.data_dir,
+        state.clock.clone(),
+    )
+    .await?;
+    for (host, router) in crate::gateway::custom_domains(&config, &apis) {
+        if custom.insert(host.clone(), router).is_some() {
+            return Err(format!(
+                "{host} is the custom domain of more than one pool or API"
+            ));
         }
     }
     let custom: app::CustomDomains = Arc::new(custom);
@@ -248,23 +281,35 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             match tls {
                 Some(config) => crate::tls::serve(listener, config, router, rx).await,
                 None => {
-                    axum::serve(listener, router)
-                        .with_graceful_shutdown(async move {
-                            let _ = rx.wait_for(|stop| *stop).await;
-                        })
-                        .await
+                    axum::serve(
+                        listener,
+                        router.into_make_service_with_connect_info::<SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(async move {
+                        let _ = rx.wait_for(|stop| *stop).await;
+                    })
+                    .await
                 }
             }
         }
     };
     servers.spawn(serve(main.listener, main_router, stop_rx.clone()));
-    for (what, pool, b) in secondary {
+    for (what, kind, b) in secondary {
         tracing::info!(listener = %what, url = %b.url, "listening");
-        let router = match pool.and_then(|p| applied.pool_ids.get(&p).cloned()) {
-            Some(pool_id) => {
-                crate::oauth::domain_app(state.clone(), pool_id, b.url.starts_with("https://"))
-            }
-            None => app::not_found_app(),
+        let router = match kind {
+            Secondary::Domain(pool) => match applied.pool_ids.get(&pool) {
+                Some(pool_id) => crate::oauth::domain_app(
+                    state.clone(),
+                    pool_id.clone(),
+                    b.url.starts_with("https://"),
+                ),
+                None => app::not_found_app(),
+            },
+            Secondary::HttpApi(name) => match apis.get(&name) {
+                Some(api) => crate::gateway::api_app(api.clone()),
+                None => app::not_found_app(),
+            },
+            Secondary::WebSocket => app::not_found_app(),
         };
         servers.spawn(serve(
             b.listener,

@@ -1,0 +1,113 @@
+//! Wiring of the gateway: compiles the config's HTTP APIs and gives each
+//! its listener's router and its custom domains' routers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::Router;
+use cognate_config::{AdminCredentials, Config};
+use cognate_gateway::{Api, Mapping, Setup};
+use cognate_identity::{bootstrap, Identity};
+
+/// HTTP API name -> the compiled API.
+pub type Apis = HashMap<String, Arc<Api>>;
+
+pub async fn build(
+    config: &Config,
+    identity: &Arc<Identity>,
+    applied: &bootstrap::Applied,
+    admin: &AdminCredentials,
+    config_file: Option<&Path>,
+    data_dir: &Path,
+    clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+) -> Result<Apis, String> {
+    let config_dir = match config_file.and_then(Path::parent) {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::env::current_dir().map_err(|e| e.to_string())?,
+    };
+    let work_dir = data_dir.join("runtime");
+    let setup = Setup {
+        identity: identity.clone(),
+        pool_ids: &applied.pool_ids,
+        region: config.region.clone(),
+        credentials: admin.clone(),
+        config_dir: &config_dir,
+        work_dir: &work_dir,
+        clock,
+    };
+    let shared = cognate_gateway::shared(&setup, &config.functions);
+    let mut verifiers = cognate_gateway::Verifiers::new();
+    let mut apis = HashMap::new();
+    for api in &config.http_apis {
+        let compiled = cognate_gateway::compile(api, &setup, shared.clone(), &mut verifiers)
+            .await
+            .map_err(|e| format!("HTTP API {}: {e}", api.name))?;
+        apis.insert(api.name.clone(), compiled);
+    }
+    Ok(apis)
+}
+
+/// The router of an API's own listener.
+pub fn api_app(api: Arc<Api>) -> Router {
+    Router::new().fallback(move |request: Request| {
+        let api = api.clone();
+        async move { api.handle(request, None).await }
+    })
+}
+
+/// Host name -> a router choosing among the host's API mappings by the
+/// longest base path that prefixes the request path (whole segments).
+pub fn custom_domains(config: &Config, apis: &Apis) -> Vec<(String, Router)> {
+    let mut by_host: BTreeMap<String, Vec<(String, String, Arc<Api>)>> = BTreeMap::new();
+    for api in &config.http_apis {
+        let Some(compiled) = apis.get(&api.name) else {
+            continue;
+        };
+        for m in &api.custom_domains {
+            by_host.entry(m.host.clone()).or_default().push((
+                m.base_path.clone(),
+                m.stage.clone(),
+                compiled.clone(),
+            ));
+        }
+    }
+    by_host
+        .into_iter()
+        .map(|(host, mut mappings)| {
+            mappings.sort_by_key(|(base, _, _)| std::cmp::Reverse(base.len()));
+            let mappings = Arc::new(mappings);
+            let router = Router::new().fallback(move |request: Request| {
+                let mappings = mappings.clone();
+                async move {
+                    let path = request.uri().path();
+                    let chosen = mappings.iter().find(|(base, _, _)| {
+                        base.is_empty()
+                            || path
+                                .strip_prefix('/')
+                                .and_then(|p| p.strip_prefix(base.as_str()))
+                                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+                    });
+                    match chosen {
+                        Some((base, stage, api)) => {
+                            api.clone()
+                                .handle(
+                                    request,
+                                    Some(Mapping {
+                                        base_path: base.clone(),
+                                        stage: stage.clone(),
+                                    }),
+                                )
+                                .await
+                        }
+                        None => cognate_gateway::error::response(
+                            &cognate_gateway::error::GatewayError::NotFound,
+                        ),
+                    }
+                }
+            });
+            (host, router)
+        })
+        .collect()
+}
