@@ -54,6 +54,9 @@ use error::GatewayError;
 use invoke::Invoker;
 use limits::Bucket;
 
+/// The route key of a CORS preflight the gateway answered itself.
+const PREFLIGHT: &str = "-";
+
 /// The account id events carry (there is no AWS account behind cognate).
 pub const ACCOUNT_ID: &str = "000000000000";
 
@@ -324,7 +327,8 @@ impl Api {
             Ok((r, ctx)) => (r, Some(ctx)),
             Err(e) => (error::response(&e), None),
         };
-        if let (Some(cors), Some(h)) = (&self.cors, &request_headers) {
+        let preflight = ctx.as_ref().is_some_and(|c| c.route_key == PREFLIGHT);
+        if let (Some(cors), Some(h), false) = (&self.cors, &request_headers, preflight) {
             limits::apply(cors, h, response.headers_mut());
         }
         if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -442,7 +446,7 @@ impl Api {
                 let mut r = Response::new(Body::empty());
                 *r.status_mut() = axum::http::StatusCode::NO_CONTENT;
                 *r.headers_mut() = limits::preflight(cors, &ctx.headers);
-                ctx.route_key = "-".to_string();
+                ctx.route_key = PREFLIGHT.to_string();
                 return Ok((r, ctx));
             }
         }

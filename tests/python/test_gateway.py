@@ -1,0 +1,793 @@
+"""The HTTP gateway against API Gateway's behaviour (reference/apigateway.md
+§0-4) and the JWT and gateway rows of reference/security.md §2, each test
+named for the behaviour it pins. Upstreams, authorizers and the external
+issuer are loopback helpers (gateway_helpers.py); functions are real
+Node.js and Python handlers run by cognate."""
+
+import base64
+import json
+import socket
+import time
+
+import jwt as pyjwt
+import pytest
+import requests
+
+from conftest import PASSWORD, ROOT, Server, unique
+from gateway_helpers import Helper, b64url
+
+FUNCTIONS = ROOT / "tests" / "fixtures" / "functions"
+
+CONFIG = """
+version = 1
+
+[[user_pools]]
+name = "p"
+[[user_pools.clients]]
+name = "c"
+explicit_auth_flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+
+[[user_pools]]
+name = "q"
+[[user_pools.clients]]
+name = "c"
+explicit_auth_flows = ["ALLOW_ADMIN_USER_PASSWORD_AUTH"]
+
+[[functions]]
+name = "node"
+runtime = "nodejs"
+code = "{functions}/node"
+timeout_seconds = 2
+environment = {{ GREETING = "hi-node" }}
+
+[[functions]]
+name = "node-plain"
+runtime = "nodejs"
+code = "{functions}/node"
+handler = "index.plain"
+
+[[functions]]
+name = "node-fail"
+runtime = "nodejs"
+code = "{functions}/node"
+handler = "index.fail"
+
+[[functions]]
+name = "node-slow"
+runtime = "nodejs"
+code = "{functions}/node"
+handler = "index.slow"
+timeout_seconds = 1
+
+[[functions]]
+name = "node-invalid"
+runtime = "nodejs"
+code = "{functions}/node"
+handler = "index.invalid"
+
+[[functions]]
+name = "node-callback"
+runtime = "nodejs"
+code = "{functions}/node"
+handler = "index.callback"
+
+[[functions]]
+name = "node-missing"
+runtime = "nodejs"
+code = "{functions}/node"
+handler = "index.nothere"
+
+[[functions]]
+name = "py"
+runtime = "python"
+code = "{functions}/python"
+environment = {{ GREETING = "hi-python" }}
+
+[[functions]]
+name = "py-binary"
+runtime = "python"
+code = "{functions}/python"
+handler = "lambda_function.binary"
+
+[[functions]]
+name = "py-fail"
+runtime = "python"
+code = "{functions}/python"
+handler = "lambda_function.fail"
+
+[[functions]]
+name = "py-slow"
+runtime = "python"
+code = "{functions}/python"
+handler = "lambda_function.slow"
+timeout_seconds = 30
+
+[[http_apis]]
+name = "t"
+body_limit = 1024
+
+[[http_apis.stages]]
+name = "$default"
+[http_apis.stages.route_throttle]
+"GET /throttled" = {{ rate = 0.001, burst = 2 }}
+
+[[http_apis.stages]]
+name = "prod"
+variables = {{ greeting = "hello-prod", upstream = "127.0.0.1:{port}" }}
+
+[http_apis.cors]
+allow_origins = ["https://app.example"]
+allow_methods = ["GET", "POST"]
+allow_headers = ["authorization", "content-type"]
+expose_headers = ["x-upstream"]
+allow_credentials = true
+max_age = 300
+
+[http_apis.authorizers.p]
+type = "jwt"
+user_pool = "p"
+
+[http_apis.authorizers.ext]
+type = "jwt"
+issuer = "{helper}"
+audience = ["test-audience"]
+
+[http_apis.authorizers.ext_query]
+type = "jwt"
+issuer = "{helper}"
+audience = ["test-audience"]
+identity_source = "$request.querystring.token"
+
+[http_apis.authorizers.simple]
+type = "request"
+url = "{helper}/authz/simple"
+simple_responses = true
+identity_sources = ["$request.header.x-key"]
+
+[http_apis.authorizers.simple_route]
+type = "request"
+url = "{helper}/authz/simple"
+simple_responses = true
+identity_sources = ["$request.header.x-key", "$context.routeKey"]
+
+[http_apis.authorizers.nocache]
+type = "request"
+url = "{helper}/authz/simple"
+simple_responses = true
+identity_sources = ["$request.header.x-key"]
+ttl_seconds = 0
+
+[http_apis.authorizers.policy]
+type = "request"
+url = "{helper}/authz/policy"
+payload_format_version = "1.0"
+identity_sources = ["$request.header.x-key", "$request.querystring.tenant"]
+
+[http_apis.authorizers.stringtrue]
+type = "request"
+url = "{helper}/authz/stringtrue"
+simple_responses = true
+identity_sources = ["$request.header.x-key"]
+
+[http_apis.authorizers.throw]
+type = "request"
+url = "{helper}/authz/throw"
+simple_responses = true
+identity_sources = ["$request.header.x-key"]
+
+[http_apis.authorizers.hang]
+type = "request"
+url = "{helper}/authz/hang"
+simple_responses = true
+identity_sources = ["$request.header.x-key"]
+timeout_ms = 500
+
+[http_apis.integrations.up]
+type = "http"
+url = "{helper}/up/{{proxy}}"
+[http_apis.integrations.up.request_parameters]
+"overwrite:header.x-user" = "$context.authorizer.claims.sub"
+"append:querystring.via" = "gateway"
+
+[http_apis.integrations.root]
+type = "http"
+url = "{helper}/store/{{proxy}}"
+
+[http_apis.integrations.staged]
+type = "http"
+url = "http://${{stageVariables.upstream}}/staged"
+
+[http_apis.integrations.slow]
+type = "http"
+url = "{helper}/slow"
+timeout_ms = 500
+
+[http_apis.integrations.dead]
+type = "http"
+url = "http://127.0.0.1:{dead}/"
+
+[http_apis.integrations.cors_up]
+type = "http"
+url = "{helper}/cors"
+
+[http_apis.integrations.ctx]
+type = "response"
+body = '${{context.authorizer.user}}|${{context.authorizer.principalId}}|${{stageVariables.greeting}}|${{request.path.id}}'
+
+[http_apis.integrations.ok]
+type = "response"
+body = "ok"
+
+[http_apis.integrations.node]
+type = "lambda"
+function = "node"
+[http_apis.integrations.node_plain]
+type = "lambda"
+function = "node-plain"
+[http_apis.integrations.node_fail]
+type = "lambda"
+function = "node-fail"
+[http_apis.integrations.node_slow]
+type = "lambda"
+function = "node-slow"
+[http_apis.integrations.node_invalid]
+type = "lambda"
+function = "node-invalid"
+[http_apis.integrations.node_callback]
+type = "lambda"
+function = "node-callback"
+[http_apis.integrations.node_missing]
+type = "lambda"
+function = "node-missing"
+[http_apis.integrations.py]
+type = "lambda"
+function = "py"
+payload_format_version = "1.0"
+[http_apis.integrations.py_binary]
+type = "lambda"
+function = "py-binary"
+payload_format_version = "1.0"
+[http_apis.integrations.py_fail]
+type = "lambda"
+function = "py-fail"
+payload_format_version = "1.0"
+[http_apis.integrations.py_slow]
+type = "lambda"
+function = "py-slow"
+payload_format_version = "1.0"
+timeout_ms = 1000
+[http_apis.integrations.fn_error]
+type = "lambda"
+url = "{helper}/fn/error"
+[http_apis.integrations.fn_invalid]
+type = "lambda"
+url = "{helper}/fn/invalid"
+[http_apis.integrations.fn_hang]
+type = "lambda"
+url = "{helper}/fn/hang"
+timeout_ms = 500
+[http_apis.integrations.invoke_ok]
+type = "lambda"
+endpoint = "{helper}"
+function_name = "greeter"
+[http_apis.integrations.invoke_fail]
+type = "lambda"
+endpoint = "{helper}"
+function_name = "fail"
+
+{routes}
+"""
+
+ROUTES = [
+    ("ANY /up/{proxy+}", "up", "p", []),
+    ("ANY /store/{proxy+}", "root", None, []),
+    ("GET /staged", "staged", None, []),
+    ("GET /slow", "slow", None, []),
+    ("GET /dead", "dead", None, []),
+    ("GET /cors", "cors_up", "p", []),
+    ("GET /scoped", "ok", "ext", ["admin", "write"]),
+    ("GET /scoped-none", "ok", "ext", ["admin"]),
+    ("GET /ext", "ok", "ext", []),
+    ("GET /ext-query", "ok", "ext_query", []),
+    ("GET /pool", "ok", "p", []),
+    ("GET /simple/{id}", "ctx", "simple", []),
+    ("GET /simple-other", "ctx", "simple", []),
+    ("GET /simple-route/{id}", "ctx", "simple_route", []),
+    ("GET /simple-route2/{id}", "ctx", "simple_route", []),
+    ("GET /nocache", "ctx", "nocache", []),
+    ("GET /policy/{id}", "ctx", "policy", []),
+    ("POST /policy/{id}", "ctx", "policy", []),
+    ("GET /stringtrue", "ok", "stringtrue", []),
+    ("GET /throw", "ok", "throw", []),
+    ("GET /hang", "ok", "hang", []),
+    ("GET /throttled", "ok", None, []),
+    ("POST /small", "ok", None, []),
+    ("GET /node", "node", "p", []),
+    ("POST /node", "node", None, []),
+    ("GET /node-plain", "node_plain", None, []),
+    ("GET /node-fail", "node_fail", None, []),
+    ("GET /node-slow", "node_slow", None, []),
+    ("GET /node-invalid", "node_invalid", None, []),
+    ("GET /node-callback", "node_callback", None, []),
+    ("GET /node-missing", "node_missing", None, []),
+    ("GET /py/{id}", "py", "p", []),
+    ("GET /py-binary", "py_binary", None, []),
+    ("GET /py-fail", "py_fail", None, []),
+    ("GET /py-slow", "py_slow", None, []),
+    ("GET /fn-error", "fn_error", None, []),
+    ("GET /fn-invalid", "fn_invalid", None, []),
+    ("GET /fn-hang", "fn_hang", None, []),
+    ("GET /invoke", "invoke_ok", None, []),
+    ("GET /invoke-fail", "invoke_fail", None, []),
+]
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.fixture(scope="module")
+def helper():
+    h = Helper()
+    yield h
+    h.stop()
+
+
+@pytest.fixture(scope="module")
+def gw(helper, tmp_path_factory):
+    routes = []
+    for key, integration, auth, scopes in ROUTES:
+        r = f'[[http_apis.routes]]\nroute = "{key}"\nintegration = "{integration}"\n'
+        if auth:
+            r += f'authorizer = "{auth}"\n'
+        if scopes:
+            r += f"scopes = {json.dumps(scopes)}\n"
+        routes.append(r)
+    text = CONFIG.format(functions=FUNCTIONS, helper=helper.url, port=helper.port, dead=free_port(),
+                         routes="\n".join(routes))
+    d = tmp_path_factory.mktemp("gw")
+    cfg = d / "gateway.toml"
+    cfg.write_text(text)
+    s = Server(d / "data", config=cfg).start()
+    yield s
+    assert s.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def pool_user(gw):
+    admin = gw.client()
+    out = {}
+    for name in ("p", "q"):
+        pool = next(p for p in admin.list_user_pools(MaxResults=60)["UserPools"] if p["Name"] == name)
+        client = admin.list_user_pool_clients(UserPoolId=pool["Id"])["UserPoolClients"][0]
+        user = unique()
+        admin.admin_create_user(UserPoolId=pool["Id"], Username=user, MessageAction="SUPPRESS")
+        admin.admin_set_user_password(UserPoolId=pool["Id"], Username=user, Password=PASSWORD, Permanent=True)
+        tokens = admin.admin_initiate_auth(
+            UserPoolId=pool["Id"], ClientId=client["ClientId"], AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": user, "PASSWORD": PASSWORD})["AuthenticationResult"]
+        out[name] = {"pool": pool["Id"], "client": client["ClientId"], "user": user, **tokens}
+    return out
+
+
+def api_url(gw):
+    # The config names no output for its API: the listener URL is in the log
+    # table; the outputs carry ApiUrl for the first HTTP API.
+    return gw["ApiUrl"]
+
+
+def call(gw, method, path, token=None, headers=None, **kw):
+    h = dict(headers or {})
+    if token:
+        h["Authorization"] = f"Bearer {token}"
+    return requests.request(method, api_url(gw) + path, headers=h, timeout=15, **kw)
+
+
+def assert_message(r, status, message):
+    assert r.status_code == status, (r.status_code, r.text)
+    assert r.content == json.dumps({"message": message}, separators=(",", ":")).encode()
+    assert r.headers["content-type"] == "application/json"
+    assert r.headers["apigw-requestid"]
+
+
+# ---- §0: the responses the gateway makes itself --------------------------
+
+def test_no_route_is_404_not_found(gw):
+    for method, path in [("GET", "/nothing-here"), ("DELETE", "/pool"), ("GET", "/pool/"), ("GET", "/staging/pool")]:
+        assert_message(call(gw, method, path), 404, "Not Found")
+
+
+def test_jwt_missing_is_401_unauthorized_with_www_authenticate(gw):
+    r = call(gw, "GET", "/pool")
+    assert_message(r, 401, "Unauthorized")
+    assert r.headers["www-authenticate"].startswith('Bearer scope="" error="invalid_token"')
+
+
+def test_jwt_without_a_route_scope_is_403_forbidden(gw, helper):
+    r = call(gw, "GET", "/scoped-none", helper.token())
+    assert_message(r, 403, "Forbidden")
+    assert "www-authenticate" not in r.headers
+
+
+def test_request_authorizer_without_identity_source_is_401_and_not_called(gw, helper):
+    before = helper.recorder.count("/authz/")
+    for headers in ({}, {"x-key": ""}):
+        assert_message(call(gw, "GET", "/simple/1", headers=headers), 401, "Unauthorized")
+    assert helper.recorder.count("/authz/") == before
+
+
+def test_request_authorizer_deny_is_403_forbidden(gw):
+    assert_message(call(gw, "GET", "/simple/1", headers={"x-key": "deny-1"}), 403, "Forbidden")
+    assert_message(call(gw, "GET", "/policy/1?tenant=t", headers={"x-key": "deny-1"}), 403, "Forbidden")
+
+
+@pytest.mark.parametrize("path", ["/throw", "/stringtrue", "/hang"])
+def test_request_authorizer_error_timeout_or_bad_answer_is_500_never_allow(gw, path):
+    assert_message(call(gw, "GET", path, headers={"x-key": "allow-1"}), 500, "Internal Server Error")
+
+
+def test_throttled_route_is_429_before_the_integration(gw):
+    statuses = [call(gw, "GET", "/throttled").status_code for _ in range(4)]
+    assert statuses[:2] == [200, 200]
+    r = call(gw, "GET", "/throttled")
+    assert_message(r, 429, "Too Many Requests")
+
+
+@pytest.mark.parametrize("path", ["/node-fail", "/node-invalid", "/node-missing", "/py-fail", "/fn-error", "/fn-invalid", "/invoke-fail"])
+def test_function_error_or_invalid_response_is_500_internal_server_error(gw, path):
+    assert_message(call(gw, "GET", path), 500, "Internal Server Error")
+
+
+def test_function_past_its_own_timeout_is_500_task_timed_out(gw):
+    assert_message(call(gw, "GET", "/node-slow"), 500, "Internal Server Error")
+
+
+@pytest.mark.parametrize("path", ["/py-slow", "/fn-hang", "/slow"])
+def test_integration_timeout_is_503_service_unavailable(gw, path):
+    started = time.time()
+    assert_message(call(gw, "GET", path), 503, "Service Unavailable")
+    assert time.time() - started < 2.5
+
+
+def test_body_over_the_limit_is_413_and_the_integration_never_runs(gw):
+    assert_message(call(gw, "POST", "/small", data=b"x" * 2000), 413, "Request Entity Too Large")
+    assert call(gw, "POST", "/small", data=b"x" * 100).status_code == 200
+
+
+def test_unreachable_upstream_is_502(gw):
+    assert_message(call(gw, "GET", "/dead"), 502, "Bad Gateway")
+
+
+# ---- JWT authorizer (security §2.1) -----------------------------------------
+
+def test_jwt_external_issuer_accepts_a_good_token_by_discovery(gw, helper):
+    assert call(gw, "GET", "/ext", helper.token()).text == "ok"
+
+
+def forged(helper, header, payload, signature=b""):
+    return f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(payload).encode())}.{b64url(signature)}"
+
+
+def good_payload(helper):
+    return pyjwt.decode(helper.token(), options={"verify_signature": False})
+
+
+def expect_401(gw, token, path="/ext"):
+    r = call(gw, "GET", path, headers={"Authorization": f"Bearer {token}"})
+    assert_message(r, 401, "Unauthorized")
+    assert token not in r.headers.get("www-authenticate", "")
+
+
+def test_j01_alg_none_is_refused(gw, helper):
+    for alg in ("none", "None", "NONE"):
+        expect_401(gw, forged(helper, {"alg": alg, "kid": helper.kid}, good_payload(helper)))
+
+
+def test_j02_hs256_keyed_with_the_public_key_is_refused(gw, helper):
+    import hashlib
+    import hmac
+    pem = helper.key.public_key().public_bytes(
+        __import__("cryptography.hazmat.primitives.serialization", fromlist=["x"]).Encoding.PEM,
+        __import__("cryptography.hazmat.primitives.serialization", fromlist=["x"]).PublicFormat.SubjectPublicKeyInfo)
+    h = b64url(json.dumps({"alg": "HS256", "kid": helper.kid}).encode())
+    p = b64url(json.dumps(good_payload(helper)).encode())
+    sig = hmac.new(pem, f"{h}.{p}".encode(), hashlib.sha256).digest()
+    expect_401(gw, f"{h}.{p}.{b64url(sig)}")
+
+
+def test_j03_alg_swapped_against_the_keys_alg_is_refused(gw, helper):
+    expect_401(gw, helper.token(alg="RS512"))
+    expect_401(gw, helper.token(alg="PS256"))
+
+
+def test_j04_j05_j06_stripped_tampered_or_empty_signatures_are_refused(gw, helper):
+    t = helper.token()
+    h, p, s = t.split(".")
+    expect_401(gw, f"{h}.{p}.")
+    expect_401(gw, f"{h}.{p}")
+    expect_401(gw, f"{t}.extra.segment")
+    payload = good_payload(helper)
+    payload["sub"] = "someone-else"
+    expect_401(gw, f"{h}.{b64url(json.dumps(payload).encode())}.{s}")
+    expect_401(gw, f"{h}.{p}.{b64url(bytes(256))}")
+    expect_401(gw, f"{h}.{p}.{b64url(bytes(255))}")
+
+
+def test_j07_j08_odd_and_unknown_kids_are_refused_without_a_fetch_per_request(gw, helper):
+    for kid in ["../../dev/null", "' OR 1=1--", "x" * 10_000, 5, {"a": 1}, "a\u0000b"]:
+        token = helper.token(headers={"kid": kid}) if isinstance(kid, str) and "\u0000" not in kid else \
+            forged(helper, {"alg": "RS256", "kid": kid}, good_payload(helper))
+        expect_401(gw, token)
+    before = helper.jwks_fetches
+    for i in range(50):
+        expect_401(gw, helper.token(headers={"kid": f"unknown-{i}"}))
+    assert helper.jwks_fetches - before <= 1
+
+
+def test_j09_jku_x5u_and_embedded_jwk_are_ignored(gw, helper):
+    before = helper.recorder.count("/attacker")
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    attacker = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    n = attacker.public_key().public_numbers()
+    jwk = {"kty": "RSA", "kid": "evil", "n": b64url(n.n.to_bytes(256, "big")), "e": "AQAB"}
+    for extra in ({"jku": helper.url + "/attacker/jwks"}, {"x5u": helper.url + "/attacker/cert"}, {"jwk": jwk}):
+        token = pyjwt.encode(good_payload(helper), attacker, algorithm="RS256", headers={"kid": "evil", **extra})
+        expect_401(gw, token)
+    assert helper.recorder.count("/attacker") == before
+
+
+def test_j10_crit_headers_are_refused(gw, helper):
+    expect_401(gw, helper.token(headers={"crit": ["exp"]}))
+
+
+def test_j11_j12_expiry_not_before_and_future_iat(gw, helper):
+    now = int(time.time())
+    expect_401(gw, helper.token({"exp": now - 1}))
+    expect_401(gw, helper.token(omit=("exp",)))
+    expect_401(gw, helper.token({"exp": "9999999999"}))
+    expect_401(gw, helper.token({"nbf": now + 60}))
+    expect_401(gw, helper.token({"iat": now + 60}))
+    r = call(gw, "GET", "/ext", helper.token({"exp": now - 1}))
+    assert 'error_description="the token has expired"' in r.headers["www-authenticate"]
+
+
+def test_j13_issuer_is_an_exact_string_match(gw, helper):
+    for iss in (helper.issuer + "/", helper.issuer.upper(), helper.issuer.replace("http:", "https:"), "http://other"):
+        expect_401(gw, helper.token({"iss": iss}))
+
+
+def test_j14_a_token_of_another_pool_is_refused(gw, pool_user):
+    expect_401(gw, pool_user["q"]["AccessToken"], path="/pool")
+    assert call(gw, "GET", "/pool", pool_user["p"]["AccessToken"]).text == "ok"
+
+
+def test_j15_aud_wins_over_client_id_and_arrays_match_any(gw, helper):
+    expect_401(gw, helper.token({"aud": "wrong", "client_id": "test-audience"}))
+    assert call(gw, "GET", "/ext", helper.token({"aud": ["x", "test-audience"]})).status_code == 200
+    assert call(gw, "GET", "/ext", helper.token({"client_id": "test-audience"}, omit=("aud",))).status_code == 200
+
+
+def test_j16_refresh_token_as_bearer_is_401(gw, pool_user):
+    expect_401(gw, pool_user["p"]["RefreshToken"], path="/pool")
+
+
+def test_j16_j17_token_without_scope_claim_or_route_scope_is_403(gw, helper):
+    assert_message(call(gw, "GET", "/scoped", helper.token(omit=("scope",))), 403, "Forbidden")
+    assert call(gw, "GET", "/scoped", helper.token({"scope": "admin"})).status_code == 200
+    assert call(gw, "GET", "/scoped", helper.token({"scp": ["write"]}, omit=("scope",))).status_code == 200
+
+
+def test_j18_revoked_pool_token_is_401(gw, pool_user):
+    admin = gw.client()
+    p = pool_user["p"]
+    fresh = admin.admin_initiate_auth(
+        UserPoolId=p["pool"], ClientId=p["client"], AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": p["user"], "PASSWORD": PASSWORD})["AuthenticationResult"]
+    assert call(gw, "GET", "/pool", fresh["AccessToken"]).status_code == 200
+    admin.revoke_token(Token=fresh["RefreshToken"], ClientId=p["client"])
+    expect_401(gw, fresh["AccessToken"], path="/pool")
+
+
+def test_j19_huge_authorization_header_is_refused_before_crypto(gw):
+    r = call(gw, "GET", "/ext", headers={"Authorization": "Bearer " + "a" * 70_000})
+    assert r.status_code in (401, 431)
+
+
+def test_j20_j21_j22_duplicate_keys_noncanonical_base64_and_nesting_are_refused(gw, helper):
+    t = helper.token()
+    h, p, s = t.split(".")
+    dup = b64url(b'{"alg":"RS256","kid":"%s","alg":"none"}' % helper.kid.encode())
+    expect_401(gw, f"{dup}.{p}.{s}")
+    expect_401(gw, f"{h}=.{p}.{s}")
+    expect_401(gw, f"{h}.{p}.{s}=")
+    expect_401(gw, f"{h}.{p} .{s}")
+    # A payload that is a JSON string, not an object.
+    expect_401(gw, forged(helper, {"alg": "RS256", "kid": helper.kid}, "string"))
+
+
+def test_j23_bearer_scheme_spelling_and_query_tokens(gw, helper):
+    t = helper.token()
+    for value in (f"bearer {t}", f"Bearer  {t}", t):
+        assert call(gw, "GET", "/ext", headers={"Authorization": value}).status_code == 200, value
+    assert call(gw, "GET", "/ext", headers={"Authorization": f"Bearer {t} extra"}).status_code == 401
+    assert call(gw, "GET", f"/ext?access_token={t}").status_code == 401
+    # The query string only counts where the authorizer says so.
+    assert call(gw, "GET", f"/ext-query?token={t}").status_code == 200
+
+
+# ---- request authorizers (§2, security G13-G15) ---------------------------
+
+def test_simple_authorizer_context_reaches_the_integration(gw):
+    r = call(gw, "GET", "/simple/42", headers={"x-key": "allow-a"})
+    assert r.text == "allow-a|||42"
+
+
+def test_policy_authorizer_payload_1_gets_method_arn_and_principal(gw, helper):
+    r = call(gw, "GET", "/policy/7?tenant=t1", headers={"x-key": "allow-b"})
+    # The helper's context names the identity it saw: the joined sources.
+    assert r.text == "allow-b,t1|p-allow-b,t1||7"
+    event = json.loads(helper.recorder.last("/authz/policy")["body"])
+    assert event["type"] == "REQUEST" and event["version"] == "1.0"
+    assert event["authorizationToken"] == event["identitySource"] == "allow-b,t1"
+    assert event["methodArn"].endswith("/$default/GET/policy/7")
+
+
+def test_authorizer_results_are_cached_per_identity_and_shared_across_routes(gw, helper):
+    key = unique("allow")
+    before = helper.recorder.count("/authz/simple")
+    for path in ("/simple/1", "/simple/2", "/simple-other"):
+        assert call(gw, "GET", path, headers={"x-key": key}).status_code == 200
+    assert helper.recorder.count("/authz/simple") - before == 1
+    call(gw, "GET", "/simple/1", headers={"x-key": key + "-y"})
+    assert helper.recorder.count("/authz/simple") - before == 2
+
+
+def test_route_key_in_identity_sources_keeps_routes_apart(gw, helper):
+    key = unique("allow")
+    before = helper.recorder.count("/authz/simple")
+    call(gw, "GET", "/simple-route/1", headers={"x-key": key})
+    call(gw, "GET", "/simple-route2/1", headers={"x-key": key})
+    call(gw, "GET", "/simple-route/2", headers={"x-key": key})
+    assert helper.recorder.count("/authz/simple") - before == 2
+
+
+def test_ttl_zero_never_caches_and_deny_is_cached(gw, helper):
+    key = unique("allow")
+    before = helper.recorder.count("/authz/simple")
+    for _ in range(3):
+        call(gw, "GET", "/nocache", headers={"x-key": key})
+    assert helper.recorder.count("/authz/simple") - before == 3
+    deny = unique("deny")
+    before = helper.recorder.count("/authz/simple")
+    for _ in range(3):
+        assert call(gw, "GET", "/simple/1", headers={"x-key": deny}).status_code == 403
+    assert helper.recorder.count("/authz/simple") - before == 1
+
+
+def test_cached_policy_is_evaluated_against_each_route(gw):
+    # The policy allows exactly the ARN of the first request.
+    key = unique("allow")
+    assert call(gw, "GET", "/policy/1?tenant=z", headers={"x-key": key}).status_code == 200
+    assert_message(call(gw, "POST", "/policy/1?tenant=z", headers={"x-key": key}), 403, "Forbidden")
+
+
+# ---- HTTP proxy (§3.5-3.6, security G06-G08) -------------------------------
+
+def test_http_proxy_forwards_path_variables_query_and_mapped_claims(gw, helper, pool_user):
+    p = pool_user["p"]
+    r = call(gw, "POST", "/up/a/b%20c?x=1", p["AccessToken"], data=b"payload",
+             headers={"X-Forwarded-For": "6.6.6.6", "X-User": "spoofed", "Connection": "close, X-Drop", "X-Drop": "1"})
+    assert r.status_code == 200
+    got = r.json()
+    assert got["method"] == "POST" and got["body"] == "payload"
+    assert got["path"].startswith("/up/a/b%20c?")
+    assert "x=1" in got["path"] and "via=gateway" in got["path"]
+    sub = pyjwt.decode(p["AccessToken"], options={"verify_signature": False})["sub"]
+    assert got["headers"]["x-user"] == sub
+    assert got["headers"]["x-forwarded-for"] == "127.0.0.1"
+    assert "x-drop" not in got["headers"]
+    assert got["headers"]["x-amzn-trace-id"].startswith("Root=1-")
+    # Hop-by-hop headers of the upstream's answer are not passed on.
+    assert r.headers["x-upstream"] == "yes" and "x-secret" not in r.headers
+
+
+def test_greedy_route_forwards_the_rest_of_the_path_and_the_query(gw, helper):
+    got = call(gw, "GET", "/store/checkout/now?a=b").json()
+    assert got["path"] == "/store/checkout/now?a=b"
+
+
+def test_g08_ambiguous_paths_are_refused_and_encodings_are_normalised(gw):
+    for path in ["/up/..%2fadmin", "/up/%2e%2e/admin", "/up/a%00b", "/up/%5cadmin"]:
+        assert_message(call(gw, "GET", path), 400, "Bad Request")
+    got = call(gw, "GET", "/%73tore/%61").json()
+    assert got["path"] == "/store/a"
+
+
+def test_named_stage_strips_its_prefix_and_fills_stage_variables(gw):
+    got = call(gw, "GET", "/prod/staged").json()
+    assert got["path"] == "/staged"
+
+
+# ---- functions: real Node.js and Python handlers -----------------------------
+
+def test_node_handler_runs_unchanged_with_payload_2(gw, pool_user):
+    p = pool_user["p"]
+    r = call(gw, "GET", "/node", p["IdToken"])
+    assert r.status_code == 200 and r.headers["x-runtime"] == "node"
+    body = r.json()
+    assert body["message"] == "Hello from Lambda!" and body["username"] == p["user"]
+    assert body["routeKey"] == "GET /node" and body["remainingPositive"] is True
+    assert body["env"] == "hi-node"
+    cookies = r.raw.headers.getlist("set-cookie")
+    assert cookies == ["flavour=node; Path=/", "second=2; Path=/"]
+
+
+def test_node_inferred_and_callback_responses(gw):
+    r = call(gw, "GET", "/node-plain")
+    assert (r.status_code, r.text, r.headers["content-type"]) == (200, "Hello from Lambda!", "application/json")
+    r = call(gw, "GET", "/node-callback")
+    assert (r.status_code, r.text) == (201, "made")
+
+
+def test_node_handler_runs_invocations_concurrently(gw):
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: call(gw, "POST", "/node").status_code, range(16)))
+    assert results == [200] * 16
+
+
+def test_python_handler_runs_unchanged_with_payload_1(gw, pool_user):
+    p = pool_user["p"]
+    r = call(gw, "GET", "/py/9?tag=a&tag=b", p["AccessToken"])
+    assert r.status_code == 200
+    body = r.json()
+    assert body["message"] == "Hello from Lambda!" and body["username"] == p["user"]
+    assert body["resource"] == "/py/{id}" and body["path"] == "/py/9" and body["httpMethod"] == "GET"
+    assert body["query"] == {"tag": ["a", "b"]} and body["env"] == "hi-python"
+    assert r.raw.headers.getlist("x-multi") == ["a", "b"]
+
+
+def test_python_base64_response_is_decoded(gw):
+    r = call(gw, "GET", "/py-binary")
+    assert r.content == b"\x89PNG\r\n" and r.headers["content-type"] == "image/png"
+
+
+def test_lambda_invoke_api_endpoint_is_signed_and_its_function_errors_are_500(gw, helper):
+    r = call(gw, "GET", "/invoke")
+    assert (r.status_code, r.text) == (200, "invoked GET /invoke")
+    sent = helper.recorder.last("/2015-03-31/functions/greeter")
+    assert sent["headers"]["authorization"].startswith("AWS4-HMAC-SHA256 Credential=")
+    assert "/lambda/aws4_request" in sent["headers"]["authorization"]
+
+
+# ---- CORS (§4.5, security G17) ----------------------------------------------
+
+def test_g17_preflight_is_answered_without_auth_and_never_forwarded(gw, helper):
+    before = helper.recorder.count("/cors")
+    r = call(gw, "OPTIONS", "/cors", headers={
+        "Origin": "https://app.example", "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization"})
+    # No route matches OPTIONS /cors, so the gateway answers it itself.
+    assert r.status_code == 204
+    assert r.headers["access-control-allow-origin"] == "https://app.example"
+    assert r.headers["access-control-allow-methods"] == "GET,POST"
+    assert r.headers["access-control-allow-headers"] == "authorization"
+    assert r.headers["access-control-max-age"] == "300"
+    assert helper.recorder.count("/cors") == before
+    # A route that matches OPTIONS runs with its authorizer (sst#5493).
+    r = call(gw, "OPTIONS", "/up/x", headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"})
+    assert_message(r, 401, "Unauthorized")
+
+
+def test_actual_request_gets_configured_cors_headers_and_backend_ones_are_dropped(gw, pool_user):
+    r = call(gw, "GET", "/cors", pool_user["p"]["AccessToken"], headers={"Origin": "https://app.example"})
+    assert r.headers["access-control-allow-origin"] == "https://app.example"
+    assert r.headers["access-control-allow-credentials"] == "true"
+    assert r.headers["access-control-expose-headers"] == "x-upstream"
+    assert "access-control-allow-headers" not in r.headers
+    evil = call(gw, "GET", "/cors", pool_user["p"]["AccessToken"], headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in evil.headers
