@@ -13,7 +13,10 @@ import jwt as pyjwt
 import pytest
 import requests
 
-from conftest import PASSWORD, ROOT, Server, unique
+import pathlib
+import shutil
+
+from conftest import BINARY, PASSWORD, ROOT, Server, unique
 from gateway_helpers import Helper, b64url
 
 FUNCTIONS = ROOT / "tests" / "fixtures" / "functions"
@@ -101,6 +104,11 @@ runtime = "python"
 code = "{functions}/python"
 handler = "lambda_function.slow"
 timeout_seconds = 30
+
+[[functions]]
+name = "rust"
+runtime = "provided"
+code = "{rust}"
 
 [[http_apis]]
 name = "t"
@@ -256,6 +264,9 @@ type = "lambda"
 function = "py-slow"
 payload_format_version = "1.0"
 timeout_ms = 1000
+[http_apis.integrations.rust]
+type = "lambda"
+function = "rust"
 [http_apis.integrations.fn_error]
 type = "lambda"
 url = "{helper}/fn/error"
@@ -314,6 +325,7 @@ ROUTES = [
     ("GET /py-binary", "py_binary", None, []),
     ("GET /py-fail", "py_fail", None, []),
     ("GET /py-slow", "py_slow", None, []),
+    ("GET /rust/{id}", "rust", "p", []),
     ("GET /fn-error", "fn_error", None, []),
     ("GET /fn-invalid", "fn_invalid", None, []),
     ("GET /fn-hang", "fn_hang", None, []),
@@ -347,9 +359,14 @@ def gw(helper, tmp_path_factory):
         if scopes:
             r += f"scopes = {json.dumps(scopes)}\n"
         routes.append(r)
-    text = CONFIG.format(functions=FUNCTIONS, helper=helper.url, port=helper.port, dead=free_port(),
-                         routes="\n".join(routes))
     d = tmp_path_factory.mktemp("gw")
+    # The Rust function: the lambda_runtime binary built by scripts/test,
+    # deployed as a custom runtime's `bootstrap`.
+    rust = d / "rust-function"
+    rust.mkdir()
+    shutil.copy(pathlib.Path(BINARY).parent / "cognate-test-handler", rust / "bootstrap")
+    text = CONFIG.format(functions=FUNCTIONS, helper=helper.url, port=helper.port, dead=free_port(),
+                         rust=rust, routes="\n".join(routes))
     cfg = d / "gateway.toml"
     cfg.write_text(text)
     s = Server(d / "data", config=cfg).start()
@@ -749,6 +766,18 @@ def test_python_handler_runs_unchanged_with_payload_1(gw, pool_user):
     assert body["resource"] == "/py/{id}" and body["path"] == "/py/9" and body["httpMethod"] == "GET"
     assert body["query"] == {"tag": ["a", "b"]} and body["env"] == "hi-python"
     assert r.raw.headers.getlist("x-multi") == ["a", "b"]
+
+
+def test_rust_lambda_runtime_handler_runs_unchanged_as_a_custom_runtime(gw, pool_user):
+    p = pool_user["p"]
+    r = call(gw, "GET", "/rust/5", p["AccessToken"])
+    assert r.status_code == 200, r.text
+    assert r.headers["x-runtime"] == "rust"
+    body = r.json()
+    # The event deserialized into aws_lambda_events' ApiGatewayV2httpRequest.
+    assert body["message"] == "Hello from Lambda!" and body["username"] == p["user"]
+    assert body["routeKey"] == "GET /rust/{id}" and body["id"] == "5" and body["function"] == "rust"
+    assert_message(call(gw, "GET", "/rust/fail", p["AccessToken"]), 500, "Internal Server Error")
 
 
 def test_python_base64_response_is_decoded(gw):
