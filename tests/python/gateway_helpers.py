@@ -75,6 +75,16 @@ class Helper:
                 if p.startswith("/jwks"):
                     helper.jwks_fetches += 1
                     return self.reply(200, json.dumps(helper.jwks()))
+                if p.startswith("/die"):
+                    # Promises 1000 bytes, sends 10, and hangs up.
+                    self.send_response(200)
+                    self.send_header("content-length", "1000")
+                    self.end_headers()
+                    self.wfile.write(b"0123456789")
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
                 if p.startswith("/slow"):
                     time.sleep(3)
                     return self.reply(200, "late")

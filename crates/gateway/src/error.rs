@@ -13,6 +13,10 @@ pub enum GatewayError {
     /// A path that could reach another resource than it appears to, or a
     /// body that could not be read.
     BadRequest,
+    /// Ambiguous message framing (Content-Length with Transfer-Encoding,
+    /// or a coding other than one `chunked`): 400, and the connection is
+    /// closed so nothing smuggled after it is read.
+    BadFraming,
     /// JWT missing or invalid: 401 with `www-authenticate`.
     Unauthorized(&'static str),
     /// A request authorizer's identity source is missing (401, no header).
@@ -20,6 +24,10 @@ pub enum GatewayError {
     Forbidden,
     TooManyRequests,
     PayloadTooLarge,
+    /// Request line past API Gateway's limit.
+    UriTooLong,
+    /// Headers past API Gateway's limit (10 240 bytes with the request line).
+    HeadersTooLarge,
     /// An integration or authorizer failed, or answered badly.
     Internal,
     /// The upstream could not be reached or broke the exchange.
@@ -44,6 +52,12 @@ pub fn response(e: &GatewayError) -> Response<Body> {
     match e {
         GatewayError::NotFound => json_message(StatusCode::NOT_FOUND, "Not Found"),
         GatewayError::BadRequest => json_message(StatusCode::BAD_REQUEST, "Bad Request"),
+        GatewayError::BadFraming => {
+            let mut r = json_message(StatusCode::BAD_REQUEST, "Bad Request");
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            r
+        }
         GatewayError::Unauthorized(why) => {
             let mut r = json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
             let value =
@@ -63,6 +77,11 @@ pub fn response(e: &GatewayError) -> Response<Body> {
         GatewayError::PayloadTooLarge => {
             json_message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large")
         }
+        GatewayError::UriTooLong => json_message(StatusCode::URI_TOO_LONG, "Request-URI Too Long"),
+        GatewayError::HeadersTooLarge => json_message(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request Header Fields Too Large",
+        ),
         GatewayError::Internal => {
             json_message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         }

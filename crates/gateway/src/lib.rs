@@ -54,6 +54,11 @@ use error::GatewayError;
 use invoke::Invoker;
 use limits::Bucket;
 
+/// API Gateway's limit on the request line plus headers.
+const MAX_REQUEST_HEAD: usize = 10_240;
+/// Of which the path and query may take this much.
+const MAX_REQUEST_LINE: usize = 8_192;
+
 /// The route key of a CORS preflight the gateway answered itself.
 const PREFLIGHT: &str = "-";
 
@@ -299,6 +304,15 @@ pub struct Mapping {
     pub stage: String,
 }
 
+/// The 404 of a host whose API mappings do not match the path.
+pub fn not_found() -> Response<Body> {
+    let mut r = error::response(&GatewayError::NotFound);
+    if let Ok(v) = HeaderValue::from_str(&request_id()) {
+        r.headers_mut().insert("apigw-requestid", v);
+    }
+    r
+}
+
 /// A request id shaped like API Gateway's (`Mc7UVioPPHcEKPA=`).
 fn request_id() -> String {
     let b: [u8; 10] = cognate_identity::crypto::random_bytes();
@@ -356,6 +370,36 @@ impl Api {
         now_ms: i64,
     ) -> Result<(Response<Body>, RequestContext), GatewayError> {
         let (parts, body) = request.into_parts();
+        // 0. limits of the request line and headers (API Gateway: 10 240
+        // bytes together), before anything reads them.
+        let line = parts.uri.path().len() + parts.uri.query().map_or(0, str::len);
+        if line > MAX_REQUEST_LINE {
+            return Err(GatewayError::UriTooLong);
+        }
+        let header_bytes: usize = parts
+            .headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum();
+        if line + header_bytes > MAX_REQUEST_HEAD {
+            return Err(GatewayError::HeadersTooLarge);
+        }
+        let te = parts.headers.get_all(axum::http::header::TRANSFER_ENCODING);
+        if te.iter().next().is_some() {
+            let mut codings = te.iter();
+            let single_chunked = codings
+                .next()
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"))
+                && codings.next().is_none();
+            if !single_chunked
+                || parts
+                    .headers
+                    .contains_key(axum::http::header::CONTENT_LENGTH)
+                || parts.version == axum::http::Version::HTTP_10
+            {
+                return Err(GatewayError::BadFraming);
+            }
+        }
         let raw_full = parts.uri.path().to_string();
 
         // 1. stage

@@ -101,9 +101,7 @@ pub fn custom_domains(config: &Config, apis: &Apis) -> Vec<(String, Router)> {
                                 )
                                 .await
                         }
-                        None => cognate_gateway::error::response(
-                            &cognate_gateway::error::GatewayError::NotFound,
-                        ),
+                        None => cognate_gateway::not_found(),
                     }
                 }
             });

@@ -281,6 +281,11 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             match tls {
                 Some(config) => crate::tls::serve(listener, config, router, rx).await,
                 None => {
+                    use axum::serve::ListenerExt;
+                    // Answers go out at once, not held back for coalescing.
+                    let listener = listener.tap_io(|tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    });
                     axum::serve(
                         listener,
                         router.into_make_service_with_connect_info::<SocketAddr>(),
