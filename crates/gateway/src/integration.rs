@@ -119,6 +119,9 @@ fn function_response(fr: FunctionResponse) -> Result<Response<Body>, GatewayErro
     Ok(r)
 }
 
+/// Upstream answers up to this size (by Content-Length) are buffered.
+const BUFFERED_BODY: usize = 64 * 1024;
+
 const HOP_BY_HOP: [&str; 8] = [
     "connection",
     "keep-alive",
@@ -309,8 +312,28 @@ async fn proxy(
     };
     let (mut parts, body) = upstream.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    // The body streams through; if the upstream dies mid-body the client's
-    // connection is cut, never finished as if complete.
+    let small = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n <= BUFFERED_BODY);
+    if small {
+        // A small body of known length is read whole, so headers and body
+        // leave in one write; an upstream that breaks off is a 502.
+        use http_body_util::BodyExt;
+        let bytes = body
+            .collect()
+            .await
+            .map_err(|e| {
+                tracing::warn!(requestId = %ctx.request_id, upstream = %url, error = %e, "upstream broke off its answer");
+                GatewayError::BadGateway
+            })?
+            .to_bytes();
+        return Ok(Response::from_parts(parts, Body::from(bytes)));
+    }
+    // Larger bodies stream through; if the upstream dies mid-body the
+    // client's connection is cut, never finished as if complete.
     Ok(Response::from_parts(parts, Body::new(body)))
 }
 
