@@ -175,25 +175,30 @@ run() {  # name url header
   printf '{"target":"%s","requests_per_s":%s,"p50":"%s","p99":"%s","requests":%s,"non_2xx":%s}\n' \
     "$1" "$rps" "$p50" "$p99" "$total" "${non2xx:-0}"
 }
+ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
+NGINX_PIDS=$(pgrep -f "$WORK/nginx/nginx.conf" | tr '\n' ' ')
+NGINX_PIDS="$NGINX_PIDS $(for p in $NGINX_PIDS; do pgrep -P "$p"; done | tr '\n' ' ')"
+N0=$(ticks $NGINX_PIDS)
 run nginx-plain-proxy "http://127.0.0.1:$NGINX/hello" "x-bench: 1"
+echo "nginx proxy CPU during its run: $(( $(ticks $NGINX_PIDS) - N0 )) ticks of 1/$(getconf CLK_TCK) s over ${SECONDS_PER}s" >&2
 run envoy-jwt_authn "http://127.0.0.1:$ENVOY_PORT/hello" "Authorization: Bearer $TOKEN"
 if [ -n "${BENCH_STRACE:-}" ]; then  # count cognate's system calls during its run
   timeout -s INT 4 strace -c -f -p "$COGNATE_PID" -o "$WORK/strace.txt" &
   STRACE_PID=$!
 fi
 if [ -n "${BENCH_PERF:-}" ]; then  # profile cognate during its run
-  perf record -F 999 -g -p "$COGNATE_PID" -o "$WORK/perf.data" -- sleep $((SECONDS_PER - 2)) 2>/dev/null &
+  perf record -F 499 --call-graph dwarf,16384 -p "$COGNATE_PID" -o "$WORK/perf.data" -- sleep $((SECONDS_PER - 2)) 2>/dev/null &
   PERF_PID=$!
 fi
-cpu() { awk '{print $14 + $15}' "/proc/$COGNATE_PID/stat"; }
-CPU0=$(cpu)
+CPU0=$(ticks $COGNATE_PID)
 run cognate-jwt "$API/hello" "Authorization: Bearer $TOKEN"
 if [ -n "${BENCH_STRACE:-}" ]; then wait "$STRACE_PID" || true; head -20 "$WORK/strace.txt" >&2; fi
-echo "cognate CPU during its run: $(( ($(cpu) - CPU0) )) ticks of 1/$(getconf CLK_TCK) s over ${SECONDS_PER}s" >&2
+echo "cognate CPU during its run: $(( $(ticks $COGNATE_PID) - CPU0 )) ticks of 1/$(getconf CLK_TCK) s over ${SECONDS_PER}s" >&2
 if [ -n "${BENCH_PERF:-}" ]; then
   wait "$PERF_PID" || true
+  cp "$WORK/perf.data" /tmp/cognate-perf.data
   perf report -i "$WORK/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^$' | grep -v '^#' | head -8 >&2
-  perf report -i "$WORK/perf.data" --children --sort symbol --stdio -g none --percent-limit 2 2>/dev/null | grep -v '^$' | grep -v '^#' | grep '\[\.\]' | cut -c1-160 | head -60 >&2
+  perf report -i "$WORK/perf.data" --children --sort symbol --stdio -g none --percent-limit 4 2>/dev/null | grep -v '^$' | grep -v '^#' | cut -c1-150 | head -70 >&2
 fi
 run cognate-invalid-jwt "$API/hello" "Authorization: Bearer $BAD_TOKEN"
 if [ -n "${BENCH_PARTS:-}" ]; then  # where cognate's time goes

@@ -85,6 +85,12 @@ class Helper:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
+                if p.startswith("/store/idle-close"):
+                    # Answers as if keeping the connection, then hangs up
+                    # (an upstream's keep-alive timeout firing).
+                    self.reply(200, '{"idle":"closed"}')
+                    self.close_connection = True
+                    return
                 if p.startswith("/slow"):
                     time.sleep(3)
                     return self.reply(200, "late")

@@ -758,6 +758,12 @@ def test_greedy_route_forwards_the_rest_of_the_path_and_the_query(gw, helper):
     assert got["path"] == "/store/checkout/now?a=b"
 
 
+def test_pooled_upstream_connections_closed_by_the_upstream_are_not_a_502(gw):
+    for _ in range(5):
+        r = call(gw, "GET", "/store/idle-close")
+        assert (r.status_code, r.json()) == (200, {"idle": "closed"})
+
+
 def test_g08_ambiguous_paths_are_refused_and_encodings_are_normalised(gw):
     for path in ["/up/..%2fadmin", "/up/%2e%2e/admin", "/up/a%00b", "/up/%5cadmin"]:
         assert_message(call(gw, "GET", path), 400, "Bad Request")

@@ -295,17 +295,59 @@ async fn proxy(
         Method::Any => ctx.method.clone(),
         m => m.as_str().to_string(),
     };
+    let plain = url.scheme() == "http";
+    let (target, addr) = if plain {
+        // Origin form for the pooled plain-HTTP connection, with Host.
+        let host = url.host_str().unwrap_or_default();
+        let addr = match url.port_or_known_default() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        };
+        let host_header = match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        };
+        headers.insert(
+            header::HOST,
+            HeaderValue::from_str(&host_header).map_err(|_| GatewayError::Internal)?,
+        );
+        let mut target = url.path().to_string();
+        if let Some(q) = url.query() {
+            target.push('?');
+            target.push_str(q);
+        }
+        (target, Some(addr))
+    } else {
+        (url.as_str().to_string(), None)
+    };
     let mut request = Request::builder()
         .method(method.as_str())
-        .uri(url.as_str())
+        .uri(target.as_str())
         .body(Body::from(body))
         .map_err(|_| GatewayError::Internal)?;
     *request.headers_mut() = headers;
-    let sent = shared.invoker.client.request(request);
-    let upstream = match tokio::time::timeout(Duration::from_millis(h.timeout_ms), sent).await {
+    let timeout = Duration::from_millis(h.timeout_ms);
+    let sent = async {
+        match &addr {
+            Some(addr) => shared
+                .upstreams
+                .send(addr, request)
+                .await
+                .map(|(r, lease)| (r, Some(lease)))
+                .map_err(|e| format!("{e:?}")),
+            None => shared
+                .invoker
+                .client
+                .request(request)
+                .await
+                .map(|r| (r, None))
+                .map_err(|e| crate::client::error_chain(&e)),
+        }
+    };
+    let (upstream, lease) = match tokio::time::timeout(timeout, sent).await {
         Err(_) => return Err(GatewayError::ServiceUnavailable),
         Ok(Err(e)) => {
-            tracing::warn!(requestId = %ctx.request_id, upstream = %url, error = %crate::client::error_chain(&e), "upstream failed");
+            tracing::warn!(requestId = %ctx.request_id, upstream = %url, error = %e, "upstream failed");
             return Err(GatewayError::BadGateway);
         }
         Ok(Ok(r)) => r,
@@ -320,7 +362,8 @@ async fn proxy(
         .is_some_and(|n| n <= BUFFERED_BODY);
     if small {
         // A small body of known length is read whole, so headers and body
-        // leave in one write; an upstream that breaks off is a 502.
+        // leave in one write, and the connection goes back to the pool; an
+        // upstream that breaks off is a 502.
         use http_body_util::BodyExt;
         let bytes = body
             .collect()
@@ -330,6 +373,9 @@ async fn proxy(
                 GatewayError::BadGateway
             })?
             .to_bytes();
+        if let Some(l) = lease {
+            l.release();
+        }
         return Ok(Response::from_parts(parts, Body::from(bytes)));
     }
     // Larger bodies stream through; if the upstream dies mid-body the

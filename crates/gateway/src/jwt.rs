@@ -199,7 +199,13 @@ pub fn token_from(value: &str) -> Option<&str> {
         None if v.eq_ignore_ascii_case("bearer") => return None,
         None => v,
     };
-    (!token.is_empty() && !token.contains(|c: char| c.is_whitespace() || c == ',')).then_some(token)
+    // A compact JWT is base64url and dots only: anything else (spaces,
+    // commas of joined headers) makes it no token.
+    (!token.is_empty()
+        && token.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'=' | b'+' | b'/')
+        }))
+    .then_some(token)
 }
 
 impl JwtAuthorizer {

@@ -33,6 +33,7 @@ pub mod jwt;
 pub mod limits;
 pub mod route;
 pub mod runtime;
+pub mod upstream;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -83,6 +84,7 @@ pub struct Setup<'a> {
 pub struct Shared {
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     pub invoker: Invoker,
+    pub upstreams: upstream::Upstreams,
     pub region: String,
 }
 
@@ -153,6 +155,7 @@ pub fn shared(setup: &Setup<'_>, functions: &[Function]) -> Arc<Shared> {
             credentials: setup.credentials.clone(),
             region: setup.region.clone(),
         },
+        upstreams: upstream::Upstreams::default(),
         region: setup.region.clone(),
     })
 }

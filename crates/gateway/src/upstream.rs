@@ -1,0 +1,125 @@
+//! Connections to plain-HTTP upstreams of HTTP integrations: a pool of
+//! HTTP/1.1 connections per upstream address, on hyper's connection API.
+//!
+//! Written here rather than using hyper-util's pooled client for the hot
+//! path: the gateway benchmark (docs/performance.md) showed that client's
+//! per-request work dominating a proxied request. This pool does only
+//! what a proxy needs: take an idle connection that is ready (or open
+//! one), send, and give the connection back once its answer is read.
+//! HTTPS upstreams keep using the general client.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+
+/// Idle connections kept per upstream address.
+const MAX_IDLE: usize = 256;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+pub struct Upstreams {
+    pools: Mutex<HashMap<String, Arc<Pool>>>,
+}
+
+#[derive(Default)]
+struct Pool {
+    idle: Mutex<Vec<SendRequest<Body>>>,
+}
+
+/// A connection on loan: give it back with [`Lease::release`] once the
+/// answer's body has been read whole; dropping it closes the connection
+/// after the answer.
+pub struct Lease {
+    pool: Arc<Pool>,
+    sender: SendRequest<Body>,
+}
+
+impl Lease {
+    pub fn release(self) {
+        if self.sender.is_closed() {
+            return;
+        }
+        let mut idle = self.pool.idle.lock().expect("upstream pool lock");
+        if idle.len() < MAX_IDLE {
+            idle.push(self.sender);
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum UpstreamError {
+    Connect(String),
+    Send(String),
+}
+
+impl Upstreams {
+    fn pool(&self, addr: &str) -> Arc<Pool> {
+        let mut pools = self.pools.lock().expect("upstream pools lock");
+        if let Some(p) = pools.get(addr) {
+            return p.clone();
+        }
+        let p = Arc::new(Pool::default());
+        pools.insert(addr.to_string(), p.clone());
+        p
+    }
+
+    /// Sends a request to `addr` (`host:port`); the request's URI should be
+    /// in origin form (path and query) with a Host header.
+    pub async fn send(
+        &self,
+        addr: &str,
+        request: axum::http::Request<Body>,
+    ) -> Result<(hyper::Response<Incoming>, Lease), UpstreamError> {
+        let pool = self.pool(addr);
+        let mut request = request;
+        loop {
+            let (mut sender, reused) = match self.idle(&pool).await {
+                Some(s) => (s, true),
+                None => (connect(addr).await?, false),
+            };
+            match sender.try_send_request(request).await {
+                Ok(response) => return Ok((response, Lease { pool, sender })),
+                Err(mut e) => match e.take_message() {
+                    // A reused connection the upstream closed just before
+                    // the request went out: it was never sent, so it is
+                    // safe to send again on a new connection.
+                    Some(unsent) if reused => request = unsent,
+                    _ => return Err(UpstreamError::Send(crate::client::error_chain(e.error()))),
+                },
+            }
+        }
+    }
+
+    /// An idle connection that is ready, skipping ones the upstream closed.
+    async fn idle(&self, pool: &Pool) -> Option<SendRequest<Body>> {
+        loop {
+            let mut s = pool.idle.lock().expect("upstream pool lock").pop()?;
+            if !s.is_closed() && s.ready().await.is_ok() {
+                return Some(s);
+            }
+        }
+    }
+}
+
+async fn connect(addr: &str) -> Result<SendRequest<Body>, UpstreamError> {
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(|_| UpstreamError::Connect(format!("{addr}: connect timed out")))?
+        .map_err(|e| UpstreamError::Connect(format!("{addr}: {e}")))?;
+    let _ = stream.set_nodelay(true);
+    let (sender, connection) = http1::Builder::new()
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| UpstreamError::Connect(format!("{addr}: {e}")))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "upstream connection ended");
+        }
+    });
+    Ok(sender)
+}
