@@ -149,7 +149,8 @@ static_resources:
       endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $UPSTREAM } } } }] }]
 EOF
 "$ENVOY" -c "$WORK/envoy.yaml" --log-level warn --concurrency 2 > "$WORK/envoy.log" 2>&1 &
-PIDS+=($!)
+ENVOY_PID=$!
+PIDS+=($ENVOY_PID)
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$ENVOY_PORT/" && break; sleep 0.1; done
 
 # Envoy checks signature, issuer and expiry; Cognito access tokens carry
@@ -163,25 +164,28 @@ echo "sanity: nginx $(check nginx "http://127.0.0.1:$NGINX/hello" x:y)" \
   "envoy $(check envoy "http://127.0.0.1:$ENVOY_PORT/hello" "Authorization: Bearer $TOKEN")" \
   "envoy-bad $(check envoy "http://127.0.0.1:$ENVOY_PORT/hello" "Authorization: Bearer $BAD_TOKEN")" >&2
 
-run() {  # name url header
-  local out
+ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
+HZ=$(getconf CLK_TCK)
+run() {  # name url header pids-whose-CPU-to-count
+  local out t0 t1
+  t0=$(ticks $4)
   out=$(wrk -t2 -c64 -d"${SECONDS_PER}s" --latency -H "$3" "$2")
-  local rps p50 p99 non2xx
+  t1=$(ticks $4)
+  local rps p50 p99 non2xx total
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
   total=$(awk '/requests in/ {print $1}' <<<"$out")
-  printf '{"target":"%s","requests_per_s":%s,"p50":"%s","p99":"%s","requests":%s,"non_2xx":%s}\n' \
-    "$1" "$rps" "$p50" "$p99" "$total" "${non2xx:-0}"
+  # CPU time of the proxy's own processes per request, in microseconds.
+  local cpu=$(( (t1 - t0) * 1000000 / HZ / (total > 0 ? total : 1) ))
+  printf '{"target":"%s","requests_per_s":%s,"p50":"%s","p99":"%s","requests":%s,"non_2xx":%s,"proxy_cpu_us_per_request":%s}\n' \
+    "$1" "$rps" "$p50" "$p99" "$total" "${non2xx:-0}" "$cpu"
 }
-ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
 NGINX_PIDS=$(pgrep -f "$WORK/nginx/nginx.conf" | tr '\n' ' ')
 NGINX_PIDS="$NGINX_PIDS $(for p in $NGINX_PIDS; do pgrep -P "$p"; done | tr '\n' ' ')"
-N0=$(ticks $NGINX_PIDS)
-run nginx-plain-proxy "http://127.0.0.1:$NGINX/hello" "x-bench: 1"
-echo "nginx proxy CPU during its run: $(( $(ticks $NGINX_PIDS) - N0 )) ticks of 1/$(getconf CLK_TCK) s over ${SECONDS_PER}s" >&2
-run envoy-jwt_authn "http://127.0.0.1:$ENVOY_PORT/hello" "Authorization: Bearer $TOKEN"
+run nginx-plain-proxy "http://127.0.0.1:$NGINX/hello" "x-bench: 1" "$NGINX_PIDS"
+run envoy-jwt_authn "http://127.0.0.1:$ENVOY_PORT/hello" "Authorization: Bearer $TOKEN" "$ENVOY_PID"
 if [ -n "${BENCH_STRACE:-}" ]; then  # count cognate's system calls during its run
   timeout -s INT 4 strace -c -f -p "$COGNATE_PID" -o "$WORK/strace.txt" &
   STRACE_PID=$!
@@ -190,18 +194,16 @@ if [ -n "${BENCH_PERF:-}" ]; then  # profile cognate during its run
   perf record -F 499 --call-graph dwarf,16384 -p "$COGNATE_PID" -o "$WORK/perf.data" -- sleep $((SECONDS_PER - 2)) 2>/dev/null &
   PERF_PID=$!
 fi
-CPU0=$(ticks $COGNATE_PID)
-run cognate-jwt "$API/hello" "Authorization: Bearer $TOKEN"
+run cognate-jwt "$API/hello" "Authorization: Bearer $TOKEN" "$COGNATE_PID"
 if [ -n "${BENCH_STRACE:-}" ]; then wait "$STRACE_PID" || true; head -20 "$WORK/strace.txt" >&2; fi
-echo "cognate CPU during its run: $(( $(ticks $COGNATE_PID) - CPU0 )) ticks of 1/$(getconf CLK_TCK) s over ${SECONDS_PER}s" >&2
 if [ -n "${BENCH_PERF:-}" ]; then
   wait "$PERF_PID" || true
   cp "$WORK/perf.data" /tmp/cognate-perf.data
   perf report -i "$WORK/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^$' | grep -v '^#' | head -8 >&2
   perf report -i "$WORK/perf.data" --children --sort symbol --stdio -g none --percent-limit 4 2>/dev/null | grep -v '^$' | grep -v '^#' | cut -c1-150 | head -70 >&2
 fi
-run cognate-invalid-jwt "$API/hello" "Authorization: Bearer $BAD_TOKEN"
+run cognate-invalid-jwt "$API/hello" "Authorization: Bearer $BAD_TOKEN" "$COGNATE_PID"
 if [ -n "${BENCH_PARTS:-}" ]; then  # where cognate's time goes
-  run cognate-proxy-no-auth "$API/open/hello" "x-bench: 1"
-  run cognate-jwt-fixed-response "$API/fixed" "Authorization: Bearer $TOKEN"
+  run cognate-proxy-no-auth "$API/open/hello" "x-bench: 1" "$COGNATE_PID"
+  run cognate-jwt-fixed-response "$API/fixed" "Authorization: Bearer $TOKEN" "$COGNATE_PID"
 fi
