@@ -1,7 +1,14 @@
 // Signs in by SRP with amazon-cognito-identity-js, unchanged, then refreshes.
-// Input (stdin, JSON): {endpoint, userPoolId, clientId, username, password}.
+// Input (stdin, JSON): {endpoint, userPoolId, clientId, username, password,
+// clientSecret?}.
+//
+// The library has no SECRET_HASH code path. Apps that use it with a client
+// that has a secret add the hash where every request passes, the pool's
+// `client.request(operation, params, callback)`; so does this script when
+// given a secret. The library's own code runs as published.
 // Output: {"ok": true, "idToken", "accessToken", "refreshedAccessToken"} or
 // {"ok": false, "error": "<code>: <message>"}.
+import { createHmac } from "node:crypto";
 import pkg from "amazon-cognito-identity-js";
 const { CognitoUserPool, CognitoUser, AuthenticationDetails } = pkg;
 
@@ -14,6 +21,20 @@ const pool = new CognitoUserPool({
   ClientId: input.clientId,
   endpoint: input.endpoint,
 });
+if (input.clientSecret) {
+  const secretHash = (username) =>
+    createHmac("sha256", input.clientSecret).update(username + input.clientId).digest("base64");
+  const request = pool.client.request.bind(pool.client);
+  pool.client.request = (operation, params, callback) => {
+    if (operation === "InitiateAuth") {
+      const name = params.AuthParameters.USERNAME ?? input.username;
+      params.AuthParameters = { ...params.AuthParameters, SECRET_HASH: secretHash(name) };
+    } else if (operation === "RespondToAuthChallenge") {
+      params.ChallengeResponses = { ...params.ChallengeResponses, SECRET_HASH: secretHash(params.ChallengeResponses.USERNAME) };
+    }
+    return request(operation, params, callback);
+  };
+}
 const user = new CognitoUser({ Username: input.username, Pool: pool });
 const details = new AuthenticationDetails({ Username: input.username, Password: input.password });
 

@@ -180,3 +180,28 @@ def test_amazon_cognito_identity_js_signs_in_by_srp_and_refreshes(server, user):
     wrong = subprocess.run(["node", str(JS / "srp-identity-js.mjs")], input=json.dumps({**payload, "password": "Nope-1234!"}),
                            capture_output=True, text=True, timeout=60, cwd=JS)
     assert json.loads(wrong.stdout)["error"].startswith("NotAuthorizedException")
+
+
+def test_amazon_cognito_identity_js_signs_in_by_srp_with_a_client_secret_and_refreshes(server, admin, user):
+    """The library, unchanged, with the app adding SECRET_HASH at the
+    pool's request hook (the library has no secret support of its own)."""
+    created = admin.create_user_pool_client(
+        UserPoolId=server["UserPoolId"], ClientName="srp-secret", GenerateSecret=True,
+        ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])["UserPoolClient"]
+    payload = {"endpoint": server["CognitoEndpoint"] + "/", "userPoolId": server["UserPoolId"],
+               "clientId": created["ClientId"], "clientSecret": created["ClientSecret"],
+               "username": user, "password": PASSWORD}
+    out = subprocess.run(["node", str(JS / "srp-identity-js.mjs")], input=json.dumps(payload), capture_output=True,
+                         text=True, timeout=60, cwd=JS)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["ok"], result
+    access = jwt.decode(result["accessToken"], options={"verify_signature": False})
+    assert access["username"] == user and access["client_id"] == created["ClientId"]
+    assert jwt.decode(result["refreshedAccessToken"], options={"verify_signature": False})["username"] == user
+    # Without the hash the same client refuses the sign-in.
+    no_hash = subprocess.run(["node", str(JS / "srp-identity-js.mjs")],
+                             input=json.dumps({**payload, "clientSecret": None}), capture_output=True,
+                             text=True, timeout=60, cwd=JS)
+    error = json.loads(no_hash.stdout)["error"]
+    assert error == f"NotAuthorizedException: Client {created['ClientId']} is configured for secret but secret was not received"
