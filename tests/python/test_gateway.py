@@ -24,6 +24,9 @@ FUNCTIONS = ROOT / "tests" / "fixtures" / "functions"
 CONFIG = """
 version = 1
 
+[server]
+metrics_listen = "auto"
+
 [[user_pools]]
 name = "p"
 [[user_pools.clients]]
@@ -759,7 +762,7 @@ def test_greedy_route_forwards_the_rest_of_the_path_and_the_query(gw, helper):
 
 
 def test_pooled_upstream_connections_closed_by_the_upstream_are_not_a_502(gw):
-    for _ in range(5):
+    for _ in range(30):
         r = call(gw, "GET", "/store/idle-close")
         assert (r.status_code, r.json()) == (200, {"idle": "closed"})
 
@@ -981,3 +984,33 @@ def test_g18_spoofed_host_does_not_change_the_issuer(gw):
     honest = requests.get(url, timeout=10).json()["issuer"]
     spoofed = requests.get(url, headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example"}, timeout=10).json()
     assert spoofed["issuer"] == honest and "evil" not in json.dumps(spoofed)
+
+
+# ---- metrics and access logs ---------------------------------------------------
+
+def test_metrics_count_requests_by_route_and_status(gw, pool_user):
+    for _ in range(3):
+        call(gw, "GET", "/pool", pool_user["p"]["AccessToken"])
+    call(gw, "GET", "/pool")
+    text = requests.get(gw["MetricsUrl"], timeout=10).text
+    lines = {l.rsplit(" ", 1)[0]: float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l and not l.startswith("#")}
+    assert lines['cognate_gateway_requests_total{api="t",route="GET /pool",status="200"}'] >= 3
+    assert lines['cognate_gateway_requests_total{api="t",route="GET /pool",status="401"}'] >= 1
+    assert lines['cognate_gateway_request_duration_seconds_count{api="t"}'] >= 4
+    # The metrics listener is not the API's.
+    assert requests.get(api_url(gw) + "/metrics", timeout=10).status_code != 200 or "cognate_gateway" not in \
+        requests.get(api_url(gw) + "/metrics", timeout=10).text
+
+
+def test_access_log_lines_are_json_with_context_fields_and_no_tokens(gw, pool_user):
+    token = pool_user["p"]["AccessToken"]
+    r = call(gw, "GET", f"/pool?access_token={token}", token)
+    request_id = r.headers["apigw-requestid"]
+    time.sleep(0.2)
+    log = (gw.data_dir / "server.log").read_text()
+    line = next(l for l in log.splitlines() if request_id in l and "cognate::access" in l)
+    entry = json.loads(line[line.index("{"):])
+    assert entry["requestId"] == request_id and entry["routeKey"] == "GET /pool" and entry["status"] == 200
+    assert entry["httpMethod"] == "GET" and entry["path"] == "/pool" and entry["stage"] == "$default"
+    assert entry["authorizerPrincipal"] == pyjwt.decode(token, options={"verify_signature": False})["sub"]
+    assert token not in log and token.split(".")[2] not in log

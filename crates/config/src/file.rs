@@ -37,6 +37,7 @@ fn default_region() -> String {
 struct ServerFile {
     public_url: Option<String>,
     tls: Option<TlsFile>,
+    metrics_listen: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -421,6 +422,11 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
             hosts.push(h);
         }
     }
+    let metrics = file
+        .server
+        .metrics_listen
+        .clone()
+        .map(|m| listen(&mut c, "server.metrics_listen", Some(m)));
     let functions = crate::api::functions(&mut c, file.functions);
     let http_apis = crate::api::http_apis(&mut c, file.http_apis, &pools, &functions, listen);
     for (i, (loc, key)) in outputs.iter().enumerate() {
@@ -438,6 +444,7 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
             server: Server {
                 public_url: file.server.public_url,
                 tls,
+                metrics,
             },
             admin,
             messages: Messages {

@@ -26,6 +26,8 @@ pub struct Server {
     pub public_url: Option<String>,
     /// HTTPS on every listener.
     pub tls: Option<Tls>,
+    /// Where Prometheus metrics are served (`GET /metrics`); none by default.
+    pub metrics: Option<Listen>,
 }
 
 /// Where the TLS certificate comes from.

@@ -320,28 +320,32 @@ async fn proxy(
     } else {
         (url.as_str().to_string(), None)
     };
-    let mut request = Request::builder()
-        .method(method.as_str())
-        .uri(target.as_str())
-        .body(Body::from(body))
-        .map_err(|_| GatewayError::Internal)?;
-    *request.headers_mut() = headers;
+    let method =
+        axum::http::Method::from_bytes(method.as_bytes()).map_err(|_| GatewayError::BadRequest)?;
     let timeout = Duration::from_millis(h.timeout_ms);
     let sent = async {
         match &addr {
             Some(addr) => shared
                 .upstreams
-                .send(addr, request)
+                .send(addr, &method, &target, &headers, body)
                 .await
                 .map(|(r, lease)| (r, Some(lease)))
                 .map_err(|e| format!("{e:?}")),
-            None => shared
-                .invoker
-                .client
-                .request(request)
-                .await
-                .map(|r| (r, None))
-                .map_err(|e| crate::client::error_chain(&e)),
+            None => {
+                let mut request = Request::builder()
+                    .method(method)
+                    .uri(target.as_str())
+                    .body(Body::from(body))
+                    .map_err(|e| e.to_string())?;
+                *request.headers_mut() = headers;
+                shared
+                    .invoker
+                    .client
+                    .request(request)
+                    .await
+                    .map(|r| (r, None))
+                    .map_err(|e| crate::client::error_chain(&e))
+            }
         }
     };
     let (upstream, lease) = match tokio::time::timeout(timeout, sent).await {

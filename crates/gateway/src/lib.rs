@@ -31,6 +31,7 @@ pub mod invoke;
 pub mod jwks;
 pub mod jwt;
 pub mod limits;
+pub mod metrics;
 pub mod route;
 pub mod runtime;
 pub mod upstream;
@@ -85,6 +86,7 @@ pub struct Shared {
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     pub invoker: Invoker,
     pub upstreams: upstream::Upstreams,
+    pub metrics: metrics::Metrics,
     pub region: String,
 }
 
@@ -156,6 +158,7 @@ pub fn shared(setup: &Setup<'_>, functions: &[Function]) -> Arc<Shared> {
             region: setup.region.clone(),
         },
         upstreams: upstream::Upstreams::default(),
+        metrics: metrics::Metrics::default(),
         region: setup.region.clone(),
     })
 }
@@ -340,7 +343,11 @@ impl Api {
         } else {
             None
         };
-        let (mut response, ctx) = match self.phases(request, mapping, &request_id, now_ms).await {
+        let mut matched_route = None;
+        let (mut response, ctx) = match self
+            .phases(request, mapping, &request_id, now_ms, &mut matched_route)
+            .await
+        {
             Ok((r, ctx)) => (r, Some(ctx)),
             Err(e) => (error::response(&e), None),
         };
@@ -351,17 +358,53 @@ impl Api {
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("apigw-requestid", v);
         }
-        tracing::info!(
-            target: "cognate::access",
-            requestId = %request_id,
-            api = %self.name,
-            httpMethod = %method,
-            path = %path_for_log,
-            routeKey = %ctx.as_ref().map_or("-", |c| c.route_key.as_str()),
-            status = response.status().as_u16(),
-            responseLatency = (self.shared.clock)() - now_ms,
-            "access"
-        );
+        let latency_ms = (self.shared.clock)() - now_ms;
+        let route_key = ctx
+            .as_ref()
+            .map(|c| c.route_key.as_str())
+            .or(matched_route.as_deref())
+            .unwrap_or("-");
+        let status = response.status().as_u16();
+        self.shared
+            .metrics
+            .requests
+            .get_or_create(&metrics::RequestLabels {
+                api: self.name.clone(),
+                route: route_key.to_string(),
+                status,
+            })
+            .inc();
+        self.shared
+            .metrics
+            .latency
+            .get_or_create(&metrics::ApiLabels {
+                api: self.name.clone(),
+            })
+            .observe(latency_ms as f64 / 1000.0);
+        if tracing::enabled!(target: "cognate::access", tracing::Level::INFO) {
+            // One JSON object per request, with API Gateway's $context names.
+            let line = serde_json::json!({
+                "requestId": request_id,
+                "apiId": self.api_id,
+                "api": self.name,
+                "stage": ctx.as_ref().map(|c| c.stage.as_str()),
+                "routeKey": route_key,
+                "httpMethod": method.as_str(),
+                "path": path_for_log,
+                "status": status,
+                "protocol": ctx.as_ref().map(|c| c.protocol),
+                "sourceIp": ctx.as_ref().map(|c| c.source_ip.as_str()),
+                "requestTime": context::clf_time(now_ms),
+                "requestTimeEpoch": now_ms,
+                "responseLatency": latency_ms,
+                "authorizerPrincipal": ctx.as_ref().and_then(|c| match &c.authorizer {
+                    AuthorizerOutput::Jwt { claims, .. } => claims.get("sub").and_then(|s| s.as_str()).map(str::to_string),
+                    AuthorizerOutput::Lambda { principal_id, .. } => principal_id.clone(),
+                    AuthorizerOutput::None => None,
+                }),
+            });
+            tracing::info!(target: "cognate::access", "{line}");
+        }
         response
     }
 
@@ -371,6 +414,7 @@ impl Api {
         mapping: Option<Mapping>,
         request_id: &str,
         now_ms: i64,
+        matched_route: &mut Option<String>,
     ) -> Result<(Response<Body>, RequestContext), GatewayError> {
         let (parts, body) = request.into_parts();
         // 0. limits of the request line and headers (API Gateway: 10 240
@@ -502,6 +546,7 @@ impl Api {
         let found = found.ok_or(GatewayError::NotFound)?;
         let route = &self.routes[found.index];
         ctx.route_key = route.key.clone();
+        *matched_route = Some(route.key.clone());
         ctx.resource = route.resource.clone();
         ctx.path_params = found.params;
 

@@ -68,15 +68,35 @@ impl Upstreams {
         p
     }
 
-    /// Sends a request to `addr` (`host:port`); the request's URI should be
-    /// in origin form (path and query) with a Host header.
+    /// Sends a request to `addr` (`host:port`); `target` is in origin form
+    /// (path and query) and `headers` carry the Host.
+    ///
+    /// A request that a reused connection could not deliver (the upstream
+    /// closed it while idle) is sent again on a new connection when it was
+    /// never written, or when its method is idempotent; others fail.
     pub async fn send(
         &self,
         addr: &str,
-        request: axum::http::Request<Body>,
+        method: &axum::http::Method,
+        target: &str,
+        headers: &axum::http::HeaderMap,
+        body: axum::body::Bytes,
     ) -> Result<(hyper::Response<Incoming>, Lease), UpstreamError> {
         let pool = self.pool(addr);
-        let mut request = request;
+        let build = || {
+            let mut r = axum::http::Request::builder()
+                .method(method.clone())
+                .uri(target)
+                .body(Body::from(body.clone()))
+                .map_err(|e| UpstreamError::Send(e.to_string()))?;
+            *r.headers_mut() = headers.clone();
+            Ok::<_, UpstreamError>(r)
+        };
+        let idempotent = matches!(
+            method.as_str(),
+            "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE"
+        );
+        let mut request = build()?;
         loop {
             let (mut sender, reused) = match self.idle(&pool).await {
                 Some(s) => (s, true),
@@ -85,10 +105,8 @@ impl Upstreams {
             match sender.try_send_request(request).await {
                 Ok(response) => return Ok((response, Lease { pool, sender })),
                 Err(mut e) => match e.take_message() {
-                    // A reused connection the upstream closed just before
-                    // the request went out: it was never sent, so it is
-                    // safe to send again on a new connection.
                     Some(unsent) if reused => request = unsent,
+                    None if reused && idempotent => request = build()?,
                     _ => return Err(UpstreamError::Send(crate::client::error_chain(e.error()))),
                 },
             }

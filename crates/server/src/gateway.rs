@@ -14,6 +14,25 @@ use cognate_identity::{bootstrap, Identity};
 /// HTTP API name -> the compiled API.
 pub type Apis = HashMap<String, Arc<Api>>;
 
+/// The metrics listener's router: `GET /metrics` in Prometheus' text format.
+pub fn metrics_app(shared: Arc<cognate_gateway::Shared>) -> Router {
+    Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let shared = shared.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    shared.metrics.encode(),
+                )
+            }
+        }),
+    )
+}
+
 pub async fn build(
     config: &Config,
     identity: &Arc<Identity>,
@@ -22,7 +41,7 @@ pub async fn build(
     config_file: Option<&Path>,
     data_dir: &Path,
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
-) -> Result<Apis, String> {
+) -> Result<(Apis, Arc<cognate_gateway::Shared>), String> {
     let config_dir = match config_file.and_then(Path::parent) {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::env::current_dir().map_err(|e| e.to_string())?,
@@ -46,7 +65,7 @@ pub async fn build(
             .map_err(|e| format!("HTTP API {}: {e}", api.name))?;
         apis.insert(api.name.clone(), compiled);
     }
-    Ok(apis)
+    Ok((apis, shared))
 }
 
 /// The router of an API's own listener.

@@ -183,6 +183,14 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             b,
         ));
     }
+    let metrics = match &config.server.metrics {
+        Some(listen) => {
+            let b = bind_secondary(args.listen, listen, offset, scheme).await?;
+            placeholders.insert("metrics".to_string(), b.url.clone());
+            Some(b)
+        }
+        None => None,
+    };
     cognate_config::resolve_placeholders(&mut config, &placeholders);
 
     let outbox = match &config.messages.outbox_dir {
@@ -234,7 +242,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             }
         }
     }
-    let apis = crate::gateway::build(
+    let (apis, gateway_shared) = crate::gateway::build(
         &config,
         &identity,
         &applied,
@@ -322,6 +330,14 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             stop_rx.clone(),
         ));
     }
+    if let Some(b) = metrics {
+        tracing::info!(url = %b.url, "metrics at /metrics");
+        servers.spawn(serve(
+            b.listener,
+            crate::gateway::metrics_app(gateway_shared.clone()),
+            stop_rx.clone(),
+        ));
+    }
     tracing::info!(url = %public_url, "cognate is serving");
     let purge = tokio::spawn(purge_loop(store.clone(), state.clone()));
 
@@ -356,6 +372,9 @@ fn outputs(
         admin.secret_access_key.clone(),
     );
     o.insert("OutboxDir".into(), outbox.display().to_string());
+    if let Some(m) = placeholders.get("metrics") {
+        o.insert("MetricsUrl".into(), format!("{m}/metrics"));
+    }
     if let Some(pool) = config.user_pools.first() {
         if let Some(id) = applied.pool_ids.get(&pool.name) {
             o.insert("IssuerUrl".into(), format!("{public_url}/{id}"));
