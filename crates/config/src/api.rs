@@ -28,6 +28,34 @@ pub struct HttpApi {
     pub cors: Option<Cors>,
     /// Largest request body accepted, in bytes (API Gateway: 10 MB).
     pub body_limit: usize,
+    /// HttpOnly cookie sessions (beyond API Gateway).
+    pub session: Option<Session>,
+}
+
+/// Cookie sessions of an API: the hosted sign-in of one app client, its
+/// tokens kept in HttpOnly cookies set by the API's callback route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    /// Config name of the pool.
+    pub user_pool: String,
+    /// Config name of the app client.
+    pub client: String,
+    /// The callback URL registered with the client (placeholders allowed).
+    pub callback_url: String,
+    /// Base URL of the pool's hosted pages (placeholders allowed).
+    pub hosted_url: String,
+    /// Where the callback sends the browser after signing in.
+    pub after_sign_in: String,
+    /// `Domain` of the cookies, to share them with subdomains (then the
+    /// `__Secure-` prefix replaces `__Host-`).
+    pub cookie_domain: Option<String>,
+    /// The header state-changing requests echo the CSRF cookie in.
+    pub csrf_header: String,
+    /// Scopes asked for at sign-in.
+    pub scopes: Vec<String>,
+    /// What a browser route does without a session: 403 (as seed 000's
+    /// authorizer), or a redirect to the sign-in.
+    pub redirect_to_sign_in: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,6 +222,9 @@ pub struct Authorizer {
 pub enum AuthorizerKind {
     Jwt(JwtAuthorizer),
     Request(RequestAuthorizer),
+    /// The API's cookie session (with CSRF checks on state-changing
+    /// methods and silent refresh).
+    Session,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -322,6 +353,16 @@ pub enum IntegrationKind {
         payload_version: PayloadVersion,
         timeout_ms: u64,
     },
+    /// The OAuth callback of the API's session: exchanges the code, sets
+    /// the cookies, redirects.
+    SessionCallback,
+    /// Starts the sign-in: state and PKCE bound to a short-lived cookie.
+    SessionLogin,
+    /// Ends the session: revokes the refresh token, clears the cookies,
+    /// redirects to `redirect` if given (e.g. the hosted `/logout`).
+    SessionLogout {
+        redirect: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -405,6 +446,39 @@ pub(crate) struct HttpApiFile {
     integrations: BTreeMap<String, IntegrationFile>,
     cors: Option<CorsFile>,
     body_limit: Option<usize>,
+    session: Option<SessionFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionFile {
+    user_pool: String,
+    client: String,
+    callback_url: Option<String>,
+    hosted_url: Option<String>,
+    #[serde(default = "default_after")]
+    after_sign_in: String,
+    cookie_domain: Option<String>,
+    #[serde(default = "default_csrf_header")]
+    csrf_header: String,
+    #[serde(default = "default_session_scopes")]
+    scopes: Vec<String>,
+    #[serde(default)]
+    redirect_to_sign_in: bool,
+}
+
+fn default_after() -> String {
+    "/".to_string()
+}
+fn default_csrf_header() -> String {
+    "X-CSRF-Token".to_string()
+}
+fn default_session_scopes() -> Vec<String> {
+    vec![
+        "openid".to_string(),
+        "email".to_string(),
+        "profile".to_string(),
+    ]
 }
 
 #[derive(Debug, Deserialize)]
@@ -493,6 +567,8 @@ struct IntegrationFile {
     endpoint: Option<String>,
     function_name: Option<String>,
     payload_format_version: Option<String>,
+    // session_logout
+    redirect: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -668,6 +744,61 @@ pub(crate) fn http_apis(
             });
         }
 
+        let session = a.session.map(|f| {
+            let sat = format!("{at}.session");
+            match pools.iter().find(|p| p.name == f.user_pool) {
+                None => c.at(
+                    format!("{sat}.user_pool"),
+                    format!("no user pool named '{}'", f.user_pool),
+                ),
+                Some(p) => {
+                    if !p.clients.iter().any(|cl| cl.name == f.client) {
+                        c.at(
+                            format!("{sat}.client"),
+                            format!("pool '{}' has no client '{}'", p.name, f.client),
+                        );
+                    }
+                    if p.domain.is_none() && f.hosted_url.is_none() {
+                        c.at(
+                            format!("{sat}.user_pool"),
+                            "the pool needs a domain (its hosted sign-in), or give hosted_url",
+                        );
+                    }
+                }
+            }
+            if !f.after_sign_in.starts_with('/') || f.after_sign_in.starts_with("//") {
+                c.at(
+                    format!("{sat}.after_sign_in"),
+                    "must be a path on this API, such as \"/\"",
+                );
+            }
+            if f.csrf_header.is_empty()
+                || !f
+                    .csrf_header
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
+                c.at(format!("{sat}.csrf_header"), "must be a header name");
+            }
+            Session {
+                callback_url: f
+                    .callback_url
+                    .unwrap_or_else(|| format!("${{api.{}}}/oauth2/callback", a.name)),
+                hosted_url: f
+                    .hosted_url
+                    .unwrap_or_else(|| format!("${{domain.{}}}", f.user_pool)),
+                user_pool: f.user_pool,
+                client: f.client,
+                after_sign_in: f.after_sign_in,
+                cookie_domain: f
+                    .cookie_domain
+                    .map(|d| d.trim_start_matches('.').to_ascii_lowercase()),
+                csrf_header: f.csrf_header,
+                scopes: f.scopes,
+                redirect_to_sign_in: f.redirect_to_sign_in,
+            }
+        });
+
         let mut authorizers = Vec::new();
         for (name, f) in a.authorizers {
             let aat = format!("{at}.authorizers.{name}");
@@ -675,6 +806,9 @@ pub(crate) fn http_apis(
                 c.at(&aat, "authorizer names are letters, digits, '-' or '_'");
             }
             if let Some(kind) = authorizer(c, &aat, f, pools, functions) {
+                if kind == AuthorizerKind::Session && session.is_none() {
+                    c.at(&aat, "a session authorizer needs the API's [session]");
+                }
                 authorizers.push(Authorizer { name, kind });
             }
         }
@@ -692,6 +826,15 @@ pub(crate) fn http_apis(
                 c.at(&iat, "integration names are letters, digits, '-' or '_'");
             }
             if let Some(kind) = integration(c, &iat, f, functions) {
+                let needs_session = matches!(
+                    kind,
+                    IntegrationKind::SessionCallback
+                        | IntegrationKind::SessionLogin
+                        | IntegrationKind::SessionLogout { .. }
+                );
+                if needs_session && session.is_none() {
+                    c.at(&iat, "a session integration needs the API's [session]");
+                }
                 integrations.push(Integration { name, kind });
             }
         }
@@ -808,6 +951,7 @@ pub(crate) fn http_apis(
             integrations,
             cors,
             body_limit: a.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
+            session,
         });
     }
     out
@@ -1020,10 +1164,24 @@ fn authorizer(
                 timeout_ms: timeout(c, at, f.timeout_ms, 10_000, 10_000),
             }))
         }
+        "session" => {
+            if f.user_pool.is_some()
+                || f.issuer.is_some()
+                || f.function.is_some()
+                || f.url.is_some()
+                || f.identity_sources.is_some()
+            {
+                c.at(
+                    at,
+                    "a session authorizer takes no settings: it uses the API's [session]",
+                );
+            }
+            Some(AuthorizerKind::Session)
+        }
         other => {
             c.at(
                 format!("{at}.type"),
-                format!("'{other}' is not jwt or request"),
+                format!("'{other}' is not jwt, request or session"),
             );
             None
         }
@@ -1079,6 +1237,7 @@ fn integration(
             ("endpoint", f.endpoint.is_some()),
             ("function_name", f.function_name.is_some()),
             ("payload_format_version", f.payload_format_version.is_some()),
+            ("redirect", f.redirect.is_some()),
         ];
         for (name, set) in given {
             if set && !ok.contains(&name) {
@@ -1200,10 +1359,24 @@ fn integration(
                 timeout_ms: timeout(c, at, f.timeout_ms, MAX_TIMEOUT_MS, MAX_TIMEOUT_MS),
             })
         }
+        "session_callback" => {
+            unexpected(c, &[], &f);
+            Some(IntegrationKind::SessionCallback)
+        }
+        "session_login" => {
+            unexpected(c, &[], &f);
+            Some(IntegrationKind::SessionLogin)
+        }
+        "session_logout" => {
+            unexpected(c, &["redirect"], &f);
+            Some(IntegrationKind::SessionLogout {
+                redirect: f.redirect.clone(),
+            })
+        }
         other => {
             c.at(
                 format!("{at}.type"),
-                format!("'{other}' is not response, echo, http or lambda"),
+                format!("'{other}' is not response, echo, http, lambda, session_callback, session_login or session_logout"),
             );
             None
         }

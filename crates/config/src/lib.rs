@@ -87,6 +87,17 @@ fn toml_problem(text: &str, e: &toml::de::Error) -> Problem {
 /// Replaces `${api.NAME}`, `${websocket.NAME}`, `${domain.POOL}` and
 /// `${cognito}` in every URL of the config with the values given.
 pub fn resolve_placeholders(config: &mut Config, values: &HashMap<String, String>) {
+    for api in &mut config.http_apis {
+        if let Some(s) = &mut api.session {
+            s.callback_url = substitute(&s.callback_url, values);
+            s.hosted_url = substitute(&s.hosted_url, values);
+        }
+        for i in &mut api.integrations {
+            if let IntegrationKind::SessionLogout { redirect: Some(r) } = &mut i.kind {
+                *r = substitute(r, values);
+            }
+        }
+    }
     for pool in &mut config.user_pools {
         for client in &mut pool.clients {
             let s = &mut client.settings;

@@ -52,6 +52,9 @@ pub struct RequestContext {
     pub base_path_matched: Option<String>,
     pub path_params: Vec<(String, String)>,
     pub authorizer: AuthorizerOutput,
+    /// Cookies the gateway itself sets on the answer (a session's silent
+    /// refresh).
+    pub response_cookies: Vec<String>,
 }
 
 impl RequestContext {

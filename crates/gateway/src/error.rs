@@ -22,6 +22,12 @@ pub enum GatewayError {
     /// A request authorizer's identity source is missing (401, no header).
     AuthorizerUnauthorized,
     Forbidden,
+    /// A cookie-session route without a valid session: 403 (or a redirect
+    /// to the sign-in), clearing cookies that are no longer good.
+    NoSession {
+        set_cookies: Vec<String>,
+        redirect: Option<String>,
+    },
     TooManyRequests,
     PayloadTooLarge,
     /// Request line past API Gateway's limit.
@@ -71,6 +77,30 @@ pub fn response(e: &GatewayError) -> Response<Body> {
             json_message(StatusCode::UNAUTHORIZED, "Unauthorized")
         }
         GatewayError::Forbidden => json_message(StatusCode::FORBIDDEN, "Forbidden"),
+        GatewayError::NoSession {
+            set_cookies,
+            redirect,
+        } => {
+            let mut r = match redirect {
+                Some(to) => {
+                    let mut r = Response::new(Body::empty());
+                    *r.status_mut() = StatusCode::FOUND;
+                    if let Ok(v) = HeaderValue::from_str(to) {
+                        r.headers_mut().insert(header::LOCATION, v);
+                    }
+                    r
+                }
+                None => json_message(StatusCode::FORBIDDEN, "Forbidden"),
+            };
+            for c in set_cookies {
+                if let Ok(v) = HeaderValue::from_str(c) {
+                    r.headers_mut().append(header::SET_COOKIE, v);
+                }
+            }
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
         GatewayError::TooManyRequests => {
             json_message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")
         }

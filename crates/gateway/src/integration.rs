@@ -25,8 +25,18 @@ pub async fn run(
     ctx: &RequestContext,
     body: Bytes,
     shared: &Shared,
+    session: Option<&crate::session::SessionRt>,
 ) -> Result<Response<Body>, GatewayError> {
     match kind {
+        IntegrationKind::SessionCallback => {
+            let s = session.ok_or(GatewayError::Internal)?;
+            s.callback(ctx, (shared.clock)()).await
+        }
+        IntegrationKind::SessionLogin => Ok(session.ok_or(GatewayError::Internal)?.login(ctx)),
+        IntegrationKind::SessionLogout { redirect } => {
+            let s = session.ok_or(GatewayError::Internal)?;
+            s.logout(ctx, redirect.as_deref(), (shared.clock)()).await
+        }
         IntegrationKind::Response {
             status,
             headers,
@@ -432,6 +442,7 @@ mod tests {
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
             authorizer: Default::default(),
+            response_cookies: Vec::new(),
         }
     }
 

@@ -92,7 +92,11 @@ impl Verifier {
 
     /// The token's claims if its signature is good (cached), and it is
     /// not revoked. Claim checks are the caller's.
-    async fn claims(&self, token: &str, now_ms: i64) -> Result<Arc<Map<String, Value>>, Denial> {
+    pub async fn claims(
+        &self,
+        token: &str,
+        now_ms: i64,
+    ) -> Result<Arc<Map<String, Value>>, Denial> {
         let epoch = self.epoch();
         let cached = {
             let cache = self.cache.lock().expect("token cache lock");

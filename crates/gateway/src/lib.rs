@@ -34,6 +34,7 @@ pub mod limits;
 pub mod metrics;
 pub mod route;
 pub mod runtime;
+pub mod session;
 pub mod upstream;
 
 use std::collections::{BTreeMap, HashMap};
@@ -94,6 +95,7 @@ enum RouteAuth {
     None,
     Jwt(Arc<jwt::JwtAuthorizer>),
     Request(Arc<authorizer::Authorizer>),
+    Session,
 }
 
 struct RouteRt {
@@ -119,6 +121,9 @@ pub struct Api {
     routes: Vec<RouteRt>,
     cors: Option<Cors>,
     body_limit: usize,
+    session: Option<Arc<session::SessionRt>>,
+    /// The path of the route that starts a session's sign-in, if any.
+    login_path: Option<String>,
     shared: Arc<Shared>,
 }
 
@@ -177,54 +182,41 @@ pub async fn compile(
 ) -> Result<Arc<Api>, String> {
     let mut jwt_auth: HashMap<&str, Arc<jwt::JwtAuthorizer>> = HashMap::new();
     let mut req_auth: HashMap<&str, Arc<authorizer::Authorizer>> = HashMap::new();
+    let mut session_auth: Vec<&str> = Vec::new();
     for a in &api.authorizers {
         match &a.kind {
             AuthorizerKind::Jwt(j) => {
-                let (issuer, keys, audience) = match &j.issuer {
+                let (verifier, audience) = match &j.issuer {
                     JwtIssuer::Pool(name) => {
-                        let pool_id = setup
-                            .pool_ids
-                            .get(name)
-                            .ok_or_else(|| format!("no pool {name}"))?;
-                        let pool = setup
-                            .identity
-                            .store()
-                            .pool(pool_id)
-                            .await
-                            .map_err(|e| e.to_string())?
-                            .ok_or_else(|| format!("pool {pool_id} is gone"))?;
+                        let (pool_id, verifier) = pool_verifier(name, setup, verifiers).await?;
                         let mut audience = Vec::new();
                         for a in &j.audience {
                             let by_name = setup
                                 .identity
                                 .store()
-                                .client_by_config_key(pool_id, a)
+                                .client_by_config_key(&pool_id, a)
                                 .await
                                 .map_err(|e| e.to_string())?;
                             audience.push(by_name.map_or_else(|| a.clone(), |c| c.id));
                         }
-                        (
-                            setup.identity.issuer(&pool),
-                            jwt::Keys::Pool {
-                                identity: setup.identity.clone(),
-                                pool_id: pool_id.clone(),
-                            },
-                            audience,
-                        )
+                        (verifier, audience)
                     }
-                    JwtIssuer::Url(u) => (
-                        u.clone(),
-                        jwt::Keys::External(Arc::new(jwks::Jwks::new(
-                            u.clone(),
-                            shared.invoker.client.clone(),
-                        ))),
-                        j.audience.clone(),
-                    ),
+                    JwtIssuer::Url(u) => {
+                        let verifier = verifiers
+                            .entry(u.clone())
+                            .or_insert_with(|| {
+                                Arc::new(jwt::Verifier::new(
+                                    u.clone(),
+                                    jwt::Keys::External(Arc::new(jwks::Jwks::new(
+                                        u.clone(),
+                                        shared.invoker.client.clone(),
+                                    ))),
+                                ))
+                            })
+                            .clone();
+                        (verifier, j.audience.clone())
+                    }
                 };
-                let verifier = verifiers
-                    .entry(issuer.clone())
-                    .or_insert_with(|| Arc::new(jwt::Verifier::new(issuer, keys)))
-                    .clone();
                 jwt_auth.insert(
                     &a.name,
                     Arc::new(jwt::JwtAuthorizer {
@@ -237,8 +229,15 @@ pub async fn compile(
             AuthorizerKind::Request(r) => {
                 req_auth.insert(&a.name, Arc::new(authorizer::Authorizer::new(r.clone())));
             }
+            AuthorizerKind::Session => {
+                session_auth.push(a.name.as_str());
+            }
         }
     }
+    let session = match &api.session {
+        Some(s) => Some(Arc::new(compile_session(s, setup, verifiers).await?)),
+        None => None,
+    };
     let integrations: HashMap<&str, Arc<IntegrationKind>> = api
         .integrations
         .iter()
@@ -251,6 +250,7 @@ pub async fn compile(
             Some(name) => match (jwt_auth.get(name), req_auth.get(name)) {
                 (Some(j), _) => RouteAuth::Jwt(j.clone()),
                 (None, Some(q)) => RouteAuth::Request(q.clone()),
+                (None, None) if session_auth.contains(&name) => RouteAuth::Session,
                 (None, None) => return Err(format!("no authorizer {name}")),
             },
         };
@@ -291,7 +291,20 @@ pub async fn compile(
             )
         })
         .collect();
+    let login_path =
+        api.routes.iter().find_map(
+            |r| match (&r.key, integrations.get(r.integration.as_str())) {
+                (RouteKey::Path { path, .. }, Some(k))
+                    if matches!(**k, IntegrationKind::SessionLogin) && !path.contains('{') =>
+                {
+                    Some(path.clone())
+                }
+                _ => None,
+            },
+        );
     Ok(Arc::new(Api {
+        session,
+        login_path,
         name: api.name.clone(),
         api_id: api_id(&api.name),
         stages,
@@ -301,6 +314,76 @@ pub async fn compile(
         body_limit: api.body_limit,
         shared,
     }))
+}
+
+/// The verifier of one of this server's pools, shared by every
+/// authorizer of that issuer.
+async fn pool_verifier(
+    pool_name: &str,
+    setup: &Setup<'_>,
+    verifiers: &mut Verifiers,
+) -> Result<(String, Arc<jwt::Verifier>), String> {
+    let pool_id = setup
+        .pool_ids
+        .get(pool_name)
+        .ok_or_else(|| format!("no pool {pool_name}"))?;
+    let pool = setup
+        .identity
+        .store()
+        .pool(pool_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("pool {pool_id} is gone"))?;
+    let issuer = setup.identity.issuer(&pool);
+    let verifier = verifiers
+        .entry(issuer.clone())
+        .or_insert_with(|| {
+            Arc::new(jwt::Verifier::new(
+                issuer,
+                jwt::Keys::Pool {
+                    identity: setup.identity.clone(),
+                    pool_id: pool_id.clone(),
+                },
+            ))
+        })
+        .clone();
+    Ok((pool_id.clone(), verifier))
+}
+
+async fn compile_session(
+    s: &cognate_config::Session,
+    setup: &Setup<'_>,
+    verifiers: &mut Verifiers,
+) -> Result<session::SessionRt, String> {
+    let (pool_id, verifier) = pool_verifier(&s.user_pool, setup, verifiers).await?;
+    let store = setup.identity.store();
+    let client = store
+        .client_by_config_key(&pool_id, &s.client)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no client {} in pool {}", s.client, s.user_pool))?;
+    // One key for every node sharing the database: CSRF tokens made by
+    // one node verify on another.
+    let fresh: [u8; 32] = cognate_identity::crypto::random_bytes();
+    let fresh_hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
+    let key_hex = store
+        .meta_get_or_insert("gateway_session_key", &fresh_hex)
+        .await
+        .map_err(|e| e.to_string())?;
+    let key: Vec<u8> = (0..key_hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(&key_hex[2 * i..2 * i + 2], 16).ok())
+        .collect();
+    Ok(session::SessionRt {
+        identity: setup.identity.clone(),
+        pool_id,
+        client_id: client.id.clone(),
+        client_secret: client.secret.clone(),
+        verifier,
+        refresh_max_age_s: client.settings.refresh_token_validity.seconds() as i64,
+        key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &key),
+        prefix: session::cookie_prefix(s),
+        config: s.clone(),
+    })
 }
 
 /// A custom domain's API mapping, as the request found it.
@@ -523,6 +606,7 @@ impl Api {
             base_path_matched,
             path_params: Vec::new(),
             authorizer: AuthorizerOutput::None,
+            response_cookies: Vec::new(),
         };
         ctx.domain_name = ctx
             .header("host")
@@ -588,6 +672,42 @@ impl Api {
                 Err(jwt::Denial::Forbidden) => return Err(GatewayError::Forbidden),
                 Err(jwt::Denial::Unavailable) => return Err(GatewayError::ServiceUnavailable),
             },
+            RouteAuth::Session => {
+                let s = self.session.as_ref().ok_or(GatewayError::Internal)?;
+                match s.authorize(&ctx, now_ms).await {
+                    Ok(found) => {
+                        ctx.response_cookies = found.set_cookies;
+                        AuthorizerOutput::Jwt {
+                            claims: found.claims,
+                            scopes: None,
+                        }
+                    }
+                    Err(GatewayError::NoSession { set_cookies, .. })
+                        if s.sign_in_redirect()
+                            && ctx.method == "GET"
+                            && self.login_path.is_some() =>
+                    {
+                        let mut to = url::form_urlencoded::Serializer::new(String::new());
+                        let mut back = ctx.path();
+                        if !ctx.raw_query.is_empty() {
+                            back.push('?');
+                            back.push_str(&ctx.raw_query);
+                        }
+                        to.append_pair("return", &back);
+                        let login = self.login_path.as_deref().unwrap_or("/");
+                        let prefix = if ctx.stage == "$default" || ctx.base_path_matched.is_some() {
+                            String::new()
+                        } else {
+                            format!("/{}", ctx.stage)
+                        };
+                        return Err(GatewayError::NoSession {
+                            set_cookies,
+                            redirect: Some(format!("{prefix}{login}?{}", to.finish())),
+                        });
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
             RouteAuth::Request(a) => {
                 match a
                     .authorize(&ctx, &self.shared.invoker, &self.shared.region, now_ms)
@@ -607,7 +727,21 @@ impl Api {
         };
 
         // 8. integrate
-        let response = integration::run(&route.integration, &ctx, body, &self.shared).await?;
+        let mut response = integration::run(
+            &route.integration,
+            &ctx,
+            body,
+            &self.shared,
+            self.session.as_deref(),
+        )
+        .await?;
+        for c in &ctx.response_cookies {
+            if let Ok(v) = HeaderValue::from_str(c) {
+                response
+                    .headers_mut()
+                    .append(axum::http::header::SET_COOKIE, v);
+            }
+        }
         Ok((response, ctx))
     }
 }
