@@ -86,13 +86,34 @@ try {
   out.implicitUrl = page.url();
   await context.close();
 
-  // The SignInUrl the server printed, end to end.
+  // Seed 000's story on the demo: the SignInUrl the server printed, sign
+  // in, the callback sets the session cookies and sends the browser to "/".
   [context, page] = await newPage();
   await page.goto(input.signInUrl);
   await page.fill("#username", input.username);
   await page.fill("#password", input.password);
-  await Promise.all([page.waitForURL((u) => u.href.startsWith(input.apiUrl + "/oauth2/callback")), page.click("button[type=submit]")]);
-  out.signInUrlLanding = page.url();
+  await Promise.all([page.waitForURL((u) => u.href === input.apiUrl + "/"), page.click("button[type=submit]")]);
+  out.sessionLanding = page.url();
+  out.sessionBody = await page.textContent("body");
+  out.sessionCookies = await context.cookies(input.apiUrl);
+  out.cookiesVisibleToScript = await page.evaluate(() => document.cookie);
+  await shot(page, "07-session-root");
+  // A state-changing call from the page without the CSRF header is refused.
+  out.logoutWithoutHeader = await page.evaluate(async () => (await fetch("/logout", { method: "POST" })).status);
+  out.rootAfterRefusedLogout = await page.evaluate(async () => (await fetch("/")).status);
+  // A fresh browser has no session: 403.
+  const [fresh, freshPage] = await newPage();
+  const freshAnswer = await freshPage.goto(input.apiUrl + "/");
+  out.freshStatus = freshAnswer.status();
+  out.freshBody = await freshAnswer.text();
+  await fresh.close();
+  // Logout as an app does it: the CSRF token read from its cookie, echoed.
+  out.logoutStatus = await page.evaluate(async () => {
+    const csrf = document.cookie.split("; ").find((c) => c.startsWith("__Host-cognate-csrf=")).split("=")[1];
+    return (await fetch("/logout", { method: "POST", headers: { "X-CSRF-Token": csrf } })).status;
+  });
+  out.rootAfterLogout = await page.evaluate(async () => (await fetch("/")).status);
+  out.cookiesAfterLogout = (await context.cookies(input.apiUrl)).map((c) => c.name);
   await context.close();
   out.ok = true;
 } catch (e) {

@@ -43,9 +43,25 @@ def test_hosted_pages_in_chromium(server):
     fragment = parse_qs(urlsplit(seen["implicitUrl"]).fragment)
     assert fragment["state"] == ["implicit-state"] and fragment["id_token"] and fragment["access_token"]
 
-    landing = urlsplit(seen["signInUrlLanding"])
-    assert f"{landing.scheme}://{landing.netloc}{landing.path}" == server["ApiUrl"] + "/oauth2/callback"
-    assert parse_qs(landing.query)["code"]
+    # Seed 000 on the demo (issue 5): SignInUrl -> sign in -> the callback
+    # sets HttpOnly session cookies -> "/" says hello.
+    assert seen["sessionLanding"] == server["ApiUrl"] + "/"
+    assert seen["sessionBody"] == '"Hello from Lambda!"'
+    cookies = {c["name"]: c for c in seen["sessionCookies"]}
+    for name in ("__Host-cognate-access", "__Host-cognate-refresh"):
+        c = cookies[name]
+        assert (c["httpOnly"], c["secure"], c["sameSite"], c["path"]) == (True, True, "Lax", "/"), c
+        assert not c["domain"].startswith(".")
+    assert cookies["__Host-cognate-csrf"]["httpOnly"] is False
+    # Page JavaScript sees the CSRF cookie only, never a token.
+    visible = seen["cookiesVisibleToScript"]
+    assert "__Host-cognate-csrf=" in visible
+    assert "cognate-access" not in visible and "cognate-refresh" not in visible
+    assert seen["logoutWithoutHeader"] == 403 and seen["rootAfterRefusedLogout"] == 200
+    assert (seen["freshStatus"], seen["freshBody"]) == (403, '{"message":"Forbidden"}')
+    assert seen["logoutStatus"] == 204 and seen["rootAfterLogout"] == 403
+    # (The hosted pages' own cookies share the host, cookies ignore ports.)
+    assert [c for c in seen["cookiesAfterLogout"] if c.startswith("__Host-cognate-")] == []
 
     for path in seen["screenshots"]:
         with open(path, "rb") as f:
