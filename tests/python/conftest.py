@@ -23,7 +23,7 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 class Server:
     """One running cognate, with its outputs."""
 
-    def __init__(self, data_dir, database_url=None, config=None, log="info,sqlx=warn"):
+    def __init__(self, data_dir, database_url=None, config=None, log="info,sqlx=warn", env=None):
         self.data_dir = pathlib.Path(data_dir)
         self.database_url = database_url
         self.config = config
@@ -31,6 +31,7 @@ class Server:
         self.outputs = {}
         self.listen = "127.0.0.1:0"
         self.log_filter = log
+        self.extra_env = env or {}
 
     def start(self):
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -44,7 +45,7 @@ class Server:
         if self.config:
             args += ["--config", str(self.config)]
         self.log = open(self.data_dir / "server.log", "ab")
-        env = dict(os.environ, COGNATE_LOG=self.log_filter)
+        env = dict(os.environ, COGNATE_LOG=self.log_filter, **self.extra_env)
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + 60
         while not out.exists():

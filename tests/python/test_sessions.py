@@ -4,12 +4,16 @@ cookie rows of reference/security.md §2.4. Cookies are handled by hand:
 they are `Secure`, which requests would not send over http (browsers do on
 loopback; the Chromium test shows that)."""
 
+import pathlib
 import re
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import pytest
 import requests
 
-from conftest import PASSWORD
+from conftest import PASSWORD, Server, unique
+
+LIBFAKETIME = pathlib.Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
 
 
 def set_cookies(response):
@@ -215,3 +219,42 @@ def test_global_sign_out_ends_the_cookie_session(server, user, admin):
     assert root(server, cookies).status_code == 403
     # The refresh cookie is revoked too: no silent way back in.
     assert root(server, {"__Host-cognate-refresh": cookies["__Host-cognate-refresh"]}).status_code == 403
+
+
+@pytest.fixture
+def clocked(tmp_path):
+    """A demo server whose wall clock the test moves (libfaketime reads the
+    offset from a file on every call; timers keep the real monotonic clock)."""
+    assert LIBFAKETIME.exists(), "scripts/test installs Debian's faketime"
+    clock = tmp_path / "clock"
+    clock.write_text("+0\n")
+    s = Server(tmp_path / "data", env={
+        "LD_PRELOAD": str(LIBFAKETIME), "FAKETIME_TIMESTAMP_FILE": str(clock),
+        "FAKETIME_NO_CACHE": "1", "DONT_FAKE_MONOTONIC": "1"}).start()
+    s.clock = clock
+    yield s
+    s.stop()
+
+
+def test_silent_refresh_of_an_expired_access_cookie_then_the_session_ends_with_the_refresh_token(clocked):
+    admin = clocked.client()
+    name = unique()
+    admin.admin_create_user(UserPoolId=clocked["UserPoolId"], Username=name, MessageAction="SUPPRESS")
+    admin.admin_set_user_password(UserPoolId=clocked["UserPoolId"], Username=name, Password=PASSWORD, Permanent=True)
+    _, cookies = signed_in(clocked, name)
+    assert root(clocked, cookies).status_code == 200
+    # Two hours later the access cookie has expired: the gateway refreshes
+    # with the refresh cookie, the request goes through, new cookies come back.
+    clocked.clock.write_text("+2h\n")
+    assert root(clocked, {"__Host-cognate-access": cookies["__Host-cognate-access"]}).status_code == 403
+    r = root(clocked, cookies)
+    assert (r.status_code, r.text) == (200, '"Hello from Lambda!"')
+    renewed = jar(r)
+    assert renewed["__Host-cognate-access"] != cookies["__Host-cognate-access"]
+    assert root(clocked, {"__Host-cognate-access": renewed["__Host-cognate-access"]}).status_code == 200
+    # Past the refresh token's 30 days the session is over: 403, cookies cleared.
+    clocked.clock.write_text("+31d\n")
+    r = root(clocked, cookies)
+    assert (r.status_code, r.text) == (403, '{"message":"Forbidden"}')
+    cleared = {c.split("=", 1)[0] for c in set_cookies(r) if "Max-Age=0" in c}
+    assert "__Host-cognate-refresh" in cleared
