@@ -85,8 +85,15 @@ fn toml_problem(text: &str, e: &toml::de::Error) -> Problem {
 }
 
 /// Replaces `${api.NAME}`, `${websocket.NAME}`, `${domain.POOL}` and
-/// `${cognito}` in every URL of the config with the values given.
+/// `${cognito}` in every URL of the config, and in functions' environment
+/// (where `${pool.NAME}` and `${client.POOL.NAME}` are filled in later, by
+/// [`resolve_ids`]), with the values given.
 pub fn resolve_placeholders(config: &mut Config, values: &HashMap<String, String>) {
+    for f in &mut config.functions {
+        for v in f.environment.values_mut() {
+            *v = substitute(v, values);
+        }
+    }
     for api in &mut config.http_apis {
         if let Some(s) = &mut api.session {
             s.callback_url = substitute(&s.callback_url, values);
@@ -107,6 +114,16 @@ pub fn resolve_placeholders(config: &mut Config, values: &HashMap<String, String
             if let Some(d) = &mut s.default_redirect_uri {
                 *d = substitute(d, values);
             }
+        }
+    }
+}
+
+/// Fills `${pool.NAME}` and `${client.POOL.NAME}` (ids made on first start)
+/// in functions' environment.
+pub fn resolve_ids(config: &mut Config, ids: &HashMap<String, String>) {
+    for f in &mut config.functions {
+        for v in f.environment.values_mut() {
+            *v = substitute(v, ids);
         }
     }
 }

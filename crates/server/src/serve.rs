@@ -217,6 +217,19 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         .apply_config(&config, clock())
         .await
         .map_err(|e| format!("cannot apply the config: {e}"))?;
+    let mut ids = HashMap::new();
+    for pool in &config.user_pools {
+        let Some(pool_id) = applied.pool_ids.get(&pool.name) else {
+            continue;
+        };
+        ids.insert(format!("pool.{}", pool.name), pool_id.clone());
+        for c in &pool.clients {
+            if let Ok(Some(client)) = store.client_by_config_key(pool_id, &c.name).await {
+                ids.insert(format!("client.{}.{}", pool.name, c.name), client.id);
+            }
+        }
+    }
+    cognate_config::resolve_ids(&mut config, &ids);
     let domains: HashMap<String, String> = secondary
         .iter()
         .filter_map(|(_, kind, b)| match kind {
