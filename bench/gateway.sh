@@ -74,6 +74,12 @@ explicit_auth_flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
 
 [[http_apis]]
 name = "bench"
+[http_apis.session]
+user_pool = "bench"
+client = "web"
+hosted_url = "http://127.0.0.1:9"
+[http_apis.authorizers.session]
+type = "session"
 [http_apis.authorizers.jwt]
 type = "jwt"
 user_pool = "bench"
@@ -86,6 +92,10 @@ body = '{"ok":true}'
 [[http_apis.routes]]
 route = "GET /{proxy+}"
 authorizer = "jwt"
+integration = "up"
+[[http_apis.routes]]
+route = "GET /cookie/{proxy+}"
+authorizer = "session"
 integration = "up"
 [[http_apis.routes]]
 route = "GET /open/{proxy+}"
@@ -162,6 +172,7 @@ echo "sanity: nginx $(check nginx "http://127.0.0.1:$NGINX/hello" x:y)" \
   "cognate $(check cognate "$API/hello" "Authorization: Bearer $TOKEN")" \
   "cognate-bad $(check cognate "$API/hello" "Authorization: Bearer $BAD_TOKEN")" \
   "envoy $(check envoy "http://127.0.0.1:$ENVOY_PORT/hello" "Authorization: Bearer $TOKEN")" \
+  "cognate-cookie $(check cognate "$API/cookie/hello" "Cookie: __Host-cognate-access=$TOKEN")" \
   "envoy-bad $(check envoy "http://127.0.0.1:$ENVOY_PORT/hello" "Authorization: Bearer $BAD_TOKEN")" >&2
 
 ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
@@ -202,6 +213,7 @@ if [ -n "${BENCH_PERF:-}" ]; then
   perf report -i "$WORK/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^$' | grep -v '^#' | head -8 >&2
   perf report -i "$WORK/perf.data" --children --sort symbol --stdio -g none --percent-limit 4 2>/dev/null | grep -v '^$' | grep -v '^#' | cut -c1-150 | head -70 >&2
 fi
+run cognate-session-cookie "$API/cookie/hello" "Cookie: __Host-cognate-access=$TOKEN" "$COGNATE_PID"
 run cognate-invalid-jwt "$API/hello" "Authorization: Bearer $BAD_TOKEN" "$COGNATE_PID"
 if [ -n "${BENCH_PARTS:-}" ]; then  # where cognate's time goes
   run cognate-proxy-no-auth "$API/open/hello" "x-bench: 1" "$COGNATE_PID"

@@ -99,6 +99,7 @@ enum RouteAuth {
 }
 
 struct RouteRt {
+    counters: Arc<metrics::RouteCounters>,
     key: String,
     resource: String,
     integration: Arc<IntegrationKind>,
@@ -124,6 +125,8 @@ pub struct Api {
     session: Option<Arc<session::SessionRt>>,
     /// The path of the route that starts a session's sign-in, if any.
     login_path: Option<String>,
+    unmatched: Arc<metrics::RouteCounters>,
+    latency: Arc<metrics::Latency>,
     shared: Arc<Shared>,
 }
 
@@ -255,6 +258,7 @@ pub async fn compile(
             },
         };
         routes.push(RouteRt {
+            counters: shared.metrics.route(&api.name, &r.key.to_string()),
             key: r.key.to_string(),
             resource: match &r.key {
                 RouteKey::Default => "$default".to_string(),
@@ -303,6 +307,8 @@ pub async fn compile(
             },
         );
     Ok(Arc::new(Api {
+        unmatched: shared.metrics.route(&api.name, "-"),
+        latency: shared.metrics.latency(&api.name),
         session,
         login_path,
         name: api.name.clone(),
@@ -426,9 +432,9 @@ impl Api {
         } else {
             None
         };
-        let mut matched_route = None;
+        let mut matched_index: Option<usize> = None;
         let (mut response, ctx) = match self
-            .phases(request, mapping, &request_id, now_ms, &mut matched_route)
+            .phases(request, mapping, &request_id, now_ms, &mut matched_index)
             .await
         {
             Ok((r, ctx)) => (r, Some(ctx)),
@@ -445,25 +451,14 @@ impl Api {
         let route_key = ctx
             .as_ref()
             .map(|c| c.route_key.as_str())
-            .or(matched_route.as_deref())
+            .or(matched_index.map(|i| self.routes[i].key.as_str()))
             .unwrap_or("-");
         let status = response.status().as_u16();
-        self.shared
-            .metrics
-            .requests
-            .get_or_create(&metrics::RequestLabels {
-                api: self.name.clone(),
-                route: route_key.to_string(),
-                status,
-            })
-            .inc();
-        self.shared
-            .metrics
-            .latency
-            .get_or_create(&metrics::ApiLabels {
-                api: self.name.clone(),
-            })
-            .observe(latency_ms as f64 / 1000.0);
+        match matched_index {
+            Some(i) => self.routes[i].counters.record(status),
+            None => self.unmatched.record(status),
+        }
+        self.latency.observe_ms(latency_ms);
         if tracing::enabled!(target: "cognate::access", tracing::Level::INFO) {
             // One JSON object per request, with API Gateway's $context names.
             let line = serde_json::json!({
@@ -497,7 +492,7 @@ impl Api {
         mapping: Option<Mapping>,
         request_id: &str,
         now_ms: i64,
-        matched_route: &mut Option<String>,
+        matched_index: &mut Option<usize>,
     ) -> Result<(Response<Body>, RequestContext), GatewayError> {
         let (parts, body) = request.into_parts();
         // 0. limits of the request line and headers (API Gateway: 10 240
@@ -630,7 +625,7 @@ impl Api {
         let found = found.ok_or(GatewayError::NotFound)?;
         let route = &self.routes[found.index];
         ctx.route_key = route.key.clone();
-        *matched_route = Some(route.key.clone());
+        *matched_index = Some(found.index);
         ctx.resource = route.resource.clone();
         ctx.path_params = found.params;
 
