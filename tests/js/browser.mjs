@@ -97,6 +97,12 @@ try {
   out.sessionBody = await page.textContent("body");
   out.sessionCookies = await context.cookies(input.apiUrl);
   out.cookiesVisibleToScript = await page.evaluate(() => document.cookie);
+  // C02: a sibling host (any page script) cannot plant the session cookie:
+  // a __Host- cookie with a Domain attribute is refused by the browser.
+  await page.evaluate(() => {
+    document.cookie = "__Host-cognate-access=planted; Domain=127.0.0.1; Path=/; Secure";
+  });
+  out.accessAfterPlanting = (await context.cookies(input.apiUrl)).find((c) => c.name === "__Host-cognate-access").value;
   await shot(page, "07-session-root");
   // A state-changing call from the page without the CSRF header is refused.
   out.logoutWithoutHeader = await page.evaluate(async () => (await fetch("/logout", { method: "POST" })).status);

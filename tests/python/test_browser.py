@@ -57,6 +57,7 @@ def test_hosted_pages_in_chromium(server):
     visible = seen["cookiesVisibleToScript"]
     assert "__Host-cognate-csrf=" in visible
     assert "cognate-access" not in visible and "cognate-refresh" not in visible
+    assert seen["accessAfterPlanting"] != "planted"
     assert seen["logoutWithoutHeader"] == 403 and seen["rootAfterRefusedLogout"] == 200
     assert (seen["freshStatus"], seen["freshBody"]) == (403, '{"message":"Forbidden"}')
     assert seen["logoutStatus"] == 204 and seen["rootAfterLogout"] == 403
