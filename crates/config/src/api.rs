@@ -610,19 +610,25 @@ fn is_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// A name the config refers to something by: plain, and not taken.
+fn check_name(c: &mut Collector, at: &str, name: &str, taken: bool, what: &str) {
+    if !is_name(name) {
+        c.at(format!("{at}.name"), "must be letters, digits, '-' or '_'");
+    }
+    if taken {
+        c.at(
+            format!("{at}.name"),
+            format!("another {what} is named '{name}'"),
+        );
+    }
+}
+
 pub(crate) fn functions(c: &mut Collector, files: Vec<FunctionFile>) -> Vec<Function> {
     let mut out: Vec<Function> = Vec::new();
     for (i, f) in files.into_iter().enumerate() {
         let at = format!("functions[{i}]");
-        if !is_name(&f.name) {
-            c.at(format!("{at}.name"), "must be letters, digits, '-' or '_'");
-        }
-        if out.iter().any(|o| o.name == f.name) {
-            c.at(
-                format!("{at}.name"),
-                format!("another function is named '{}'", f.name),
-            );
-        }
+        let taken = out.iter().any(|o| o.name == f.name);
+        check_name(c, &at, &f.name, taken, "function");
         let runtime = match f.runtime.as_str() {
             "nodejs" | "node" => Runtime::Node,
             "python" => Runtime::Python,
@@ -685,15 +691,8 @@ pub(crate) fn http_apis(
     let mut out: Vec<HttpApi> = Vec::new();
     for (i, a) in files.into_iter().enumerate() {
         let at = format!("http_apis[{i}]");
-        if !is_name(&a.name) {
-            c.at(format!("{at}.name"), "must be letters, digits, '-' or '_'");
-        }
-        if out.iter().any(|o| o.name == a.name) {
-            c.at(
-                format!("{at}.name"),
-                format!("another API is named '{}'", a.name),
-            );
-        }
+        let taken = out.iter().any(|o| o.name == a.name);
+        check_name(c, &at, &a.name, taken, "API");
         let listen = listen(c, &format!("{at}.listen"), a.listen);
 
         let mut stages: Vec<Stage> = Vec::new();

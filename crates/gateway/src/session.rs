@@ -157,6 +157,24 @@ impl SessionRt {
         }
     }
 
+    /// A grant at the pool's token endpoint, in-process, as the session's
+    /// client. `Err(None)`: refused (the caller says how);
+    /// `Err(Some(..))`: the store is away.
+    async fn token(&self, grant: Grant, now_ms: i64) -> Result<Value, Option<GatewayError>> {
+        let request = TokenRequest {
+            client: ClientAuth {
+                client_id: self.client_id.clone(),
+                secret: self.client_secret.clone(),
+                via_basic: false,
+            },
+            grant,
+        };
+        self.identity
+            .oauth_token(&self.pool_id, request, now_ms)
+            .await
+            .map_err(|e| (e.status() >= 500).then_some(GatewayError::ServiceUnavailable))
+    }
+
     /// The session authorizer.
     pub async fn authorize(
         &self,
@@ -177,27 +195,9 @@ impl SessionRt {
                     return Err(self.denied(ctx.cookie(&self.access_cookie()).is_some()));
                 };
                 let tokens = self
-                    .identity
-                    .oauth_token(
-                        &self.pool_id,
-                        TokenRequest {
-                            client: ClientAuth {
-                                client_id: self.client_id.clone(),
-                                secret: self.client_secret.clone(),
-                                via_basic: false,
-                            },
-                            grant: Grant::RefreshToken { refresh_token: rt },
-                        },
-                        now_ms,
-                    )
+                    .token(Grant::RefreshToken { refresh_token: rt }, now_ms)
                     .await
-                    .map_err(|e| {
-                        if e.status() >= 500 {
-                            GatewayError::ServiceUnavailable
-                        } else {
-                            self.denied(true)
-                        }
-                    })?;
+                    .map_err(|e| e.unwrap_or_else(|| self.denied(true)))?;
                 let access = tokens
                     .get("access_token")
                     .and_then(Value::as_str)
@@ -375,33 +375,17 @@ impl SessionRt {
             None if state.is_none() => (None, self.config.after_sign_in.clone()),
             None => return Err(refuse()),
         };
-        let tokens = self
-            .identity
-            .oauth_token(
-                &self.pool_id,
-                TokenRequest {
-                    client: ClientAuth {
-                        client_id: self.client_id.clone(),
-                        secret: self.client_secret.clone(),
-                        via_basic: false,
-                    },
-                    grant: Grant::AuthorizationCode {
-                        code,
-                        redirect_uri: Some(self.config.callback_url.clone()),
-                        code_verifier: verifier,
-                    },
-                },
-                now_ms,
-            )
-            .await
-            .map_err(|e| {
-                if e.status() >= 500 {
-                    GatewayError::ServiceUnavailable
-                } else {
-                    tracing::info!(requestId = %ctx.request_id, error = ?e, "session callback refused");
-                    refuse()
-                }
-            })?;
+        let grant = Grant::AuthorizationCode {
+            code,
+            redirect_uri: Some(self.config.callback_url.clone()),
+            code_verifier: verifier,
+        };
+        let tokens = self.token(grant, now_ms).await.map_err(|e| {
+            e.unwrap_or_else(|| {
+                tracing::info!(requestId = %ctx.request_id, "session callback refused");
+                refuse()
+            })
+        })?;
         let mut r = redirect(&back);
         for c in self.token_cookies(&tokens)? {
             append_cookie(&mut r, &c);
