@@ -155,3 +155,150 @@ fn custom_domains_are_host_names_used_once() {
         ["auth.example.test"]
     );
 }
+
+#[test]
+fn demo_http_api_has_the_documented_routes_and_authorizers() {
+    let c = parse(DEMO_TOML).unwrap();
+    let api = &c.http_apis[0];
+    let keys: Vec<String> = api.routes.iter().map(|r| r.key.to_string()).collect();
+    for k in [
+        "GET /hello",
+        "GET /whoami",
+        "GET /user/profile",
+        "POST /user/profile",
+        "GET /reports",
+        "GET /oauth2/callback",
+        "GET /",
+        "POST /logout",
+    ] {
+        assert!(keys.contains(&k.to_string()), "{k} missing from {keys:?}");
+    }
+    let reports = api
+        .routes
+        .iter()
+        .find(|r| r.key.to_string() == "GET /reports")
+        .unwrap();
+    assert_eq!(reports.scopes, ["demo-api/read"]);
+    let session = api.session.as_ref().unwrap();
+    assert_eq!(
+        (session.user_pool.as_str(), session.client.as_str()),
+        ("demo", "web")
+    );
+    assert_eq!(session.callback_url, "${api.demo}/oauth2/callback");
+    match &api
+        .authorizers
+        .iter()
+        .find(|a| a.name == "cognito")
+        .unwrap()
+        .kind
+    {
+        AuthorizerKind::Jwt(j) => {
+            assert_eq!(j.issuer, JwtIssuer::Pool("demo".into()));
+            assert_eq!(j.audience, ["web", "confidential", "machine"]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn http_api_problems_are_all_reported_with_their_locations() {
+    let text = r#"
+version = 1
+[[http_apis]]
+name = "a"
+[http_apis.cors]
+allow_origins = ["*"]
+allow_credentials = true
+[http_apis.authorizers.j]
+type = "jwt"
+issuer = "not a url"
+[http_apis.authorizers.r]
+type = "request"
+url = "http://127.0.0.1:1/authz"
+ttl_seconds = 4000
+payload_format_version = "3.0"
+[http_apis.integrations.up]
+type = "http"
+url = "http://127.0.0.1:1/{proxy}"
+timeout_ms = 40000
+request_parameters = { "overwrite:header.Authorization" = "x", "rewrite:path" = "y" }
+[[http_apis.routes]]
+route = "GET /a/{p+}/b"
+integration = "up"
+[[http_apis.routes]]
+route = "FETCH /x"
+integration = "up"
+[[http_apis.routes]]
+route = "GET /x/"
+integration = "missing"
+authorizer = "nope"
+"#;
+    let problems = parse(text).unwrap_err().0;
+    let found = |loc: &str, words: &str| {
+        problems
+            .iter()
+            .any(|p| p.location == loc && p.message.contains(words))
+    };
+    assert!(
+        found("http_apis[0].cors", "allow-credentials is not supported"),
+        "{problems:?}"
+    );
+    assert!(found(
+        "http_apis[0].authorizers.j.issuer",
+        "is not an http(s) URL"
+    ));
+    assert!(found(
+        "http_apis[0].authorizers.j.audience",
+        "needs an audience"
+    ));
+    assert!(found(
+        "http_apis[0].authorizers.r.ttl_seconds",
+        "at most 3600"
+    ));
+    assert!(found(
+        "http_apis[0].authorizers.r.payload_format_version",
+        "\"1.0\" or \"2.0\""
+    ));
+    assert!(found(
+        "http_apis[0].integrations.up.timeout_ms",
+        "50 to 30000"
+    ));
+    assert!(found(
+        "http_apis[0].integrations.up.request_parameters.\"overwrite:header.Authorization\"",
+        "reserved"
+    ));
+    assert!(found(
+        "http_apis[0].integrations.up.request_parameters.\"rewrite:path\"",
+        "keys are"
+    ));
+    assert!(found(
+        "http_apis[0].routes[0].route",
+        "must be the last segment"
+    ));
+    assert!(found(
+        "http_apis[0].routes[1].route",
+        "'FETCH' is not one of"
+    ));
+    assert!(found(
+        "http_apis[0].routes[2].route",
+        "must not end with '/'"
+    ));
+}
+
+#[test]
+fn route_keys_parse_as_api_gateway_accepts_them() {
+    assert_eq!(parse_route_key("$default"), Ok(RouteKey::Default));
+    assert!(parse_route_key("ANY /{proxy+}").is_ok());
+    assert!(parse_route_key("GET /").is_ok());
+    for bad in [
+        "GET",
+        "GET pets",
+        "GET /a//b",
+        "GET /{a}/{a}",
+        "GET /{}",
+        "GET /a b",
+        "get /a",
+    ] {
+        assert!(parse_route_key(bad).is_err(), "{bad}");
+    }
+}
