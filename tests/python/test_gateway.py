@@ -666,6 +666,8 @@ def test_j20_j21_j22_duplicate_keys_noncanonical_base64_and_nesting_are_refused(
     expect_401(gw, f"{h}=.{p}.{s}")
     expect_401(gw, f"{h}.{p}.{s}=")
     expect_401(gw, f"{h}.{p} .{s}")
+    # A nested token (cty JWT), validly signed.
+    expect_401(gw, helper.token(headers={"cty": "JWT"}))
     # A payload that is a JSON string, not an object.
     expect_401(gw, forged(helper, {"alg": "RS256", "kid": helper.kid}, "string"))
 

@@ -32,6 +32,7 @@ name = "app"
 user_pool = "shared"
 client = "web"
 cookie_domain = "example.test"
+redirect_to_sign_in = true
 
 [http_apis.authorizers.session]
 type = "session"
@@ -40,6 +41,9 @@ type = "session"
 type = "session_callback"
 [http_apis.integrations.logout]
 type = "session_logout"
+redirect = "${domain.shared}/logout"
+[http_apis.integrations.login]
+type = "session_login"
 [http_apis.integrations.hello]
 type = "response"
 body = "hi"
@@ -51,6 +55,9 @@ integration = "callback"
 route = "GET /"
 authorizer = "session"
 integration = "hello"
+[[http_apis.routes]]
+route = "GET /login"
+integration = "login"
 [[http_apis.routes]]
 route = "POST /logout"
 authorizer = "session"
@@ -84,14 +91,27 @@ def test_c11_subdomain_sessions_use_secure_prefix_domain_and_session_bound_csrf(
         planted = dict(cookies, **{"__Secure-cognate-csrf": other["__Secure-cognate-csrf"]})
 
         def post_logout(jar_, token, origin):
-            return requests.post(s["ApiUrl"] + "/logout", timeout=10, headers={
+            return requests.post(s["ApiUrl"] + "/logout", timeout=10, allow_redirects=False, headers={
                 "Cookie": cookie_header(jar_), "X-CSRF-Token": token, "Origin": origin})
 
         # C05 still holds across subdomains: another session's pair fails.
         assert post_logout(planted, other["__Secure-cognate-csrf"], "https://app.example.test").status_code == 403
         # Origins outside the cookie domain are refused even with the token.
         assert post_logout(cookies, cookies["__Secure-cognate-csrf"], "https://example.test.evil.example").status_code == 403
-        # A sibling subdomain with the right token may.
-        assert post_logout(cookies, cookies["__Secure-cognate-csrf"], "https://app.example.test").status_code == 204
+        # A sibling subdomain with the right token may; this API's logout
+        # goes on through the hosted /logout.
+        out = post_logout(cookies, cookies["__Secure-cognate-csrf"], "https://app.example.test")
+        assert out.status_code == 302 and out.headers["Location"] == s["HostedUiUrl"] + "/logout"
+        cleared = {c.split("=", 1)[0] for c in set_cookies(out) if "Max-Age=0" in c}
+        assert cleared == {"__Secure-cognate-access", "__Secure-cognate-refresh", "__Secure-cognate-csrf"}
+        # With redirect_to_sign_in, a browser route without a session sends
+        # the browser to the login route, which remembers where it was going.
+        r = requests.get(s["ApiUrl"] + "/?tab=2", allow_redirects=False, timeout=10)
+        assert r.status_code == 302 and r.headers["Location"] == "/login?return=%2F%3Ftab%3D2"
+        start = requests.get(s["ApiUrl"] + r.headers["Location"], allow_redirects=False, timeout=10)
+        assert start.status_code == 302 and start.headers["Location"].startswith(s["HostedUiUrl"] + "/oauth2/authorize?")
+        # The login cookie is host-only even when sessions are shared.
+        login = next(c for c in set_cookies(start) if c.startswith("__Host-cognate-login="))
+        assert "Domain" not in login
     finally:
         assert s.stop() == 0

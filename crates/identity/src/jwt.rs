@@ -125,7 +125,13 @@ pub fn parse_rsa<'a>(token: &'a str, allowed: &[RsaAlg]) -> Result<Unverified<'a
         .and_then(RsaAlg::parse)
         .filter(|a| allowed.contains(a))
         .ok_or(JwtError::UnsupportedHeader)?;
-    if header.contains_key("crit") {
+    // `crit` extensions are not understood, and a nested token (`cty: JWT`)
+    // is not a set of claims: both are refused.
+    let nested = header
+        .get("cty")
+        .and_then(Value::as_str)
+        .is_some_and(|c| c.eq_ignore_ascii_case("JWT"));
+    if header.contains_key("crit") || nested {
         return Err(JwtError::UnsupportedHeader);
     }
     let kid = header
