@@ -1016,3 +1016,16 @@ def test_access_log_lines_are_json_with_context_fields_and_no_tokens(gw, pool_us
     assert entry["httpMethod"] == "GET" and entry["path"] == "/pool" and entry["stage"] == "$default"
     assert entry["authorizerPrincipal"] == pyjwt.decode(token, options={"verify_signature": False})["sub"]
     assert token not in log and token.split(".")[2] not in log
+
+
+def test_g10_slow_header_clients_are_cut_off(gw):
+    """A client that never finishes its headers (slowloris) is dropped at
+    the header read timeout (10 s), not kept open."""
+    host, port = api_url(gw).split("://")[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(b"GET /store/slow HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n")
+        started = time.time()
+        answer = s.recv(1024)
+        waited = time.time() - started
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 408")
+    assert 5 < waited < 20

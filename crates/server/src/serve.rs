@@ -294,31 +294,11 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let shutdown = shutdown_signal();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();
-    let serve = |listener: TcpListener,
-                 router: axum::Router,
-                 mut rx: tokio::sync::watch::Receiver<bool>| {
-        let tls = tls.clone();
-        async move {
-            match tls {
-                Some(config) => crate::tls::serve(listener, config, router, rx).await,
-                None => {
-                    use axum::serve::ListenerExt;
-                    // Answers go out at once, not held back for coalescing.
-                    let listener = listener.tap_io(|tcp| {
-                        let _ = tcp.set_nodelay(true);
-                    });
-                    axum::serve(
-                        listener,
-                        router.into_make_service_with_connect_info::<SocketAddr>(),
-                    )
-                    .with_graceful_shutdown(async move {
-                        let _ = rx.wait_for(|stop| *stop).await;
-                    })
-                    .await
-                }
-            }
-        }
-    };
+    let serve =
+        |listener: TcpListener, router: axum::Router, rx: tokio::sync::watch::Receiver<bool>| {
+            let tls = tls.clone();
+            async move { crate::tls::serve(listener, tls, router, rx).await }
+        };
     servers.spawn(serve(main.listener, main_router, stop_rx.clone()));
     for (what, kind, b) in secondary {
         tracing::info!(listener = %what, url = %b.url, "listening");

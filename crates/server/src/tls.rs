@@ -126,15 +126,21 @@ async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
     }
 }
 
-/// Serves `router` over TLS on `listener` until `stop` turns true; then
-/// stops accepting and waits for the connections in flight.
+/// How long a client may take to send a request's headers (slow-header
+/// clients are cut off, not kept forever).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves `router` on `listener`, over TLS when a config is given, until
+/// `stop` turns true; then stops accepting and waits for the connections
+/// in flight. Every connection gets the peer address (`ConnectInfo`),
+/// `TCP_NODELAY` and a header read timeout.
 pub async fn serve(
     listener: TcpListener,
-    config: Arc<rustls::ServerConfig>,
+    config: Option<Arc<rustls::ServerConfig>>,
     router: axum::Router,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let acceptor = TlsAcceptor::from(config);
+    let acceptor = config.map(TlsAcceptor::from);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (tcp, peer) = tokio::select! {
@@ -148,6 +154,7 @@ pub async fn serve(
             },
             _ = stopped(&mut stop) => break,
         };
+        let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let service = TowerToHyperService::new(
             router
@@ -156,23 +163,39 @@ pub async fn serve(
         );
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            // A client that never finishes its handshake is dropped.
-            let tls =
-                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => return,
-                };
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
-                // HTTP upgrades (WebSockets over TLS) come with the WebSocket
-                // APIs; hyper-util's graceful shutdown watches plain HTTP/1.
-                .serve_connection(TokioIo::new(tls), service);
-            if let Err(e) = watcher.watch(conn).await {
+            let builder = {
+                let mut b = hyper::server::conn::http1::Builder::new();
+                b.timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT);
+                b
+            };
+            let result = match acceptor {
+                Some(acceptor) => {
+                    // A client that never finishes its handshake is dropped.
+                    let tls = match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(tcp))
+                        .await
+                    {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    // HTTP upgrades (WebSockets) come with the WebSocket
+                    // APIs; hyper-util's graceful shutdown watches plain
+                    // HTTP/1.
+                    watcher
+                        .watch(builder.serve_connection(TokioIo::new(tls), service))
+                        .await
+                }
+                None => {
+                    watcher
+                        .watch(builder.serve_connection(TokioIo::new(tcp), service))
+                        .await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
