@@ -258,3 +258,19 @@ def test_silent_refresh_of_an_expired_access_cookie_then_the_session_ends_with_t
     assert (r.status_code, r.text) == (403, '{"message":"Forbidden"}')
     cleared = {c.split("=", 1)[0] for c in set_cookies(r) if "Max-Age=0" in c}
     assert "__Host-cognate-refresh" in cleared
+
+
+def test_a_started_sign_in_does_not_block_the_sign_in_url_and_its_code_needs_its_verifier(server, user):
+    start = requests.get(server["ApiUrl"] + "/login", allow_redirects=False, timeout=10)
+    login_cookie = "__Host-cognate-login=" + jar(start)["__Host-cognate-login"]
+    # The /login flow's code, sent without its state, is refused: it was
+    # issued with a PKCE challenge and the verifier stays in the cookie.
+    callback = hosted_code(server, user, start.headers["Location"])
+    code_only = callback.split("?")[0] + "?code=" + parse_qs(urlsplit(callback).query)["code"][0]
+    r = requests.get(code_only, headers={"Cookie": login_cookie}, allow_redirects=False, timeout=10)
+    assert r.status_code == 403 and "__Host-cognate-access" not in jar(r)
+    # The same browser, abandoning that flow for the SignInUrl, signs in.
+    plain = hosted_code(server, user, server["SignInUrl"])
+    r = requests.get(plain, headers={"Cookie": login_cookie}, allow_redirects=False, timeout=10)
+    assert r.status_code == 302 and r.headers["Location"] == "/"
+    assert "__Host-cognate-access" in jar(r)

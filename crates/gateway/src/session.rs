@@ -348,8 +348,16 @@ impl SessionRt {
         };
         let code = ctx.query("code").ok_or_else(refuse)?;
         let state = ctx.query("state");
-        let (verifier, back) = match ctx.cookie(self.login_cookie()) {
-            Some(v) => {
+        let (verifier, back) = match (ctx.cookie(self.login_cookie()), &state) {
+            // Started at the hosted sign-in itself (the demo's SignInUrl):
+            // there is no state to check, whatever sign-in this browser
+            // may have started before (a code issued to that one carries
+            // a PKCE challenge, so it cannot be redeemed here without the
+            // verifier).
+            (_, None) => (None, self.config.after_sign_in.clone()),
+            // A state that no cookie of this browser binds is refused.
+            (None, Some(_)) => return Err(refuse()),
+            (Some(v), Some(_)) => {
                 let mut parts = v.splitn(3, '.');
                 let (Some(s), Some(verifier), Some(back)) =
                     (parts.next(), parts.next(), parts.next())
@@ -369,11 +377,6 @@ impl SessionRt {
                     .unwrap_or_else(|| self.config.after_sign_in.clone());
                 (Some(verifier.to_string()), back)
             }
-            // Started at the hosted sign-in itself (the demo's SignInUrl):
-            // there is no state to check, and a state no cookie binds is
-            // refused.
-            None if state.is_none() => (None, self.config.after_sign_in.clone()),
-            None => return Err(refuse()),
         };
         let grant = Grant::AuthorizationCode {
             code,
