@@ -78,6 +78,14 @@ code = "{functions}/node"
 handler = "index.callback"
 
 [[functions]]
+name = "node-exit"
+runtime = "nodejs"
+code = "{functions}/node"
+handler = "index.exit"
+timeout_seconds = 25
+concurrency = 1
+
+[[functions]]
 name = "node-missing"
 runtime = "nodejs"
 code = "{functions}/node"
@@ -275,6 +283,9 @@ function = "node-invalid"
 [http_apis.integrations.node_callback]
 type = "lambda"
 function = "node-callback"
+[http_apis.integrations.node_exit]
+type = "lambda"
+function = "node-exit"
 [http_apis.integrations.node_missing]
 type = "lambda"
 function = "node-missing"
@@ -353,6 +364,7 @@ ROUTES = [
     ("GET /node-invalid", "node_invalid", None, []),
     ("GET /node-callback", "node_callback", None, []),
     ("GET /node-missing", "node_missing", None, []),
+    ("GET /node-exit", "node_exit", None, []),
     ("GET /py/{id}", "py", "p", []),
     ("GET /py-binary", "py_binary", None, []),
     ("GET /py-fail", "py_fail", None, []),
@@ -1029,3 +1041,12 @@ def test_g10_slow_header_clients_are_cut_off(gw):
         waited = time.time() - started
     assert answer == b"" or answer.startswith(b"HTTP/1.1 408")
     assert 5 < waited < 20
+
+
+def test_a_function_process_that_dies_fails_its_invocation_at_once(gw):
+    """Not at the function's 25 s timeout: the worker's exit ends it (500),
+    and the next invocation gets a new process."""
+    for _ in range(2):
+        started = time.time()
+        assert_message(call(gw, "GET", "/node-exit"), 500, "Internal Server Error")
+        assert time.time() - started < 10

@@ -217,7 +217,7 @@ impl FunctionHost {
         let mut c = cmd.spawn().map_err(|e| {
             InvokeError::Unavailable(format!("cannot start function {}: {e}", self.function.name))
         })?;
-        for stream in [
+        for (i, stream) in [
             c.stdout
                 .take()
                 .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
@@ -227,13 +227,24 @@ impl FunctionHost {
         ]
         .into_iter()
         .flatten()
+        .enumerate()
         {
             let name = self.function.name.clone();
-            let worker = w.index;
+            let worker = w.clone();
             tokio::spawn(async move {
                 let mut lines = tokio::io::BufReader::new(stream).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
-                    tracing::info!(function = %name, worker, "{line}");
+                    tracing::info!(function = %name, worker = worker.index, "{line}");
+                }
+                // stdout closed: the process is gone. What it was running
+                // fails now (Lambda's "Runtime exited"), not at its timeout.
+                if i == 0 {
+                    if let Some(p) = worker.current.lock().expect("worker lock").take() {
+                        tracing::warn!(function = %name, worker = worker.index, "the function's process exited during an invocation");
+                        let _ = p.reply.send(Err(InvokeError::Function(
+                            "Runtime exited during the invocation".into(),
+                        )));
+                    }
                 }
             });
         }
