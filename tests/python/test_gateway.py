@@ -755,7 +755,7 @@ def test_cached_policy_is_evaluated_against_each_route(gw):
 def test_http_proxy_forwards_path_variables_query_and_mapped_claims(gw, helper, pool_user):
     p = pool_user["p"]
     r = call(gw, "POST", "/up/a/b%20c?x=1", p["AccessToken"], data=b"payload",
-             headers={"X-Forwarded-For": "6.6.6.6", "X-User": "spoofed", "Connection": "close, X-Drop", "X-Drop": "1"})
+             headers={"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https", "X-User": "spoofed", "Connection": "close, X-Drop", "X-Drop": "1"})
     assert r.status_code == 200
     got = r.json()
     assert got["method"] == "POST" and got["body"] == "payload"
@@ -764,6 +764,7 @@ def test_http_proxy_forwards_path_variables_query_and_mapped_claims(gw, helper, 
     sub = pyjwt.decode(p["AccessToken"], options={"verify_signature": False})["sub"]
     assert got["headers"]["x-user"] == sub
     assert got["headers"]["x-forwarded-for"] == "127.0.0.1"
+    assert got["headers"]["x-forwarded-proto"] == "http"
     assert "x-drop" not in got["headers"]
     assert got["headers"]["x-amzn-trace-id"].startswith("Root=1-")
     # Hop-by-hop headers of the upstream's answer are not passed on.

@@ -254,7 +254,10 @@ async fn proxy(
     }
     let forwarded = [
         ("x-forwarded-for", ctx.source_ip.clone()),
-        ("x-forwarded-proto", "http".to_string()),
+        (
+            "x-forwarded-proto",
+            if shared.secure { "https" } else { "http" }.to_string(),
+        ),
         (
             "x-amzn-trace-id",
             format!(

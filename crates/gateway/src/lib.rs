@@ -80,6 +80,8 @@ pub struct Setup<'a> {
     /// Where the runtime clients are written.
     pub work_dir: &'a Path,
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// Whether clients reach the listeners over HTTPS (`x-forwarded-proto`).
+    pub secure: bool,
 }
 
 /// What all APIs share: the clock, the outbound client, the functions.
@@ -89,6 +91,7 @@ pub struct Shared {
     pub upstreams: upstream::Upstreams,
     pub metrics: metrics::Metrics,
     pub region: String,
+    pub secure: bool,
 }
 
 enum RouteAuth {
@@ -168,6 +171,7 @@ pub fn shared(setup: &Setup<'_>, functions: &[Function]) -> Arc<Shared> {
         upstreams: upstream::Upstreams::default(),
         metrics: metrics::Metrics::default(),
         region: setup.region.clone(),
+        secure: setup.secure,
     })
 }
 

@@ -55,6 +55,7 @@ pub async fn build(
         config_dir: &config_dir,
         work_dir: &work_dir,
         clock,
+        secure: config.server.tls.is_some(),
     };
     let shared = cognate_gateway::shared(&setup, &config.functions);
     let mut verifiers = cognate_gateway::Verifiers::new();
