@@ -1,6 +1,12 @@
 //! cognate: an API gateway and a Cognito-compatible identity provider in
 //! one binary. This file is the command line; `serve.rs` runs the server.
 
+// A proxied request allocates and frees many small buffers across two
+// worker threads; mimalloc's thread-local free lists cost less there than
+// glibc's arenas (docs/performance.md, gateway benchmark).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod app;
 mod client;
 mod errors;
