@@ -63,6 +63,20 @@ fn allow_origin_value(cors: &Cors, origin: &str) -> HeaderValue {
     }
 }
 
+/// The headers that let an allowed origin read the answer.
+fn allow_origin(cors: &Cors, origin: &str, headers: &mut HeaderMap) {
+    headers.insert(
+        "access-control-allow-origin",
+        allow_origin_value(cors, origin),
+    );
+    if cors.allow_credentials {
+        headers.insert(
+            "access-control-allow-credentials",
+            HeaderValue::from_static("true"),
+        );
+    }
+}
+
 /// Whether a request is a CORS preflight.
 pub fn is_preflight(method: &Method, headers: &HeaderMap) -> bool {
     method == Method::OPTIONS
@@ -91,16 +105,7 @@ pub fn preflight(cors: &Cors, headers: &HeaderMap) -> HeaderMap {
     if !method_ok {
         return out;
     }
-    out.insert(
-        "access-control-allow-origin",
-        allow_origin_value(cors, origin),
-    );
-    if cors.allow_credentials {
-        out.insert(
-            "access-control-allow-credentials",
-            HeaderValue::from_static("true"),
-        );
-    }
+    allow_origin(cors, origin, &mut out);
     if let Ok(v) = HeaderValue::from_str(&cors.allow_methods.join(",")) {
         out.insert("access-control-allow-methods", v);
     }
@@ -146,16 +151,7 @@ pub fn apply(cors: &Cors, request: &HeaderMap, response: &mut HeaderMap) {
     if !origin_allowed(cors, origin) {
         return;
     }
-    response.insert(
-        "access-control-allow-origin",
-        allow_origin_value(cors, origin),
-    );
-    if cors.allow_credentials {
-        response.insert(
-            "access-control-allow-credentials",
-            HeaderValue::from_static("true"),
-        );
-    }
+    allow_origin(cors, origin, response);
     if !cors.expose_headers.is_empty() {
         if let Ok(v) = HeaderValue::from_str(&cors.expose_headers.join(",")) {
             response.insert("access-control-expose-headers", v);
