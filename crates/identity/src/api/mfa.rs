@@ -285,32 +285,24 @@ impl Identity {
             ));
         }
         if let Some(e) = &i.email_mfa_settings {
-            let enable = e.enabled.unwrap_or(false) || e.preferred_mfa.unwrap_or(false);
-            if enable && user.attributes.get("email_verified").map(String::as_str) != Some("true") {
-                return Err(CognitoError::invalid_parameter(
-                    "User does not have a verified email address for EMAIL_OTP.",
-                ));
-            }
-            user.email_mfa_enabled = enable;
-            if e.preferred_mfa == Some(true) {
-                user.mfa_preferred = Some("EMAIL_OTP".into());
-            } else if !enable && user.mfa_preferred.as_deref() == Some("EMAIL_OTP") {
-                user.mfa_preferred = None;
-            }
+            let ready = user.attributes.get("email_verified").map(String::as_str) == Some("true");
+            user.email_mfa_enabled = set_factor(
+                e,
+                ready,
+                "User does not have a verified email address for EMAIL_OTP.",
+                "EMAIL_OTP",
+                &mut user.mfa_preferred,
+            )?;
         }
         if let Some(t) = &i.software_token_mfa_settings {
-            let enable = t.enabled.unwrap_or(false) || t.preferred_mfa.unwrap_or(false);
-            if enable && user.totp_secret.is_none() {
-                return Err(CognitoError::invalid_parameter(
-                    "User has not verified software token mfa",
-                ));
-            }
-            user.totp_enabled = enable;
-            if t.preferred_mfa == Some(true) {
-                user.mfa_preferred = Some("SOFTWARE_TOKEN_MFA".into());
-            } else if !enable && user.mfa_preferred.as_deref() == Some("SOFTWARE_TOKEN_MFA") {
-                user.mfa_preferred = None;
-            }
+            let ready = user.totp_secret.is_some();
+            user.totp_enabled = set_factor(
+                t,
+                ready,
+                "User has not verified software token mfa",
+                "SOFTWARE_TOKEN_MFA",
+                &mut user.mfa_preferred,
+            )?;
         }
         if pool.settings.mfa == MfaConfiguration::On && factors(&user).is_empty() {
             return Err(CognitoError::invalid_parameter(
@@ -657,4 +649,26 @@ impl Identity {
         }
         Ok(user)
     }
+}
+
+/// Applies one factor's settings of SetUserMFAPreference: whether it ends
+/// up enabled (refused when the user lacks what it needs), and the
+/// preferred factor, which it takes or gives up.
+fn set_factor(
+    settings: &FactorIn,
+    ready: bool,
+    not_ready: &str,
+    name: &str,
+    preferred: &mut Option<String>,
+) -> Result<bool> {
+    let enable = settings.enabled.unwrap_or(false) || settings.preferred_mfa.unwrap_or(false);
+    if enable && !ready {
+        return Err(CognitoError::invalid_parameter(not_ready));
+    }
+    if settings.preferred_mfa == Some(true) {
+        *preferred = Some(name.into());
+    } else if !enable && preferred.as_deref() == Some(name) {
+        *preferred = None;
+    }
+    Ok(enable)
 }
