@@ -483,7 +483,7 @@ fn default_session_scopes() -> Vec<String> {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct MappingFile {
+pub(crate) struct MappingFile {
     host: String,
     #[serde(default)]
     base_path: String,
@@ -603,7 +603,7 @@ pub(crate) struct FunctionFile {
 const MAX_TIMEOUT_MS: u64 = 30_000;
 const DEFAULT_BODY_LIMIT: usize = 10 * 1024 * 1024;
 
-fn is_name(s: &str) -> bool {
+pub(crate) fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
         && s.bytes()
@@ -611,7 +611,7 @@ fn is_name(s: &str) -> bool {
 }
 
 /// A name the config refers to something by: plain, and not taken.
-fn check_name(c: &mut Collector, at: &str, name: &str, taken: bool, what: &str) {
+pub(crate) fn check_name(c: &mut Collector, at: &str, name: &str, taken: bool, what: &str) {
     if !is_name(name) {
         c.at(format!("{at}.name"), "must be letters, digits, '-' or '_'");
     }
@@ -895,29 +895,14 @@ pub(crate) fn http_apis(
         let mut custom_domains = Vec::new();
         for (mi, m) in a.custom_domains.into_iter().enumerate() {
             let mat = format!("{at}.custom_domains[{mi}]");
-            let host = m.host.to_ascii_lowercase();
-            if host.is_empty() || host.contains(['/', ':', ' ']) {
-                c.at(format!("{mat}.host"), "must be a host name");
-            }
-            let base_path = m.base_path.trim_matches('/').to_string();
-            if base_path.len() > 300
-                || !base_path
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"$-_.+!*'()/".contains(&b))
-            {
+            let mapping = mapping(c, &mat, m);
+            if !stages.iter().any(|s| s.name == mapping.stage) {
                 c.at(
-                    format!("{mat}.base_path"),
-                    "letters, digits and $-_.+!*'()/ only, up to 300",
+                    format!("{mat}.stage"),
+                    format!("no stage '{}'", mapping.stage),
                 );
             }
-            if !stages.iter().any(|s| s.name == m.stage) {
-                c.at(format!("{mat}.stage"), format!("no stage '{}'", m.stage));
-            }
-            custom_domains.push(ApiMapping {
-                host,
-                base_path,
-                stage: m.stage,
-            });
+            custom_domains.push(mapping);
         }
 
         let cors = a.cors.map(|f| {
@@ -956,6 +941,30 @@ pub(crate) fn http_apis(
     out
 }
 
+/// An API mapping of a custom domain, checked.
+pub(crate) fn mapping(c: &mut Collector, mat: &str, m: MappingFile) -> ApiMapping {
+    let host = m.host.to_ascii_lowercase();
+    if host.is_empty() || host.contains(['/', ':', ' ']) {
+        c.at(format!("{mat}.host"), "must be a host name");
+    }
+    let base_path = m.base_path.trim_matches('/').to_string();
+    if base_path.len() > 300
+        || !base_path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"$-_.+!*'()/".contains(&b))
+    {
+        c.at(
+            format!("{mat}.base_path"),
+            "letters, digits and $-_.+!*'()/ only, up to 300",
+        );
+    }
+    ApiMapping {
+        host,
+        base_path,
+        stage: m.stage,
+    }
+}
+
 fn payload_version(c: &mut Collector, at: &str, v: Option<String>) -> PayloadVersion {
     match v.as_deref() {
         None | Some("2.0") => PayloadVersion::V2,
@@ -970,7 +979,7 @@ fn payload_version(c: &mut Collector, at: &str, v: Option<String>) -> PayloadVer
     }
 }
 
-fn http_url(c: &mut Collector, at: &str, u: &str) {
+pub(crate) fn http_url(c: &mut Collector, at: &str, u: &str) {
     // Stage variables and path variables are filled in per request; check
     // the rest.
     let probe = u.replace("${stageVariables.", "x").replace(['{', '}'], "");
@@ -980,7 +989,7 @@ fn http_url(c: &mut Collector, at: &str, u: &str) {
     }
 }
 
-fn target(
+pub(crate) fn target(
     c: &mut Collector,
     at: &str,
     function: Option<String>,
@@ -1017,7 +1026,7 @@ fn target(
     }
 }
 
-fn timeout(c: &mut Collector, at: &str, t: Option<u64>, default: u64, max: u64) -> u64 {
+pub(crate) fn timeout(c: &mut Collector, at: &str, t: Option<u64>, default: u64, max: u64) -> u64 {
     let t = t.unwrap_or(default);
     if !(50..=max).contains(&t) {
         c.at(format!("{at}.timeout_ms"), format!("must be 50 to {max}"));

@@ -25,7 +25,7 @@ pub(crate) struct File {
     #[serde(default)]
     pub(crate) http_apis: Vec<crate::api::HttpApiFile>,
     #[serde(default)]
-    pub(crate) websocket_apis: Vec<ApiFile>,
+    pub(crate) websocket_apis: Vec<crate::websocket::WebSocketApiFile>,
 }
 
 fn default_region() -> String {
@@ -79,13 +79,6 @@ fn default_smtp_port() -> u16 {
 }
 fn default_smtp_tls() -> SmtpTls {
     SmtpTls::Starttls
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ApiFile {
-    pub(crate) name: String,
-    listen: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -276,8 +269,6 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
         }
     });
 
-    let websocket_apis = apis(&mut c, "websocket_apis", file.websocket_apis);
-
     let mut pools = Vec::new();
     let mut outputs: Vec<(String, String)> = Vec::new();
     for (pi, p) in file.user_pools.into_iter().enumerate() {
@@ -429,6 +420,13 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
         .map(|m| listen(&mut c, "server.metrics_listen", Some(m)));
     let functions = crate::api::functions(&mut c, file.functions);
     let http_apis = crate::api::http_apis(&mut c, file.http_apis, &pools, &functions, listen);
+    let websocket_apis = crate::websocket::websocket_apis(
+        &mut c,
+        file.websocket_apis,
+        &http_apis,
+        &functions,
+        listen,
+    );
     for (i, (loc, key)) in outputs.iter().enumerate() {
         if outputs[..i].iter().any(|(_, k)| k == key) {
             c.at(
@@ -459,32 +457,6 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
     } else {
         Err(Problems(c.0))
     }
-}
-
-fn apis(c: &mut Collector, section: &str, files: Vec<ApiFile>) -> Vec<ApiListener> {
-    let mut out: Vec<ApiListener> = Vec::new();
-    for (i, a) in files.into_iter().enumerate() {
-        let at = format!("{section}[{i}]");
-        if a.name.is_empty()
-            || !a
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            c.at(format!("{at}.name"), "must be letters, digits, '-' or '_'");
-        }
-        if out.iter().any(|o| o.name == a.name) {
-            c.at(
-                format!("{at}.name"),
-                format!("another API is named '{}'", a.name),
-            );
-        }
-        out.push(ApiListener {
-            listen: listen(c, &format!("{at}.listen"), a.listen),
-            name: a.name,
-        });
-    }
-    out
 }
 
 fn listen(c: &mut Collector, at: &str, raw: Option<String>) -> Listen {

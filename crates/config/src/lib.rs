@@ -20,12 +20,14 @@ pub mod api;
 mod file;
 pub mod model;
 pub mod rules;
+pub mod websocket;
 
 use std::collections::HashMap;
 use std::fmt;
 
 pub use api::*;
 pub use model::*;
+pub use websocket::*;
 
 /// The built-in demo configuration (`cognate serve` with no file).
 pub const DEMO_TOML: &str = include_str!("../../../examples/demo.toml");
@@ -103,6 +105,11 @@ pub fn resolve_placeholders(config: &mut Config, values: &HashMap<String, String
             if let IntegrationKind::SessionLogout { redirect: Some(r) } = &mut i.kind {
                 *r = substitute(r, values);
             }
+        }
+    }
+    for api in &mut config.websocket_apis {
+        for o in api.allowed_origins.iter_mut().flatten() {
+            *o = substitute(o, values);
         }
     }
     for pool in &mut config.user_pools {

@@ -16,7 +16,7 @@ pub struct Config {
     pub user_pools: Vec<UserPool>,
     pub functions: Vec<crate::api::Function>,
     pub http_apis: Vec<crate::api::HttpApi>,
-    pub websocket_apis: Vec<ApiListener>,
+    pub websocket_apis: Vec<crate::websocket::WebSocketApi>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -70,13 +70,6 @@ pub enum SmtpTls {
     None,
     Starttls,
     Tls,
-}
-
-/// A listener of a gateway API: where it is reachable.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ApiListener {
-    pub name: String,
-    pub listen: Listen,
 }
 
 /// Where a secondary listener binds.

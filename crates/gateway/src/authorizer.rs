@@ -88,6 +88,37 @@ impl Authorizer {
         now_ms: i64,
     ) -> Result<AuthorizerOutput, Refusal> {
         let identity = self.identity(ctx).ok_or(Refusal::Unauthorized)?;
+        let arn = event::route_arn(ctx, region);
+        let version = self.config.payload_version;
+        self.decide(
+            identity,
+            |identity| match version {
+                PayloadVersion::V2 => event::authorizer_v2(ctx, region, identity),
+                PayloadVersion::V1 => event::authorizer_v1(ctx, region, identity),
+            },
+            &arn,
+            invoker,
+            now_ms,
+        )
+        .await
+    }
+
+    /// The identity-source values of a request; `None` when one is
+    /// missing or empty (401 without calling the authorizer).
+    pub fn identity_of(&self, ctx: &RequestContext) -> Option<Vec<String>> {
+        self.identity(ctx)
+    }
+
+    /// The decision for `identity` (cached, or from calling the authorizer
+    /// with the event `event` makes), evaluated against `arn`.
+    pub async fn decide(
+        &self,
+        identity: Vec<String>,
+        event: impl FnOnce(&[String]) -> Value,
+        arn: &str,
+        invoker: &Invoker,
+        now_ms: i64,
+    ) -> Result<AuthorizerOutput, Refusal> {
         let cached = if self.config.ttl_s > 0 {
             let cache = self.cache.lock().expect("authorizer cache lock");
             cache
@@ -100,7 +131,7 @@ impl Authorizer {
         let decision = match cached {
             Some(d) => d,
             None => {
-                let d = self.call(ctx, &identity, invoker, region).await?;
+                let d = self.call(event(&identity), invoker).await?;
                 if self.config.ttl_s > 0 {
                     let mut cache = self.cache.lock().expect("authorizer cache lock");
                     if cache.len() >= CACHE_MAX {
@@ -131,7 +162,7 @@ impl Authorizer {
                 statements,
                 context,
             } => {
-                if allows(&statements, &event::route_arn(ctx, region)) {
+                if allows(&statements, arn) {
                     Ok(AuthorizerOutput::Lambda {
                         principal_id,
                         context,
@@ -143,17 +174,7 @@ impl Authorizer {
         }
     }
 
-    async fn call(
-        &self,
-        ctx: &RequestContext,
-        identity: &[String],
-        invoker: &Invoker,
-        region: &str,
-    ) -> Result<Decision, Refusal> {
-        let event = match self.config.payload_version {
-            PayloadVersion::V2 => event::authorizer_v2(ctx, region, identity),
-            PayloadVersion::V1 => event::authorizer_v1(ctx, region, identity),
-        };
+    async fn call(&self, event: Value, invoker: &Invoker) -> Result<Decision, Refusal> {
         let payload = serde_json::to_vec(&event).expect("event serializes");
         let raw = invoker
             .invoke(

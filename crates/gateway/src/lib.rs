@@ -36,6 +36,7 @@ pub mod route;
 pub mod runtime;
 pub mod session;
 pub mod upstream;
+pub mod websocket;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -360,7 +361,7 @@ async fn pool_verifier(
     Ok((pool_id.clone(), verifier))
 }
 
-async fn compile_session(
+pub(crate) async fn compile_session(
     s: &cognate_config::Session,
     setup: &Setup<'_>,
     verifiers: &mut Verifiers,

@@ -279,6 +279,35 @@ impl SessionRt {
         }
     }
 
+    /// Whether `value` (a WebSocket `$connect`'s query parameter or
+    /// subprotocol entry) is this session's CSRF token and equals the
+    /// CSRF cookie: the double submit of a header, where no header can be
+    /// set.
+    pub fn csrf_matches(
+        &self,
+        ctx: &RequestContext,
+        claims: &Map<String, Value>,
+        value: &str,
+    ) -> bool {
+        let Some(expected) = claims
+            .get("origin_jti")
+            .and_then(Value::as_str)
+            .map(|o| self.csrf_token(o))
+        else {
+            return false;
+        };
+        let Some(cookie) = ctx.cookie(&self.csrf_cookie()) else {
+            return false;
+        };
+        aws_lc_rs::constant_time::verify_slices_are_equal(value.as_bytes(), cookie.as_bytes())
+            .is_ok()
+            && aws_lc_rs::constant_time::verify_slices_are_equal(
+                value.as_bytes(),
+                expected.as_bytes(),
+            )
+            .is_ok()
+    }
+
     /// Whether an `Origin` is this API's own (by the request's Host), or
     /// under the cookie domain when sessions are shared with subdomains.
     fn same_site_origin(&self, origin: &str, ctx: &RequestContext) -> bool {

@@ -8,11 +8,14 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::Router;
 use cognate_config::{AdminCredentials, Config};
+use cognate_gateway::websocket::WsApi;
 use cognate_gateway::{Api, Mapping, Setup};
 use cognate_identity::{bootstrap, Identity};
 
 /// HTTP API name -> the compiled API.
 pub type Apis = HashMap<String, Arc<Api>>;
+/// WebSocket API name -> the compiled API.
+pub type WsApis = HashMap<String, Arc<WsApi>>;
 
 /// The metrics listener's router: `GET /metrics` in Prometheus' text format.
 pub fn metrics_app(shared: Arc<cognate_gateway::Shared>) -> Router {
@@ -41,7 +44,7 @@ pub async fn build(
     config_file: Option<&Path>,
     data_dir: &Path,
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
-) -> Result<(Apis, Arc<cognate_gateway::Shared>), String> {
+) -> Result<(Apis, WsApis, Arc<cognate_gateway::Shared>), String> {
     let config_dir = match config_file.and_then(Path::parent) {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::env::current_dir().map_err(|e| e.to_string())?,
@@ -66,7 +69,35 @@ pub async fn build(
             .map_err(|e| format!("HTTP API {}: {e}", api.name))?;
         apis.insert(api.name.clone(), compiled);
     }
-    Ok((apis, shared))
+    let mut ws_apis = HashMap::new();
+    for api in &config.websocket_apis {
+        let compiled = cognate_gateway::websocket::compile(
+            api,
+            &config.http_apis,
+            &setup,
+            shared.clone(),
+            &mut verifiers,
+        )
+        .await
+        .map_err(|e| format!("WebSocket API {}: {e}", api.name))?;
+        ws_apis.insert(api.name.clone(), compiled);
+    }
+    Ok((apis, ws_apis, shared))
+}
+
+/// The router of a WebSocket API's own listener.
+pub fn ws_app(api: Arc<WsApi>) -> Router {
+    Router::new().fallback(move |request: Request| {
+        let api = api.clone();
+        async move { api.handle(request, None).await }
+    })
+}
+
+/// An API a custom domain maps to.
+#[derive(Clone)]
+enum Mapped {
+    Http(Arc<Api>),
+    WebSocket(Arc<WsApi>),
 }
 
 /// The router of an API's own listener.
@@ -79,8 +110,8 @@ pub fn api_app(api: Arc<Api>) -> Router {
 
 /// Host name -> a router choosing among the host's API mappings by the
 /// longest base path that prefixes the request path (whole segments).
-pub fn custom_domains(config: &Config, apis: &Apis) -> Vec<(String, Router)> {
-    let mut by_host: BTreeMap<String, Vec<(String, String, Arc<Api>)>> = BTreeMap::new();
+pub fn custom_domains(config: &Config, apis: &Apis, ws_apis: &WsApis) -> Vec<(String, Router)> {
+    let mut by_host: BTreeMap<String, Vec<(String, String, Mapped)>> = BTreeMap::new();
     for api in &config.http_apis {
         let Some(compiled) = apis.get(&api.name) else {
             continue;
@@ -89,7 +120,19 @@ pub fn custom_domains(config: &Config, apis: &Apis) -> Vec<(String, Router)> {
             by_host.entry(m.host.clone()).or_default().push((
                 m.base_path.clone(),
                 m.stage.clone(),
-                compiled.clone(),
+                Mapped::Http(compiled.clone()),
+            ));
+        }
+    }
+    for api in &config.websocket_apis {
+        let Some(compiled) = ws_apis.get(&api.name) else {
+            continue;
+        };
+        for m in &api.custom_domains {
+            by_host.entry(m.host.clone()).or_default().push((
+                m.base_path.clone(),
+                m.stage.clone(),
+                Mapped::WebSocket(compiled.clone()),
             ));
         }
     }
@@ -111,15 +154,16 @@ pub fn custom_domains(config: &Config, apis: &Apis) -> Vec<(String, Router)> {
                     });
                     match chosen {
                         Some((base, stage, api)) => {
-                            api.clone()
-                                .handle(
-                                    request,
-                                    Some(Mapping {
-                                        base_path: base.clone(),
-                                        stage: stage.clone(),
-                                    }),
-                                )
-                                .await
+                            let mapping = Some(Mapping {
+                                base_path: base.clone(),
+                                stage: stage.clone(),
+                            });
+                            match api {
+                                Mapped::Http(api) => api.clone().handle(request, mapping).await,
+                                Mapped::WebSocket(api) => {
+                                    api.clone().handle(request, mapping).await
+                                }
+                            }
                         }
                         None => cognate_gateway::not_found(),
                     }

@@ -56,7 +56,7 @@ pub async fn open_store(data_dir: &Path, database_url: Option<&str>) -> Result<S
 enum Secondary {
     Domain(String),
     HttpApi(String),
-    WebSocket,
+    WebSocket(String),
 }
 
 /// A bound listener and the URL clients reach it at.
@@ -179,7 +179,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         );
         secondary.push((
             format!("WebSocket API {}", api.name),
-            Secondary::WebSocket,
+            Secondary::WebSocket(api.name.clone()),
             b,
         ));
     }
@@ -255,7 +255,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             }
         }
     }
-    let (apis, gateway_shared) = crate::gateway::build(
+    let (apis, ws_apis, gateway_shared) = crate::gateway::build(
         &config,
         &identity,
         &applied,
@@ -265,7 +265,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         state.clock.clone(),
     )
     .await?;
-    for (host, router) in crate::gateway::custom_domains(&config, &apis) {
+    for (host, router) in crate::gateway::custom_domains(&config, &apis, &ws_apis) {
         if custom.insert(host.clone(), router).is_some() {
             return Err(format!(
                 "{host} is the custom domain of more than one pool or API"
@@ -315,7 +315,10 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
                 Some(api) => crate::gateway::api_app(api.clone()),
                 None => app::not_found_app(),
             },
-            Secondary::WebSocket => app::not_found_app(),
+            Secondary::WebSocket(name) => match ws_apis.get(&name) {
+                Some(api) => crate::gateway::ws_app(api.clone()),
+                None => app::not_found_app(),
+            },
         };
         servers.spawn(serve(
             b.listener,
@@ -337,6 +340,14 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     shutdown.await;
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(true);
+    // Open WebSockets close with 1001 (going away) and get their
+    // $disconnect; the listeners then finish.
+    for api in ws_apis.values() {
+        api.shutdown();
+    }
+    for api in ws_apis.values() {
+        api.drained(std::time::Duration::from_secs(5)).await;
+    }
     while let Some(done) = servers.join_next().await {
         if let Ok(Err(e)) = done {
             tracing::error!(error = %e, "listener failed");

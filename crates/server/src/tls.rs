@@ -130,10 +130,16 @@ async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
 /// clients are cut off, not kept forever).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A connection's byte stream, plain or TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
 /// Serves `router` on `listener`, over TLS when a config is given, until
-/// `stop` turns true; then stops accepting and waits for the connections
-/// in flight. Every connection gets the peer address (`ConnectInfo`),
-/// `TCP_NODELAY` and a header read timeout.
+/// `stop` turns true; then stops accepting, asks every connection to end
+/// after its request in flight, and waits for them. Every connection gets
+/// the peer address (`ConnectInfo`), `TCP_NODELAY`, a header read timeout
+/// and HTTP upgrades (WebSockets; an upgraded connection is its handler's
+/// to end, which the WebSocket APIs do on stop).
 pub async fn serve(
     listener: TcpListener,
     config: Option<Arc<rustls::ServerConfig>>,
@@ -141,7 +147,9 @@ pub async fn serve(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let acceptor = config.map(TlsAcceptor::from);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Every connection task holds a clone; when all are dropped, every
+    // connection has ended.
+    let (running, mut all_done) = tokio::sync::mpsc::channel::<()>(1);
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -161,38 +169,37 @@ pub async fn serve(
                 .clone()
                 .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
         );
-        let watcher = graceful.watcher();
+        let running = running.clone();
+        let mut stop = stop.clone();
         tokio::spawn(async move {
-            let builder = {
-                let mut b = hyper::server::conn::http1::Builder::new();
-                b.timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT);
-                b
-            };
-            let result = match acceptor {
+            let _running = running;
+            let io: Box<dyn Io> = match acceptor {
                 Some(acceptor) => {
                     // A client that never finishes its handshake is dropped.
-                    let tls = match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(tcp))
-                        .await
-                    {
-                        Ok(Ok(s)) => s,
+                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(s)) => Box::new(s),
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, error = %e, "TLS handshake failed");
                             return;
                         }
                         Err(_) => return,
-                    };
-                    // HTTP upgrades (WebSockets) come with the WebSocket
-                    // APIs; hyper-util's graceful shutdown watches plain
-                    // HTTP/1.
-                    watcher
-                        .watch(builder.serve_connection(TokioIo::new(tls), service))
-                        .await
+                    }
                 }
-                None => {
-                    watcher
-                        .watch(builder.serve_connection(TokioIo::new(tcp), service))
-                        .await
+                None => Box::new(tcp),
+            };
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            let conn = builder
+                .serve_connection(TokioIo::new(io), service)
+                .with_upgrades();
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = stopped(&mut stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
                 }
             };
             if let Err(e) = result {
@@ -200,6 +207,7 @@ pub async fn serve(
             }
         });
     }
-    graceful.shutdown().await;
+    drop(running);
+    let _ = all_done.recv().await;
     Ok(())
 }

@@ -1,0 +1,432 @@
+//! One open WebSocket connection: frames in (route selection, then the
+//! route's integration), messages out (echo, broadcast, `@connections`,
+//! route responses), and the ways it ends, each with its close code
+//! (reference/apigateway.md §5.7, reference/security.md W03-W06):
+//!
+//! | Why | Code |
+//! |---|---|
+//! | frame or message over the limit | 1009 |
+//! | binary frame (API Gateway takes text only) | 1003 |
+//! | protocol violation (unmasked frame, RSV bits, bad opcode, long control frame) | 1002 |
+//! | text that is not UTF-8 | 1007 |
+//! | idle, lifetime over, server stopping | 1001 |
+//! | session revoked or token expired | 1008 |
+//! | DeleteConnection | 1000 |
+//!
+//! permessage-deflate is never negotiated, so a compressed frame (RSV1) is
+//! a protocol violation and nothing is ever inflated.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use futures_util::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::sync::{mpsc, Semaphore};
+use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
+
+use super::events;
+use super::{Conn, Out, WsApi};
+use crate::Shared;
+use cognate_config::WsIntegrationKind;
+
+/// Integrations of one connection running at once; more messages wait
+/// (the client's frames stay unread meanwhile).
+const IN_FLIGHT: usize = 16;
+/// How long a write to a client that does not read may take.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What an integration answered.
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// A `Sec-WebSocket-Protocol` the `$connect` integration chose.
+    pub protocol: Option<String>,
+}
+
+/// Runs an event through an HTTP or Lambda-style integration. Echo and
+/// broadcast are not calls (they answer 200 with no body here).
+pub async fn integrate(
+    shared: &Shared,
+    kind: &WsIntegrationKind,
+    event: Value,
+) -> Result<Answer, String> {
+    let payload = serde_json::to_vec(&event).expect("event serializes");
+    match kind {
+        WsIntegrationKind::Http { url, timeout_ms } => {
+            let request = axum::http::Request::post(url)
+                .header("content-type", "application/json")
+                .body(Body::from(payload))
+                .map_err(|e| e.to_string())?;
+            let (parts, body) = crate::client::call(
+                &shared.invoker.client,
+                request,
+                Duration::from_millis(*timeout_ms),
+                crate::invoke::MAX_PAYLOAD,
+            )
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+            Ok(Answer {
+                status: parts.status.as_u16(),
+                body: body.to_vec(),
+                protocol: parts
+                    .headers
+                    .get("sec-websocket-protocol")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+            })
+        }
+        WsIntegrationKind::Lambda { target, timeout_ms } => {
+            let raw = shared
+                .invoker
+                .invoke(target, payload, Duration::from_millis(*timeout_ms))
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            lambda_answer(&raw).ok_or_else(|| {
+                format!(
+                    "malformed function answer: {}",
+                    String::from_utf8_lossy(&raw)
+                )
+            })
+        }
+        WsIntegrationKind::Echo | WsIntegrationKind::Broadcast => Ok(Answer {
+            status: 200,
+            body: Vec::new(),
+            protocol: None,
+        }),
+    }
+}
+
+/// A function's answer: `{statusCode, headers, body}`; `null` (a handler
+/// that returns nothing) is 200 with no body.
+fn lambda_answer(raw: &[u8]) -> Option<Answer> {
+    let v: Value = serde_json::from_slice(raw).ok()?;
+    match v {
+        Value::Null => Some(Answer {
+            status: 200,
+            body: Vec::new(),
+            protocol: None,
+        }),
+        Value::Object(o) => {
+            let status = match o.get("statusCode") {
+                None | Some(Value::Null) => 200,
+                Some(s) => u16::try_from(s.as_u64()?).ok()?,
+            };
+            if !(100..=599).contains(&status) {
+                return None;
+            }
+            let body = match o.get("body") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::String(s)) => s.clone().into_bytes(),
+                Some(other) => other.to_string().into_bytes(),
+            };
+            let protocol = o
+                .get("headers")
+                .and_then(Value::as_object)
+                .and_then(|h| {
+                    h.iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("sec-websocket-protocol"))
+                })
+                .and_then(|(_, v)| v.as_str())
+                .map(str::to_string);
+            Some(Answer {
+                status,
+                body,
+                protocol,
+            })
+        }
+        // Any other JSON value answers with itself as the body.
+        other => Some(Answer {
+            status: 200,
+            body: other.to_string().into_bytes(),
+            protocol: None,
+        }),
+    }
+}
+
+/// The error frame API Gateway sends (§5.5): the connection stays open.
+fn error_frame(message: &str, connection_id: &str, request_id: &str) -> Utf8Bytes {
+    Utf8Bytes::from(format!(
+        "{{\"message\": \"{message}\", \"connectionId\":\"{connection_id}\", \"requestId\":\"{request_id}\"}}"
+    ))
+}
+
+/// What a broadcast sends: the message's `data` (text as is, anything
+/// else as JSON), or the whole message when it has none.
+fn broadcast_text(message: &str) -> Utf8Bytes {
+    match serde_json::from_str::<Value>(message) {
+        Ok(Value::Object(o)) => match o.get("data") {
+            Some(Value::String(s)) => Utf8Bytes::from(s.clone()),
+            Some(other) => Utf8Bytes::from(other.to_string()),
+            None => Utf8Bytes::from(message.to_string()),
+        },
+        _ => Utf8Bytes::from(message.to_string()),
+    }
+}
+
+fn reason_of(code: u16) -> &'static str {
+    match code {
+        1000 => "Connection Closed Normally",
+        1001 => "Going away",
+        1002 => "Protocol error",
+        1003 => "Unsupported data",
+        1005 => "Client-side close frame status not set",
+        1006 => "Connection closed abnormally",
+        1007 => "Invalid frame payload data",
+        1008 => "Policy violation",
+        1009 => "Message too big",
+        _ => "Connection closed",
+    }
+}
+
+impl WsApi {
+    /// Routes one text message and runs its integration.
+    fn on_message(self: &Arc<Self>, conn: &Arc<Conn>, text: Utf8Bytes, slots: &Arc<Semaphore>) {
+        let request_id = super::request_id();
+        let selected = self.selection.evaluate(text.as_str());
+        let route = selected
+            .as_deref()
+            .and_then(|k| self.routes.get(k))
+            .filter(|r| r.key != "$connect" && r.key != "$disconnect")
+            .or_else(|| self.routes.get("$default"))
+            .cloned();
+        let Some(route) = route else {
+            conn.send(Out::Text(error_frame(
+                "Forbidden",
+                &conn.info.connection_id,
+                &request_id,
+            )));
+            return;
+        };
+        let Some(kind) = route.integration.clone() else {
+            return;
+        };
+        match &*kind {
+            WsIntegrationKind::Echo => {
+                conn.send(Out::Text(text));
+            }
+            WsIntegrationKind::Broadcast => {
+                self.broadcast(broadcast_text(text.as_str()));
+            }
+            WsIntegrationKind::Http { .. } | WsIntegrationKind::Lambda { .. } => {
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    conn.send(Out::Text(Utf8Bytes::from(format!(
+                        "{{\"message\": \"Too many requests\", \"connectionId\":\"{}\", \"requestId\":\"{request_id}\"}}",
+                        conn.info.connection_id
+                    ))));
+                    return;
+                };
+                let api = self.clone();
+                let conn = conn.clone();
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let now_ms = api.now();
+                    let message_id = super::request_id();
+                    let event = events::message(
+                        &conn.info,
+                        &route.key,
+                        text.as_str(),
+                        &request_id,
+                        &message_id,
+                        now_ms,
+                    );
+                    match integrate(&api.shared, &kind, event).await {
+                        Ok(answer) if route.route_response && !answer.body.is_empty() => {
+                            let out = match String::from_utf8(answer.body) {
+                                Ok(s) => Out::Text(Utf8Bytes::from(s)),
+                                Err(e) => Out::Binary(e.into_bytes()),
+                            };
+                            conn.send(out);
+                        }
+                        Ok(_) => {}
+                        Err(why) => {
+                            tracing::warn!(api = %api.name, route = %route.key, error = %why, "WebSocket integration failed");
+                            conn.send(Out::Text(error_frame(
+                                "Internal server error",
+                                &conn.info.connection_id,
+                                &request_id,
+                            )));
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    async fn on_disconnect(&self, conn: &Conn, code: u16, reason: &str) {
+        tracing::info!(
+            target: "cognate::access",
+            api = %self.name,
+            connectionId = %conn.info.connection_id,
+            routeKey = "$disconnect",
+            disconnectStatusCode = code,
+            disconnectReason = %reason,
+        );
+        let Some(kind) = self.disconnect.as_ref().and_then(|r| r.integration.clone()) else {
+            return;
+        };
+        let event = events::disconnect(&conn.info, code, reason, &super::request_id(), self.now());
+        // Best effort, as API Gateway's.
+        if let Err(why) = integrate(&self.shared, &kind, event).await {
+            tracing::warn!(api = %self.name, error = %why, "$disconnect integration failed");
+        }
+    }
+}
+
+/// Serves an upgraded connection until it ends, then runs `$disconnect`.
+pub(crate) async fn run(
+    api: Arc<WsApi>,
+    conn: Arc<Conn>,
+    mut rx: mpsc::Receiver<Out>,
+    upgraded: hyper::upgrade::Upgraded,
+) {
+    let config = WebSocketConfig::default()
+        // Small and grown on demand: most connections are idle, and
+        // memory per connection is what limits how many one node holds.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(api.limits.message_bytes * 2)
+        .max_frame_size(Some(api.limits.frame_bytes))
+        .max_message_size(Some(api.limits.message_bytes));
+    let mut ws =
+        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+    api.register(conn.clone());
+    tracing::info!(
+        target: "cognate::access",
+        api = %api.name,
+        connectionId = %conn.info.connection_id,
+        routeKey = "$connect",
+        sourceIp = %conn.info.source_ip,
+    );
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let idle = Duration::from_millis(api.limits.idle_ms);
+    let idle_timer = tokio::time::sleep(idle);
+    let lifetime = tokio::time::sleep(Duration::from_millis(api.limits.lifetime_ms));
+    tokio::pin!(idle_timer, lifetime);
+    let mut closing = api.closing.subscribe();
+    let stopping = *closing.borrow_and_update();
+    // (code we close with, if we close; code reported to $disconnect, reason)
+    let (close, code, reason): (Option<u16>, u16, String) = if stopping {
+        (Some(1001), 1001, "Going away".into())
+    } else {
+        loop {
+            tokio::select! {
+                incoming = ws.next() => match incoming {
+                    None => break (None, 1006, reason_of(1006).into()),
+                    Some(Ok(Message::Text(text))) => {
+                        conn.last_active_ms.store(api.now(), Ordering::Relaxed);
+                        idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
+                        api.on_message(&conn, text, &slots);
+                    }
+                    Some(Ok(Message::Binary(_))) => break (Some(1003), 1003, reason_of(1003).into()),
+                    Some(Ok(Message::Close(frame))) => {
+                        // tungstenite queued the echo of the close; flush it.
+                        let _ = tokio::time::timeout(WRITE_TIMEOUT, ws.flush()).await;
+                        let (c, r) = match frame {
+                            Some(f) => {
+                                let c = u16::from(f.code);
+                                let r = if f.reason.is_empty() { reason_of(c).to_string() } else { f.reason.to_string() };
+                                (c, r)
+                            }
+                            None => (1005, reason_of(1005).to_string()),
+                        };
+                        break (None, c, r);
+                    }
+                    Some(Ok(_)) => {} // ping (answered by tungstenite), pong
+                    Some(Err(e)) => {
+                        let c = match &e {
+                            WsError::Capacity(CapacityError::MessageTooLong { .. }) => 1009,
+                            WsError::Capacity(_) => 1009,
+                            WsError::Utf8(_) => 1007,
+                            WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+                                break (None, 1006, reason_of(1006).into());
+                            }
+                            WsError::Protocol(_) => 1002,
+                            _ => break (None, 1006, reason_of(1006).into()),
+                        };
+                        tracing::debug!(connectionId = %conn.info.connection_id, error = %e, "closing on a bad frame");
+                        break (Some(c), c, reason_of(c).into());
+                    }
+                },
+                out = rx.recv() => match out {
+                    Some(Out::Text(t)) => {
+                        if !matches!(tokio::time::timeout(WRITE_TIMEOUT, ws.send(Message::Text(t))).await, Ok(Ok(()))) {
+                            break (None, 1006, reason_of(1006).into());
+                        }
+                        conn.last_active_ms.store(api.now(), Ordering::Relaxed);
+                        idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
+                    }
+                    Some(Out::Binary(b)) => {
+                        if !matches!(tokio::time::timeout(WRITE_TIMEOUT, ws.send(Message::Binary(b.into()))).await, Ok(Ok(()))) {
+                            break (None, 1006, reason_of(1006).into());
+                        }
+                    }
+                    Some(Out::Close(c, r)) => break (Some(c), c, r.into()),
+                    None => break (Some(1001), 1001, reason_of(1001).into()),
+                },
+                _ = &mut idle_timer => break (Some(1001), 1001, "Idle timeout".into()),
+                _ = &mut lifetime => break (Some(1001), 1001, "Connection lifetime exceeded".into()),
+                _ = closing.changed() => break (Some(1001), 1001, reason_of(1001).into()),
+            }
+        }
+    };
+    api.unregister(&conn.info.connection_id);
+    if let Some(c) = close {
+        let frame = CloseFrame {
+            code: CloseCode::from(c),
+            reason: Utf8Bytes::from(if c == 1000 {
+                String::new()
+            } else {
+                reason.clone()
+            }),
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(Some(frame))).await;
+    }
+    drop(ws);
+    api.on_disconnect(&conn, code, &reason).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_answers_give_status_body_and_subprotocol() {
+        let a = lambda_answer(br#"{"statusCode":401,"body":"no"}"#).expect("answer");
+        assert_eq!((a.status, a.body.as_slice()), (401, b"no".as_slice()));
+        let a = lambda_answer(br#"{"statusCode":200,"headers":{"Sec-WebSocket-Protocol":"chat"}}"#)
+            .expect("answer");
+        assert_eq!(a.protocol.as_deref(), Some("chat"));
+        assert_eq!(lambda_answer(b"null").expect("answer").status, 200);
+        assert!(lambda_answer(b"not json").is_none());
+        assert!(lambda_answer(br#"{"statusCode":"200"}"#).is_none());
+        assert!(lambda_answer(br#"{"statusCode":99}"#).is_none());
+    }
+
+    #[test]
+    fn broadcasts_send_the_data_field_or_the_whole_message() {
+        assert_eq!(
+            broadcast_text(r#"{"action":"sendmessage","data":"hi"}"#).as_str(),
+            "hi"
+        );
+        assert_eq!(
+            broadcast_text(r#"{"action":"sendmessage","data":{"a":1}}"#).as_str(),
+            r#"{"a":1}"#
+        );
+        assert_eq!(broadcast_text("plain").as_str(), "plain");
+    }
+
+    #[test]
+    fn error_frames_are_byte_for_byte_api_gateways() {
+        assert_eq!(
+            error_frame("Forbidden", "abc=", "req=").as_str(),
+            r#"{"message": "Forbidden", "connectionId":"abc=", "requestId":"req="}"#
+        );
+    }
+}

@@ -1,0 +1,146 @@
+//! The `@connections` management API (reference/apigateway.md §5.6), on
+//! the WebSocket API's own host and stage, as AWS serves it: SigV4
+//! (service `execute-api`) with the admin credentials; errors in
+//! rest-json with the type in `x-amzn-ErrorType`, so boto3's
+//! `apigatewaymanagementapi` client raises `GoneException` & co.
+//!
+//! | Call | Answer |
+//! |---|---|
+//! | `POST` (PostToConnection) | 200; 410 gone; 413 over 128 KB; 429 queue full |
+//! | `GET` (GetConnection) | 200 `{connectedAt, identity, lastActiveAt}`; 410 |
+//! | `DELETE` (DeleteConnection) | 204, the socket closes with 1000; 410 |
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use super::{Out, WsApi};
+
+/// PostToConnection's limit on the data.
+const MAX_DATA: usize = 128 * 1024;
+
+fn error(status: StatusCode, kind: &str, message: &str) -> Response<Body> {
+    let mut r = Response::new(Body::from(json!({ "message": message }).to_string()));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(kind) {
+        h.insert("x-amzn-errortype", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&super::request_id()) {
+        h.insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+fn gone() -> Response<Body> {
+    error(StatusCode::GONE, "GoneException", "Connection is gone")
+}
+
+fn iso(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+pub(crate) async fn handle(
+    api: &Arc<WsApi>,
+    request: Request<Body>,
+    raw_id: &str,
+) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let body = match http_body_util::Limited::new(body, MAX_DATA).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PayloadTooLargeException",
+                "Request entity too large",
+            )
+        }
+    };
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    let signed = cognate_identity::sigv4::Request {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &headers,
+        body: &body,
+    };
+    if let Err(e) = cognate_identity::sigv4::verify(
+        &signed,
+        &api.credentials,
+        &api.shared.region,
+        "execute-api",
+        api.now() / 1000,
+    ) {
+        return error(StatusCode::FORBIDDEN, &e.type_name(), &e.message);
+    }
+    let id = cognate_identity::crypto::percent_decode(raw_id, false);
+    let Some(conn) = api.connection(&id) else {
+        return gone();
+    };
+    match parts.method {
+        Method::POST => {
+            let out = match String::from_utf8(body.to_vec()) {
+                Ok(s) => Out::Text(Utf8Bytes::from(s)),
+                Err(e) => Out::Binary(e.into_bytes()),
+            };
+            match conn.tx.try_send(out) {
+                Ok(()) => {
+                    conn.last_active_ms.store(api.now(), Ordering::Relaxed);
+                    Response::new(Body::empty())
+                }
+                Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "LimitExceededException",
+                    "The connection's send queue is full",
+                ),
+                Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => gone(),
+            }
+        }
+        Method::GET => {
+            let mut identity = serde_json::Map::new();
+            identity.insert("sourceIp".into(), json!(conn.info.source_ip));
+            if let Some(ua) = &conn.info.user_agent {
+                identity.insert("userAgent".into(), json!(ua));
+            }
+            let body = json!({
+                "connectedAt": iso(conn.info.connected_at_ms),
+                "identity": identity,
+                "lastActiveAt": iso(conn.last_active_ms.load(Ordering::Relaxed)),
+            });
+            let mut r = Response::new(Body::from(body.to_string()));
+            r.headers_mut()
+                .insert("content-type", HeaderValue::from_static("application/json"));
+            r
+        }
+        Method::DELETE => {
+            if conn.tx.try_send(Out::Close(1000, "")).is_err() {
+                // A full queue must not keep a connection open that was
+                // asked to close: wait for room.
+                if conn.tx.send(Out::Close(1000, "")).await.is_err() {
+                    return gone();
+                }
+            }
+            let mut r = Response::new(Body::empty());
+            *r.status_mut() = StatusCode::NO_CONTENT;
+            r
+        }
+        _ => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "BadRequestException",
+            "Use POST, GET or DELETE",
+        ),
+    }
+}

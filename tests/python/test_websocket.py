@@ -1,0 +1,231 @@
+"""The demo WebSocket API (DEMO.md): `$connect` by the cookie session plus
+its CSRF token, echo, broadcast, and the
+WebSocket rows of reference/security.md §2.5 (W01-W08). The server runs
+the demo config with short limits (idle, lifetime, session checks) so the
+limit rows take seconds. `@connections` is tested where a backend learns
+connection ids as real ones do, from its `$connect` event
+(test_websocket_events.py)."""
+
+import socket
+import time
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from websockets.exceptions import ConnectionClosed
+
+from conftest import ROOT, Server
+from test_sessions import logout
+from ws_helpers import Raw, Session, connect, frame, refused
+
+LIMITS = """
+[websocket_apis.limits]
+idle_seconds = 3
+lifetime_seconds = 6
+session_check_seconds = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ws")
+    config = d / "demo-short-limits.toml"
+    config.write_text((ROOT / "examples" / "demo.toml").read_text() + LIMITS)
+    s = Server(d / "data", config=config).start()
+    yield s
+    assert s.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def admin(server):
+    return server.client()
+
+
+@pytest.fixture
+def session(server, user):
+    return Session(server, user)
+
+
+def closed_code(ws, timeout=10):
+    """Waits for the server to close; returns (code, reason)."""
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            ws.recv(timeout=max(0.1, deadline - time.time()))
+    except ConnectionClosed as e:
+        return (e.rcvd.code, e.rcvd.reason) if e.rcvd else (None, None)
+    except TimeoutError:
+        pass
+    raise AssertionError("the server did not close the connection")
+
+
+def test_echo_and_broadcast_between_two_browsers_sessions(server, user, admin):
+    a = Session(server, user)
+    other = user + "-b"
+    admin.admin_create_user(UserPoolId=server["UserPoolId"], Username=other, MessageAction="SUPPRESS")
+    admin.admin_set_user_password(UserPoolId=server["UserPoolId"], Username=other,
+                                  Password="Corr3ct-Horse!", Permanent=True)
+    b = Session(server, other)
+    with connect(a) as wa, connect(b) as wb:
+        wa.send("hello")
+        assert wa.recv(timeout=5) == "hello"
+        wa.send('{"action":"sendmessage","data":"to everyone"}')
+        assert wa.recv(timeout=5) == "to everyone"
+        assert wb.recv(timeout=5) == "to everyone"
+        # Not JSON, or JSON without a known action: $default (echo).
+        wb.send('{"action":"nope"}')
+        assert wb.recv(timeout=5) == '{"action":"nope"}'
+
+
+def test_csrf_token_as_a_subprotocol_is_chosen_and_echoed(session):
+    with connect(session, csrf=False, protocols=["other", session.csrf]) as ws:
+        assert ws.subprotocol == session.csrf
+        ws.send("ping?")
+        assert ws.recv(timeout=5) == "ping?"
+
+
+def test_connect_is_refused_with_403_without_the_csrf_value_or_cookie_or_with_a_wrong_one(server, session, admin, user):
+    assert refused(lambda: connect(session, csrf=False)) == 403
+    assert refused(lambda: connect(session, csrf="A" * 43)) == 403
+    assert refused(lambda: connect(session, cookies=False)) == 403
+    # Only the CSRF cookie and token, no session cookie.
+    assert refused(lambda: connect(session, cookies=f"__Host-cognate-csrf={session.csrf}")) == 403
+    # C05 for WebSockets: another session's valid token pair does not open this session.
+    other = user + "-c"
+    admin.admin_create_user(UserPoolId=server["UserPoolId"], Username=other, MessageAction="SUPPRESS")
+    admin.admin_set_user_password(UserPoolId=server["UserPoolId"], Username=other,
+                                  Password="Corr3ct-Horse!", Permanent=True)
+    theirs = Session(server, other)
+    mixed = dict(session.cookies, **{"__Host-cognate-csrf": theirs.csrf})
+    assert refused(lambda: connect(session, csrf=theirs.csrf,
+                                   cookies="; ".join(f"{k}={v}" for k, v in mixed.items()))) == 403
+    # And the right pair still opens.
+    assert refused(lambda: connect(session)) == 101
+
+
+def test_w01_foreign_null_or_missing_origin_is_403_before_any_socket(session):
+    for origin in ("https://evil.example", "null", False, session.origin + ".evil.example",
+                   session.origin.replace("127.0.0.1", "localhost")):
+        assert refused(lambda: connect(session, origin=origin)) == 403, origin
+
+
+def test_w02_tampered_or_logged_out_session_cookie_is_refused(server, session):
+    tampered = dict(session.cookies)
+    tampered["__Host-cognate-access"] = tampered["__Host-cognate-access"][:-4] + "AAAA"
+    tampered.pop("__Host-cognate-refresh")
+    assert refused(lambda: connect(session, cookies="; ".join(f"{k}={v}" for k, v in tampered.items()))) == 403
+    out = logout(server, session.cookies, **{"X-CSRF-Token": session.csrf, "Origin": session.origin})
+    assert out.status_code == 204, out.text
+    assert refused(lambda: connect(session)) == 403
+
+
+def test_w03_logout_closes_open_connections_with_1008(server, session):
+    with connect(session) as ws:
+        ws.send("still here")
+        assert ws.recv(timeout=5) == "still here"
+        out = logout(server, session.cookies, **{"X-CSRF-Token": session.csrf, "Origin": session.origin})
+        assert out.status_code == 204
+        code, reason = closed_code(ws, timeout=5)
+        assert (code, reason) == (1008, "Session ended")
+
+
+def test_w03_idle_connections_close_with_1001_and_busy_ones_at_their_lifetime(session):
+    with connect(session) as idle:
+        started = time.time()
+        assert closed_code(idle, timeout=8) == (1001, "Idle timeout")
+        assert 2.5 < time.time() - started < 6
+    with connect(session) as busy:
+        started = time.time()
+        try:
+            while time.time() - started < 10:
+                busy.send("keepalive")
+                busy.recv(timeout=5)
+                time.sleep(1)
+            raise AssertionError("not closed at its lifetime")
+        except ConnectionClosed as e:
+            assert e.rcvd.code == 1001 and e.rcvd.reason == "Connection lifetime exceeded"
+        assert 5.5 < time.time() - started < 8
+
+
+def test_w04_frames_over_32_kb_and_messages_over_128_kb_close_with_1009(session):
+    with connect(session, max_size=None) as ws:
+        ws.send("x" * (32 * 1024))  # exactly the limit: fine
+        assert len(ws.recv(timeout=5)) == 32 * 1024
+        ws.send("x" * (32 * 1024 + 1))
+        assert closed_code(ws)[0] == 1009
+    with connect(session) as ws:
+        # 30 KB fragments, 150 KB in all.
+        ws.send(["y" * (30 * 1024)] * 5)
+        assert closed_code(ws)[0] == 1009
+    raw = Raw(session)
+    # Endless continuation frames: cut at the message limit.
+    raw.send(frame(0x1, b"z" * 1000, fin=False))
+    try:
+        for _ in range(200):
+            raw.send(frame(0x0, b"z" * 1000, fin=False))
+    except OSError:
+        pass
+    assert raw.close_code() == 1009
+
+
+def test_w05_permessage_deflate_is_never_negotiated_so_a_compressed_frame_is_a_protocol_error(session):
+    raw = Raw(session, "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n")
+    assert "sec-websocket-extensions" not in raw.response.lower()
+    raw.send(frame(0x1, b"\x01\x02\x03", rsv=4))
+    assert raw.close_code() == 1002
+
+
+@pytest.mark.parametrize("bad,code", [
+    (frame(0x1, b"unmasked", mask=False), 1002),
+    (frame(0x1, b"rsv", rsv=2), 1002),
+    (frame(0x3, b"opcode 3"), 1002),
+    (frame(0x9, b"p" * 126), 1002),
+    (frame(0x1, b"\xff\xfe not utf-8"), 1007),
+    (frame(0x2, b"\x00\x01 binary"), 1003),
+])
+def test_w06_protocol_violations_close_with_their_codes(session, bad, code):
+    raw = Raw(session)
+    raw.send(bad)
+    assert raw.close_code() == code
+
+
+def test_w07_a_slow_handshake_is_cut_at_the_header_timeout(server):
+    u = urlsplit(server["WebSocketUrl"])
+    s = socket.create_connection((u.hostname, u.port), timeout=15)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    started = time.time()
+    # The server hangs up (with or without a 408) within its 10 s header timeout.
+    rest = b""
+    while True:
+        chunk = s.recv(1024)
+        if not chunk:
+            break
+        rest += chunk
+    assert time.time() - started < 12
+    assert b"101" not in rest
+    s.close()
+
+
+def test_w08_bad_handshakes_are_400_or_426_and_h2c_is_never_an_upgrade(server, session):
+    url = server["WebSocketUrl"].replace("ws://", "http://", 1)
+    base = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Origin": session.origin,
+            "Cookie": session.header()}
+
+    def status(path="/?csrf=" + session.csrf, **change):
+        headers = {k: v for k, v in dict(base, **change).items() if v is not None}
+        return requests.get(url + path, headers=headers, timeout=10).status_code
+
+    assert status(**{"Sec-WebSocket-Key": None}) == 400
+    assert status(**{"Sec-WebSocket-Key": "not-base64-16"}) == 400
+    r = requests.get(url + "/", headers=dict(base, **{"Sec-WebSocket-Version": "8"}), timeout=10)
+    assert r.status_code == 426 and r.headers["Sec-WebSocket-Version"] == "13"
+    assert status(Upgrade="h2c", Connection="Upgrade, HTTP2-Settings") == 400
+    # A plain GET of the WebSocket endpoint asks for an upgrade.
+    plain = requests.get(url + "/", timeout=10)
+    assert plain.status_code == 426 and plain.headers["Upgrade"] == "websocket"
+    # No other path is a WebSocket route.
+    assert status(path="/elsewhere?csrf=" + session.csrf) == 404
+    # An upgrade to the HTTP API is not one (its routes answer as HTTP).
+    r = requests.get(server["ApiUrl"] + "/hello", headers=dict(base, Upgrade="h2c"), timeout=10)
+    assert r.status_code == 401
