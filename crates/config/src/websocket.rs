@@ -84,6 +84,12 @@ pub enum WsIntegrationKind {
     Http { url: String, timeout_ms: u64 },
     /// A Lambda-style function: the event in, `{statusCode, body}` out.
     Lambda { target: Target, timeout_ms: u64 },
+    /// A fixed answer (API Gateway's MOCK integration): `body` is a
+    /// template over `${context.connectionId}`, `${context.routeKey}`,
+    /// `${context.requestId}`, `${context.stage}`, `${context.domainName}`,
+    /// `${context.apiId}` and `${context.authorizer.KEY}`; sent back when the
+    /// route has a route response.
+    Response { body: String },
     /// Sends the message back to its sender.
     Echo,
     /// Sends the message's `data` (or the whole message when it has none)
@@ -191,6 +197,7 @@ struct WsIntegrationFile {
     endpoint: Option<String>,
     function_name: Option<String>,
     timeout_ms: Option<u64>,
+    body: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -594,6 +601,7 @@ fn integration(
             ("endpoint", f.endpoint.is_some()),
             ("function_name", f.function_name.is_some()),
             ("timeout_ms", f.timeout_ms.is_some()),
+            ("body", f.body.is_some()),
         ];
         for (name, set) in given {
             if set && !ok.contains(&name) {
@@ -635,6 +643,12 @@ fn integration(
             )?;
             Some(WsIntegrationKind::Lambda { target, timeout_ms })
         }
+        "response" => {
+            only(c, &["body"], &f);
+            Some(WsIntegrationKind::Response {
+                body: f.body.clone().unwrap_or_default(),
+            })
+        }
         "echo" => {
             only(c, &[], &f);
             Some(WsIntegrationKind::Echo)
@@ -646,7 +660,7 @@ fn integration(
         other => {
             c.at(
                 format!("{at}.type"),
-                format!("'{other}' is not http, lambda, echo or broadcast"),
+                format!("'{other}' is not http, lambda, response, echo or broadcast"),
             );
             None
         }

@@ -95,12 +95,50 @@ pub async fn integrate(
                 )
             })
         }
+        WsIntegrationKind::Response { body } => Ok(Answer {
+            status: 200,
+            body: render(body, &event).into_bytes(),
+            protocol: None,
+        }),
         WsIntegrationKind::Echo | WsIntegrationKind::Broadcast => Ok(Answer {
             status: 200,
             body: Vec::new(),
             protocol: None,
         }),
     }
+}
+
+/// Fills `${context.X}` and `${context.authorizer.X}` from the event's
+/// `requestContext`; unknown names become empty, as API Gateway's.
+fn render(template: &str, event: &Value) -> String {
+    let rc = &event["requestContext"];
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            rest = "";
+            break;
+        };
+        let name = &after[..end];
+        let value = match name.strip_prefix("context.") {
+            Some(n) => match n.strip_prefix("authorizer.") {
+                Some(k) => rc["authorizer"].get(k),
+                None => rc.get(n),
+            },
+            None => None,
+        };
+        match value {
+            Some(Value::String(s)) => out.push_str(s),
+            Some(Value::Null) | None => {}
+            Some(other) => out.push_str(&other.to_string()),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A function's answer: `{statusCode, headers, body}`; `null` (a handler
@@ -213,6 +251,19 @@ impl WsApi {
             }
             WsIntegrationKind::Broadcast => {
                 self.broadcast(broadcast_text(text.as_str()));
+            }
+            WsIntegrationKind::Response { body } => {
+                if route.route_response {
+                    let event = events::message(
+                        &conn.info,
+                        &route.key,
+                        "",
+                        &request_id,
+                        &request_id,
+                        self.now(),
+                    );
+                    conn.send(Out::Text(Utf8Bytes::from(render(body, &event))));
+                }
             }
             WsIntegrationKind::Http { .. } | WsIntegrationKind::Lambda { .. } => {
                 let Ok(permit) = slots.clone().try_acquire_owned() else {
@@ -407,6 +458,19 @@ mod tests {
         assert!(lambda_answer(b"not json").is_none());
         assert!(lambda_answer(br#"{"statusCode":"200"}"#).is_none());
         assert!(lambda_answer(br#"{"statusCode":99}"#).is_none());
+    }
+
+    #[test]
+    fn response_templates_read_the_request_context() {
+        let event = serde_json::json!({"requestContext": {
+            "connectionId": "abc=", "routeKey": "whoami", "authorizer": {"principalId": "u1", "n": "7"}}});
+        assert_eq!(
+            render(
+                "${context.connectionId} ${context.routeKey} ${context.authorizer.principalId} ${context.nope}!",
+                &event
+            ),
+            "abc= whoami u1 !"
+        );
     }
 
     #[test]
