@@ -302,3 +302,98 @@ fn route_keys_parse_as_api_gateway_accepts_them() {
         assert!(parse_route_key(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn demo_websocket_api_is_authorized_by_the_session_and_allows_its_api_origin() {
+    let c = parse(DEMO_TOML).expect("the demo config is valid");
+    let ws = &c.websocket_apis[0];
+    assert_eq!(ws.route_selection_expression, "$request.body.action");
+    let keys: Vec<_> = ws.routes.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, ["$connect", "$default", "sendmessage", "$disconnect"]);
+    assert_eq!(ws.routes[0].authorizer.as_deref(), Some("session"));
+    assert_eq!(
+        ws.authorizers[0].kind,
+        WsAuthorizerKind::Session {
+            http_api: "demo".into(),
+            csrf_query: "csrf".into()
+        }
+    );
+    assert_eq!(ws.allowed_origins, Some(vec!["${api.demo}".to_string()]));
+    assert_eq!(ws.limits, WsLimits::default());
+    assert_eq!(ws.limits.frame_bytes, 32 * 1024);
+}
+
+#[test]
+fn websocket_api_problems_are_all_reported_with_their_locations() {
+    let text = r#"
+version = 1
+[[websocket_apis]]
+name = "w"
+route_selection_expression = "$context.routeKey"
+[websocket_apis.authorizers.gate]
+type = "request"
+url = "http://127.0.0.1:9/authz"
+identity_sources = ["route.request.header.Cookie", "$request.header.X"]
+[websocket_apis.authorizers.sess]
+type = "session"
+http_api = "missing"
+[websocket_apis.integrations.e]
+type = "echo"
+body = "not for echo"
+[[websocket_apis.routes]]
+route = "$connect"
+authorizer = "gate"
+[[websocket_apis.routes]]
+route = "$custom"
+integration = "e"
+[[websocket_apis.routes]]
+route = "talk"
+authorizer = "gate"
+[[websocket_apis.routes]]
+route = "$disconnect"
+integration = "e"
+route_response = true
+[websocket_apis.limits]
+frame_bytes = 10
+send_queue = 0
+"#;
+    let problems = parse(text).unwrap_err().0;
+    let locations: Vec<_> = problems.iter().map(|p| p.location.as_str()).collect();
+    for expected in [
+        "websocket_apis[0].route_selection_expression",
+        "websocket_apis[0].authorizers.gate.identity_sources",
+        "websocket_apis[0].authorizers.sess.http_api",
+        "websocket_apis[0].integrations.e.body",
+        "websocket_apis[0].routes[1].route",
+        "websocket_apis[0].routes[2].integration",
+        "websocket_apis[0].routes[2].authorizer",
+        "websocket_apis[0].routes[3].route_response",
+        // Cookies authorize $connect: an Origin allow-list is required.
+        "websocket_apis[0].allowed_origins",
+        "websocket_apis[0].limits.frame_bytes",
+        "websocket_apis[0].limits.send_queue",
+    ] {
+        assert!(
+            locations.contains(&expected),
+            "{expected} missing from {locations:?}"
+        );
+    }
+}
+
+#[test]
+fn websocket_identity_sources_use_the_websocket_syntax() {
+    assert_eq!(
+        parse_ws_identity_source("route.request.header.Cookie"),
+        Some(IdentitySource::Header("cookie".into()))
+    );
+    assert_eq!(
+        parse_ws_identity_source("route.request.querystring.token"),
+        Some(IdentitySource::QueryString("token".into()))
+    );
+    assert_eq!(
+        parse_ws_identity_source("stageVariables.v"),
+        Some(IdentitySource::StageVariable("v".into()))
+    );
+    assert_eq!(parse_ws_identity_source("$request.header.Cookie"), None);
+    assert_eq!(parse_ws_identity_source("route.request.header."), None);
+}
