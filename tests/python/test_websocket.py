@@ -14,8 +14,8 @@ import pytest
 import requests
 from websockets.exceptions import ConnectionClosed
 
-from conftest import ROOT, Server
-from test_sessions import logout
+from conftest import PASSWORD, ROOT, Server
+from test_sessions import LIBFAKETIME, logout
 from ws_helpers import Raw, Session, connect, frame, refused
 
 LIMITS = """
@@ -229,3 +229,47 @@ def test_w08_bad_handshakes_are_400_or_426_and_h2c_is_never_an_upgrade(server, s
     # An upgrade to the HTTP API is not one (its routes answer as HTTP).
     r = requests.get(server["ApiUrl"] + "/hello", headers=dict(base, Upgrade="h2c"), timeout=10)
     assert r.status_code == 401
+
+
+@pytest.fixture
+def clocked_ws(tmp_path):
+    """The demo with tokens closing their connections at expiry, on a wall
+    clock the test moves (libfaketime; timers keep the real monotonic
+    clock)."""
+    assert LIBFAKETIME.exists(), "scripts/test installs Debian's faketime"
+    clock = tmp_path / "clock"
+    clock.write_text("+0\n")
+    config = tmp_path / "demo-expiry.toml"
+    config.write_text((ROOT / "examples" / "demo.toml").read_text()
+                      + "\n[websocket_apis.limits]\nsession_check_seconds = 1\nclose_on_token_expiry = true\n")
+    s = Server(tmp_path / "data", config=config, env={
+        "LD_PRELOAD": str(LIBFAKETIME), "FAKETIME_TIMESTAMP_FILE": str(clock),
+        "FAKETIME_NO_CACHE": "1", "DONT_FAKE_MONOTONIC": "1"}).start()
+    s.clock = clock
+    yield s
+    s.stop()
+
+
+def test_w02_w03_an_expired_token_closes_its_connection_and_cannot_open_another(clocked_ws):
+    admin = clocked_ws.client()
+    name = "expiring-" + str(int(time.time() * 1000))
+    admin.admin_create_user(UserPoolId=clocked_ws["UserPoolId"], Username=name, MessageAction="SUPPRESS")
+    admin.admin_set_user_password(UserPoolId=clocked_ws["UserPoolId"], Username=name, Password=PASSWORD,
+                                  Permanent=True)
+    session = Session(clocked_ws, name)
+    with connect(session) as ws:
+        ws.send("before")
+        assert ws.recv(timeout=5) == "before"
+        # Past the access token's hour: closed within the check interval.
+        clocked_ws.clock.write_text("+61m\n")
+        assert closed_code(ws, timeout=5) == (1008, "Token expired")
+    # W02: the expired access cookie alone does not open a connection...
+    only_access = {k: v for k, v in session.cookies.items() if k != "__Host-cognate-refresh"}
+    assert refused(lambda: connect(session, cookies="; ".join(f"{k}={v}" for k, v in only_access.items()))) == 403
+    # ...with the refresh cookie the session is renewed on the upgrade
+    # itself (new cookies on the 101), as on the HTTP routes.
+    with connect(session) as ws:
+        renewed = ws.response.headers.get_all("Set-Cookie")
+        assert any(c.startswith("__Host-cognate-access=") for c in renewed), renewed
+        ws.send("after")
+        assert ws.recv(timeout=5) == "after"
