@@ -111,7 +111,9 @@ def main():
             admin.admin_create_user(UserPoolId=o["UserPoolId"], Username=name, MessageAction="SUPPRESS")
             admin.admin_set_user_password(UserPoolId=o["UserPoolId"], Username=name, Password=PASSWORD,
                                           Permanent=True)
-            _, cookies = signed_in(o, name)
+            # The last node to start registered its callback URL with the
+            # shared client (a real deployment has one public URL).
+            _, cookies = signed_in(outputs[-1], name)
             lines.append(f"{cookie_header(cookies)}|{cookies['__Host-cognate-csrf']}")
         sessions.write_text("\n".join(lines) + "\n")
 
