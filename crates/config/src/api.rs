@@ -610,6 +610,35 @@ pub(crate) fn is_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// A stage name: `$default`, or plain; used once.
+pub(crate) fn check_stage_name(c: &mut Collector, sat: &str, name: &str, taken: bool) {
+    if name != "$default" && !is_name(name) {
+        c.at(
+            format!("{sat}.name"),
+            "must be \"$default\" or letters, digits, '-' or '_'",
+        );
+    }
+    if taken {
+        c.at(format!("{sat}.name"), format!("stage '{name}' twice"));
+    }
+}
+
+/// A request authorizer's cache TTL: 300 s by default when identity
+/// sources make a cache key, else 0; at most 3600.
+pub(crate) fn authorizer_ttl(c: &mut Collector, at: &str, ttl: Option<u32>, keyed: bool) -> u32 {
+    let ttl_s = ttl.unwrap_or(if keyed { 300 } else { 0 });
+    if ttl_s > 3600 {
+        c.at(format!("{at}.ttl_seconds"), "at most 3600");
+    }
+    if ttl_s > 0 && !keyed {
+        c.at(
+            format!("{at}.ttl_seconds"),
+            "caching needs identity_sources (the cache key)",
+        );
+    }
+    ttl_s
+}
+
 /// A name the config refers to something by: plain, and not taken.
 pub(crate) fn check_name(c: &mut Collector, at: &str, name: &str, taken: bool, what: &str) {
     if !is_name(name) {
@@ -698,15 +727,7 @@ pub(crate) fn http_apis(
         let mut stages: Vec<Stage> = Vec::new();
         for (si, s) in a.stages.into_iter().enumerate() {
             let sat = format!("{at}.stages[{si}]");
-            if s.name != "$default" && !is_name(&s.name) {
-                c.at(
-                    format!("{sat}.name"),
-                    "must be \"$default\" or letters, digits, '-' or '_'",
-                );
-            }
-            if stages.iter().any(|o| o.name == s.name) {
-                c.at(format!("{sat}.name"), format!("stage '{}' twice", s.name));
-            }
+            check_stage_name(c, &sat, &s.name, stages.iter().any(|o| o.name == s.name));
             if s.variables.len() > 100 {
                 c.at(format!("{sat}.variables"), "at most 100 stage variables");
             }
@@ -1151,18 +1172,7 @@ fn authorizer(
                     ),
                 }
             }
-            let ttl_s = f
-                .ttl_seconds
-                .unwrap_or(if identity_sources.is_empty() { 0 } else { 300 });
-            if ttl_s > 3600 {
-                c.at(format!("{at}.ttl_seconds"), "at most 3600");
-            }
-            if ttl_s > 0 && identity_sources.is_empty() {
-                c.at(
-                    format!("{at}.ttl_seconds"),
-                    "caching needs identity_sources (the cache key)",
-                );
-            }
+            let ttl_s = authorizer_ttl(c, at, f.ttl_seconds, !identity_sources.is_empty());
             Some(AuthorizerKind::Request(RequestAuthorizer {
                 target,
                 payload_version,

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::api::{
-    check_name, http_url, is_name, timeout, ApiMapping, Function, HttpApi, IdentitySource,
-    MappingFile, PayloadVersion, RequestAuthorizer, Target,
+    authorizer_ttl, check_name, check_stage_name, http_url, is_name, timeout, ApiMapping, Function,
+    HttpApi, IdentitySource, MappingFile, PayloadVersion, RequestAuthorizer, Target,
 };
 use crate::file::Collector;
 use crate::model::Listen;
@@ -250,15 +250,7 @@ pub(crate) fn websocket_apis(
         let mut stages: Vec<WsStage> = Vec::new();
         for (si, s) in a.stages.into_iter().enumerate() {
             let sat = format!("{at}.stages[{si}]");
-            if s.name != "$default" && !is_name(&s.name) {
-                c.at(
-                    format!("{sat}.name"),
-                    "must be \"$default\" or letters, digits, '-' or '_'",
-                );
-            }
-            if stages.iter().any(|o| o.name == s.name) {
-                c.at(format!("{sat}.name"), format!("stage '{}' twice", s.name));
-            }
+            check_stage_name(c, &sat, &s.name, stages.iter().any(|o| o.name == s.name));
             stages.push(WsStage {
                 name: s.name,
                 variables: s.variables,
@@ -518,18 +510,7 @@ fn authorizer(
                     ),
                 }
             }
-            let ttl_s = f
-                .ttl_seconds
-                .unwrap_or(if identity_sources.is_empty() { 0 } else { 300 });
-            if ttl_s > 3600 {
-                c.at(format!("{at}.ttl_seconds"), "at most 3600");
-            }
-            if ttl_s > 0 && identity_sources.is_empty() {
-                c.at(
-                    format!("{at}.ttl_seconds"),
-                    "caching needs identity_sources (the cache key)",
-                );
-            }
+            let ttl_s = authorizer_ttl(c, at, f.ttl_seconds, !identity_sources.is_empty());
             Some(WsAuthorizerKind::Request(RequestAuthorizer {
                 target,
                 payload_version: PayloadVersion::V1,

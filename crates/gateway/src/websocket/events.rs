@@ -155,7 +155,7 @@ pub fn authorizer(ctx: &RequestContext, info: &ConnInfo, region: &str, now_ms: i
     rc.remove("authorizer");
     json!({
         "type": "REQUEST",
-        "methodArn": connect_arn(info, region, &ctx.account_id),
+        "methodArn": connect_arn(info, region, ctx.account_id),
         "headers": h,
         "multiValueHeaders": mh,
         "queryStringParameters": q,
