@@ -106,6 +106,9 @@ def free_port():
 CONFIG = """
 version = 1
 
+[server]
+metrics_listen = "auto"
+
 [[websocket_apis]]
 name = "events"
 allowed_origins = ["{origin}"]
@@ -365,3 +368,30 @@ def test_management_calls_are_signed_with_the_admin_credentials(server, backend)
             api.post_to_connection(ConnectionId=cid, Data=b"x" * (128 * 1024 + 1))
         api.post_to_connection(ConnectionId=cid, Data=b"fits")
         assert ws.recv(timeout=5) == "fits"
+
+
+def metric(server, name, api="events"):
+    text = requests.get(server["MetricsUrl"], timeout=5).text
+    for line in text.splitlines():
+        if line.startswith(f'{name}{{api="{api}"}} '):
+            return int(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def test_metrics_count_open_connections_upgrades_and_messages(server, backend):
+    refused = metric(server, "cognate_websocket_upgrades_refused_total")
+    assert status_of(lambda: open_ws(server, token="deny-metrics")) == 403
+    assert metric(server, "cognate_websocket_upgrades_refused_total") == refused + 1
+    accepted = metric(server, "cognate_websocket_upgrades_accepted_total")
+    sent = metric(server, "cognate_websocket_messages_sent_total")
+    with open_ws(server, token="allow-metrics") as ws:
+        ws.send('{"action":"whoami"}')
+        ws.recv(timeout=5)
+        assert metric(server, "cognate_websocket_upgrades_accepted_total") == accepted + 1
+        assert metric(server, "cognate_websocket_connections") >= 1
+        assert metric(server, "cognate_websocket_messages_received_total") >= 1
+        assert metric(server, "cognate_websocket_messages_sent_total") == sent + 1
+    deadline = time.time() + 5
+    while metric(server, "cognate_websocket_connections") != 0 and time.time() < deadline:
+        time.sleep(0.05)
+    assert metric(server, "cognate_websocket_connections") == 0

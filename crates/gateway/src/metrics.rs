@@ -55,10 +55,27 @@ impl Latency {
     }
 }
 
+/// Counters of one WebSocket API.
+#[derive(Default)]
+pub struct WsCounters {
+    api: String,
+    /// Connections open now.
+    pub open: AtomicU64,
+    /// Upgrades answered 101.
+    pub accepted: AtomicU64,
+    /// Upgrades refused (any status but 101).
+    pub refused: AtomicU64,
+    /// Messages received from clients.
+    pub messages_in: AtomicU64,
+    /// Messages sent to clients.
+    pub messages_out: AtomicU64,
+}
+
 #[derive(Default)]
 pub struct Metrics {
     routes: Mutex<Vec<Arc<RouteCounters>>>,
     latencies: Mutex<Vec<Arc<Latency>>>,
+    websockets: Mutex<Vec<Arc<WsCounters>>>,
 }
 
 fn label(v: &str) -> String {
@@ -90,9 +107,69 @@ impl Metrics {
         l
     }
 
+    pub fn websocket(&self, api: &str) -> Arc<WsCounters> {
+        let c = Arc::new(WsCounters {
+            api: api.to_string(),
+            ..WsCounters::default()
+        });
+        self.websockets
+            .lock()
+            .expect("metrics lock")
+            .push(c.clone());
+        c
+    }
+
     /// The text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
+        let websockets = self.websockets.lock().expect("metrics lock");
+        let families: [(&str, &str, &str, fn(&WsCounters) -> &AtomicU64); 5] = [
+            (
+                "cognate_websocket_connections",
+                "gauge",
+                "Open WebSocket connections.",
+                |c| &c.open,
+            ),
+            (
+                "cognate_websocket_upgrades_accepted_total",
+                "counter",
+                "Upgrades answered 101.",
+                |c| &c.accepted,
+            ),
+            (
+                "cognate_websocket_upgrades_refused_total",
+                "counter",
+                "Upgrades refused before any socket opened.",
+                |c| &c.refused,
+            ),
+            (
+                "cognate_websocket_messages_received_total",
+                "counter",
+                "Messages received from clients.",
+                |c| &c.messages_in,
+            ),
+            (
+                "cognate_websocket_messages_sent_total",
+                "counter",
+                "Messages sent to clients.",
+                |c| &c.messages_out,
+            ),
+        ];
+        if !websockets.is_empty() {
+            for (name, kind, help, get) in families {
+                let _ = writeln!(out, "# HELP {name} {help}");
+                let _ = writeln!(out, "# TYPE {name} {kind}");
+                for c in websockets.iter() {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{api=\"{}\"}} {}",
+                        label(&c.api),
+                        get(c).load(Ordering::Relaxed)
+                    );
+                }
+            }
+        }
+        drop(websockets);
         out.push_str("# HELP cognate_gateway_requests_total HTTP API requests by API, route key and status.\n");
         out.push_str("# TYPE cognate_gateway_requests_total counter\n");
         for r in self.routes.lock().expect("metrics lock").iter() {

@@ -371,6 +371,7 @@ pub(crate) async fn run(
                 incoming = ws.next() => match incoming {
                     None => break (None, 1006, reason_of(1006).into()),
                     Some(Ok(Message::Text(text))) => {
+                        api.counters.messages_in.fetch_add(1, Ordering::Relaxed);
                         conn.last_active_ms.store(api.now(), Ordering::Relaxed);
                         idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
                         api.on_message(&conn, text, &slots);
@@ -410,6 +411,7 @@ pub(crate) async fn run(
                         if !matches!(tokio::time::timeout(WRITE_TIMEOUT, ws.send(Message::Text(t))).await, Ok(Ok(()))) {
                             break (None, 1006, reason_of(1006).into());
                         }
+                        api.counters.messages_out.fetch_add(1, Ordering::Relaxed);
                         conn.last_active_ms.store(api.now(), Ordering::Relaxed);
                         idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
                     }
@@ -417,6 +419,7 @@ pub(crate) async fn run(
                         if !matches!(tokio::time::timeout(WRITE_TIMEOUT, ws.send(Message::Binary(b.into()))).await, Ok(Ok(()))) {
                             break (None, 1006, reason_of(1006).into());
                         }
+                        api.counters.messages_out.fetch_add(1, Ordering::Relaxed);
                     }
                     Some(Out::Close(c, r)) => break (Some(c), c, r.into()),
                     None => break (Some(1001), 1001, reason_of(1001).into()),

@@ -109,6 +109,7 @@ pub struct WsApi {
     closing: watch::Sender<bool>,
     /// Three bytes every connection id of this process starts with.
     node: [u8; 3],
+    pub(crate) counters: Arc<crate::metrics::WsCounters>,
 }
 
 /// Compiles one WebSocket API of the config.
@@ -201,9 +202,10 @@ pub async fn compile(
         limits: api.limits,
         connections: RwLock::new(HashMap::new()),
         credentials: setup.credentials.clone(),
-        shared,
         closing,
         node: cognate_identity::crypto::random_bytes(),
+        counters: shared.metrics.websocket(&api.name),
+        shared,
     });
     if matches!(compiled.auth, ConnectAuth::Session { .. }) || api.limits.close_on_token_expiry {
         tokio::spawn(session_sweep(Arc::downgrade(&compiled)));
@@ -346,7 +348,14 @@ impl WsApi {
         if !(rest.is_empty() || rest == "/") {
             return refuse(StatusCode::NOT_FOUND, "Not Found");
         }
-        self.upgrade(request, stage).await
+        let r = self.clone().upgrade(request, stage).await;
+        let counter = if r.status() == StatusCode::SWITCHING_PROTOCOLS {
+            &self.counters.accepted
+        } else {
+            &self.counters.refused
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        r
     }
 
     async fn upgrade(self: Arc<Self>, mut request: Request<Body>, stage: String) -> Response<Body> {
@@ -620,6 +629,9 @@ impl WsApi {
     }
 
     fn register(&self, conn: Arc<Conn>) {
+        self.counters
+            .open
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.connections
             .write()
             .expect("connections lock")
@@ -627,10 +639,16 @@ impl WsApi {
     }
 
     fn unregister(&self, id: &str) {
-        self.connections
+        let removed = self
+            .connections
             .write()
             .expect("connections lock")
             .remove(id);
+        if removed.is_some() {
+            self.counters
+                .open
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }
 
