@@ -71,6 +71,14 @@ pub struct WsCounters {
     pub messages_out: AtomicU64,
 }
 
+/// A WebSocket metric family: name, type, help, and its counter.
+type WsFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&WsCounters) -> &AtomicU64,
+);
+
 #[derive(Default)]
 pub struct Metrics {
     routes: Mutex<Vec<Arc<RouteCounters>>>,
@@ -123,7 +131,7 @@ impl Metrics {
     pub fn encode(&self) -> String {
         let mut out = String::new();
         let websockets = self.websockets.lock().expect("metrics lock");
-        let families: [(&str, &str, &str, fn(&WsCounters) -> &AtomicU64); 5] = [
+        let families: [WsFamily; 5] = [
             (
                 "cognate_websocket_connections",
                 "gauge",
