@@ -3,8 +3,8 @@
 //! allowed Origin), learns each connection's id from the `whoami` route,
 //! prints `ready`, waits for `go` on stdin, then measures:
 //!
-//! 1. broadcasts through `sendmessage` (one sender, every connection of
-//!    the node receives each message);
+//! 1. broadcasts through `sendmessage` (one sender; every connection, on
+//!    every node, receives each message);
 //! 2. `@connections` PostToConnection to every connection, SigV4-signed,
 //!    over `--http-clients` keep-alive connections.
 //!
@@ -31,7 +31,10 @@ struct Args {
     origin: String,
     sessions: Vec<(String, String)>,
     connections: usize,
+    /// Broadcasts this process sends.
     broadcasts: usize,
+    /// Broadcasts every connection should receive (from every process).
+    expect_broadcasts: usize,
     http_clients: usize,
     key: String,
     secret: String,
@@ -59,6 +62,7 @@ fn args() -> Args {
         sessions,
         connections: get("connections").parse().expect("connections"),
         broadcasts: get("broadcasts").parse().expect("broadcasts"),
+        expect_broadcasts: get("expect_broadcasts").parse().expect("expect_broadcasts"),
         http_clients: get("http_clients").parse().expect("http_clients"),
         key: get("key"),
         secret: get("secret"),
@@ -232,7 +236,7 @@ async fn main() {
             .await
             .expect("send");
     }
-    let want = base + n * args.broadcasts as u64;
+    let want = base + n * args.expect_broadcasts as u64;
     let broadcast_elapsed = wait_for(&received, want, Duration::from_secs(120)).await;
     let _ = started;
     let broadcast_delivered = received.load(Ordering::Relaxed) - base;
@@ -261,7 +265,8 @@ async fn main() {
         "{}",
         serde_json::json!({
             "connections": n,
-            "broadcasts": args.broadcasts,
+            "broadcasts_sent": args.broadcasts,
+            "broadcasts_expected": args.expect_broadcasts,
             "broadcast_delivered": broadcast_delivered,
             "broadcast_s": broadcast_elapsed.as_secs_f64(),
             "posted": posted,

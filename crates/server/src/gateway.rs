@@ -44,6 +44,7 @@ pub async fn build(
     config_file: Option<&Path>,
     data_dir: &Path,
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    placeholders: &HashMap<String, String>,
 ) -> Result<(Apis, WsApis, Arc<cognate_gateway::Shared>), String> {
     let config_dir = match config_file.and_then(Path::parent) {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -71,9 +72,18 @@ pub async fn build(
     }
     let mut ws_apis = HashMap::new();
     for api in &config.websocket_apis {
+        // Where this node serves the API, for the nodes sharing the
+        // database (in http form: management calls and broadcasts).
+        let own_url = placeholders
+            .get(&format!("websocket.{}", api.name))
+            .map(|u| {
+                u.replacen("wss://", "https://", 1)
+                    .replacen("ws://", "http://", 1)
+            });
         let compiled = cognate_gateway::websocket::compile(
             api,
             &config.http_apis,
+            own_url,
             &setup,
             shared.clone(),
             &mut verifiers,

@@ -263,6 +263,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         args.config.as_deref(),
         &args.data_dir,
         state.clock.clone(),
+        &placeholders,
     )
     .await?;
     for (host, router) in crate::gateway::custom_domains(&config, &apis, &ws_apis) {

@@ -12,7 +12,7 @@
 //! Repositories, one per aggregate, as methods grouped by module: [`pools`]
 //! (pools, app clients, resource servers), [`users`], [`groups`], [`tokens`]
 //! (token origins and refresh tokens), [`keys`], [`codes`] (one-time codes and
-//! challenge sessions), and [`meta`]. Writes that belong together run in one
+//! challenge sessions), [`nodes`] (gateway nodes of WebSocket APIs), and [`meta`]. Writes that belong together run in one
 //! transaction. No state lives only in this process.
 
 pub mod auth_codes;
@@ -20,6 +20,7 @@ pub mod codes;
 pub mod groups;
 pub mod keys;
 pub mod meta;
+pub mod nodes;
 pub mod pools;
 pub mod tokens;
 pub mod users;

@@ -87,6 +87,7 @@ macro_rules! contract {
 }
 
 contract!(
+    gateway_nodes_are_refreshed_listed_by_freshness_and_removed,
     pools_clients_and_resource_servers_round_trip,
     deleting_a_pool_removes_everything_in_it,
     users_are_unique_by_username_and_alias,
@@ -732,6 +733,44 @@ async fn key_rotation_retires_the_old_keys(h: Harness) {
     );
     assert_eq!(s.purge_retired_keys("us-east-1_a", 6).await.unwrap(), 2);
     assert_eq!(s.keys("us-east-1_a").await.unwrap().len(), 2);
+}
+
+async fn gateway_nodes_are_refreshed_listed_by_freshness_and_removed(h: Harness) {
+    let s = &h.store;
+    s.node_seen("chat", "AAAA", "http://10.0.0.1:4003", 1_000)
+        .await
+        .unwrap();
+    s.node_seen("chat", "BBBB", "http://10.0.0.2:4003", 1_000)
+        .await
+        .unwrap();
+    s.node_seen("other", "AAAA", "http://10.0.0.1:4004", 1_000)
+        .await
+        .unwrap();
+    // A refresh moves the node's URL and time.
+    s.node_seen("chat", "AAAA", "http://10.0.0.9:4003", 5_000)
+        .await
+        .unwrap();
+    let fresh = s.nodes("chat", 2_000).await.unwrap();
+    assert_eq!(fresh.len(), 1);
+    assert_eq!(
+        (
+            fresh[0].node_tag.as_str(),
+            fresh[0].url.as_str(),
+            fresh[0].seen_ms
+        ),
+        ("AAAA", "http://10.0.0.9:4003", 5_000)
+    );
+    assert_eq!(s.nodes("chat", 0).await.unwrap().len(), 2);
+    s.node_gone("chat", "AAAA").await.unwrap();
+    let left: Vec<_> = s
+        .nodes("chat", 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.node_tag)
+        .collect();
+    assert_eq!(left, ["BBBB"]);
+    assert_eq!(s.nodes("other", 0).await.unwrap().len(), 1);
 }
 
 async fn meta_values_are_set_once(h: Harness) {

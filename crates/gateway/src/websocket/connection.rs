@@ -250,7 +250,9 @@ impl WsApi {
                 conn.send(Out::Text(text));
             }
             WsIntegrationKind::Broadcast => {
-                self.broadcast(broadcast_text(text.as_str()));
+                let out = broadcast_text(text.as_str());
+                super::relay::broadcast_to_peers(self, out.as_str());
+                self.broadcast(out);
             }
             WsIntegrationKind::Response { body } => {
                 if route.route_response {

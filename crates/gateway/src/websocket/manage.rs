@@ -49,9 +49,66 @@ fn iso(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Checks a request's SigV4 signature (service `execute-api`, the admin
+/// credentials); the error answer when it is not good.
+fn verify(api: &WsApi, parts: &axum::http::request::Parts, body: &[u8]) -> Option<Response<Body>> {
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    let signed = cognate_identity::sigv4::Request {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &headers,
+        body,
+    };
+    cognate_identity::sigv4::verify(
+        &signed,
+        &api.credentials,
+        &api.shared.region,
+        "execute-api",
+        api.now() / 1000,
+    )
+    .err()
+    .map(|e| error(StatusCode::FORBIDDEN, &e.type_name(), &e.message))
+}
+
+/// `POST /@broadcast` from another node (signed): deliver to this node's
+/// connections only.
+pub(crate) async fn broadcast_from_peer(
+    api: &Arc<WsApi>,
+    request: Request<Body>,
+) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    if parts.method != Method::POST || parts.headers.get(super::relay::RELAYED).is_none() {
+        return error(StatusCode::NOT_FOUND, "NotFoundException", "Not Found");
+    }
+    let Ok(body) = http_body_util::Limited::new(body, MAX_DATA).collect().await else {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PayloadTooLargeException",
+            "Request entity too large",
+        );
+    };
+    let body = body.to_bytes();
+    if let Some(refused) = verify(api, &parts, &body) {
+        return refused;
+    }
+    match String::from_utf8(body.to_vec()) {
+        Ok(text) => {
+            api.broadcast(Utf8Bytes::from(text));
+            Response::new(Body::empty())
+        }
+        Err(_) => error(StatusCode::BAD_REQUEST, "BadRequestException", "text only"),
+    }
+}
+
 pub(crate) async fn handle(
     api: &Arc<WsApi>,
     request: Request<Body>,
+    stage: &str,
     raw_id: &str,
 ) -> Response<Body> {
     let (parts, body) = request.into_parts();
@@ -65,29 +122,23 @@ pub(crate) async fn handle(
             )
         }
     };
-    let headers: Vec<(String, String)> = parts
-        .headers
-        .iter()
-        .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
-        .collect();
-    let signed = cognate_identity::sigv4::Request {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query().unwrap_or(""),
-        headers: &headers,
-        body: &body,
-    };
-    if let Err(e) = cognate_identity::sigv4::verify(
-        &signed,
-        &api.credentials,
-        &api.shared.region,
-        "execute-api",
-        api.now() / 1000,
-    ) {
-        return error(StatusCode::FORBIDDEN, &e.type_name(), &e.message);
+    if let Some(refused) = verify(api, &parts, &body) {
+        return refused;
     }
     let id = cognate_identity::crypto::percent_decode(raw_id, false);
     let Some(conn) = api.connection(&id) else {
+        // Another node's connection: that node answers (once; a relayed
+        // call is never passed on).
+        if parts.headers.get(super::relay::RELAYED).is_none()
+            && super::relay::tag_of(&id) != api.tag
+        {
+            if let Some(r) =
+                super::relay::forward(api, parts.method.as_str(), stage, raw_id, body.to_vec())
+                    .await
+            {
+                return r;
+            }
+        }
         return gone();
     };
     match parts.method {

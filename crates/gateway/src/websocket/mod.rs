@@ -23,6 +23,7 @@
 pub mod connection;
 pub mod events;
 pub mod manage;
+pub mod relay;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -109,13 +110,23 @@ pub struct WsApi {
     closing: watch::Sender<bool>,
     /// Three bytes every connection id of this process starts with.
     node: [u8; 3],
+    /// Those bytes as the ids show them (four base64 characters).
+    pub tag: String,
+    /// Where this node serves the API (http form), for the other nodes.
+    own_url: Option<String>,
+    /// The other live nodes serving the API.
+    peers: RwLock<Vec<cognate_store::nodes::Node>>,
+    store: cognate_store::Store,
     pub(crate) counters: Arc<crate::metrics::WsCounters>,
 }
 
 /// Compiles one WebSocket API of the config.
+/// `own_url` is where this node serves the API, recorded for the other
+/// nodes sharing the database (`None`: never relayed to).
 pub async fn compile(
     api: &WebSocketApi,
     http_apis: &[HttpApi],
+    own_url: Option<String>,
     setup: &Setup<'_>,
     shared: Arc<Shared>,
     verifiers: &mut Verifiers,
@@ -189,6 +200,7 @@ pub async fn compile(
         })
         .collect();
     let (closing, _) = watch::channel(false);
+    let node: [u8; 3] = cognate_identity::crypto::random_bytes();
     let compiled = Arc::new(WsApi {
         name: api.name.clone(),
         api_id: crate::api_id(&format!("websocket.{}", api.name)),
@@ -203,12 +215,19 @@ pub async fn compile(
         connections: RwLock::new(HashMap::new()),
         credentials: setup.credentials.clone(),
         closing,
-        node: cognate_identity::crypto::random_bytes(),
+        node,
+        tag: base64::engine::general_purpose::STANDARD.encode(node),
+        own_url,
+        peers: RwLock::new(Vec::new()),
+        store: setup.identity.store().clone(),
         counters: shared.metrics.websocket(&api.name),
         shared,
     });
     if matches!(compiled.auth, ConnectAuth::Session { .. }) || api.limits.close_on_token_expiry {
         tokio::spawn(session_sweep(Arc::downgrade(&compiled)));
+    }
+    if compiled.own_url.is_some() {
+        tokio::spawn(relay::heartbeat(Arc::downgrade(&compiled)));
     }
     Ok(compiled)
 }
@@ -287,12 +306,14 @@ impl WsApi {
         let _ = self.closing.send(true);
     }
 
-    /// Waits until every connection has closed, at most `limit`.
+    /// Waits until every connection has closed, at most `limit`; then
+    /// the node's record goes (the other nodes stop relaying to it).
     pub async fn drained(&self, limit: Duration) {
         let until = tokio::time::Instant::now() + limit;
         while self.open_connections() > 0 && tokio::time::Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        relay::leave(self).await;
     }
 
     /// Sends `text` to every open connection; returns how many took it.
@@ -317,6 +338,9 @@ impl WsApi {
         mapping: Option<Mapping>,
     ) -> Response<Body> {
         let path = request.uri().path().to_string();
+        if path == "/@broadcast" {
+            return manage::broadcast_from_peer(&self, request).await;
+        }
         let (stage, rest) = match &mapping {
             Some(m) => {
                 let rest = if m.base_path.is_empty() {
@@ -343,7 +367,7 @@ impl WsApi {
         }
         if let Some(id) = rest.strip_prefix("/@connections/") {
             let id = id.to_string();
-            return manage::handle(&self, request, &id).await;
+            return manage::handle(&self, request, &stage, &id).await;
         }
         if !(rest.is_empty() || rest == "/") {
             return refuse(StatusCode::NOT_FOUND, "Not Found");
