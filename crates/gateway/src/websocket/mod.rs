@@ -216,7 +216,7 @@ pub async fn compile(
         credentials: setup.credentials.clone(),
         closing,
         node,
-        tag: base64::engine::general_purpose::STANDARD.encode(node),
+        tag: base64::engine::general_purpose::URL_SAFE.encode(node),
         own_url,
         peers: RwLock::new(Vec::new()),
         store: setup.identity.store().clone(),
@@ -233,12 +233,14 @@ pub async fn compile(
 }
 
 /// A connection id shaped like API Gateway's (`Kf2bqd9WywMCEng=`): 11
-/// bytes, base64; the first three name the node.
+/// bytes in base64, the first three naming the node. The URL-safe
+/// alphabet keeps `/` and `+` out, so an id needs no escaping in
+/// `@connections/{id}` beyond its `=`.
 fn connection_id(node: &[u8; 3]) -> String {
     let mut b = [0u8; 11];
     b[..3].copy_from_slice(node);
     b[3..].copy_from_slice(&cognate_identity::crypto::random_bytes::<8>());
-    base64::engine::general_purpose::STANDARD.encode(b)
+    base64::engine::general_purpose::URL_SAFE.encode(b)
 }
 
 fn request_id() -> String {
@@ -759,10 +761,11 @@ mod tests {
         let id = connection_id(&[1, 2, 3]);
         assert_eq!(id.len(), 16);
         assert!(id.ends_with('='));
-        let raw = base64::engine::general_purpose::STANDARD
+        let raw = base64::engine::general_purpose::URL_SAFE
             .decode(&id)
             .expect("base64");
         assert_eq!(&raw[..3], &[1, 2, 3]);
+        assert!(!id.contains(['/', '+']));
         assert_ne!(id, connection_id(&[1, 2, 3]));
     }
 }
