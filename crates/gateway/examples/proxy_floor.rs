@@ -62,7 +62,11 @@ async fn main() {
                     match r {
                         Ok(resp) => {
                             let (parts, body) = resp.into_parts();
-                            let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            let bytes = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
                             Ok::<_, Infallible>(Response::from_parts(parts, Full::new(bytes)))
                         }
                         Err(_) => {
