@@ -95,6 +95,7 @@ contract!(
     concurrent_failures_are_all_counted,
     groups_order_by_precedence_and_list_members,
     revoking_an_origin_kills_its_refresh_tokens,
+    live_origins_are_told_apart_from_revoked_and_unknown_ones,
     only_one_concurrent_rotation_wins,
     a_challenge_session_is_taken_once,
     codes_are_replaced_and_consumed_with_the_user_write,
@@ -544,6 +545,31 @@ async fn groups_order_by_precedence_and_list_members(h: Harness) {
         s.groups_of("us-east-1_a", "sub-alice").await.unwrap().len(),
         1
     );
+}
+
+async fn live_origins_are_told_apart_from_revoked_and_unknown_ones(h: Harness) {
+    let s = &h.store;
+    s.insert_pool(&pool("us-east-1_a")).await.unwrap();
+    // More than one query's worth of names.
+    let mut names = Vec::new();
+    for i in 0..600 {
+        let jti = format!("o{i}");
+        s.insert_origin(
+            &origin("us-east-1_a", &jti, "sub-a"),
+            Some(&format!("h{i}")),
+        )
+        .await
+        .unwrap();
+        names.push(jti);
+    }
+    s.revoke_origin("o3", 5).await.unwrap();
+    s.revoke_origin("o550", 5).await.unwrap();
+    names.push("never-issued".into());
+    let live = s.live_origins(&names).await.unwrap();
+    assert_eq!(live.len(), 598);
+    assert!(live.contains("o0") && live.contains("o599"));
+    assert!(!live.contains("o3") && !live.contains("o550") && !live.contains("never-issued"));
+    assert!(s.live_origins(&[]).await.unwrap().is_empty());
 }
 
 async fn revoking_an_origin_kills_its_refresh_tokens(h: Harness) {

@@ -371,7 +371,7 @@ impl WsApi {
 
 /// Closes connections whose session was revoked or ended (1008), and,
 /// when configured, those whose token expired; one pass per
-/// `session_check_ms`, one store lookup per distinct session.
+/// `session_check_ms`, one store query per 500 distinct sessions.
 async fn session_sweep(api: std::sync::Weak<WsApi>) {
     let period = match api.upgrade() {
         Some(a) => Duration::from_millis(a.limits.session_check_ms),
@@ -407,22 +407,23 @@ async fn session_sweep(api: std::sync::Weak<WsApi>) {
                 by_origin.entry(o.as_str()).or_default().push(c);
             }
         }
-        for (origin, holders) in by_origin {
-            let ended = match rt.identity.store().origin(origin).await {
-                Ok(Some(o)) => o.revoked_ms.is_some(),
-                Ok(None) => true,
-                Err(e) => {
-                    // Checked again on the next pass; a database blip does
-                    // not drop every connection.
-                    tracing::warn!(error = %e, "session check of open connections failed");
-                    false
-                }
-            };
-            if ended {
-                for c in holders {
-                    c.send(Out::Close(1008, "Session ended"));
+        if by_origin.is_empty() {
+            continue;
+        }
+        let names: Vec<String> = by_origin.keys().map(|o| o.to_string()).collect();
+        match rt.identity.store().live_origins(&names).await {
+            Ok(live) => {
+                for (origin, holders) in by_origin {
+                    if !live.contains(origin) {
+                        for c in holders {
+                            c.send(Out::Close(1008, "Session ended"));
+                        }
+                    }
                 }
             }
+            // Checked again on the next pass; a database blip does not
+            // drop every connection.
+            Err(e) => tracing::warn!(error = %e, "session check of open connections failed"),
         }
     }
 }
