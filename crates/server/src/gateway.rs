@@ -74,11 +74,20 @@ pub async fn build(
     for api in &config.websocket_apis {
         // Where this node serves the API, for the nodes sharing the
         // database (in http form: management calls and broadcasts).
+        // A wildcard bind (0.0.0.0, [::]) names no address another node
+        // could reach: such a node serves its own connections only.
         let own_url = placeholders
             .get(&format!("websocket.{}", api.name))
             .map(|u| {
                 u.replacen("wss://", "https://", 1)
                     .replacen("ws://", "http://", 1)
+            })
+            .filter(|u| {
+                let wildcard = u.contains("//0.0.0.0") || u.contains("//[::]");
+                if wildcard {
+                    tracing::warn!(api = %api.name, url = %u, "WebSocket API bound to a wildcard address: other nodes cannot relay to this one; bind it to a routable address");
+                }
+                !wildcard
             });
         let compiled = cognate_gateway::websocket::compile(
             api,
