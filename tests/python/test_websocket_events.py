@@ -32,6 +32,8 @@ class Backend:
     def __init__(self):
         self.events = []
         self.authz = []
+        self.manager = None  # set once the server is up
+        self.self_post = []
         self.lock = threading.Lock()
         backend = self
 
@@ -71,8 +73,17 @@ class Backend:
                 with backend.lock:
                     backend.events.append(event)
                 rc = event["requestContext"]
-                if rc["eventType"] == "CONNECT" and (event.get("queryStringParameters") or {}).get("reject"):
+                query = event.get("queryStringParameters") or {}
+                if rc["eventType"] == "CONNECT" and query.get("reject"):
                     return self.reply(400, '{"why":"rejected by the backend"}')
+                if rc["eventType"] == "CONNECT" and query.get("selfpost"):
+                    # Posting to the connection from inside its own $connect:
+                    # not open yet, so 410 (as on AWS).
+                    try:
+                        backend.manager.post_to_connection(ConnectionId=rc["connectionId"], Data=b"too early")
+                        backend.self_post.append("delivered")
+                    except Exception as e:  # noqa: BLE001 - the error code is what is recorded
+                        backend.self_post.append(getattr(e, "response", {}).get("Error", {}).get("Code", repr(e)))
                 if rc["eventType"] == "MESSAGE":
                     return self.reply(200, json.dumps({"you": rc["connectionId"], "route": rc["routeKey"]}))
                 return self.reply(200, "")
@@ -184,6 +195,7 @@ def server(tmp_path_factory, backend):
     config.write_text(CONFIG.format(origin=ORIGIN, backend=backend.url, dead=free_port(), strict=strict))
     s = Server(d / "data", config=config).start()
     s.strict_url = f"ws://127.0.0.1:{strict}/"
+    backend.manager = manager(s)
     yield s
     assert s.stop() == 0
 
@@ -395,3 +407,39 @@ def test_metrics_count_open_connections_upgrades_and_messages(server, backend):
     while metric(server, "cognate_websocket_connections") != 0 and time.time() < deadline:
         time.sleep(0.05)
     assert metric(server, "cognate_websocket_connections") == 0
+
+
+def test_posting_to_a_connection_from_its_own_connect_is_gone_then_works_once_open(server, backend):
+    with open_ws(server, token="allow-selfpost", extra="&selfpost=1") as ws:
+        assert backend.self_post == ["GoneException"]
+        cid = backend.wait("CONNECT")["requestContext"]["connectionId"]
+        backend.manager.post_to_connection(ConnectionId=cid, Data=b"now open")
+        assert ws.recv(timeout=5) == "now open"
+
+
+def test_delete_connection_may_close_with_an_application_code_and_reason(server, backend):
+    """Beyond AWS (which always closes with 1000): ?closeCode=&reason=."""
+    with open_ws(server, token="allow-5") as ws:
+        cid = backend.wait("CONNECT")["requestContext"]["connectionId"]
+        base = server["WebSocketUrl"].replace("ws://", "http://", 1) + "/prod/@connections/" + cid.replace("=", "%3D")
+        for bad in ("closeCode=1006", "closeCode=99999"):
+            assert signed_request(server, "DELETE", f"{base}?{bad}").status_code == 400
+        r = signed_request(server, "DELETE", f"{base}?closeCode=4001&reason=kicked%20out")
+        assert r.status_code == 204
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4001, "kicked out")
+    drc = backend.wait("DISCONNECT", cid)["requestContext"]
+    assert (drc["disconnectStatusCode"], drc["disconnectReason"]) == (4001, "kicked out")
+
+
+def signed_request(server, method, url):
+    """A request signed as boto3 signs (SigV4, service execute-api)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    request = AWSRequest(method=method, url=url, data=b"")
+    SigV4Auth(Credentials(server["AdminAccessKeyId"], server["AdminSecretAccessKey"]), "execute-api",
+              server["Region"]).add_auth(request)
+    prepared = request.prepare()
+    return requests.request(method, prepared.url, headers=dict(prepared.headers), data=b"", timeout=5)

@@ -423,7 +423,7 @@ pub(crate) async fn run(
                         }
                         api.counters.messages_out.fetch_add(1, Ordering::Relaxed);
                     }
-                    Some(Out::Close(c, r)) => break (Some(c), c, r.into()),
+                    Some(Out::Close(c, r)) => break (Some(c), c, if r.is_empty() { reason_of(c).to_string() } else { r }),
                     None => break (Some(1001), 1001, reason_of(1001).into()),
                 },
                 _ = &mut idle_timer => break (Some(1001), 1001, "Idle timeout".into()),
@@ -436,7 +436,8 @@ pub(crate) async fn run(
     if let Some(c) = close {
         let frame = CloseFrame {
             code: CloseCode::from(c),
-            reason: Utf8Bytes::from(if c == 1000 {
+            // A normal close says nothing more, as API Gateway's.
+            reason: Utf8Bytes::from(if c == 1000 && reason == reason_of(1000) {
                 String::new()
             } else {
                 reason.clone()

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `POST` (PostToConnection) | 200; 410 gone; 413 over 128 KB; 429 queue full |
 //! | `GET` (GetConnection) | 200 `{connectedAt, identity, lastActiveAt}`; 410 |
-//! | `DELETE` (DeleteConnection) | 204, the socket closes with 1000; 410 |
+//! | `DELETE` (DeleteConnection) | 204, the socket closes with 1000 (or `?closeCode=&reason=`, beyond AWS); 410 |
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -36,6 +36,31 @@ fn error(status: StatusCode, kind: &str, message: &str) -> Response<Body> {
         h.insert("x-amzn-requestid", v);
     }
     r
+}
+
+/// The close code and reason a DeleteConnection asks for.
+fn close_request(query: &str) -> Result<(u16, String), &'static str> {
+    let mut code = 1000;
+    let mut reason = String::new();
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "closeCode" => {
+                code = v
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|c| *c == 1000 || (3000..=4999).contains(c))
+                    .ok_or("closeCode must be 1000 or 3000 to 4999")?;
+            }
+            "reason" => {
+                if v.len() > 123 {
+                    return Err("reason is at most 123 bytes");
+                }
+                reason = v.into_owned();
+            }
+            _ => {}
+        }
+    }
+    Ok((code, reason))
 }
 
 fn gone() -> Response<Body> {
@@ -177,10 +202,16 @@ pub(crate) async fn handle(
             r
         }
         Method::DELETE => {
-            if conn.tx.try_send(Out::Close(1000, "")).is_err() {
+            // Beyond AWS (which always closes with 1000): `?closeCode=`
+            // (1000, or an application code 3000-4999) and `&reason=`.
+            let (code, reason) = match close_request(parts.uri.query().unwrap_or("")) {
+                Ok(c) => c,
+                Err(why) => return error(StatusCode::BAD_REQUEST, "BadRequestException", why),
+            };
+            if conn.tx.try_send(Out::Close(code, reason.clone())).is_err() {
                 // A full queue must not keep a connection open that was
                 // asked to close: wait for room.
-                if conn.tx.send(Out::Close(1000, "")).await.is_err() {
+                if conn.tx.send(Out::Close(code, reason)).await.is_err() {
                     return gone();
                 }
             }
@@ -193,5 +224,22 @@ pub(crate) async fn handle(
             "BadRequestException",
             "Use POST, GET or DELETE",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delete_connection_takes_an_application_close_code_and_reason() {
+        assert_eq!(close_request(""), Ok((1000, String::new())));
+        assert_eq!(
+            close_request("closeCode=4001&reason=kicked%20out"),
+            Ok((4001, "kicked out".to_string()))
+        );
+        assert!(close_request("closeCode=1006").is_err());
+        assert!(close_request("closeCode=nope").is_err());
+        assert!(close_request(&format!("reason={}", "x".repeat(124))).is_err());
     }
 }

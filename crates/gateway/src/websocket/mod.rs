@@ -52,7 +52,7 @@ pub enum Out {
     Text(Utf8Bytes),
     Binary(Vec<u8>),
     /// Close with this code and reason (DeleteConnection, revocation).
-    Close(u16, &'static str),
+    Close(u16, String),
 }
 
 /// An open connection, as the registry holds it.
@@ -395,7 +395,7 @@ async fn session_sweep(api: std::sync::Weak<WsApi>) {
                 .iter()
                 .filter(|c| c.token_exp_s.is_some_and(|e| e <= now_s))
             {
-                c.send(Out::Close(1008, "Token expired"));
+                c.send(Out::Close(1008, "Token expired".into()));
             }
         }
         let ConnectAuth::Session { rt, .. } = &api.auth else {
@@ -416,7 +416,7 @@ async fn session_sweep(api: std::sync::Weak<WsApi>) {
                 for (origin, holders) in by_origin {
                     if !live.contains(origin) {
                         for c in holders {
-                            c.send(Out::Close(1008, "Session ended"));
+                            c.send(Out::Close(1008, "Session ended".into()));
                         }
                     }
                 }
