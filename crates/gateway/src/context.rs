@@ -245,6 +245,12 @@ pub fn stringified_claims(claims: &Map<String, Value>) -> Map<String, Value> {
 /// Fills `${name}` in a template; `${a | b}` takes the first of the
 /// variables that has a value. A variable without a value is empty.
 pub fn render(template: &str, ctx: &RequestContext) -> String {
+    fill(template, |name| ctx.variable(name))
+}
+
+/// Fills `${name}` in a template from `lookup`; `${a | b}` takes the first
+/// name with a non-empty value; none: empty.
+pub fn fill(template: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(start) = rest.find("${") {
@@ -256,7 +262,7 @@ pub fn render(template: &str, ctx: &RequestContext) -> String {
         };
         let value = after[..end]
             .split('|')
-            .find_map(|name| ctx.variable(name.trim()).filter(|v| !v.is_empty()))
+            .find_map(|name| lookup(name.trim()).filter(|v| !v.is_empty()))
             .unwrap_or_default();
         out.push_str(&value);
         rest = &after[end + 1..];

@@ -112,33 +112,18 @@ pub async fn integrate(
 /// `requestContext`; unknown names become empty, as API Gateway's.
 fn render(template: &str, event: &Value) -> String {
     let rc = &event["requestContext"];
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            out.push_str(&rest[start..]);
-            rest = "";
-            break;
-        };
-        let name = &after[..end];
-        let value = match name.strip_prefix("context.") {
-            Some(n) => match n.strip_prefix("authorizer.") {
-                Some(k) => rc["authorizer"].get(k),
-                None => rc.get(n),
-            },
-            None => None,
-        };
+    crate::context::fill(template, |name| {
+        let n = name.strip_prefix("context.")?;
+        let value = match n.strip_prefix("authorizer.") {
+            Some(k) => rc["authorizer"].get(k),
+            None => rc.get(n),
+        }?;
         match value {
-            Some(Value::String(s)) => out.push_str(s),
-            Some(Value::Null) | None => {}
-            Some(other) => out.push_str(&other.to_string()),
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
         }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    out
+    })
 }
 
 /// A function's answer: `{statusCode, headers, body}`; `null` (a handler
