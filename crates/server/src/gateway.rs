@@ -36,6 +36,10 @@ pub fn metrics_app(shared: Arc<cognate_gateway::Shared>) -> Router {
     )
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the wiring's inputs, each made by a different step of serve"
+)]
 pub async fn build(
     config: &Config,
     identity: &Arc<Identity>,
