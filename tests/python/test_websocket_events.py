@@ -177,6 +177,20 @@ integration = "echo"
 route = "broken"
 integration = "broken"
 route_response = true
+
+[websocket_apis.integrations.whoami]
+type = "response"
+body = "${{context.connectionId}}"
+
+[[websocket_apis.routes]]
+route = "whoami"
+integration = "whoami"
+route_response = true
+
+[websocket_apis.limits]
+send_queue = 1
+connect_rate = 2
+connect_burst = 4
 """
 
 
@@ -443,3 +457,38 @@ def signed_request(server, method, url):
               server["Region"]).add_auth(request)
     prepared = request.prepare()
     return requests.request(method, prepared.url, headers=dict(prepared.headers), data=b"", timeout=5)
+
+
+def strict_manager(server):
+    return boto3.client("apigatewaymanagementapi", endpoint_url=server.strict_url.replace("ws://", "http://"),
+                        region_name=server["Region"], aws_access_key_id=server["AdminAccessKeyId"],
+                        aws_secret_access_key=server["AdminSecretAccessKey"],
+                        config=botocore.config.Config(retries={"max_attempts": 1}))
+
+
+def test_new_connections_past_the_connect_rate_are_429(server):
+    statuses = []
+    for _ in range(12):
+        statuses.append(status_of(lambda: ws_client.connect(server.strict_url, open_timeout=5)))
+        if statuses[-1] == 429:
+            break
+    assert statuses[-1] == 429 and 101 in statuses, statuses
+    time.sleep(1.2)
+    assert status_of(lambda: ws_client.connect(server.strict_url, open_timeout=5)) == 101
+
+
+def test_post_to_a_connection_that_does_not_read_is_429_once_its_queue_is_full(server):
+    time.sleep(1.5)  # the connect bucket refills
+    api = strict_manager(server)
+    with ws_client.connect(server.strict_url, open_timeout=5, max_size=None) as ws:
+        ws.send('{"action":"whoami"}')
+        cid = ws.recv(timeout=5)
+        chunk = b"x" * (128 * 1024)
+        limited = False
+        for _ in range(2000):
+            try:
+                api.post_to_connection(ConnectionId=cid, Data=chunk)
+            except api.exceptions.LimitExceededException:
+                limited = True
+                break
+        assert limited, "the send queue never filled"

@@ -112,6 +112,9 @@ pub struct WsLimits {
     /// Messages queued for one connection before `@connections` answers
     /// 429 and broadcasts skip it.
     pub send_queue: usize,
+    /// New connections per second (a token bucket; past it the upgrade is
+    /// 429). `None`: not limited (AWS allows 500/s per account).
+    pub connect_throttle: Option<crate::api::Throttle>,
 }
 
 impl Default for WsLimits {
@@ -124,6 +127,7 @@ impl Default for WsLimits {
             session_check_ms: 30_000,
             close_on_token_expiry: false,
             send_queue: 64,
+            connect_throttle: None,
         }
     }
 }
@@ -211,6 +215,8 @@ struct WsLimitsFile {
     #[serde(default)]
     close_on_token_expiry: bool,
     send_queue: Option<usize>,
+    connect_rate: Option<f64>,
+    connect_burst: Option<u32>,
 }
 
 /// API Gateway's integration timeout for WebSocket APIs.
@@ -426,6 +432,22 @@ pub(crate) fn websocket_apis(
                 .map_or(d.session_check_ms, |s| s * 1000),
             close_on_token_expiry: l.close_on_token_expiry,
             send_queue: l.send_queue.unwrap_or(d.send_queue),
+            connect_throttle: match (l.connect_rate, l.connect_burst) {
+                (None, None) => None,
+                (rate, burst) => {
+                    let rate = rate.unwrap_or(500.0);
+                    if !(rate.is_finite() && rate > 0.0) {
+                        c.at(
+                            format!("{at}.limits.connect_rate"),
+                            "must be a number of connections per second above 0",
+                        );
+                    }
+                    Some(crate::api::Throttle {
+                        rate,
+                        burst: burst.unwrap_or(rate.ceil().max(1.0) as u32),
+                    })
+                }
+            },
         };
         let lat = format!("{at}.limits");
         if !(125..=16 * 1024 * 1024).contains(&limits.frame_bytes) {

@@ -6,7 +6,8 @@
 //!
 //! 1. **stage**: a custom domain's mapping names it; otherwise the first
 //!    path segment if it is a named stage, else `$default`.
-//! 2. **handshake**: RFC 6455 checks (400, or 426 for another version).
+//! 2. **handshake**: RFC 6455 checks (400, or 426 for another version);
+//!    new connections past the API's connect rate are 429.
 //! 3. **origin**: the allow-list, when configured or when cookies
 //!    authorize (403 before any authorizer runs).
 //! 4. **authorize**: the `$connect` authorizer: a request authorizer
@@ -115,6 +116,8 @@ pub struct WsApi {
     peers: RwLock<Vec<cognate_store::nodes::Node>>,
     store: cognate_store::Store,
     pub(crate) counters: Arc<crate::metrics::WsCounters>,
+    /// New connections per second, when limited.
+    connect_bucket: Option<crate::limits::Bucket>,
 }
 
 /// Compiles one WebSocket API of the config.
@@ -218,6 +221,7 @@ pub async fn compile(
         peers: RwLock::new(Vec::new()),
         store: setup.identity.store().clone(),
         counters: shared.metrics.websocket(&api.name),
+        connect_bucket: api.limits.connect_throttle.map(crate::limits::Bucket::new),
         shared,
     });
     if matches!(compiled.auth, ConnectAuth::Session { .. }) || api.limits.close_on_token_expiry {

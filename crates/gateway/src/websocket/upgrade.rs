@@ -98,6 +98,12 @@ impl WsApi {
             }
             _ => return refuse(StatusCode::BAD_REQUEST, "Bad Request"),
         };
+        // New connections past the API's rate: 429, as API Gateway's.
+        if let Some(bucket) = &self.connect_bucket {
+            if !bucket.take(now_ms) {
+                return refuse(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+            }
+        }
         // 3. origin
         if let Some(list) = &self.origins {
             let origin = h.get(header::ORIGIN).and_then(|v| v.to_str().ok());
