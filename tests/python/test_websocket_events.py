@@ -492,3 +492,21 @@ def test_post_to_a_connection_that_does_not_read_is_429_once_its_queue_is_full(s
                 limited = True
                 break
         assert limited, "the send queue never filled"
+
+
+def test_stopping_the_server_closes_sockets_with_1001_and_runs_disconnect(tmp_path, backend):
+    config = tmp_path / "ws.toml"
+    config.write_text(CONFIG.format(origin=ORIGIN, backend=backend.url, dead=free_port(), strict=free_port()))
+    s = Server(tmp_path / "data", config=config).start()
+    try:
+        with ws_client.connect(url(s, token="allow-stop"), origin=ORIGIN,
+                               additional_headers={"Cookie": "session=stop"}, open_timeout=10) as ws:
+            cid = backend.wait("CONNECT")["requestContext"]["connectionId"]
+            assert s.stop() == 0, "cognate did not stop cleanly with a socket open"
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=5)
+            assert closed.value.rcvd.code == 1001
+        drc = backend.wait("DISCONNECT", cid)["requestContext"]
+        assert (drc["disconnectStatusCode"], drc["disconnectReason"]) == (1001, "Going away")
+    finally:
+        s.stop()
