@@ -610,6 +610,31 @@ pub(crate) fn is_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// A table of named things (`authorizers.NAME`, `integrations.NAME`):
+/// each name plain, each entry checked by `check`; what passes, named.
+pub(crate) fn named<F, T>(
+    c: &mut Collector,
+    at: &str,
+    what: &str,
+    files: BTreeMap<String, F>,
+    mut check: impl FnMut(&mut Collector, &str, F) -> Option<T>,
+) -> Vec<(String, T)> {
+    let mut out = Vec::new();
+    for (name, f) in files {
+        let nat = format!("{at}.{what}s.{name}");
+        if !is_name(&name) {
+            c.at(
+                &nat,
+                format!("{what} names are letters, digits, '-' or '_'"),
+            );
+        }
+        if let Some(t) = check(c, &nat, f) {
+            out.push((name, t));
+        }
+    }
+    out
+}
+
 /// A stage name: `$default`, or plain; used once.
 pub(crate) fn check_stage_name(c: &mut Collector, sat: &str, name: &str, taken: bool) {
     if name != "$default" && !is_name(name) {
@@ -819,19 +844,17 @@ pub(crate) fn http_apis(
             }
         });
 
-        let mut authorizers = Vec::new();
-        for (name, f) in a.authorizers {
-            let aat = format!("{at}.authorizers.{name}");
-            if !is_name(&name) {
-                c.at(&aat, "authorizer names are letters, digits, '-' or '_'");
-            }
-            if let Some(kind) = authorizer(c, &aat, f, pools, functions) {
+        let authorizers: Vec<Authorizer> =
+            named(c, &at, "authorizer", a.authorizers, |c, aat, f| {
+                let kind = authorizer(c, aat, f, pools, functions)?;
                 if kind == AuthorizerKind::Session && session.is_none() {
-                    c.at(&aat, "a session authorizer needs the API's [session]");
+                    c.at(aat, "a session authorizer needs the API's [session]");
                 }
-                authorizers.push(Authorizer { name, kind });
-            }
-        }
+                Some(kind)
+            })
+            .into_iter()
+            .map(|(name, kind)| Authorizer { name, kind })
+            .collect();
         if authorizers.len() > 10 {
             c.at(
                 format!("{at}.authorizers"),
@@ -839,13 +862,9 @@ pub(crate) fn http_apis(
             );
         }
 
-        let mut integrations = Vec::new();
-        for (name, f) in a.integrations {
-            let iat = format!("{at}.integrations.{name}");
-            if !is_name(&name) {
-                c.at(&iat, "integration names are letters, digits, '-' or '_'");
-            }
-            if let Some(kind) = integration(c, &iat, f, functions) {
+        let integrations: Vec<Integration> =
+            named(c, &at, "integration", a.integrations, |c, iat, f| {
+                let kind = integration(c, iat, f, functions)?;
                 let needs_session = matches!(
                     kind,
                     IntegrationKind::SessionCallback
@@ -853,11 +872,13 @@ pub(crate) fn http_apis(
                         | IntegrationKind::SessionLogout { .. }
                 );
                 if needs_session && session.is_none() {
-                    c.at(&iat, "a session integration needs the API's [session]");
+                    c.at(iat, "a session integration needs the API's [session]");
                 }
-                integrations.push(Integration { name, kind });
-            }
-        }
+                Some(kind)
+            })
+            .into_iter()
+            .map(|(name, kind)| Integration { name, kind })
+            .collect();
 
         let mut routes: Vec<Route> = Vec::new();
         for (ri, r) in a.routes.into_iter().enumerate() {

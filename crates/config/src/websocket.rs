@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::api::{
-    authorizer_ttl, check_name, check_stage_name, http_url, is_name, timeout, ApiMapping, Function,
+    authorizer_ttl, check_name, check_stage_name, http_url, named, timeout, ApiMapping, Function,
     HttpApi, IdentitySource, MappingFile, PayloadVersion, RequestAuthorizer, Target,
 };
 use crate::file::Collector;
@@ -279,16 +279,13 @@ pub(crate) fn websocket_apis(
             );
         }
 
-        let mut authorizers = Vec::new();
-        for (name, f) in a.authorizers {
-            let aat = format!("{at}.authorizers.{name}");
-            if !is_name(&name) {
-                c.at(&aat, "authorizer names are letters, digits, '-' or '_'");
-            }
-            if let Some(kind) = authorizer(c, &aat, f, http_apis, functions) {
-                authorizers.push(WsAuthorizer { name, kind });
-            }
-        }
+        let authorizers: Vec<WsAuthorizer> =
+            named(c, &at, "authorizer", a.authorizers, |c, aat, f| {
+                authorizer(c, aat, f, http_apis, functions)
+            })
+            .into_iter()
+            .map(|(name, kind)| WsAuthorizer { name, kind })
+            .collect();
         if authorizers.len() > 10 {
             c.at(
                 format!("{at}.authorizers"),
@@ -296,16 +293,13 @@ pub(crate) fn websocket_apis(
             );
         }
 
-        let mut integrations = Vec::new();
-        for (name, f) in a.integrations {
-            let iat = format!("{at}.integrations.{name}");
-            if !is_name(&name) {
-                c.at(&iat, "integration names are letters, digits, '-' or '_'");
-            }
-            if let Some(kind) = integration(c, &iat, f, functions) {
-                integrations.push(WsIntegration { name, kind });
-            }
-        }
+        let integrations: Vec<WsIntegration> =
+            named(c, &at, "integration", a.integrations, |c, iat, f| {
+                integration(c, iat, f, functions)
+            })
+            .into_iter()
+            .map(|(name, kind)| WsIntegration { name, kind })
+            .collect();
 
         let mut routes: Vec<WsRoute> = Vec::new();
         for (ri, r) in a.routes.into_iter().enumerate() {
