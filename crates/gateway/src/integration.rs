@@ -132,36 +132,37 @@ fn function_response(fr: FunctionResponse) -> Result<Response<Body>, GatewayErro
 /// Upstream answers up to this size (by Content-Length) are buffered.
 const BUFFERED_BODY: usize = 64 * 1024;
 
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(&name.as_str())
+    HOP_BY_HOP.contains(name)
 }
 
 /// Removes hop-by-hop headers, including those the Connection header
 /// names.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<String> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|n| n.trim().to_ascii_lowercase())
-        .filter(|n| !n.is_empty())
-        .collect();
-    for n in named {
-        headers.remove(n.as_str());
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+            .collect();
+        for n in named {
+            headers.remove(n);
+        }
     }
-    for n in HOP_BY_HOP {
+    for n in &HOP_BY_HOP {
         headers.remove(n);
     }
 }
@@ -401,8 +402,12 @@ async fn proxy(
 }
 
 fn hex24(id: &str) -> String {
-    let mut h: String = id.bytes().map(|b| format!("{b:02x}")).collect();
-    h.truncate(24);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut h = String::with_capacity(24);
+    for b in id.bytes().take(12) {
+        h.push(HEX[(b >> 4) as usize] as char);
+        h.push(HEX[(b & 15) as usize] as char);
+    }
     h
 }
 
