@@ -39,20 +39,11 @@ sys.path.insert(0, str(ROOT / "tests" / "python"))
 
 import boto3  # noqa: E402
 
+from conftest import make_user  # noqa: E402
 from test_sessions import cookie_header, signed_in  # noqa: E402
+from ws_helpers import WHOAMI  # noqa: E402
 
-PASSWORD = "Corr3ct-Horse!"
 DB = "cognate_wsbench"
-EXTRA = """
-[websocket_apis.integrations.whoami]
-type = "response"
-body = "${context.connectionId}"
-
-[[websocket_apis.routes]]
-route = "whoami"
-integration = "whoami"
-route_response = true
-"""
 
 
 def rss_kib(pid):
@@ -83,7 +74,7 @@ def main():
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="wsbench-"))
     config = work / "bench.toml"
-    config.write_text((ROOT / "examples" / "demo.toml").read_text() + EXTRA)
+    config.write_text((ROOT / "examples" / "demo.toml").read_text() + WHOAMI)
     servers, outputs, clients = [], [], []
     try:
         for i in range(nodes):
@@ -108,16 +99,15 @@ def main():
         lines = []
         for u in range(8):
             name = f"bench-{u}"
-            admin.admin_create_user(UserPoolId=o["UserPoolId"], Username=name, MessageAction="SUPPRESS")
-            admin.admin_set_user_password(UserPoolId=o["UserPoolId"], Username=name, Password=PASSWORD,
-                                          Permanent=True)
+            make_user(o, name, admin)
             # The last node to start registered its callback URL with the
             # shared client (a real deployment has one public URL).
             _, cookies = signed_in(outputs[-1], name)
             lines.append(f"{cookie_header(cookies)}|{cookies['__Host-cognate-csrf']}")
         sessions.write_text("\n".join(lines) + "\n")
 
-        time.sleep(1)
+        # Every node learns of the others within one 5 s heartbeat.
+        time.sleep(6)
         before = [rss_kib(p.pid) for p in servers]
         per_node = connections // nodes
         started = time.time()

@@ -158,5 +158,15 @@ def user(server, admin):
     return name
 
 
+def make_user(server, name=None, admin=None):
+    """A confirmed user of the server's pool with a permanent password;
+    `server` is a Server or its outputs (then give `admin`)."""
+    admin = admin or server.client()
+    name = name or unique()
+    admin.admin_create_user(UserPoolId=server["UserPoolId"], Username=name, MessageAction="SUPPRESS")
+    admin.admin_set_user_password(UserPoolId=server["UserPoolId"], Username=name, Password=PASSWORD, Permanent=True)
+    return name
+
+
 def error_type(excinfo):
     return excinfo.value.response["Error"]["Code"]

@@ -10,21 +10,13 @@ import jwt
 import pytest
 import requests
 
-from conftest import BINARY, PASSWORD, ROOT, Server, unique
+from conftest import BINARY, PASSWORD, ROOT, Server, make_user, unique
 
 
 def signin(server, username, client="UserPoolClientId"):
     return server.client(signed=False).initiate_auth(
         AuthFlow="USER_PASSWORD_AUTH", ClientId=server[client],
         AuthParameters={"USERNAME": username, "PASSWORD": PASSWORD})["AuthenticationResult"]
-
-
-def make_user(server):
-    admin = server.client()
-    name = unique()
-    admin.admin_create_user(UserPoolId=server["UserPoolId"], Username=name, MessageAction="SUPPRESS")
-    admin.admin_set_user_password(UserPoolId=server["UserPoolId"], Username=name, Password=PASSWORD, Permanent=True)
-    return name
 
 
 def kids(server):

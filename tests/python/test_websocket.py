@@ -15,7 +15,7 @@ import pytest
 import requests
 from websockets.exceptions import ConnectionClosed
 
-from conftest import PASSWORD, ROOT, Server
+from conftest import ROOT, Server, make_user
 from test_sessions import LIBFAKETIME, logout
 from ws_helpers import Raw, Session, connect, frame, refused
 
@@ -62,11 +62,7 @@ def closed_code(ws, timeout=10):
 
 def test_echo_and_broadcast_between_two_browsers_sessions(server, user, admin):
     a = Session(server, user)
-    other = user + "-b"
-    admin.admin_create_user(UserPoolId=server["UserPoolId"], Username=other, MessageAction="SUPPRESS")
-    admin.admin_set_user_password(UserPoolId=server["UserPoolId"], Username=other,
-                                  Password="Corr3ct-Horse!", Permanent=True)
-    b = Session(server, other)
+    b = Session(server, make_user(server, user + "-b", admin))
     with connect(a) as wa, connect(b) as wb:
         wa.send("hello")
         assert wa.recv(timeout=5) == "hello"
@@ -92,11 +88,7 @@ def test_connect_is_refused_with_403_without_the_csrf_value_or_cookie_or_with_a_
     # Only the CSRF cookie and token, no session cookie.
     assert refused(lambda: connect(session, cookies=f"__Host-cognate-csrf={session.csrf}")) == 403
     # C05 for WebSockets: another session's valid token pair does not open this session.
-    other = user + "-c"
-    admin.admin_create_user(UserPoolId=server["UserPoolId"], Username=other, MessageAction="SUPPRESS")
-    admin.admin_set_user_password(UserPoolId=server["UserPoolId"], Username=other,
-                                  Password="Corr3ct-Horse!", Permanent=True)
-    theirs = Session(server, other)
+    theirs = Session(server, make_user(server, user + "-c", admin))
     mixed = dict(session.cookies, **{"__Host-cognate-csrf": theirs.csrf})
     assert refused(lambda: connect(session, csrf=theirs.csrf,
                                    cookies="; ".join(f"{k}={v}" for k, v in mixed.items()))) == 403
@@ -268,12 +260,7 @@ def clocked_ws(tmp_path):
 
 
 def test_w02_w03_an_expired_token_closes_its_connection_and_cannot_open_another(clocked_ws):
-    admin = clocked_ws.client()
-    name = "expiring-" + str(int(time.time() * 1000))
-    admin.admin_create_user(UserPoolId=clocked_ws["UserPoolId"], Username=name, MessageAction="SUPPRESS")
-    admin.admin_set_user_password(UserPoolId=clocked_ws["UserPoolId"], Username=name, Password=PASSWORD,
-                                  Permanent=True)
-    session = Session(clocked_ws, name)
+    session = Session(clocked_ws, make_user(clocked_ws))
     with connect(session) as ws:
         ws.send("before")
         assert ws.recv(timeout=5) == "before"

@@ -10,7 +10,7 @@ import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from conftest import ARTIFACTS, PASSWORD, ROOT, unique
+from conftest import ARTIFACTS, PASSWORD, ROOT, make_user, unique
 
 JS = ROOT / "tests" / "js"
 
@@ -38,10 +38,7 @@ def test_demo_websocket_in_chromium(server, admin):
     assert chromium, "scripts/test installs Debian's chromium"
     users = []
     for _ in range(2):
-        name = unique("wsbrowser")
-        admin.admin_create_user(UserPoolId=server["UserPoolId"], Username=name, MessageAction="SUPPRESS")
-        admin.admin_set_user_password(UserPoolId=server["UserPoolId"], Username=name, Password=PASSWORD,
-                                      Permanent=True)
+        name = make_user(server, unique("wsbrowser"), admin)
         users.append({"username": name, "password": PASSWORD})
     payload = {"signInUrl": server["SignInUrl"], "apiUrl": server["ApiUrl"], "webSocketUrl": server["WebSocketUrl"],
                "foreignUrl": foreign, "users": users}

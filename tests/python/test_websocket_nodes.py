@@ -13,20 +13,10 @@ import botocore.config
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from conftest import PASSWORD, ROOT, Server, unique
+from conftest import ROOT, Server, make_user, unique
 from test_lifecycle import _pg_schema_url
-from ws_helpers import Session, connect
+from ws_helpers import WHOAMI, Session, connect
 
-WHOAMI = """
-[websocket_apis.integrations.whoami]
-type = "response"
-body = "${context.connectionId}"
-
-[[websocket_apis.routes]]
-route = "whoami"
-integration = "whoami"
-route_response = true
-"""
 
 
 @pytest.fixture
@@ -68,10 +58,7 @@ def manager(node):
 
 def test_broadcasts_and_management_calls_reach_connections_on_the_other_node(nodes):
     a, b = nodes
-    admin = a.client()
-    name = unique("nodes")
-    admin.admin_create_user(UserPoolId=a["UserPoolId"], Username=name, MessageAction="SUPPRESS")
-    admin.admin_set_user_password(UserPoolId=a["UserPoolId"], Username=name, Password=PASSWORD, Permanent=True)
+    name = make_user(a, unique("nodes"))
     # The node started last registered its callback URL with the shared client.
     signed = Session(b, name)
     with connect(session_on(a, signed)) as x, connect(session_on(b, signed)) as y:

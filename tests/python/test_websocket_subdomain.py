@@ -11,7 +11,7 @@ import requests
 import websockets.sync.client as ws_client
 from websockets.exceptions import InvalidStatus
 
-from conftest import PASSWORD, Server, unique
+from conftest import Server, make_user
 from test_sessions import cookie_header, hosted_code, jar
 from test_sessions_subdomain import CONFIG as SESSION_CONFIG
 
@@ -42,11 +42,7 @@ def test_seed001_websocket_on_a_sibling_subdomain_with_domain_cookies(tmp_path):
     cfg.write_text(CONFIG)
     s = Server(tmp_path / "data", config=cfg).start()
     try:
-        admin = s.client()
-        name = unique()
-        admin.admin_create_user(UserPoolId=s["UserPoolId"], Username=name, MessageAction="SUPPRESS")
-        admin.admin_set_user_password(UserPoolId=s["UserPoolId"], Username=name, Password=PASSWORD,
-                                      Permanent=True)
+        name = make_user(s)
         r = requests.get(hosted_code(s, name, s["SignInUrl"]), allow_redirects=False, timeout=10)
         cookies = jar(r)
         assert "__Secure-cognate-access" in cookies and "Domain=example.test" in r.headers["Set-Cookie"]

@@ -14,6 +14,21 @@ from websockets.exceptions import InvalidStatus
 from test_sessions import cookie_header, signed_in
 
 
+# A route that answers a connection its own id (as a backend's
+# `$connect` would learn it), appended to the demo config by tests and the
+# benchmark.
+WHOAMI = """
+[websocket_apis.integrations.whoami]
+type = "response"
+body = "${context.connectionId}"
+
+[[websocket_apis.routes]]
+route = "whoami"
+integration = "whoami"
+route_response = true
+"""
+
+
 class Session:
     def __init__(self, server, user):
         _, self.cookies = signed_in(server, user)
