@@ -85,6 +85,7 @@ fn default_smtp_tls() -> SmtpTls {
 #[serde(deny_unknown_fields)]
 pub(crate) struct PoolFile {
     pub(crate) name: String,
+    display_name: Option<String>,
     output: Option<String>,
     #[serde(default = "default_issuer")]
     issuer: IssuerStyle,
@@ -389,6 +390,7 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
         }
         pools.push(UserPool {
             name: p.name,
+            display_name: p.display_name,
             output: p.output,
             settings,
             domain,

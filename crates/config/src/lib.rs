@@ -20,6 +20,7 @@ pub mod api;
 mod file;
 pub mod model;
 pub mod rules;
+pub mod stack;
 pub mod websocket;
 
 use std::collections::HashMap;

@@ -86,6 +86,9 @@ pub enum Listen {
 pub struct UserPool {
     /// The stable name the config refers to the pool by.
     pub name: String,
+    /// The pool's name as DescribeUserPool shows it (a stack's
+    /// `UserPoolName`); default: `name`.
+    pub display_name: Option<String>,
     /// Key of the outputs: `{output}Id` carries the pool id.
     pub output: Option<String>,
     pub settings: PoolSettings,

@@ -70,6 +70,10 @@ impl Identity {
         for declared in &config.user_pools {
             let pool = match self.store.pool_by_config_key(&declared.name).await? {
                 Some(mut p) => {
+                    p.name = declared
+                        .display_name
+                        .clone()
+                        .unwrap_or_else(|| declared.name.clone());
                     p.settings = declared.settings.clone();
                     p.domain = declared.domain.as_ref().map(|d| d.prefix.clone());
                     p.updated_ms = now_ms;
@@ -79,7 +83,10 @@ impl Identity {
                 None => {
                     let p = Pool {
                         id: new_pool_id(&config.region),
-                        name: declared.name.clone(),
+                        name: declared
+                            .display_name
+                            .clone()
+                            .unwrap_or_else(|| declared.name.clone()),
                         config_key: Some(declared.name.clone()),
                         settings: declared.settings.clone(),
                         domain: declared.domain.as_ref().map(|d| d.prefix.clone()),
