@@ -63,7 +63,48 @@ pub async fn admin_credentials(
     })
 }
 
+/// Where the pools and clients a stack declared last time are kept.
+const STACK_DECLARED: &str = "stacks.declared";
+
 impl Identity {
+    /// Deletes the pools (with their users) and app clients that the
+    /// stacks declared on the previous start and no longer declare; then
+    /// records what they declare now. Returns what was removed.
+    pub async fn prune_stack_pools(&self, config: &Config) -> Result<Vec<String>> {
+        let now: BTreeMap<String, Vec<String>> = config
+            .user_pools
+            .iter()
+            .map(|p| (p.name.clone(), p.clients.iter().map(|c| c.name.clone()).collect()))
+            .collect();
+        let before: BTreeMap<String, Vec<String>> = match self.store.meta_get(STACK_DECLARED).await? {
+            Some(text) => serde_json::from_str(&text).unwrap_or_default(),
+            None => BTreeMap::new(),
+        };
+        let mut removed = Vec::new();
+        for (pool_key, clients) in &before {
+            let Some(pool) = self.store.pool_by_config_key(pool_key).await? else {
+                continue;
+            };
+            match now.get(pool_key) {
+                None => {
+                    self.store.delete_pool(&pool.id).await?;
+                    removed.push(format!("user pool {pool_key} ({})", pool.id));
+                }
+                Some(current) => {
+                    for c in clients.iter().filter(|c| !current.contains(c)) {
+                        if let Some(client) = self.store.client_by_config_key(&pool.id, c).await? {
+                            self.store.delete_client(&pool.id, &client.id).await?;
+                            removed.push(format!("app client {c} of {pool_key} ({})", client.id));
+                        }
+                    }
+                }
+            }
+        }
+        let text = serde_json::to_string(&now).expect("names serialize");
+        self.store.meta_set(STACK_DECLARED, &text).await?;
+        Ok(removed)
+    }
+
     /// Creates or updates what the config declares.
     pub async fn apply_config(&self, config: &Config, now_ms: i64) -> Result<Applied> {
         let mut applied = Applied::default();

@@ -39,8 +39,10 @@ enum Command {
     /// Run the server (the built-in demo when no --config is given).
     Serve {
         /// Configuration file (TOML, version = 1).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "template")]
         config: Option<PathBuf>,
+        #[command(flatten)]
+        stacks: StackArgs,
         #[command(flatten)]
         data: DataArgs,
         /// Address of the main listener (Cognito JSON API, issuers); port 0
@@ -51,8 +53,14 @@ enum Command {
         #[arg(long)]
         outputs_file: Option<PathBuf>,
     },
-    /// Check a configuration file and report every problem in it.
-    ValidateConfig { file: PathBuf },
+    /// Check a configuration file (or, with --template, a stack) and report
+    /// every problem in it.
+    ValidateConfig {
+        #[arg(required_unless_present = "template")]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        stacks: StackArgs,
+    },
     /// Signing keys.
     Keys {
         #[command(subcommand)]
@@ -78,6 +86,79 @@ enum Command {
         #[arg(long)]
         client_secret: Option<String>,
     },
+}
+
+/// Serving an existing stack definition instead of a TOML file.
+#[derive(Args, Clone)]
+struct StackArgs {
+    /// A CloudFormation or SAM template (JSON or YAML), a cdk.out folder, or
+    /// a serverless.yml.
+    #[arg(long)]
+    template: Option<PathBuf>,
+    /// cdk.out: serve only this stack.
+    #[arg(long, requires = "template")]
+    stack: Option<String>,
+    /// The stack's name (default: the template file's stem; serverless.yml:
+    /// {service}-{stage}).
+    #[arg(long, requires = "template")]
+    stack_name: Option<String>,
+    /// Template parameters, as SAM spells them: Key=Value (or
+    /// ParameterKey=Key,ParameterValue=Value), several after one flag.
+    #[arg(long, num_args = 1.., value_name = "KEY=VALUE", requires = "template")]
+    parameter_overrides: Vec<String>,
+    /// Unsupported resource types and properties are warnings, not errors.
+    #[arg(long, requires = "template")]
+    allow_unsupported: bool,
+    /// Region of a CloudFormation/SAM template or cdk.out (serverless.yml:
+    /// provider.region); default us-east-1.
+    #[arg(long, requires = "template")]
+    region: Option<String>,
+    /// serverless.yml's stage (`${opt:stage}`); default its provider.stage, else dev.
+    #[arg(long, requires = "template")]
+    stage: Option<String>,
+}
+
+impl StackArgs {
+    fn options(&self, data_dir: &std::path::Path) -> Result<Option<serve::StackSource>, String> {
+        let Some(path) = &self.template else {
+            return Ok(None);
+        };
+        let mut parameters = std::collections::BTreeMap::new();
+        for p in &self.parameter_overrides {
+            let (k, v) = if let Some(rest) = p.strip_prefix("ParameterKey=") {
+                let (k, v) = rest.split_once(",ParameterValue=").ok_or_else(|| {
+                    format!("--parameter-overrides {p}: write Key=Value or ParameterKey=K,ParameterValue=V")
+                })?;
+                (k.to_string(), v.to_string())
+            } else {
+                let (k, v) = p
+                    .split_once('=')
+                    .ok_or_else(|| format!("--parameter-overrides {p}: write Key=Value"))?;
+                (k.to_string(), v.to_string())
+            };
+            parameters.insert(k, v);
+        }
+        let mut cli_options = std::collections::BTreeMap::new();
+        if let Some(s) = &self.stage {
+            cli_options.insert("stage".to_string(), s.clone());
+        }
+        if let Some(r) = &self.region {
+            cli_options.insert("region".to_string(), r.clone());
+        }
+        Ok(Some(serve::StackSource {
+            path: path.clone(),
+            options: cognate_config::stack::StackOptions {
+                stack: self.stack.clone(),
+                stack_name: self.stack_name.clone(),
+                parameters,
+                allow_unsupported: self.allow_unsupported,
+                code_dir: data_dir.join("stacks"),
+                region: self.region.clone(),
+                cli_options,
+                env: std::env::vars().collect(),
+            },
+        }))
+    }
 }
 
 #[derive(Args)]
@@ -193,19 +274,47 @@ async fn run(cli: Cli) -> Result<(), (u8, String)> {
     match cli.command {
         Command::Serve {
             config,
+            stacks,
             data,
             listen,
             outputs_file,
-        } => serve::run(serve::ServeArgs {
+        } => {
+            let stacks = stacks.options(&data.data_dir).map_err(|m| (2, m))?;
+            // A stack that cannot be served is refused before anything
+            // starts, with every problem (exit code 2, as validate-config).
+            let loaded = match &stacks {
+                Some(s) => Some(serve::load_stacks(s).map_err(|m| (2, m))?),
+                None => None,
+            };
+            serve::run(serve::ServeArgs {
             config,
+            stacks: stacks.zip(loaded),
             data_dir: data.data_dir,
             database_url: data.database_url,
             listen,
             outputs_file,
         })
         .await
-        .map_err(fail),
-        Command::ValidateConfig { file } => match serve::load_config(Some(&file)) {
+        .map_err(fail)
+        }
+        Command::ValidateConfig { file, stacks } => {
+            if let Some(s) = stacks.options(std::path::Path::new(".cognate")).map_err(|m| (2, m))? {
+                let loaded = serve::load_stacks(&s).map_err(|m| (2, m))?;
+                serve::print_stack_notes(&loaded);
+                let c = &loaded.config;
+                println!(
+                    "{}: ok ({} stack(s), {} user pool(s), {} HTTP API(s), {} WebSocket API(s), {} function(s))",
+                    s.path.display(),
+                    loaded.stacks.len(),
+                    c.user_pools.len(),
+                    c.http_apis.len(),
+                    c.websocket_apis.len(),
+                    c.functions.len()
+                );
+                return Ok(());
+            }
+            let file = file.expect("clap requires a file without --template");
+            match serve::load_config(Some(&file)) {
             Ok(c) => {
                 println!(
                     "{}: ok ({} user pool(s), {} HTTP API(s), {} WebSocket API(s))",
@@ -217,7 +326,8 @@ async fn run(cli: Cli) -> Result<(), (u8, String)> {
                 Ok(())
             }
             Err(problems) => Err((2, problems)),
-        },
+        }
+        }
         Command::Keys {
             command: KeysCommand::Rotate { data, pool },
         } => rotate_keys(data, pool).await.map_err(fail),

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use cognate_config::stack::{Loaded, StackOptions};
 use cognate_config::{Config, Listen};
 use cognate_identity::messages::Messenger;
 use cognate_identity::{bootstrap, Identity};
@@ -17,6 +18,8 @@ use crate::app::{self, AppState};
 
 pub struct ServeArgs {
     pub config: Option<PathBuf>,
+    /// A stack definition (already read and checked) instead of `config`.
+    pub stacks: Option<(StackSource, Loaded)>,
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     pub listen: SocketAddr,
@@ -42,6 +45,43 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, String> {
         }
         out
     })
+}
+
+/// A template, cdk.out folder or serverless.yml named on the command line.
+pub struct StackSource {
+    pub path: PathBuf,
+    pub options: StackOptions,
+}
+
+/// Reads a stack definition; every problem at once, each with its resource
+/// and file.
+pub fn load_stacks(s: &StackSource) -> Result<Loaded, String> {
+    cognate_config::stack::load(&s.path, &s.options).map_err(|problems| {
+        let mut out = format!(
+            "{} cannot be served: {} problem(s):",
+            s.path.display(),
+            problems.0.len()
+        );
+        for p in &problems.0 {
+            out.push_str(&format!("\n  {p}"));
+        }
+        out.push_str("\n(--allow-unsupported serves it without the unsupported parts)");
+        out
+    })
+}
+
+/// What a stack has that is accepted without effect, and what
+/// `--allow-unsupported` let through: listed once, at start.
+pub fn print_stack_notes(loaded: &Loaded) {
+    if !loaded.not_applied.is_empty() {
+        eprintln!(
+            "not applied (no meaning locally): {}",
+            loaded.not_applied.join(", ")
+        );
+    }
+    for w in &loaded.warnings {
+        eprintln!("warning: skipped: {w}");
+    }
 }
 
 pub async fn open_store(data_dir: &Path, database_url: Option<&str>) -> Result<Store, String> {
@@ -110,7 +150,25 @@ async fn bind_secondary(
 }
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
-    let mut config = load_config(args.config.as_deref())?;
+    let mut config = match &args.stacks {
+        Some((_, loaded)) => {
+            print_stack_notes(loaded);
+            for (path, text) in &loaded.inline_files {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                }
+                std::fs::write(path, text)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            }
+            loaded.config.clone()
+        }
+        None => load_config(args.config.as_deref())?,
+    };
+    let config_file = match &args.stacks {
+        Some((s, _)) => Some(s.path.clone()),
+        None => args.config.clone(),
+    };
     let store = open_store(&args.data_dir, args.database_url.as_deref()).await?;
     let admin = bootstrap::admin_credentials(&store, &config)
         .await
@@ -171,6 +229,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     for api in &config.websocket_apis {
         let b = bind_secondary(args.listen, &api.listen, offset, scheme).await?;
         offset += 1;
+        placeholders.insert(format!("wshttp.{}", api.name), b.url.clone());
         placeholders.insert(
             format!("websocket.{}", api.name),
             b.url
@@ -225,8 +284,29 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         ids.insert(format!("pool.{}", pool.name), pool_id.clone());
         for c in &pool.clients {
             if let Ok(Some(client)) = store.client_by_config_key(pool_id, &c.name).await {
+                if let Some(secret) = &client.secret {
+                    ids.insert(format!("clientsecret.{}.{}", pool.name, c.name), secret.clone());
+                }
                 ids.insert(format!("client.{}.{}", pool.name, c.name), client.id);
             }
+        }
+    }
+    for api in &config.http_apis {
+        ids.insert(format!("apiid.{}", api.name), cognate_gateway::api_id(&api.name));
+    }
+    for api in &config.websocket_apis {
+        ids.insert(
+            format!("wsapiid.{}", api.name),
+            cognate_gateway::api_id(&format!("websocket.{}", api.name)),
+        );
+    }
+    if args.stacks.is_some() {
+        let removed = identity
+            .prune_stack_pools(&config)
+            .await
+            .map_err(|e| format!("cannot remove what the stacks no longer declare: {e}"))?;
+        for r in removed {
+            tracing::info!(removed = %r, "removed: no longer in the stacks");
         }
     }
     cognate_config::resolve_ids(&mut config, &ids);
@@ -260,7 +340,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         &identity,
         &applied,
         &admin,
-        args.config.as_deref(),
+        config_file.as_deref(),
         &args.data_dir,
         state.clock.clone(),
         &placeholders,
@@ -275,7 +355,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     }
     let custom: app::CustomDomains = Arc::new(custom);
     let main_router = app::with_custom_domains(app::app(state.clone()), custom.clone());
-    let outputs = outputs(
+    let mut outputs = outputs(
         &config,
         &applied,
         &public_url,
@@ -283,11 +363,31 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         &placeholders,
         &outbox,
     );
+    let stacks = match &args.stacks {
+        Some((_, loaded)) => {
+            // Only the cognate-wide keys: each stack has its own outputs.
+            outputs.retain(|k, _| {
+                matches!(
+                    k.as_str(),
+                    "Region" | "CognitoEndpoint" | "AdminAccessKeyId" | "AdminSecretAccessKey" | "OutboxDir" | "MetricsUrl"
+                )
+            });
+            let mut values = placeholders.clone();
+            values.extend(ids.clone());
+            Some(stack_outputs(loaded, &values))
+        }
+        None => None,
+    };
     print_outputs(&outputs);
+    let mut json = serde_json::to_value(&outputs).expect("outputs serialize");
+    if let Some(stacks) = stacks {
+        print_stack_outputs(&stacks);
+        json["Stacks"] = stacks;
+    }
     if let Some(file) = &args.outputs_file {
         write_atomically(
             file,
-            &serde_json::to_vec_pretty(&outputs).expect("outputs serialize"),
+            &serde_json::to_vec_pretty(&json).expect("outputs serialize"),
         )
         .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     }
@@ -418,6 +518,54 @@ fn outputs(
         }
     }
     o
+}
+
+/// `Stacks.{name}.Outputs` and `.Resources.{logicalId}` = `{Type,
+/// PhysicalResourceId, Url}`, with the placeholders filled in.
+fn stack_outputs(loaded: &Loaded, values: &HashMap<String, String>) -> serde_json::Value {
+    let fill = |s: &str| cognate_config::substitute(s, values);
+    let mut stacks = serde_json::Map::new();
+    for s in &loaded.stacks {
+        let outputs: serde_json::Map<String, serde_json::Value> = s
+            .outputs
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(fill(v))))
+            .collect();
+        let resources: serde_json::Map<String, serde_json::Value> = s
+            .resources
+            .iter()
+            .map(|(k, r)| {
+                let mut o = serde_json::json!({
+                    "Type": r.kind,
+                    "PhysicalResourceId": fill(&r.physical_id),
+                });
+                if let Some(u) = &r.url {
+                    o["Url"] = serde_json::Value::String(fill(u));
+                }
+                (k.clone(), o)
+            })
+            .collect();
+        stacks.insert(
+            s.name.clone(),
+            serde_json::json!({"Outputs": outputs, "Resources": resources}),
+        );
+    }
+    serde_json::Value::Object(stacks)
+}
+
+fn print_stack_outputs(stacks: &serde_json::Value) {
+    for (name, s) in stacks.as_object().into_iter().flatten() {
+        let outputs = s["Outputs"].as_object().cloned().unwrap_or_default();
+        if outputs.is_empty() {
+            continue;
+        }
+        let width = outputs.keys().map(String::len).max().unwrap_or(0);
+        println!("Stack {name} outputs:");
+        for (k, v) in &outputs {
+            println!("  {k:<width$} = {}", v.as_str().unwrap_or(""));
+        }
+        println!();
+    }
 }
 
 fn print_outputs(outputs: &BTreeMap<String, String>) {

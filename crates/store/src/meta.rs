@@ -30,4 +30,16 @@ impl Store {
             .await?;
         Ok(row.try_get("value")?)
     }
+
+    /// Stores `value` under `key`, replacing what was there.
+    pub async fn meta_set(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
 }

@@ -249,7 +249,7 @@ impl Props {
     /// Properties without local meaning: accepted, listed as not applied.
     fn no_effect(&mut self, keys: &[&str]) {
         for k in keys {
-            if self.map.contains_key(*k) {
+            if self.map.contains_key(*k) && !self.used.contains(*k) {
                 self.used.insert(k.to_string());
                 self.ignored.push(k.to_string());
             }
