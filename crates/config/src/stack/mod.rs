@@ -136,6 +136,7 @@ pub fn load(path: &Path, opts: &StackOptions) -> Result<Loaded, Problems> {
         if found.is_empty() {
             return Err(fail(shown, "the manifest has no stacks".into()));
         }
+        let assets = cdk_assets(path);
         for (_, name, file) in found {
             let tpath = path.join(&file);
             let doc = read(&tpath)?;
@@ -143,6 +144,7 @@ pub fn load(path: &Path, opts: &StackOptions) -> Result<Loaded, Problems> {
                 file: tpath.clone(),
                 base_dir: path.to_path_buf(),
                 assets_dir: Some(path.to_path_buf()),
+                assets: assets.clone(),
                 stack: name,
             };
             template_stack(&mut b, &src, doc, opts, &region);
@@ -173,6 +175,7 @@ pub fn load(path: &Path, opts: &StackOptions) -> Result<Loaded, Problems> {
                 file: path.to_path_buf(),
                 base_dir: dir,
                 assets_dir: None,
+                assets: BTreeMap::new(),
                 stack: c.stack_name,
             };
             template_stack(&mut b, &src, c.template, opts, &region);
@@ -206,6 +209,7 @@ pub fn load(path: &Path, opts: &StackOptions) -> Result<Loaded, Problems> {
                 file: path.to_path_buf(),
                 base_dir: dir,
                 assets_dir: None,
+                assets: BTreeMap::new(),
                 stack,
             };
             template_stack(&mut b, &src, doc, opts, &region);
@@ -294,6 +298,38 @@ pub fn load(path: &Path, opts: &StackOptions) -> Result<Loaded, Problems> {
         warnings,
         inline_files: b.inline_files,
     })
+}
+
+/// cdk.out's file assets: S3 object key -> the asset's folder, from every
+/// `*.assets.json` (`files.{hash}.source.path` and its destinations' `objectKey`).
+fn cdk_assets(dir: &Path) -> BTreeMap<String, PathBuf> {
+    let mut out = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if !name.ends_with(".assets.json") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(e.path()) else {
+            continue;
+        };
+        let Ok(doc) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
+        for (_, f) in doc.get("files").and_then(Value::as_object).into_iter().flatten() {
+            let Some(src) = f.pointer("/source/path").and_then(Value::as_str) else {
+                continue;
+            };
+            for (_, d) in f.get("destinations").and_then(Value::as_object).into_iter().flatten() {
+                if let Some(key) = d.get("objectKey").and_then(Value::as_str) {
+                    out.insert(key.to_string(), dir.join(src));
+                }
+            }
+        }
+    }
+    out
 }
 
 fn read(path: &Path) -> Result<Value, Problems> {

@@ -181,11 +181,12 @@ pub(crate) fn convert(
                 resources.insert(route_logical, json!({"Type": "AWS::ApiGatewayV2::Route", "Properties": route}));
             } else if let Some(w) = e.get("websocket") {
                 has_ws = true;
-                let (route, auth) = match w {
-                    Value::String(s) => (s.clone(), None),
+                let (route, auth, two_way) = match w {
+                    Value::String(s) => (s.clone(), None, None),
                     Value::Object(m) => (
                         m.get("route").and_then(Value::as_str).unwrap_or("").to_string(),
                         m.get("authorizer").cloned(),
+                        m.get("routeResponseSelectionExpression").cloned(),
                     ),
                     _ => {
                         problems.push((at, "websocket takes a route or {route, authorizer}".into()));
@@ -198,6 +199,9 @@ pub(crate) fn convert(
                     "IntegrationUri": {"Fn::GetAtt": [logical, "Arn"]},
                 }}));
                 let mut rp = json!({"ApiId": {"Ref": "WebsocketsApi"}, "RouteKey": route, "Target": {"Fn::Join": ["/", ["integrations", {"Ref": integration}]]}});
+                if let Some(e) = two_way {
+                    rp["RouteResponseSelectionExpression"] = e;
+                }
                 if let Some(a) = auth {
                     if route != "$connect" {
                         problems.push((at, "an authorizer belongs on the $connect route".into()));
@@ -309,8 +313,26 @@ pub(crate) fn convert(
         }
     }
     let extra = doc.get("resources").cloned().unwrap_or(json!({}));
+    // The `resources:` section is merged over what the framework made (an
+    // entry for `HttpApi` may add a DependsOn or override properties).
     for (k, v) in extra.get("Resources").and_then(Value::as_object).into_iter().flatten() {
-        resources.insert(k.clone(), v.clone());
+        match (resources.get_mut(k), v) {
+            (Some(Value::Object(existing)), Value::Object(over)) => {
+                for (key, val) in over {
+                    match (existing.get_mut(key), val) {
+                        (Some(Value::Object(e)), Value::Object(o)) if key == "Properties" => {
+                            e.extend(o.clone());
+                        }
+                        _ => {
+                            existing.insert(key.clone(), val.clone());
+                        }
+                    }
+                }
+            }
+            _ => {
+                resources.insert(k.clone(), v.clone());
+            }
+        }
     }
     for (k, v) in extra.get("Outputs").and_then(Value::as_object).into_iter().flatten() {
         outputs.insert(k.clone(), v.clone());

@@ -35,6 +35,10 @@ pub(crate) struct Source {
     pub base_dir: PathBuf,
     /// cdk.out: asset paths (`aws:asset:path`) start here.
     pub assets_dir: Option<PathBuf>,
+    /// cdk.out: the S3 object key of each file asset -> its folder (from
+    /// the `*.assets.json` manifests), for templates synthesized without
+    /// asset metadata.
+    pub assets: BTreeMap<String, PathBuf>,
     pub stack: String,
 }
 
@@ -961,6 +965,18 @@ impl Stackt<'_> {
                 ));
             }
             dir
+        } else if let Some(dir) = code
+            .get("S3Key")
+            .and_then(Value::as_str)
+            .and_then(|k| self.src.assets.get(k))
+        {
+            if !dir.is_dir() {
+                return Err(format!(
+                    "asset {} is not a folder (zip-file assets are not supported; synthesize again)",
+                    dir.display()
+                ));
+            }
+            dir.clone()
         } else if let Some(local) = code.get("LocalPath").and_then(Value::as_str) {
             // Written by the SAM and serverless expansions: a folder on disk.
             PathBuf::from(local)
