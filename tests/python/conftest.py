@@ -23,8 +23,9 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 class Server:
     """One running cognate, with its outputs."""
 
-    def __init__(self, data_dir, database_url=None, config=None, log="info,sqlx=warn", env=None):
+    def __init__(self, data_dir, database_url=None, config=None, log="info,sqlx=warn", env=None, args=None):
         self.data_dir = pathlib.Path(data_dir)
+        self.extra_args = list(args or [])
         self.database_url = database_url
         self.config = config
         self.proc = None
@@ -44,6 +45,7 @@ class Server:
             args += ["--database-url", self.database_url]
         if self.config:
             args += ["--config", str(self.config)]
+        args += self.extra_args
         self.log = open(self.data_dir / "server.log", "ab")
         env = dict(os.environ, COGNATE_LOG=self.log_filter, **self.extra_env)
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)

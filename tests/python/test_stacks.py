@@ -1,0 +1,287 @@
+"""Existing stack definitions served as they are (issue 12): a CDK app with
+L1 constructs synthesized with aws-cdk-lib, serverless.yml apps shaped like
+seed 004 (Node.js, Python, WebSocket), a SAM template with Globals and
+--parameter-overrides; refusals; ids kept across restarts and template
+edits applied on restart."""
+
+import asyncio
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import boto3
+import pytest
+import requests
+import websockets
+
+from conftest import BINARY, PASSWORD, ROOT, Server, unique
+
+STACKS = ROOT / "tests" / "fixtures" / "stacks"
+NODE_MODULES = ROOT / "tests" / "js" / "node_modules"
+
+
+def stack_server(tmp_path, template, *extra, data_dir=None):
+    s = Server(data_dir or tmp_path / "data", args=["--template", str(template), *extra])
+    return s.start()
+
+
+def only_stack(server):
+    (name, stack), = server["Stacks"].items()
+    return name, stack
+
+
+def admin_token(server, pool_id, client_id, username, token="AccessToken"):
+    idp = server.client()
+    idp.admin_create_user(UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool_id, Username=username, Password=PASSWORD, Permanent=True)
+    r = idp.admin_initiate_auth(UserPoolId=pool_id, ClientId=client_id, AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+                                AuthParameters={"USERNAME": username, "PASSWORD": PASSWORD})
+    return r["AuthenticationResult"][token]
+
+
+# -- Done-when 2: a CDK app with L1 constructs and a Python function ---------
+
+def synth(app_dir, out_dir):
+    if not (NODE_MODULES / "aws-cdk-lib").is_dir():
+        pytest.fail("aws-cdk-lib is not installed in tests/js/node_modules (scripts/test installs it)")
+    env = dict(os.environ, CDK_OUTDIR=str(out_dir), NODE_PATH=str(NODE_MODULES))
+    subprocess.run(["node", str(app_dir / "app.js")], check=True, env=env, cwd=app_dir,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    assert (out_dir / "manifest.json").is_file()
+
+
+def test_cdk_l1_app_with_a_jwt_authorizer_on_the_pools_aws_issuer(tmp_path):
+    out = tmp_path / "cdk.out"
+    synth(STACKS / "cdk-l1", out)
+    s = stack_server(tmp_path, out)
+    try:
+        name, stack = only_stack(s)
+        assert name == "L1Stack"
+        outputs = stack["Outputs"]
+        assert outputs["StageUrl"].endswith("/api") and outputs["StageUrl"].startswith("http://127.0.0.1:")
+        token = admin_token(s, outputs["UserPoolId"], outputs["ClientId"], unique("l1"))
+        # The token's issuer is the AWS form the authorizer was written with.
+        r = requests.get(outputs["StageUrl"] + "/hello", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["version"] == "1.0" and body["path"] == "/api/hello" and body["hello"].startswith("l1-")
+        no = requests.get(outputs["StageUrl"] + "/hello", timeout=10)
+        assert no.status_code == 401 and no.json() == {"message": "Unauthorized"}
+        assert stack["Resources"]["Stage"]["Url"] == outputs["StageUrl"]
+        assert stack["Resources"]["Api"]["Type"] == "AWS::ApiGatewayV2::Api"
+    finally:
+        s.stop()
+
+
+# -- Done-when 3: serverless.yml shaped like seed 004 -------------------------
+
+def implicit_sign_in(domain, client_id, username, password=PASSWORD):
+    """The hosted page's implicit grant, as a browser follows it: the tokens
+    from the redirect's fragment."""
+    browser = requests.Session()
+    url = domain + "/oauth2/authorize?" + urlencode({
+        "client_id": client_id, "response_type": "token", "redirect_uri": "https://localhost:3000",
+        "scope": "openid email", "state": "s"})
+    r = browser.get(url, allow_redirects=False)
+    assert r.status_code == 302, r.text
+    page = browser.get(domain + r.headers["Location"])
+    csrf = re.search(r'name="_csrf" value="([^"]+)"', page.text).group(1)
+    action = re.search(r'action="([^"]+)"', page.text).group(1).replace("&amp;", "&")
+    done = browser.post(domain + action, allow_redirects=False,
+                        data={"_csrf": csrf, "username": username, "password": password})
+    assert done.status_code == 302, done.text
+    location = done.headers["Location"]
+    assert location.startswith("https://localhost:3000#"), location
+    return parse_qs(location.split("#", 1)[1])
+
+
+@pytest.mark.parametrize("app", ["serverless-node", "serverless-python"])
+def test_serverless_yml_http_api_with_a_cognito_jwt_authorizer(tmp_path, app):
+    s = stack_server(tmp_path, STACKS / app / "serverless.yml")
+    try:
+        name, stack = only_stack(s)
+        service = app.replace("serverless", "http-api")
+        assert name == f"{service}-dev"
+        res = stack["Resources"]
+        pool_id = res["serviceUserPool"]["PhysicalResourceId"]
+        client_id = res["serviceUserPoolClient"]["PhysicalResourceId"]
+        domain = res["serviceUserPoolDomain"]["Url"]
+        api = stack["Outputs"]["HttpApiUrl"]
+        email = f"{unique('sls')}@example.com"
+        idp = s.client()
+        idp.admin_create_user(UserPoolId=pool_id, Username=email, MessageAction="SUPPRESS",
+                              UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}])
+        idp.admin_set_user_password(UserPoolId=pool_id, Username=email, Password=PASSWORD, Permanent=True)
+        tokens = implicit_sign_in(domain, client_id, email)
+        id_token = tokens["id_token"][0]
+        auth = {"Authorization": f"Bearer {id_token}"}
+        got = requests.get(api + "/user/profile", headers=auth, timeout=30)
+        assert got.status_code == 200, got.text
+        assert got.json()["claims"]["email"] == email
+        assert got.json()["claims"]["iss"] == f"https://cognito-idp.us-east-1.amazonaws.com/{pool_id}"
+        posted = requests.post(api + "/user/profile", headers=auth, json={"nickname": "zed"}, timeout=30)
+        assert posted.status_code == 200, posted.text
+        assert posted.json()["body"] == {"nickname": "zed"} and posted.json()["claims"]["email"] == email
+        for method in ("GET", "POST"):
+            no = requests.request(method, api + "/user/profile", timeout=10)
+            assert no.status_code == 401 and no.json() == {"message": "Unauthorized"}
+    finally:
+        s.stop()
+
+
+def test_serverless_yml_websocket_events_with_a_connect_authorizer(tmp_path):
+    s = stack_server(tmp_path, STACKS / "serverless-websocket" / "serverless.yml")
+    try:
+        name, stack = only_stack(s)
+        assert name == "ws-chat-dev"
+        url = stack["Outputs"]["ServiceEndpointWebsocket"]
+        assert url.startswith("ws://127.0.0.1:") and url.endswith("/dev")
+
+        async def talk():
+            async with websockets.connect(url + "?token=let-me-in") as ws:
+                await ws.send(json.dumps({"hello": 1}))
+                return json.loads(await asyncio.wait_for(ws.recv(), 30))
+
+        assert asyncio.run(talk()) == {"echo": {"hello": 1}, "who": "tester"}
+
+        async def refused(query):
+            with pytest.raises(websockets.exceptions.InvalidStatus) as e:
+                async with websockets.connect(url + query):
+                    pass
+            return e.value.response.status_code
+
+        assert asyncio.run(refused("?token=wrong")) == 403
+        assert asyncio.run(refused("")) == 401
+    finally:
+        s.stop()
+
+
+# -- Done-when 4: SAM with Globals and --parameter-overrides ------------------
+
+def test_sam_template_with_globals_and_parameter_overrides(tmp_path):
+    template = STACKS / "sam" / "template.yaml"
+    # Greeting has no default: without a value the template is refused.
+    r = subprocess.run([BINARY, "validate-config", "--template", str(template)], capture_output=True, text=True)
+    assert r.returncode == 2 and "Parameters.Greeting" in r.stderr, r.stderr
+    s = stack_server(tmp_path, template, "--parameter-overrides", "Greeting=howdy", "Stage=prod",
+                     "--stack-name", "sam-app")
+    try:
+        name, stack = only_stack(s)
+        assert name == "sam-app"
+        out = stack["Outputs"]
+        token = admin_token(s, out["UserPoolId"], out["UserPoolClientId"], unique("sam"))
+        r = requests.get(out["ApiUrl"] + "/hello", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["greeting"] == "howdy" and body["stage"] == "production" and body["route"] == "GET /hello"
+        assert body["username"].startswith("sam-")
+        assert requests.get(out["ApiUrl"] + "/hello", timeout=10).status_code == 401
+        # Auth: Authorizer: NONE on one event.
+        assert requests.get(out["ApiUrl"] + "/open", timeout=30).json()["username"] is None
+        described = s.client().describe_user_pool(UserPoolId=out["UserPoolId"])["UserPool"]
+        assert described["Name"] == "sam-app-users"
+    finally:
+        s.stop()
+
+
+# -- Done-when 5: refusals ---------------------------------------------------
+
+BAD = {
+    "unknown-type": ("Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n",
+                     "bad/Queue (AWS::SQS::Queue): resource type AWS::SQS::Queue is not supported"),
+    "unsupported-property": ("Resources:\n  Pool:\n    Type: AWS::Cognito::UserPool\n    Properties:\n      Frobnicate: true\n",
+                             "bad/Pool (AWS::Cognito::UserPool): property Frobnicate is not supported"),
+    "ref-to-nothing": ("Resources:\n  Client:\n    Type: AWS::Cognito::UserPoolClient\n    Properties:\n      UserPoolId: !Ref Missing\n",
+                       "bad/Client (AWS::Cognito::UserPoolClient): Ref to 'Missing'"),
+    "cycle": ("Resources:\n  A:\n    Type: AWS::Cognito::UserPool\n    Properties: {UserPoolName: !Ref B}\n"
+              "  B:\n    Type: AWS::Cognito::UserPool\n    Properties: {UserPoolName: !Ref A}\n",
+              "circular dependency between resources: A -> B -> A"),
+    "sub-unknown": ("Resources:\n  Pool:\n    Type: AWS::Cognito::UserPool\n    Properties:\n      UserPoolName: !Sub '${Nowhere}-pool'\n",
+                    "bad/Pool (AWS::Cognito::UserPool): Fn::Sub: ${Nowhere}"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_refusals_name_resource_and_file_and_nothing_is_served(tmp_path, case):
+    text, expected = BAD[case]
+    template = tmp_path / "bad.yaml"
+    template.write_text(text)
+    for verb in (["validate-config"], ["serve", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "d"),
+                                       "--outputs-file", str(tmp_path / "out.json")]):
+        r = subprocess.run([BINARY, *verb, "--template", str(template)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2, (verb, r.stdout, r.stderr)
+        assert str(template) in r.stderr and expected in r.stderr, r.stderr
+    assert not (tmp_path / "out.json").exists()
+    assert not (tmp_path / "d").exists()
+
+
+def test_allow_unsupported_serves_and_warns(tmp_path):
+    template = tmp_path / "mixed.yaml"
+    template.write_text(BAD["unknown-type"][0] + "  Pool:\n    Type: AWS::Cognito::UserPool\n    Properties: {Frobnicate: 1}\n")
+    s = Server(tmp_path / "data", args=["--template", str(template), "--allow-unsupported"]).start()
+    try:
+        _, stack = only_stack(s)
+        pool_id = stack["Resources"]["Pool"]["PhysicalResourceId"]
+        assert s.client().describe_user_pool(UserPoolId=pool_id)["UserPool"]["Id"] == pool_id
+    finally:
+        s.stop()
+    log = (tmp_path / "data" / "server.log").read_text()
+    assert "warning: skipped" in log and "AWS::SQS::Queue" in log and "Frobnicate" in log
+
+
+# -- Done-when 6: ids stay put; edits apply on restart ------------------------
+
+def test_restart_keeps_ids_and_users_and_applies_template_edits(tmp_path):
+    src = STACKS / "sam"
+    app = tmp_path / "app"
+    shutil.copytree(src, app)
+    template = app / "template.yaml"
+    data = tmp_path / "data"
+    args = ["--parameter-overrides", "Greeting=hi"]
+    s = stack_server(tmp_path, template, *args, data_dir=data)
+    username = unique("keep")
+    try:
+        _, first = only_stack(s)
+        out = first["Outputs"]
+        admin_token(s, out["UserPoolId"], out["UserPoolClientId"], username)
+        assert requests.get(out["ApiUrl"] + "/bye", timeout=10).status_code == 404
+    finally:
+        s.stop()
+    # A new route in the template, and a second client.
+    text = template.read_text()
+    text = text.replace("        Open:\n", "        Bye:\n          Type: HttpApi\n          Properties:\n"
+                        "            ApiId: !Ref HttpApi\n            Path: /bye\n            Method: get\n"
+                        "            Auth:\n              Authorizer: NONE\n        Open:\n")
+    text = text.replace("  HttpApi:\n    Type: AWS::Serverless::HttpApi",
+                        "  SecondClient:\n    Type: AWS::Cognito::UserPoolClient\n    Properties:\n"
+                        "      UserPoolId: !Ref UserPool\n  HttpApi:\n    Type: AWS::Serverless::HttpApi")
+    template.write_text(text)
+    s = stack_server(tmp_path, template, *args, data_dir=data)
+    try:
+        _, second = only_stack(s)
+        for k in ("UserPoolId", "UserPoolClientId"):
+            assert second["Outputs"][k] == out[k]
+        assert second["Resources"]["HttpApi"]["PhysicalResourceId"] == first["Resources"]["HttpApi"]["PhysicalResourceId"]
+        r = s.client().admin_initiate_auth(UserPoolId=out["UserPoolId"], ClientId=out["UserPoolClientId"],
+                                           AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+                                           AuthParameters={"USERNAME": username, "PASSWORD": PASSWORD})
+        assert "AccessToken" in r["AuthenticationResult"]
+        assert requests.get(second["Outputs"]["ApiUrl"] + "/bye", timeout=30).status_code == 200
+        second_client = second["Resources"]["SecondClient"]["PhysicalResourceId"]
+    finally:
+        s.stop()
+    # The second client removed again: it is gone, with nothing else touched.
+    template.write_text(text.replace("  SecondClient:\n    Type: AWS::Cognito::UserPoolClient\n    Properties:\n"
+                                     "      UserPoolId: !Ref UserPool\n", ""))
+    s = stack_server(tmp_path, template, *args, data_dir=data)
+    try:
+        idp = s.client()
+        with pytest.raises(idp.exceptions.ResourceNotFoundException):
+            idp.describe_user_pool_client(UserPoolId=out["UserPoolId"], ClientId=second_client)
+        assert idp.describe_user_pool_client(UserPoolId=out["UserPoolId"], ClientId=out["UserPoolClientId"])
+    finally:
+        s.stop()
