@@ -100,7 +100,7 @@ contract!(
     a_challenge_session_is_taken_once,
     codes_are_replaced_and_consumed_with_the_user_write,
     key_rotation_retires_the_old_keys,
-    meta_values_are_set_once,
+    meta_values_are_inserted_once_or_replaced,
     data_survives_reopening,
     an_authorization_code_is_taken_once_and_a_replay_is_recognised,
 );
@@ -799,12 +799,17 @@ async fn gateway_nodes_are_refreshed_listed_by_freshness_and_removed(h: Harness)
     assert_eq!(s.nodes("other", 0).await.unwrap().len(), 1);
 }
 
-async fn meta_values_are_set_once(h: Harness) {
+async fn meta_values_are_inserted_once_or_replaced(h: Harness) {
     let s = &h.store;
     assert_eq!(s.meta_get("k").await.unwrap(), None);
     assert_eq!(s.meta_get_or_insert("k", "first").await.unwrap(), "first");
     assert_eq!(s.meta_get_or_insert("k", "second").await.unwrap(), "first");
     assert_eq!(s.meta_get("k").await.unwrap().as_deref(), Some("first"));
+    // meta_set replaces (what a stack declared last is rewritten each start).
+    s.meta_set("k", "third").await.unwrap();
+    assert_eq!(s.meta_get("k").await.unwrap().as_deref(), Some("third"));
+    s.meta_set("new", "v").await.unwrap();
+    assert_eq!(s.meta_get("new").await.unwrap().as_deref(), Some("v"));
 }
 
 async fn data_survives_reopening(h: Harness) {
