@@ -92,7 +92,7 @@ impl<'a> Evaluator<'a> {
             if let Some(allowed) = decl.get("AllowedValues").and_then(Value::as_array) {
                 let ok = allowed.iter().any(|a| match a {
                     Value::String(s) => *s == raw,
-                    other => other.to_string() == raw,
+                    other => scalar_string(other).as_deref() == Some(raw.as_str()),
                 });
                 if !ok {
                     problems.push((at.clone(), format!("'{raw}' is not one of its AllowedValues")));
