@@ -285,3 +285,101 @@ def test_restart_keeps_ids_and_users_and_applies_template_edits(tmp_path):
         assert idp.describe_user_pool_client(UserPoolId=out["UserPoolId"], ClientId=out["UserPoolClientId"])
     finally:
         s.stop()
+
+
+# -- Done-when 1: seed 000's CDK app, its functions unchanged, in Chromium ----
+
+def test_cdk_app_shaped_like_seed_000_signs_in_with_chromium(tmp_path):
+    out = tmp_path / "cdk.out"
+    synth(STACKS / "cdk-cookie", out)
+    s = stack_server(tmp_path, out)
+    try:
+        name, stack = only_stack(s)
+        assert name == "ApiGwHttpOnlyCookieAuthStack"
+        app_url = stack["Outputs"]["AppURL"]
+        sign_in = stack["Outputs"]["SigninURL"]
+        assert app_url.startswith("http://127.0.0.1:") and sign_in.startswith("http://127.0.0.1:")
+        assert f"redirect_uri={app_url}/oauth2/callback" in sign_in
+        pool_id = next(r["PhysicalResourceId"] for r in stack["Resources"].values()
+                       if r["Type"] == "AWS::Cognito::UserPool")
+        email = f"{unique('cookie')}@example.com"
+        idp = s.client()
+        idp.admin_create_user(UserPoolId=pool_id, Username=email, MessageAction="SUPPRESS",
+                              UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}])
+        idp.admin_set_user_password(UserPoolId=pool_id, Username=email, Password=PASSWORD, Permanent=True)
+        # Without the cookie the authorizer function refuses.
+        r = requests.get(app_url + "/", timeout=60)
+        assert (r.status_code, r.text) == (403, '{"message":"Forbidden"}')
+        chromium = shutil.which("chromium")
+        js = ROOT / "tests" / "js"
+        payload = {"signInUrl": sign_in, "apiUrl": app_url, "username": email, "password": PASSWORD}
+        run = subprocess.run(["node", str(js / "seed000-browser.mjs")], input=json.dumps(payload),
+                             capture_output=True, text=True, timeout=180, cwd=js,
+                             env={"PATH": "/usr/bin:/bin", "CHROMIUM": chromium, "HOME": str(tmp_path)})
+        assert run.returncode == 0, run.stderr
+        seen = json.loads(run.stdout)
+        assert seen["ok"], (seen, (s.data_dir / "server.log").read_text()[-3000:])
+        # The callback exchanged the code at https://{prefix}.auth.us-east-1.amazoncognito.com,
+        # the authorizer fetched the JWKS from https://cognito-idp.us-east-1.amazonaws.com/{poolId}.
+        user = idp.admin_get_user(UserPoolId=pool_id, Username=email)["Username"]
+        assert seen["body"] == f'"Hello from Lambda, {user}!"'
+        cookie = next(c for c in seen["cookies"] if c["name"] == "accessToken")
+        assert (cookie["httpOnly"], cookie["secure"], cookie["sameSite"]) == (True, True, "Lax")
+        assert (seen["freshStatus"], seen["freshBody"]) == (403, '{"message":"Forbidden"}')
+    finally:
+        s.stop()
+
+
+def test_functions_reach_aws_addresses_over_https_with_boto3_and_the_sdk(tmp_path):
+    """boto3 and the AWS SDK for JavaScript v3 with their default endpoints,
+    urllib to a pool domain, inside functions of a stack."""
+    app = tmp_path / "app"
+    (app / "py").mkdir(parents=True)
+    (app / "py" / "index.py").write_text(
+        "import json, os, urllib.request, boto3\n"
+        "def handler(event, context):\n"
+        "    idp = boto3.client('cognito-idp')\n"
+        "    pool = idp.describe_user_pool(UserPoolId=os.environ['POOL'])['UserPool']['Name']\n"
+        "    url = 'https://' + os.environ['PREFIX'] + '.auth.us-east-1.amazoncognito.com/oauth2/token'\n"
+        "    try:\n"
+        "        urllib.request.urlopen(url, data=b'grant_type=nope')\n"
+        "        status = 200\n"
+        "    except urllib.error.HTTPError as e:\n"
+        "        status = [e.code, json.loads(e.read())['error']]\n"
+        "    jwks = urllib.request.urlopen('https://cognito-idp.us-east-1.amazonaws.com/' + os.environ['POOL'] + '/.well-known/jwks.json').read()\n"
+        "    return {'statusCode': 200, 'body': json.dumps({'pool': pool, 'domain_status': status, 'keys': len(json.loads(jwks)['keys'])})}\n")
+    template = app / "reach.yaml"
+    template.write_text(f"""
+Resources:
+  Pool:
+    Type: AWS::Cognito::UserPool
+    Properties: {{UserPoolName: reach-pool}}
+  Domain:
+    Type: AWS::Cognito::UserPoolDomain
+    Properties: {{UserPoolId: !Ref Pool, Domain: reach-test}}
+  Fn:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.11
+      Handler: index.handler
+      Timeout: 30
+      Code: {{S3Bucket: x, S3Key: y}}
+      Environment: {{Variables: {{POOL: !Ref Pool, PREFIX: reach-test}}}}
+    Metadata: {{"aws:asset:path": "{app / 'py'}"}}
+  Api:
+    Type: AWS::ApiGatewayV2::Api
+    Properties: {{Name: reach, ProtocolType: HTTP, Target: !GetAtt Fn.Arn}}
+Outputs:
+  Url: {{Value: !GetAtt Api.ApiEndpoint}}
+""")
+    s = stack_server(tmp_path, template)
+    try:
+        assert s["AwsEndpointUrl"].startswith("https://127.0.0.1:")
+        _, stack = only_stack(s)
+        r = requests.get(stack["Outputs"]["Url"] + "/anything", timeout=60)
+        assert r.status_code == 200, (r.text, (s.data_dir / "server.log").read_text()[-3000:])
+        got = r.json()
+        assert got["pool"] == "reach-pool" and got["keys"] >= 1
+        assert got["domain_status"] == [400, "invalid_request"], got
+    finally:
+        s.stop()

@@ -83,6 +83,9 @@ pub struct Setup<'a> {
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     /// Whether clients reach the listeners over HTTPS (`x-forwarded-proto`).
     pub secure: bool,
+    /// Environment every function gets under its own (how functions reach
+    /// cognate at AWS addresses, for example).
+    pub function_env: &'a BTreeMap<String, String>,
 }
 
 /// What all APIs share: the clock, the outbound client, the functions.
@@ -157,6 +160,7 @@ pub fn shared(setup: &Setup<'_>, functions: &[Function]) -> Arc<Shared> {
                     setup.config_dir,
                     setup.work_dir,
                     &setup.region,
+                    setup.function_env.clone(),
                 )),
             )
         })

@@ -62,6 +62,8 @@ pub struct FunctionHost {
     code_dir: PathBuf,
     client_dir: PathBuf,
     region: String,
+    /// Set for every function of the server, under the function's own.
+    extra_env: BTreeMap<String, String>,
     queue: mpsc::Sender<Pending>,
     inbox: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>,
     workers: tokio::sync::OnceCell<Vec<Arc<Worker>>>,
@@ -79,6 +81,7 @@ impl FunctionHost {
         config_dir: &Path,
         work_dir: &Path,
         region: &str,
+        extra_env: BTreeMap<String, String>,
     ) -> FunctionHost {
         let code_dir = config_dir.join(&function.code);
         let (queue, inbox) = mpsc::channel(1024);
@@ -87,6 +90,7 @@ impl FunctionHost {
             code_dir,
             client_dir: work_dir.to_path_buf(),
             region: region.to_string(),
+            extra_env,
             queue,
             inbox: Arc::new(tokio::sync::Mutex::new(inbox)),
             workers: tokio::sync::OnceCell::new(),
@@ -208,6 +212,7 @@ impl FunctionHost {
         let mut cmd = self.command()?;
         cmd.env_clear()
             .envs(self.base_env(w))
+            .envs(&self.extra_env)
             .envs(&self.function.environment)
             .current_dir(&self.code_dir)
             .stdin(Stdio::null())

@@ -49,6 +49,7 @@ pub async fn build(
     data_dir: &Path,
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     placeholders: &HashMap<String, String>,
+    function_env: &BTreeMap<String, String>,
 ) -> Result<(Apis, WsApis, Arc<cognate_gateway::Shared>), String> {
     let config_dir = match config_file.and_then(Path::parent) {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -64,6 +65,7 @@ pub async fn build(
         work_dir: &work_dir,
         clock,
         secure: config.server.tls.is_some(),
+        function_env,
     };
     let shared = cognate_gateway::shared(&setup, &config.functions);
     let mut verifiers = cognate_gateway::Verifiers::new();

@@ -8,6 +8,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod app;
+mod aws;
 mod client;
 mod errors;
 mod gateway;

@@ -323,6 +323,18 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         domains: Arc::new(domains),
     };
 
+    // Stacks: functions reach cognate at their resources' AWS addresses.
+    let aws = match &args.stacks {
+        Some(_) => Some(
+            crate::aws::prepare(&args.data_dir, args.listen.ip(), &config.region, &admin).await?,
+        ),
+        None => None,
+    };
+    let function_env = aws
+        .as_ref()
+        .map(|a| a.function_env.clone())
+        .unwrap_or_default();
+
     let mut custom = HashMap::new();
     for pool in &config.user_pools {
         if let (Some(d), Some(pool_id)) = (&pool.domain, applied.pool_ids.get(&pool.name)) {
@@ -344,6 +356,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         &args.data_dir,
         state.clock.clone(),
         &placeholders,
+        &function_env,
     )
     .await?;
     for (host, router) in crate::gateway::custom_domains(&config, &apis, &ws_apis) {
@@ -351,6 +364,13 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             return Err(format!(
                 "{host} is the custom domain of more than one pool or API"
             ));
+        }
+    }
+    if aws.is_some() {
+        for (host, router) in
+            crate::aws::hosts(&config, &applied, &apis, &ws_apis, &state)
+        {
+            custom.insert(host, router);
         }
     }
     let custom: app::CustomDomains = Arc::new(custom);
@@ -363,13 +383,24 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         &placeholders,
         &outbox,
     );
+    if let Some(a) = &aws {
+        outputs.insert("AwsEndpointUrl".into(), a.url.clone());
+        outputs.insert("AwsCaFile".into(), a.ca_file.clone());
+    }
     let stacks = match &args.stacks {
         Some((_, loaded)) => {
             // Only the cognate-wide keys: each stack has its own outputs.
             outputs.retain(|k, _| {
                 matches!(
                     k.as_str(),
-                    "Region" | "CognitoEndpoint" | "AdminAccessKeyId" | "AdminSecretAccessKey" | "OutboxDir" | "MetricsUrl"
+                    "Region"
+                        | "CognitoEndpoint"
+                        | "AdminAccessKeyId"
+                        | "AdminSecretAccessKey"
+                        | "OutboxDir"
+                        | "MetricsUrl"
+                        | "AwsEndpointUrl"
+                        | "AwsCaFile"
                 )
             });
             let mut values = placeholders.clone();
@@ -400,7 +431,16 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             let tls = tls.clone();
             async move { crate::tls::serve(listener, tls, router, rx).await }
         };
-    servers.spawn(serve(main.listener, main_router, stop_rx.clone()));
+    servers.spawn(serve(main.listener, main_router.clone(), stop_rx.clone()));
+    if let Some(a) = aws {
+        tracing::info!(url = %a.url, "AWS addresses of the stacks served here");
+        servers.spawn(crate::tls::serve(
+            a.listener,
+            Some(a.tls),
+            main_router,
+            stop_rx.clone(),
+        ));
+    }
     for (what, kind, b) in secondary {
         tracing::info!(listener = %what, url = %b.url, "listening");
         let router = match kind {

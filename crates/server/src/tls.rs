@@ -30,15 +30,30 @@ pub fn server_config(
             std::fs::read(cert_file).map_err(|e| format!("cannot read {cert_file}: {e}"))?,
             std::fs::read(key_file).map_err(|e| format!("cannot read {key_file}: {e}"))?,
         ),
-        Tls::Development => development_certificate(&data_dir.join("tls"), extra_host)?,
+        Tls::Development => {
+            let mut names = vec![
+                "localhost".to_string(),
+                "127.0.0.1".to_string(),
+                "::1".to_string(),
+            ];
+            if let Some(h) = extra_host.filter(|h| !names.iter().any(|n| n == h)) {
+                names.push(h.to_string());
+            }
+            development_certificate(&data_dir.join("tls"), names)?
+        }
     };
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+    from_pem(&cert_pem, &key_pem)
+}
+
+/// A server configuration from a PEM chain and key.
+pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<rustls::ServerConfig>, String> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<_, _>>()
         .map_err(|e| format!("the TLS certificate is not PEM: {e}"))?;
     if chain.is_empty() {
         return Err("the TLS certificate file holds no certificate".into());
     }
-    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
         .map_err(|e| format!("the TLS key is not a PEM private key: {e}"))?;
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
@@ -52,10 +67,12 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
-/// Reads the development certificate, making it (and its CA) the first time.
-fn development_certificate(
+/// Reads the development certificate kept in `dir`, making it (and its CA,
+/// `dir/ca.pem`) the first time, for `names` (host names, `*.` wildcards,
+/// IP addresses).
+pub fn development_certificate(
     dir: &Path,
-    extra_host: Option<&str>,
+    names: Vec<String>,
 ) -> Result<(Vec<u8>, Vec<u8>), String> {
     let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
     if cert_path.exists() && key_path.exists() {
@@ -76,14 +93,6 @@ fn development_certificate(
         .push(rcgen::DnType::CommonName, "cognate development CA");
     let ca_key = rcgen::KeyPair::generate().map_err(fail)?;
     let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).map_err(fail)?;
-    let mut names = vec![
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-        "::1".to_string(),
-    ];
-    if let Some(h) = extra_host.filter(|h| !names.iter().any(|n| n == h)) {
-        names.push(h.to_string());
-    }
     let mut leaf_params = rcgen::CertificateParams::new(names).map_err(fail)?;
     leaf_params
         .distinguished_name
