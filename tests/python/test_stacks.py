@@ -148,6 +148,18 @@ def test_serverless_yml_websocket_events_with_a_connect_authorizer(tmp_path):
 
         assert asyncio.run(talk()) == {"echo": {"hello": 1}, "who": "tester"}
 
+        # Backends reply through @connections at the event's domainName
+        # (the API's AWS host name), with the SDK v3 and boto3 unchanged.
+        async def push(action):
+            async with websockets.connect(url + "?token=let-me-in") as ws:
+                await ws.send(json.dumps({"action": action}))
+                return json.loads(await asyncio.wait_for(ws.recv(), 60))
+
+        api_id = stack["Resources"]["WebsocketsApi"]["PhysicalResourceId"]
+        assert asyncio.run(push("push")) == {
+            "pushed": True, "domainName": f"{api_id}.execute-api.us-east-1.amazonaws.com", "pools": ["chat-users"]}
+        assert asyncio.run(push("pushpython")) == {"boto3": True}
+
         async def refused(query):
             with pytest.raises(websockets.exceptions.InvalidStatus) as e:
                 async with websockets.connect(url + query):

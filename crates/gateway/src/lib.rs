@@ -86,6 +86,11 @@ pub struct Setup<'a> {
     /// Environment every function gets under its own (how functions reach
     /// cognate at AWS addresses, for example).
     pub function_env: &'a BTreeMap<String, String>,
+    /// The region whose AWS host names the APIs answer for (stacks): then a
+    /// WebSocket API's events carry `{apiId}.execute-api.{region}.amazonaws.com`
+    /// as `domainName`, so functions build the `@connections` endpoint at
+    /// the AWS address, as they do on AWS.
+    pub aws_hosts: Option<&'a str>,
 }
 
 /// What all APIs share: the clock, the outbound client, the functions.

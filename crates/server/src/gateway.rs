@@ -50,6 +50,7 @@ pub async fn build(
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     placeholders: &HashMap<String, String>,
     function_env: &BTreeMap<String, String>,
+    aws_hosts: bool,
 ) -> Result<(Apis, WsApis, Arc<cognate_gateway::Shared>), String> {
     let config_dir = match config_file.and_then(Path::parent) {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -66,6 +67,7 @@ pub async fn build(
         clock,
         secure: config.server.tls.is_some(),
         function_env,
+        aws_hosts: aws_hosts.then_some(config.region.as_str()),
     };
     let shared = cognate_gateway::shared(&setup, &config.functions);
     let mut verifiers = cognate_gateway::Verifiers::new();

@@ -357,6 +357,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         state.clock.clone(),
         &placeholders,
         &function_env,
+        aws.is_some(),
     )
     .await?;
     for (host, router) in crate::gateway::custom_domains(&config, &apis, &ws_apis) {

@@ -102,6 +102,8 @@ pub struct WsApi {
     auth: ConnectAuth,
     origins: Option<Vec<String>>,
     pub limits: WsLimits,
+    /// `domainName` of the events when it is not the request's Host.
+    event_domain: Option<String>,
     connections: RwLock<HashMap<String, Arc<Conn>>>,
     credentials: AdminCredentials,
     shared: Arc<Shared>,
@@ -201,9 +203,13 @@ pub async fn compile(
         .collect();
     let (closing, _) = watch::channel(false);
     let node: [u8; 3] = cognate_identity::crypto::random_bytes();
+    let api_id = crate::api_id(&format!("websocket.{}", api.name));
     let compiled = Arc::new(WsApi {
         name: api.name.clone(),
-        api_id: crate::api_id(&format!("websocket.{}", api.name)),
+        event_domain: setup
+            .aws_hosts
+            .map(|region| format!("{api_id}.execute-api.{region}.amazonaws.com")),
+        api_id,
         stages,
         selection: events::Selection::parse(&api.route_selection_expression),
         connect: routes.get("$connect").cloned(),

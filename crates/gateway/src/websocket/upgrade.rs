@@ -123,12 +123,15 @@ impl WsApi {
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map_or_else(String::new, |c| c.0.ip().to_string());
-        let domain_name = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
+        let domain_name = match &self.event_domain {
+            Some(d) => d.clone(),
+            None => parts
+                .headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string(),
+        };
         let stage_variables = self.stages.get(&stage).cloned().unwrap_or_default();
         let ctx = RequestContext {
             request_id: request_id(),
