@@ -10,6 +10,7 @@ import os
 import pathlib
 import re
 import shutil
+import time
 import subprocess
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -393,5 +394,61 @@ Outputs:
         got = r.json()
         assert got["pool"] == "reach-pool" and got["keys"] >= 1
         assert got["domain_status"] == [400, "invalid_request"], got
+    finally:
+        s.stop()
+
+
+def test_watch_applies_edits_without_dropping_open_connections(tmp_path):
+    src = STACKS / "serverless-websocket"
+    app = tmp_path / "app"
+    app.mkdir()
+    for f in ("serverless.yml", "handler.js", "push.py"):
+        shutil.copy(src / f, app / f)
+    (app / "node_modules").symlink_to(src / "node_modules")
+    yml = app / "serverless.yml"
+    s = stack_server(tmp_path, yml, "--watch")
+    outputs_file = s.data_dir / "outputs.json"
+    try:
+        _, stack = only_stack(s)
+        url = stack["Outputs"]["ServiceEndpointWebsocket"]
+        assert "HttpApiUrl" not in stack["Outputs"]
+
+        def reloaded(check):
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                time.sleep(0.3)
+                try:
+                    outputs = json.loads(outputs_file.read_text())
+                except (OSError, ValueError):
+                    continue
+                if check(outputs):
+                    return outputs
+            raise AssertionError("the edit was not applied: " + (s.data_dir / "server.log").read_text()[-2000:])
+
+        async def scenario():
+            async with websockets.connect(url + "?token=let-me-in") as ws:
+                await ws.send(json.dumps({"n": 1}))
+                assert json.loads(await asyncio.wait_for(ws.recv(), 30))["echo"] == {"n": 1}
+                # A broken edit is reported and changes nothing.
+                yml.write_text(yml.read_text() + "\n  broken: [\n")
+                await asyncio.sleep(2.5)
+                assert "the changed definition is not applied" in (s.data_dir / "server.log").read_text()
+                # A new HTTP API route: applied while the socket stays open.
+                text = src.joinpath("serverless.yml").read_text().replace(
+                    "functions:\n",
+                    "functions:\n  added:\n    handler: handler.hello\n    events:\n      - httpApi: 'GET /added'\n", 1)
+                yml.write_text(text)
+                outputs = await asyncio.to_thread(
+                    reloaded, lambda o: "HttpApiUrl" in o["Stacks"]["ws-chat-dev"]["Outputs"])
+                api = outputs["Stacks"]["ws-chat-dev"]["Outputs"]["HttpApiUrl"]
+                r = await asyncio.to_thread(requests.post, api + "/added", timeout=30)
+                assert r.status_code == 404  # only GET was added
+                await ws.send(json.dumps({"n": 2}))
+                assert json.loads(await asyncio.wait_for(ws.recv(), 30))["echo"] == {"n": 2}
+                return api
+
+        api = asyncio.run(scenario())
+        r = requests.get(api + "/added", timeout=30)
+        assert (r.status_code, r.text) == (200, "added")
     finally:
         s.stop()

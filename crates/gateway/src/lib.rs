@@ -103,6 +103,15 @@ pub struct Shared {
     pub secure: bool,
 }
 
+impl Shared {
+    /// Ends every function's processes (the configuration was replaced).
+    pub async fn stop_functions(&self) {
+        for f in self.invoker.functions.values() {
+            f.stop().await;
+        }
+    }
+}
+
 enum RouteAuth {
     None,
     Jwt(Arc<jwt::JwtAuthorizer>),

@@ -67,6 +67,8 @@ pub struct FunctionHost {
     queue: mpsc::Sender<Pending>,
     inbox: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>,
     workers: tokio::sync::OnceCell<Vec<Arc<Worker>>>,
+    /// The Runtime API servers of the workers, ended by `stop`.
+    servers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 fn now_ms() -> i64 {
@@ -94,6 +96,22 @@ impl FunctionHost {
             queue,
             inbox: Arc::new(tokio::sync::Mutex::new(inbox)),
             workers: tokio::sync::OnceCell::new(),
+            servers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Ends the function's processes and its Runtime API servers (a
+    /// configuration read again replaced it).
+    pub async fn stop(&self) {
+        for h in self.servers.lock().expect("servers lock").drain(..) {
+            h.abort();
+        }
+        if let Some(workers) = self.workers.get() {
+            for w in workers {
+                if let Some(child) = w.child.lock().await.as_mut() {
+                    let _ = child.start_kill();
+                }
+            }
         }
     }
 
@@ -187,9 +205,10 @@ impl FunctionHost {
                 .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
                 .route("/2018-06-01/runtime/init/error", post(init_error))
                 .with_state((self.clone(), worker.clone()));
-            tokio::spawn(async move {
+            let server = tokio::spawn(async move {
                 let _ = axum::serve(listener, app).await;
             });
+            self.servers.lock().expect("servers lock").push(server);
             workers.push(worker);
         }
         Ok(workers)

@@ -117,6 +117,10 @@ struct StackArgs {
     /// serverless.yml's stage (`${opt:stage}`); default its provider.stage, else dev.
     #[arg(long, requires = "template")]
     stage: Option<String>,
+    /// Read the definition again when it changes and apply it (open
+    /// connections stay).
+    #[arg(long, requires = "template")]
+    watch: bool,
 }
 
 impl StackArgs {
@@ -280,6 +284,7 @@ async fn run(cli: Cli) -> Result<(), (u8, String)> {
             listen,
             outputs_file,
         } => {
+            let stacks_watch = stacks.watch;
             let stacks = stacks.options(&data.data_dir).map_err(|m| (2, m))?;
             // A stack that cannot be served is refused before anything
             // starts, with every problem (exit code 2, as validate-config).
@@ -289,6 +294,7 @@ async fn run(cli: Cli) -> Result<(), (u8, String)> {
             };
             serve::run(serve::ServeArgs {
             config,
+            watch: stacks_watch,
             stacks: stacks.zip(loaded),
             data_dir: data.data_dir,
             database_url: data.database_url,

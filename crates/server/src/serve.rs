@@ -24,6 +24,8 @@ pub struct ServeArgs {
     pub database_url: Option<String>,
     pub listen: SocketAddr,
     pub outputs_file: Option<PathBuf>,
+    /// Read the stack definition again when it changes.
+    pub watch: bool,
 }
 
 /// Reads the config named, or the built-in demo.
@@ -92,13 +94,6 @@ pub async fn open_store(data_dir: &Path, database_url: Option<&str>) -> Result<S
     store.map_err(|e| format!("cannot open the database: {e}"))
 }
 
-/// What a secondary listener serves.
-enum Secondary {
-    Domain(String),
-    HttpApi(String),
-    WebSocket(String),
-}
-
 /// A bound listener and the URL clients reach it at.
 struct Bound {
     listener: TcpListener,
@@ -149,18 +144,337 @@ async fn bind_secondary(
     }
 }
 
+/// What a secondary listener serves, by name: `domain:{pool}`,
+/// `api:{name}`, `websocket:{name}`, `metrics`.
+fn listener_key(kind: &str, name: &str) -> String {
+    format!("{kind}:{name}")
+}
+
+/// The router a listener serves: fixed, or (under --watch) the current
+/// generation's, read on every request so a new definition applies to
+/// open keep-alive connections too.
+#[derive(Clone)]
+struct Slot(Option<Arc<std::sync::RwLock<axum::Router>>>);
+
+impl Slot {
+    fn router(&self, fixed: axum::Router) -> axum::Router {
+        match &self.0 {
+            None => fixed,
+            Some(current) => {
+                *current.write().expect("router lock") = fixed;
+                let current = current.clone();
+                axum::Router::new().fallback(move |request: axum::extract::Request| {
+                    let router = current.read().expect("router lock").clone();
+                    async move {
+                        use tower::ServiceExt;
+                        match router.oneshot(request).await {
+                            Ok(r) => r,
+                            Err(never) => match never {},
+                        }
+                    }
+                })
+            }
+        }
+    }
+
+    fn swap(&self, router: axum::Router) {
+        if let Some(current) = &self.0 {
+            *current.write().expect("router lock") = router;
+        }
+    }
+}
+
+/// What lives for the whole run: the store, identity, listeners.
+struct Runtime {
+    args_listen: SocketAddr,
+    data_dir: PathBuf,
+    scheme: &'static str,
+    public_url: String,
+    store: Store,
+    identity: Arc<Identity>,
+    admin: cognate_config::AdminCredentials,
+    clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    aws: Option<crate::aws::AwsEndpoint>,
+    outbox: PathBuf,
+    /// Secondary listeners by key: (URL, slot). Bound once; kept.
+    bound: BTreeMap<String, (String, Slot)>,
+    /// Listeners bound but not yet serving.
+    fresh: Vec<(String, Bound)>,
+    offset: u16,
+    watch: bool,
+}
+
+/// One reading of the configuration, made ready to serve.
+struct Generation {
+    state: AppState,
+    main_router: axum::Router,
+    /// Listener key -> its router.
+    routers: BTreeMap<String, axum::Router>,
+    ws_apis: crate::gateway::WsApis,
+    shared: Arc<cognate_gateway::Shared>,
+    outputs: serde_json::Value,
+    flat_outputs: BTreeMap<String, String>,
+}
+
+impl Runtime {
+    /// Binds the secondary listener `key` unless it is bound already.
+    async fn ensure_listener(&mut self, key: String, listen: &Listen) -> Result<String, String> {
+        if let Some((url, _)) = self.bound.get(&key) {
+            return Ok(url.clone());
+        }
+        let b = bind_secondary(self.args_listen, listen, self.offset, self.scheme).await?;
+        self.offset += 1;
+        let url = b.url.clone();
+        let slot = Slot(self.watch.then(|| Arc::new(std::sync::RwLock::new(app::not_found_app()))));
+        self.bound.insert(key.clone(), (url.clone(), slot));
+        self.fresh.push((key, b));
+        Ok(url)
+    }
+
+    /// Applies a configuration: binds the listeners it needs, writes what
+    /// it declares to the store, compiles its APIs.
+    async fn generation(
+        &mut self,
+        mut config: Config,
+        stacks: Option<&Loaded>,
+        config_file: Option<&Path>,
+    ) -> Result<Generation, String> {
+        let mut placeholders =
+            HashMap::from([("cognito".to_string(), self.public_url.clone())]);
+        for pool in &config.user_pools {
+            if let Some(d) = &pool.domain {
+                let url = self.ensure_listener(listener_key("domain", &pool.name), &d.listen).await?;
+                placeholders.insert(format!("domain.{}", pool.name), url);
+            }
+        }
+        for api in &config.http_apis {
+            let url = self.ensure_listener(listener_key("api", &api.name), &api.listen).await?;
+            placeholders.insert(format!("api.{}", api.name), url);
+        }
+        for api in &config.websocket_apis {
+            let url = self
+                .ensure_listener(listener_key("websocket", &api.name), &api.listen)
+                .await?;
+            placeholders.insert(format!("wshttp.{}", api.name), url.clone());
+            placeholders.insert(
+                format!("websocket.{}", api.name),
+                url.replacen("https://", "wss://", 1)
+                    .replacen("http://", "ws://", 1),
+            );
+        }
+        if let Some(listen) = &config.server.metrics {
+            let url = self.ensure_listener("metrics".to_string(), listen).await?;
+            placeholders.insert("metrics".to_string(), url);
+        }
+        cognate_config::resolve_placeholders(&mut config, &placeholders);
+
+        let now = (self.clock)();
+        let applied = self
+            .identity
+            .apply_config(&config, now)
+            .await
+            .map_err(|e| format!("cannot apply the config: {e}"))?;
+        let mut ids = HashMap::new();
+        for pool in &config.user_pools {
+            let Some(pool_id) = applied.pool_ids.get(&pool.name) else {
+                continue;
+            };
+            ids.insert(format!("pool.{}", pool.name), pool_id.clone());
+            for c in &pool.clients {
+                if let Ok(Some(client)) = self.store.client_by_config_key(pool_id, &c.name).await {
+                    if let Some(secret) = &client.secret {
+                        ids.insert(format!("clientsecret.{}.{}", pool.name, c.name), secret.clone());
+                    }
+                    ids.insert(format!("client.{}.{}", pool.name, c.name), client.id);
+                }
+            }
+        }
+        for api in &config.http_apis {
+            ids.insert(format!("apiid.{}", api.name), cognate_gateway::api_id(&api.name));
+        }
+        for api in &config.websocket_apis {
+            ids.insert(
+                format!("wsapiid.{}", api.name),
+                cognate_gateway::api_id(&format!("websocket.{}", api.name)),
+            );
+        }
+        if stacks.is_some() {
+            let removed = self
+                .identity
+                .prune_stack_pools(&config)
+                .await
+                .map_err(|e| format!("cannot remove what the stacks no longer declare: {e}"))?;
+            for r in removed {
+                tracing::info!(removed = %r, "removed: no longer in the stacks");
+            }
+        }
+        cognate_config::resolve_ids(&mut config, &ids);
+        let domains: HashMap<String, String> = config
+            .user_pools
+            .iter()
+            .filter_map(|p| {
+                let url = placeholders.get(&format!("domain.{}", p.name))?;
+                Some((applied.pool_ids.get(&p.name)?.clone(), url.clone()))
+            })
+            .collect();
+        let state = AppState {
+            identity: self.identity.clone(),
+            clock: self.clock.clone(),
+            domains: Arc::new(domains),
+        };
+
+        let secure = config.server.tls.is_some();
+        let mut custom = HashMap::new();
+        for pool in &config.user_pools {
+            if let (Some(d), Some(pool_id)) = (&pool.domain, applied.pool_ids.get(&pool.name)) {
+                for host in &d.custom_domains {
+                    custom.insert(
+                        host.clone(),
+                        crate::oauth::domain_app(state.clone(), pool_id.clone(), secure),
+                    );
+                }
+            }
+        }
+        let function_env = self
+            .aws
+            .as_ref()
+            .map(|a| a.function_env.clone())
+            .unwrap_or_default();
+        let (apis, ws_apis, shared) = crate::gateway::build(
+            &config,
+            &self.identity,
+            &applied,
+            &self.admin,
+            config_file,
+            &self.data_dir,
+            self.clock.clone(),
+            &placeholders,
+            &function_env,
+            self.aws.is_some(),
+        )
+        .await?;
+        for (host, router) in crate::gateway::custom_domains(&config, &apis, &ws_apis) {
+            if custom.insert(host.clone(), router).is_some() {
+                return Err(format!(
+                    "{host} is the custom domain of more than one pool or API"
+                ));
+            }
+        }
+        if self.aws.is_some() {
+            for (host, router) in crate::aws::hosts(&config, &applied, &apis, &ws_apis, &state) {
+                custom.insert(host, router);
+            }
+        }
+        let custom: app::CustomDomains = Arc::new(custom);
+        let main_router = app::with_custom_domains(app::app(state.clone()), custom.clone());
+        let mut routers = BTreeMap::new();
+        for pool in &config.user_pools {
+            if let (Some(_), Some(pool_id)) = (&pool.domain, applied.pool_ids.get(&pool.name)) {
+                let key = listener_key("domain", &pool.name);
+                let https = self.bound.get(&key).is_some_and(|(u, _)| u.starts_with("https://"));
+                routers.insert(
+                    key,
+                    app::with_custom_domains(
+                        crate::oauth::domain_app(state.clone(), pool_id.clone(), https),
+                        custom.clone(),
+                    ),
+                );
+            }
+        }
+        for (name, api) in &apis {
+            routers.insert(
+                listener_key("api", name),
+                app::with_custom_domains(crate::gateway::api_app(api.clone()), custom.clone()),
+            );
+        }
+        for (name, api) in &ws_apis {
+            routers.insert(
+                listener_key("websocket", name),
+                app::with_custom_domains(crate::gateway::ws_app(api.clone()), custom.clone()),
+            );
+        }
+        if config.server.metrics.is_some() {
+            routers.insert("metrics".to_string(), crate::gateway::metrics_app(shared.clone()));
+        }
+
+        let mut flat = outputs(
+            &config,
+            &applied,
+            &self.public_url,
+            &self.admin,
+            &placeholders,
+            &self.outbox,
+        );
+        if let Some(a) = &self.aws {
+            flat.insert("AwsEndpointUrl".into(), a.url.clone());
+            flat.insert("AwsCaFile".into(), a.ca_file.clone());
+        }
+        let stack_json = stacks.map(|loaded| {
+            // Only the cognate-wide keys: each stack has its own outputs.
+            flat.retain(|k, _| {
+                matches!(
+                    k.as_str(),
+                    "Region"
+                        | "CognitoEndpoint"
+                        | "AdminAccessKeyId"
+                        | "AdminSecretAccessKey"
+                        | "OutboxDir"
+                        | "MetricsUrl"
+                        | "AwsEndpointUrl"
+                        | "AwsCaFile"
+                )
+            });
+            let mut values = placeholders.clone();
+            values.extend(ids.clone());
+            stack_outputs(loaded, &values)
+        });
+        let mut json = serde_json::to_value(&flat).expect("outputs serialize");
+        if let Some(stacks) = stack_json {
+            json["Stacks"] = stacks;
+        }
+        Ok(Generation {
+            state,
+            main_router,
+            routers,
+            ws_apis,
+            shared,
+            outputs: json,
+            flat_outputs: flat,
+        })
+    }
+}
+
+fn write_inline_files(loaded: &Loaded) -> Result<(), String> {
+    for (path, text) in &loaded.inline_files {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn show_outputs(generation: &Generation, file: Option<&Path>) -> Result<(), String> {
+    print_outputs(&generation.flat_outputs);
+    if let Some(stacks) = generation.outputs.get("Stacks") {
+        print_stack_outputs(stacks);
+    }
+    if let Some(file) = file {
+        write_atomically(
+            file,
+            &serde_json::to_vec_pretty(&generation.outputs).expect("outputs serialize"),
+        )
+        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    }
+    Ok(())
+}
+
 pub async fn run(args: ServeArgs) -> Result<(), String> {
-    let mut config = match &args.stacks {
+    let config = match &args.stacks {
         Some((_, loaded)) => {
             print_stack_notes(loaded);
-            for (path, text) in &loaded.inline_files {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-                }
-                std::fs::write(path, text)
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            }
+            write_inline_files(loaded)?;
             loaded.config.clone()
         }
         None => load_config(args.config.as_deref())?,
@@ -201,57 +515,6 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         .public_url
         .clone()
         .unwrap_or_else(|| main.url.clone());
-    let mut placeholders = HashMap::from([("cognito".to_string(), public_url.clone())]);
-    let mut secondary = Vec::new();
-    let mut offset = 1;
-    for pool in &config.user_pools {
-        if let Some(d) = &pool.domain {
-            let b = bind_secondary(args.listen, &d.listen, offset, scheme).await?;
-            offset += 1;
-            placeholders.insert(format!("domain.{}", pool.name), b.url.clone());
-            secondary.push((
-                format!("domain of pool {}", pool.name),
-                Secondary::Domain(pool.name.clone()),
-                b,
-            ));
-        }
-    }
-    for api in &config.http_apis {
-        let b = bind_secondary(args.listen, &api.listen, offset, scheme).await?;
-        offset += 1;
-        placeholders.insert(format!("api.{}", api.name), b.url.clone());
-        secondary.push((
-            format!("HTTP API {}", api.name),
-            Secondary::HttpApi(api.name.clone()),
-            b,
-        ));
-    }
-    for api in &config.websocket_apis {
-        let b = bind_secondary(args.listen, &api.listen, offset, scheme).await?;
-        offset += 1;
-        placeholders.insert(format!("wshttp.{}", api.name), b.url.clone());
-        placeholders.insert(
-            format!("websocket.{}", api.name),
-            b.url
-                .replacen("https://", "wss://", 1)
-                .replacen("http://", "ws://", 1),
-        );
-        secondary.push((
-            format!("WebSocket API {}", api.name),
-            Secondary::WebSocket(api.name.clone()),
-            b,
-        ));
-    }
-    let metrics = match &config.server.metrics {
-        Some(listen) => {
-            let b = bind_secondary(args.listen, listen, offset, scheme).await?;
-            placeholders.insert("metrics".to_string(), b.url.clone());
-            Some(b)
-        }
-        None => None,
-    };
-    cognate_config::resolve_placeholders(&mut config, &placeholders);
-
     let outbox = match &config.messages.outbox_dir {
         Some(d) if Path::new(d).is_absolute() => PathBuf::from(d),
         Some(d) => args.data_dir.join(d),
@@ -271,58 +534,6 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         admin.clone(),
         messenger,
     ));
-    let clock = app::system_clock();
-    let applied = identity
-        .apply_config(&config, clock())
-        .await
-        .map_err(|e| format!("cannot apply the config: {e}"))?;
-    let mut ids = HashMap::new();
-    for pool in &config.user_pools {
-        let Some(pool_id) = applied.pool_ids.get(&pool.name) else {
-            continue;
-        };
-        ids.insert(format!("pool.{}", pool.name), pool_id.clone());
-        for c in &pool.clients {
-            if let Ok(Some(client)) = store.client_by_config_key(pool_id, &c.name).await {
-                if let Some(secret) = &client.secret {
-                    ids.insert(format!("clientsecret.{}.{}", pool.name, c.name), secret.clone());
-                }
-                ids.insert(format!("client.{}.{}", pool.name, c.name), client.id);
-            }
-        }
-    }
-    for api in &config.http_apis {
-        ids.insert(format!("apiid.{}", api.name), cognate_gateway::api_id(&api.name));
-    }
-    for api in &config.websocket_apis {
-        ids.insert(
-            format!("wsapiid.{}", api.name),
-            cognate_gateway::api_id(&format!("websocket.{}", api.name)),
-        );
-    }
-    if args.stacks.is_some() {
-        let removed = identity
-            .prune_stack_pools(&config)
-            .await
-            .map_err(|e| format!("cannot remove what the stacks no longer declare: {e}"))?;
-        for r in removed {
-            tracing::info!(removed = %r, "removed: no longer in the stacks");
-        }
-    }
-    cognate_config::resolve_ids(&mut config, &ids);
-    let domains: HashMap<String, String> = secondary
-        .iter()
-        .filter_map(|(_, kind, b)| match kind {
-            Secondary::Domain(pool) => Some((applied.pool_ids.get(pool)?.clone(), b.url.clone())),
-            _ => None,
-        })
-        .collect();
-    let state = AppState {
-        identity: identity.clone(),
-        clock,
-        domains: Arc::new(domains),
-    };
-
     // Stacks: functions reach cognate at their resources' AWS addresses.
     let aws = match &args.stacks {
         Some(_) => Some(
@@ -330,164 +541,115 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         ),
         None => None,
     };
-    let function_env = aws
-        .as_ref()
-        .map(|a| a.function_env.clone())
-        .unwrap_or_default();
-
-    let mut custom = HashMap::new();
-    for pool in &config.user_pools {
-        if let (Some(d), Some(pool_id)) = (&pool.domain, applied.pool_ids.get(&pool.name)) {
-            for host in &d.custom_domains {
-                let secure = config.server.tls.is_some();
-                custom.insert(
-                    host.clone(),
-                    crate::oauth::domain_app(state.clone(), pool_id.clone(), secure),
-                );
-            }
-        }
-    }
-    let (apis, ws_apis, gateway_shared) = crate::gateway::build(
-        &config,
-        &identity,
-        &applied,
-        &admin,
-        config_file.as_deref(),
-        &args.data_dir,
-        state.clock.clone(),
-        &placeholders,
-        &function_env,
-        aws.is_some(),
-    )
-    .await?;
-    for (host, router) in crate::gateway::custom_domains(&config, &apis, &ws_apis) {
-        if custom.insert(host.clone(), router).is_some() {
-            return Err(format!(
-                "{host} is the custom domain of more than one pool or API"
-            ));
-        }
-    }
-    if aws.is_some() {
-        for (host, router) in
-            crate::aws::hosts(&config, &applied, &apis, &ws_apis, &state)
-        {
-            custom.insert(host, router);
-        }
-    }
-    let custom: app::CustomDomains = Arc::new(custom);
-    let main_router = app::with_custom_domains(app::app(state.clone()), custom.clone());
-    let mut outputs = outputs(
-        &config,
-        &applied,
-        &public_url,
-        &admin,
-        &placeholders,
-        &outbox,
-    );
-    if let Some(a) = &aws {
-        outputs.insert("AwsEndpointUrl".into(), a.url.clone());
-        outputs.insert("AwsCaFile".into(), a.ca_file.clone());
-    }
-    let stacks = match &args.stacks {
-        Some((_, loaded)) => {
-            // Only the cognate-wide keys: each stack has its own outputs.
-            outputs.retain(|k, _| {
-                matches!(
-                    k.as_str(),
-                    "Region"
-                        | "CognitoEndpoint"
-                        | "AdminAccessKeyId"
-                        | "AdminSecretAccessKey"
-                        | "OutboxDir"
-                        | "MetricsUrl"
-                        | "AwsEndpointUrl"
-                        | "AwsCaFile"
-                )
-            });
-            let mut values = placeholders.clone();
-            values.extend(ids.clone());
-            Some(stack_outputs(loaded, &values))
-        }
-        None => None,
+    let watch = args.watch && args.stacks.is_some();
+    let mut rt = Runtime {
+        args_listen: args.listen,
+        data_dir: args.data_dir.clone(),
+        scheme,
+        public_url: public_url.clone(),
+        store: store.clone(),
+        identity: identity.clone(),
+        admin: admin.clone(),
+        clock: app::system_clock(),
+        aws,
+        outbox,
+        bound: BTreeMap::new(),
+        fresh: Vec::new(),
+        offset: 1,
+        watch,
     };
-    print_outputs(&outputs);
-    let mut json = serde_json::to_value(&outputs).expect("outputs serialize");
-    if let Some(stacks) = stacks {
-        print_stack_outputs(&stacks);
-        json["Stacks"] = stacks;
-    }
-    if let Some(file) = &args.outputs_file {
-        write_atomically(
-            file,
-            &serde_json::to_vec_pretty(&json).expect("outputs serialize"),
+    let generation = rt
+        .generation(
+            config,
+            args.stacks.as_ref().map(|(_, l)| l),
+            config_file.as_deref(),
         )
-        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-    }
+        .await?;
+    show_outputs(&generation, args.outputs_file.as_deref())?;
 
     let shutdown = shutdown_signal();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();
-    let serve =
-        |listener: TcpListener, router: axum::Router, rx: tokio::sync::watch::Receiver<bool>| {
-            let tls = tls.clone();
-            async move { crate::tls::serve(listener, tls, router, rx).await }
-        };
-    servers.spawn(serve(main.listener, main_router.clone(), stop_rx.clone()));
-    if let Some(a) = aws {
+    let main_slot = Slot(watch.then(|| Arc::new(std::sync::RwLock::new(app::not_found_app()))));
+    let main_router = main_slot.router(generation.main_router.clone());
+    servers.spawn(crate::tls::serve(main.listener, tls.clone(), main_router.clone(), stop_rx.clone()));
+    if let Some(a) = rt.aws.as_mut() {
         tracing::info!(url = %a.url, "AWS addresses of the stacks served here");
-        servers.spawn(crate::tls::serve(
-            a.listener,
-            Some(a.tls),
-            main_router,
-            stop_rx.clone(),
-        ));
+        if let Some(listener) = a.listener.take() {
+            servers.spawn(crate::tls::serve(
+                listener,
+                Some(a.tls.clone()),
+                main_router,
+                stop_rx.clone(),
+            ));
+        }
     }
-    for (what, kind, b) in secondary {
-        tracing::info!(listener = %what, url = %b.url, "listening");
-        let router = match kind {
-            Secondary::Domain(pool) => match applied.pool_ids.get(&pool) {
-                Some(pool_id) => crate::oauth::domain_app(
-                    state.clone(),
-                    pool_id.clone(),
-                    b.url.starts_with("https://"),
-                ),
-                None => app::not_found_app(),
-            },
-            Secondary::HttpApi(name) => match apis.get(&name) {
-                Some(api) => crate::gateway::api_app(api.clone()),
-                None => app::not_found_app(),
-            },
-            Secondary::WebSocket(name) => match ws_apis.get(&name) {
-                Some(api) => crate::gateway::ws_app(api.clone()),
-                None => app::not_found_app(),
-            },
-        };
-        servers.spawn(serve(
-            b.listener,
-            app::with_custom_domains(router, custom.clone()),
-            stop_rx.clone(),
-        ));
-    }
-    if let Some(b) = metrics {
-        tracing::info!(url = %b.url, "metrics at /metrics");
-        servers.spawn(serve(
-            b.listener,
-            crate::gateway::metrics_app(gateway_shared.clone()),
-            stop_rx.clone(),
-        ));
-    }
+    spawn_fresh(&mut rt, &generation, &mut servers, &tls, &stop_rx);
     tracing::info!(url = %public_url, "cognate is serving");
-    let purge = tokio::spawn(purge_loop(store.clone(), state.clone()));
+    let purge = tokio::spawn(purge_loop(store.clone(), generation.state.clone()));
 
-    shutdown.await;
+    // --watch: read the definition again when it changes; apply it when it
+    // is valid (new listeners are bound, routers swapped; open connections
+    // stay), report its problems otherwise.
+    let (generations_tx, mut generations_rx) = tokio::sync::mpsc::channel::<()>(1);
+    if watch {
+        if let Some((source, _)) = &args.stacks {
+            tokio::spawn(watch_files(watched_files(&source.path), generations_tx));
+        }
+    }
+    let mut current = generation;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(()) = generations_rx.recv() => {
+                let Some((source, _)) = &args.stacks else { continue };
+                let loaded = match load_stacks(source) {
+                    Ok(l) => l,
+                    Err(problems) => {
+                        tracing::error!("the changed definition is not applied: {problems}");
+                        continue;
+                    }
+                };
+                print_stack_notes(&loaded);
+                if let Err(e) = write_inline_files(&loaded) {
+                    tracing::error!("the changed definition is not applied: {e}");
+                    continue;
+                }
+                let next = match rt.generation(loaded.config.clone(), Some(&loaded), config_file.as_deref()).await {
+                    Ok(g) => g,
+                    Err(e) => {
+                        tracing::error!("the changed definition is not applied: {e}");
+                        continue;
+                    }
+                };
+                main_slot.swap(next.main_router.clone());
+                for (key, (_, slot)) in &rt.bound {
+                    slot.swap(next.routers.get(key).cloned().unwrap_or_else(app::not_found_app));
+                }
+                spawn_fresh(&mut rt, &next, &mut servers, &tls, &stop_rx);
+                if let Err(e) = show_outputs(&next, args.outputs_file.as_deref()) {
+                    tracing::error!("{e}");
+                }
+                tracing::info!("applied the changed definition");
+                // The old generation's functions end once what they run has
+                // had time to finish; its open WebSockets stay on it.
+                let old = std::mem::replace(&mut current, next);
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    old.shared.stop_functions().await;
+                });
+            }
+        }
+    }
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(true);
     // Open WebSockets close with 1001 (going away) and get their
     // $disconnect; the listeners then finish.
-    for api in ws_apis.values() {
+    for api in current.ws_apis.values() {
         api.shutdown();
     }
-    for api in ws_apis.values() {
+    for api in current.ws_apis.values() {
         api.drained(std::time::Duration::from_secs(5)).await;
     }
     while let Some(done) = servers.join_next().await {
@@ -499,6 +661,81 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts serving the listeners bound since the last call.
+fn spawn_fresh(
+    rt: &mut Runtime,
+    generation: &Generation,
+    servers: &mut tokio::task::JoinSet<std::io::Result<()>>,
+    tls: &Option<Arc<rustls::ServerConfig>>,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) {
+    for (key, b) in std::mem::take(&mut rt.fresh) {
+        let Some((_, slot)) = rt.bound.get(&key) else {
+            continue;
+        };
+        let fixed = generation
+            .routers
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(app::not_found_app);
+        tracing::info!(listener = %key, url = %b.url, "listening");
+        servers.spawn(crate::tls::serve(
+            b.listener,
+            tls.clone(),
+            slot.router(fixed),
+            stop.clone(),
+        ));
+    }
+}
+
+/// The files a stack definition is read from.
+fn watched_files(path: &Path) -> Vec<PathBuf> {
+    if path.is_dir() {
+        let mut files = vec![path.join("manifest.json")];
+        if let Ok(entries) = std::fs::read_dir(path) {
+            files.extend(
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "json")),
+            );
+        }
+        files
+    } else {
+        vec![path.to_path_buf()]
+    }
+}
+
+/// Polls the files' modification times (twice a second) and signals a
+/// change once it has settled (no further change for half a second), so a
+/// half-written file is not read.
+async fn watch_files(files: Vec<PathBuf>, changed: tokio::sync::mpsc::Sender<()>) {
+    let stamp = |files: &[PathBuf]| -> Vec<Option<std::time::SystemTime>> {
+        files
+            .iter()
+            .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
+            .collect()
+    };
+    let mut seen = stamp(&files);
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut pending = false;
+    loop {
+        tick.tick().await;
+        let now = stamp(&files);
+        if now != seen {
+            seen = now;
+            pending = true;
+            continue;
+        }
+        if pending {
+            pending = false;
+            if changed.send(()).await.is_err() {
+                return;
+            }
+        }
+    }
 }
 
 fn outputs(

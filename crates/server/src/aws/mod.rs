@@ -21,7 +21,8 @@ const PYTHON_SITECUSTOMIZE: &str = include_str!("sitecustomize.py");
 
 /// The AWS listener, bound, and what functions need to use it.
 pub struct AwsEndpoint {
-    pub listener: TcpListener,
+    /// Taken when serving starts.
+    pub listener: Option<TcpListener>,
     pub tls: Arc<rustls::ServerConfig>,
     /// `https://127.0.0.1:PORT`
     pub url: String,
@@ -105,7 +106,7 @@ pub async fn prepare(
         ("AWS_SECRET_ACCESS_KEY".to_string(), admin.secret_access_key.clone()),
     ]);
     Ok(AwsEndpoint {
-        listener,
+        listener: Some(listener),
         tls,
         url: format!("https://{endpoint}"),
         ca_file: ca,
