@@ -452,3 +452,58 @@ def test_watch_applies_edits_without_dropping_open_connections(tmp_path):
         assert (r.status_code, r.text) == (200, "added")
     finally:
         s.stop()
+
+
+def test_groups_users_and_attachments_of_a_template(tmp_path):
+    template = tmp_path / "people.yaml"
+    base = """
+Resources:
+  Pool:
+    Type: AWS::Cognito::UserPool
+  Admins:
+    Type: AWS::Cognito::UserPoolGroup
+    Properties: {UserPoolId: !Ref Pool, GroupName: admins, Precedence: 1, Description: The admins}
+  Alice:
+    Type: AWS::Cognito::UserPoolUser
+    Properties:
+      UserPoolId: !Ref Pool
+      Username: alice
+      DesiredDeliveryMediums: [EMAIL]
+      UserAttributes: [{Name: email, Value: alice@example.com}]
+  AliceIsAdmin:
+    Type: AWS::Cognito::UserPoolUserToGroupAttachment
+    Properties: {UserPoolId: !Ref Pool, GroupName: !Ref Admins, Username: !Ref Alice}
+"""
+    bob = """  Bob:
+    Type: AWS::Cognito::UserPoolUser
+    Properties: {UserPoolId: !Ref Pool, Username: bob, MessageAction: SUPPRESS}
+"""
+    template.write_text(base + bob)
+    data = tmp_path / "data"
+    s = stack_server(tmp_path, template, data_dir=data)
+    try:
+        _, stack = only_stack(s)
+        pool = stack["Resources"]["Pool"]["PhysicalResourceId"]
+        idp = s.client()
+        alice = idp.admin_get_user(UserPoolId=pool, Username="alice")
+        assert alice["UserStatus"] == "FORCE_CHANGE_PASSWORD"
+        assert {"Name": "email", "Value": "alice@example.com"} in alice["UserAttributes"]
+        groups = idp.admin_list_groups_for_user(UserPoolId=pool, Username="alice")["Groups"]
+        assert [(g["GroupName"], g["Precedence"], g["Description"]) for g in groups] == [("admins", 1, "The admins")]
+        # Alice got an invitation with a temporary password; Bob's was suppressed.
+        messages = [json.loads(f.read_text()) for f in pathlib.Path(s["OutboxDir"]).glob("*.json")]
+        assert [m["username"] for m in messages] == ["alice"]
+        assert idp.admin_get_user(UserPoolId=pool, Username="bob")["UserStatus"] == "FORCE_CHANGE_PASSWORD"
+        idp.admin_set_user_password(UserPoolId=pool, Username="alice", Password=PASSWORD, Permanent=True)
+    finally:
+        s.stop()
+    # Bob leaves the template: he is deleted; Alice (with her own password) stays.
+    template.write_text(base)
+    s = stack_server(tmp_path, template, data_dir=data)
+    try:
+        idp = s.client()
+        with pytest.raises(idp.exceptions.UserNotFoundException):
+            idp.admin_get_user(UserPoolId=pool, Username="bob")
+        assert idp.admin_get_user(UserPoolId=pool, Username="alice")["UserStatus"] == "CONFIRMED"
+    finally:
+        s.stop()

@@ -114,6 +114,10 @@ pub(crate) struct PoolFile {
     resource_servers: Vec<ResourceServer>,
     #[serde(default)]
     clients: Vec<ClientFile>,
+    #[serde(default)]
+    groups: Vec<DeclaredGroup>,
+    #[serde(default)]
+    users: Vec<DeclaredUser>,
 }
 
 fn default_issuer() -> IssuerStyle {
@@ -388,6 +392,32 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
             let client = client(&mut c, &cat, cf, &custom_scopes, &standins);
             clients.push(client);
         }
+        for (gi, g) in p.groups.iter().enumerate() {
+            let gat = format!("{at}.groups[{gi}]");
+            if g.name.is_empty() || g.name.len() > 128 {
+                c.at(format!("{gat}.name"), "must be 1 to 128 characters");
+            }
+            if p.groups[..gi].iter().any(|o| o.name == g.name) {
+                c.at(format!("{gat}.name"), format!("another group is named '{}'", g.name));
+            }
+            if g.precedence.is_some_and(|x| x < 0) {
+                c.at(format!("{gat}.precedence"), "must be 0 or more");
+            }
+        }
+        for (ui, u) in p.users.iter().enumerate() {
+            let uat = format!("{at}.users[{ui}]");
+            if u.username.is_empty() || u.username.len() > 128 {
+                c.at(format!("{uat}.username"), "must be 1 to 128 characters");
+            }
+            if p.users[..ui].iter().any(|o| o.username == u.username) {
+                c.at(format!("{uat}.username"), format!("another user is named '{}'", u.username));
+            }
+            for g in &u.groups {
+                if !p.groups.iter().any(|d| &d.name == g) {
+                    c.at(format!("{uat}.groups"), format!("'{g}' is not a group of this pool"));
+                }
+            }
+        }
         pools.push(UserPool {
             name: p.name,
             display_name: p.display_name,
@@ -396,6 +426,8 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
             domain,
             resource_servers: p.resource_servers,
             clients,
+            groups: p.groups,
+            users: p.users,
         });
     }
     let mut hosts: Vec<&str> = Vec::new();

@@ -95,6 +95,38 @@ pub struct UserPool {
     pub domain: Option<Domain>,
     pub resource_servers: Vec<ResourceServer>,
     pub clients: Vec<AppClient>,
+    /// Groups created on first start (and updated on each).
+    pub groups: Vec<DeclaredGroup>,
+    /// Users created on first start when absent, as AdminCreateUser does
+    /// (a temporary password sent to the outbox unless suppressed).
+    pub users: Vec<DeclaredUser>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredGroup {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub precedence: Option<i64>,
+    #[serde(default)]
+    pub role_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredUser {
+    pub username: String,
+    /// Attribute name -> value (`email`, `email_verified`, `custom:x`).
+    #[serde(default)]
+    pub attributes: std::collections::BTreeMap<String, String>,
+    /// No invitation message (AdminCreateUser's `MessageAction: SUPPRESS`).
+    #[serde(default)]
+    pub suppress_message: bool,
+    /// Groups of the pool the user is a member of.
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

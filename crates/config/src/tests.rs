@@ -397,3 +397,35 @@ fn websocket_identity_sources_use_the_websocket_syntax() {
     assert_eq!(parse_ws_identity_source("$request.header.Cookie"), None);
     assert_eq!(parse_ws_identity_source("route.request.header."), None);
 }
+
+#[test]
+fn declared_groups_and_users_are_checked() {
+    let ok = parse(
+        r#"
+version = 1
+[[user_pools]]
+name = "p"
+groups = [{ name = "admins", precedence = 1 }]
+users = [{ username = "alice", attributes = { email = "a@example.com" }, groups = ["admins"] }]
+"#,
+    )
+    .expect("valid");
+    assert_eq!(ok.user_pools[0].groups[0].name, "admins");
+    assert_eq!(ok.user_pools[0].users[0].attributes["email"], "a@example.com");
+
+    let problems = parse(
+        r#"
+version = 1
+[[user_pools]]
+name = "p"
+groups = [{ name = "a" }, { name = "a", precedence = -1 }]
+users = [{ username = "u", groups = ["nope"] }, { username = "u" }]
+"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(problems.contains("user_pools[0].groups[1].name: another group is named 'a'"), "{problems}");
+    assert!(problems.contains("user_pools[0].groups[1].precedence: must be 0 or more"), "{problems}");
+    assert!(problems.contains("user_pools[0].users[0].groups: 'nope' is not a group of this pool"), "{problems}");
+    assert!(problems.contains("user_pools[0].users[1].username: another user is named 'u'"), "{problems}");
+}

@@ -63,40 +63,70 @@ pub async fn admin_credentials(
     })
 }
 
-/// Where the pools and clients a stack declared last time are kept.
+/// Where the pools (with their clients, groups and users) the stacks
+/// declared last time are kept.
 const STACK_DECLARED: &str = "stacks.declared";
+
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Declared {
+    clients: Vec<String>,
+    groups: Vec<String>,
+    users: Vec<String>,
+}
 
 impl Identity {
     /// Deletes the pools (with their users) and app clients that the
     /// stacks declared on the previous start and no longer declare; then
     /// records what they declare now. Returns what was removed.
     pub async fn prune_stack_pools(&self, config: &Config) -> Result<Vec<String>> {
-        let now: BTreeMap<String, Vec<String>> = config
+        let now: BTreeMap<String, Declared> = config
             .user_pools
             .iter()
-            .map(|p| (p.name.clone(), p.clients.iter().map(|c| c.name.clone()).collect()))
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    Declared {
+                        clients: p.clients.iter().map(|c| c.name.clone()).collect(),
+                        groups: p.groups.iter().map(|g| g.name.clone()).collect(),
+                        users: p.users.iter().map(|u| u.username.clone()).collect(),
+                    },
+                )
+            })
             .collect();
-        let before: BTreeMap<String, Vec<String>> = match self.store.meta_get(STACK_DECLARED).await? {
+        // A record in an older shape counts as nothing declared.
+        let before: BTreeMap<String, Declared> = match self.store.meta_get(STACK_DECLARED).await? {
             Some(text) => serde_json::from_str(&text).unwrap_or_default(),
             None => BTreeMap::new(),
         };
         let mut removed = Vec::new();
-        for (pool_key, clients) in &before {
+        for (pool_key, then) in &before {
             let Some(pool) = self.store.pool_by_config_key(pool_key).await? else {
                 continue;
             };
-            match now.get(pool_key) {
-                None => {
-                    self.store.delete_pool(&pool.id).await?;
-                    removed.push(format!("user pool {pool_key} ({})", pool.id));
+            let Some(current) = now.get(pool_key) else {
+                self.store.delete_pool(&pool.id).await?;
+                removed.push(format!("user pool {pool_key} ({})", pool.id));
+                continue;
+            };
+            for c in then.clients.iter().filter(|c| !current.clients.contains(c)) {
+                if let Some(client) = self.store.client_by_config_key(&pool.id, c).await? {
+                    self.store.delete_client(&pool.id, &client.id).await?;
+                    removed.push(format!("app client {c} of {pool_key} ({})", client.id));
                 }
-                Some(current) => {
-                    for c in clients.iter().filter(|c| !current.contains(c)) {
-                        if let Some(client) = self.store.client_by_config_key(&pool.id, c).await? {
-                            self.store.delete_client(&pool.id, &client.id).await?;
-                            removed.push(format!("app client {c} of {pool_key} ({})", client.id));
-                        }
-                    }
+            }
+            for g in then.groups.iter().filter(|g| !current.groups.contains(g)) {
+                if self.store.delete_group(&pool.id, g).await? {
+                    removed.push(format!("group {g} of {pool_key}"));
+                }
+            }
+            for u in then.users.iter().filter(|u| !current.users.contains(u)) {
+                let deleted = self
+                    .admin_delete_user(input(serde_json::json!({"UserPoolId": pool.id, "Username": u}))?)
+                    .await;
+                match deleted {
+                    Ok(_) => removed.push(format!("user {u} of {pool_key}")),
+                    Err(e) if e.kind == "UserNotFound" => {}
+                    Err(e) => return Err(e),
                 }
             }
         }
@@ -198,9 +228,75 @@ impl Identity {
                     }
                 }
             }
+            self.apply_groups_and_users(&pool.id, declared, now_ms).await?;
         }
         Ok(applied)
     }
+
+    /// Groups are created or updated; users are created once, as
+    /// AdminCreateUser creates them (an existing user is left as it is: its
+    /// password and attributes are the user's); memberships are added.
+    async fn apply_groups_and_users(
+        &self,
+        pool_id: &str,
+        declared: &cognate_config::UserPool,
+        now_ms: i64,
+    ) -> Result<()> {
+        for g in &declared.groups {
+            match self.store.group(pool_id, &g.name).await? {
+                Some(mut existing) => {
+                    existing.description = g.description.clone();
+                    existing.precedence = g.precedence;
+                    existing.role_arn = g.role_arn.clone();
+                    existing.updated_ms = now_ms;
+                    self.store.update_group(&existing).await?;
+                }
+                None => {
+                    self.create_group(
+                        input(serde_json::json!({
+                            "UserPoolId": pool_id, "GroupName": g.name, "Description": g.description,
+                            "Precedence": g.precedence, "RoleArn": g.role_arn,
+                        }))?,
+                        now_ms,
+                    )
+                    .await?;
+                }
+            }
+        }
+        for u in &declared.users {
+            let attributes: Vec<serde_json::Value> = u
+                .attributes
+                .iter()
+                .map(|(k, v)| serde_json::json!({"Name": k, "Value": v}))
+                .collect();
+            let created = self
+                .admin_create_user(
+                    input(serde_json::json!({
+                        "UserPoolId": pool_id, "Username": u.username, "UserAttributes": attributes,
+                        "MessageAction": if u.suppress_message { Some("SUPPRESS") } else { None },
+                    }))?,
+                    now_ms,
+                )
+                .await;
+            match created {
+                Ok(_) => {}
+                Err(e) if e.kind == "UsernameExists" => {}
+                Err(e) => return Err(e),
+            }
+            for g in &u.groups {
+                self.admin_add_user_to_group(input(serde_json::json!({
+                    "UserPoolId": pool_id, "Username": u.username, "GroupName": g,
+                }))?)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An operation's input from JSON, as the JSON API would parse it.
+fn input<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T> {
+    serde_json::from_value(v).map_err(|e| CognitoError::invalid_parameter(e.to_string()))
 }
 
 fn conflict(e: StoreError) -> CognitoError {

@@ -291,6 +291,9 @@ const ORDER: &[&str] = &[
     "AWS::Cognito::UserPoolClient",
     "AWS::Cognito::UserPoolDomain",
     "AWS::Cognito::UserPoolResourceServer",
+    "AWS::Cognito::UserPoolGroup",
+    "AWS::Cognito::UserPoolUser",
+    "AWS::Cognito::UserPoolUserToGroupAttachment",
     "AWS::Lambda::Function",
     "AWS::ApiGatewayV2::Api",
     "AWS::ApiGatewayV2::Stage",
@@ -628,9 +631,9 @@ impl Stackt<'_> {
                 Ok(None)
             }
             "AWS::ApiGatewayV2::ApiMapping" => self.api_mapping(p),
-            "AWS::Cognito::UserPoolGroup" | "AWS::Cognito::UserPoolUser" => Err(format!(
-                "{kind} is not supported yet: create groups and users with the JSON API (AWS CLI, boto3) once cognate runs"
-            )),
+            "AWS::Cognito::UserPoolGroup" => self.group(logical, p),
+            "AWS::Cognito::UserPoolUser" => self.user(logical, p),
+            "AWS::Cognito::UserPoolUserToGroupAttachment" => self.attachment(p),
             other => Err(format!("resource type {other} is not supported")),
         }
     }
@@ -919,6 +922,73 @@ impl Stackt<'_> {
             .as_array_mut()
             .expect("array")
             .push(json!({"identifier": identifier, "name": name, "scopes": scopes}));
+        Ok(None)
+    }
+
+    fn pool_list(&mut self, pool: usize, key: &str) -> &mut Vec<Value> {
+        self.b.pools[pool]
+            .as_object_mut()
+            .expect("object")
+            .entry(key)
+            .or_insert_with(|| json!([]))
+            .as_array_mut()
+            .expect("array")
+    }
+
+    fn group(&mut self, logical: &str, p: &mut Props) -> Result<Option<String>, String> {
+        let pool = self.pool(p)?;
+        let name = p.string("GroupName").unwrap_or_else(|| self.name(logical));
+        let mut g = json!({"name": name});
+        if let Some(d) = p.string("Description") {
+            g["description"] = json!(d);
+        }
+        if let Some(n) = p.number("Precedence") {
+            g["precedence"] = json!(n as i64);
+        }
+        if let Some(r) = p.string("RoleArn") {
+            g["role_arn"] = json!(r);
+        }
+        self.pool_list(pool, "groups").push(g);
+        Ok(None)
+    }
+
+    fn user(&mut self, logical: &str, p: &mut Props) -> Result<Option<String>, String> {
+        let pool = self.pool(p)?;
+        let username = p.string("Username").unwrap_or_else(|| self.name(logical).to_lowercase());
+        let mut attributes = Map::new();
+        for a in p.take("UserAttributes").and_then(|v| v.as_array().cloned()).unwrap_or_default() {
+            let (Some(n), Some(v)) = (a.get("Name").and_then(Value::as_str), a.get("Value").and_then(scalar_string)) else {
+                return Err("every UserAttributes entry needs a Name and a Value".into());
+            };
+            attributes.insert(n.to_string(), json!(v));
+        }
+        let suppress = match p.string("MessageAction").as_deref() {
+            None => false,
+            Some("SUPPRESS") => true,
+            Some(other) => return Err(format!("MessageAction {other} is not supported (SUPPRESS is; RESEND has no meaning at creation)")),
+        };
+        p.no_effect(&["DesiredDeliveryMediums", "ForceAliasCreation", "ClientMetadata", "ValidationData"]);
+        self.pool_list(pool, "users").push(json!({
+            "username": username, "attributes": attributes, "suppress_message": suppress,
+        }));
+        Ok(None)
+    }
+
+    fn attachment(&mut self, p: &mut Props) -> Result<Option<String>, String> {
+        let pool = self.pool(p)?;
+        let group = p.string("GroupName").ok_or("GroupName is required")?;
+        let username = p.string("Username").ok_or("Username is required")?;
+        let users = self.pool_list(pool, "users");
+        let Some(user) = users.iter_mut().find(|u| u["username"] == json!(username)) else {
+            return Err(format!("Username '{username}' is not an AWS::Cognito::UserPoolUser of this stack"));
+        };
+        user.as_object_mut()
+            .expect("object")
+            .entry("groups")
+            .or_insert_with(|| json!([]))
+            .as_array_mut()
+            .expect("array")
+            .push(json!(group));
         Ok(None)
     }
 
