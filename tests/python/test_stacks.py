@@ -191,6 +191,7 @@ def test_sam_template_with_globals_and_parameter_overrides(tmp_path):
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["greeting"] == "howdy" and body["stage"] == "production" and body["route"] == "GET /hello"
+        assert body["memory"] == "256"  # Globals.Function.MemorySize
         assert body["username"].startswith("sam-")
         assert requests.get(out["ApiUrl"] + "/hello", timeout=10).status_code == 401
         # Auth: Authorizer: NONE on one event.

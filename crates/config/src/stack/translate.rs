@@ -1071,12 +1071,19 @@ impl Stackt<'_> {
                 f.insert("concurrency".into(), json!(c as u64));
             }
         }
+        let mut env = Map::new();
         if let Some(e) = p.take("Environment") {
             let vars = e.get("Variables").cloned().unwrap_or(json!({}));
-            let mut env = Map::new();
             for (k, v) in vars.as_object().into_iter().flatten() {
                 env.insert(k.clone(), json!(scalar_string(v).unwrap_or_default()));
             }
+        }
+        // MemorySize is reported to the function as Lambda reports it
+        // (context.memoryLimitInMB); it is not enforced.
+        if let Some(m) = p.number("MemorySize") {
+            env.insert("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), json!((m as u64).to_string()));
+        }
+        if !env.is_empty() {
             f.insert("environment".into(), Value::Object(env));
         }
         if let Some(layers) = p.take("Layers") {
@@ -1091,7 +1098,6 @@ impl Stackt<'_> {
         }
         p.no_effect(&[
             "FunctionName",
-            "MemorySize",
             "Role",
             "Architectures",
             "Description",
