@@ -290,6 +290,29 @@ pub fn is_region(value: &str) -> bool {
     }
 }
 
+/// OpenID standard attributes every pool has.
+pub const STANDARD_ATTRIBUTES: [&str; 19] = [
+    "address",
+    "birthdate",
+    "email",
+    "email_verified",
+    "family_name",
+    "gender",
+    "given_name",
+    "locale",
+    "middle_name",
+    "name",
+    "nickname",
+    "phone_number",
+    "phone_number_verified",
+    "picture",
+    "preferred_username",
+    "profile",
+    "updated_at",
+    "website",
+    "zoneinfo",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,28 +13,7 @@ use crate::error::{CognitoError, Result};
 use crate::messages::{self, Kind, Message};
 use crate::{crypto, Identity};
 
-/// OpenID standard attributes every pool has.
-pub const STANDARD_ATTRIBUTES: [&str; 19] = [
-    "address",
-    "birthdate",
-    "email",
-    "email_verified",
-    "family_name",
-    "gender",
-    "given_name",
-    "locale",
-    "middle_name",
-    "name",
-    "nickname",
-    "phone_number",
-    "phone_number_verified",
-    "picture",
-    "preferred_username",
-    "profile",
-    "updated_at",
-    "website",
-    "zoneinfo",
-];
+pub use cognate_config::rules::STANDARD_ATTRIBUTES;
 
 /// Sign-up confirmation codes live 24 hours, reset codes one hour.
 pub const SIGNUP_CODE_MS: i64 = 24 * 3600 * 1000;

@@ -723,7 +723,7 @@ impl Stackt<'_> {
                 let Some(n) = a.get("Name").and_then(Value::as_str) else {
                     return Err("every Schema attribute needs a Name".into());
                 };
-                let standard = STANDARD_ATTRIBUTES.contains(&n);
+                let standard = n == "sub" || crate::rules::STANDARD_ATTRIBUTES.contains(&n);
                 if standard {
                     if a.get("Required").and_then(as_bool) == Some(true) {
                         required.push(n.to_string());
@@ -1489,29 +1489,6 @@ fn as_bool(v: &Value) -> Option<bool> {
     }
 }
 
-/// Cognito's standard attributes (Schema entries with these names are not custom).
-const STANDARD_ATTRIBUTES: &[&str] = &[
-    "address",
-    "birthdate",
-    "email",
-    "email_verified",
-    "family_name",
-    "gender",
-    "given_name",
-    "locale",
-    "middle_name",
-    "name",
-    "nickname",
-    "phone_number",
-    "phone_number_verified",
-    "picture",
-    "preferred_username",
-    "profile",
-    "sub",
-    "updated_at",
-    "website",
-    "zoneinfo",
-];
 
 /// AWS addresses of the stacks' own resources -> the placeholders of
 /// their local addresses, in every string given.
