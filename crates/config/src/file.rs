@@ -398,7 +398,10 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
                 c.at(format!("{gat}.name"), "must be 1 to 128 characters");
             }
             if p.groups[..gi].iter().any(|o| o.name == g.name) {
-                c.at(format!("{gat}.name"), format!("another group is named '{}'", g.name));
+                c.at(
+                    format!("{gat}.name"),
+                    format!("another group is named '{}'", g.name),
+                );
             }
             if g.precedence.is_some_and(|x| x < 0) {
                 c.at(format!("{gat}.precedence"), "must be 0 or more");
@@ -410,11 +413,17 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
                 c.at(format!("{uat}.username"), "must be 1 to 128 characters");
             }
             if p.users[..ui].iter().any(|o| o.username == u.username) {
-                c.at(format!("{uat}.username"), format!("another user is named '{}'", u.username));
+                c.at(
+                    format!("{uat}.username"),
+                    format!("another user is named '{}'", u.username),
+                );
             }
             for g in &u.groups {
                 if !p.groups.iter().any(|d| &d.name == g) {
-                    c.at(format!("{uat}.groups"), format!("'{g}' is not a group of this pool"));
+                    c.at(
+                        format!("{uat}.groups"),
+                        format!("'{g}' is not a group of this pool"),
+                    );
                 }
             }
         }

@@ -411,7 +411,10 @@ users = [{ username = "alice", attributes = { email = "a@example.com" }, groups 
     )
     .expect("valid");
     assert_eq!(ok.user_pools[0].groups[0].name, "admins");
-    assert_eq!(ok.user_pools[0].users[0].attributes["email"], "a@example.com");
+    assert_eq!(
+        ok.user_pools[0].users[0].attributes["email"],
+        "a@example.com"
+    );
 
     let problems = parse(
         r#"
@@ -424,8 +427,20 @@ users = [{ username = "u", groups = ["nope"] }, { username = "u" }]
     )
     .unwrap_err()
     .to_string();
-    assert!(problems.contains("user_pools[0].groups[1].name: another group is named 'a'"), "{problems}");
-    assert!(problems.contains("user_pools[0].groups[1].precedence: must be 0 or more"), "{problems}");
-    assert!(problems.contains("user_pools[0].users[0].groups: 'nope' is not a group of this pool"), "{problems}");
-    assert!(problems.contains("user_pools[0].users[1].username: another user is named 'u'"), "{problems}");
+    assert!(
+        problems.contains("user_pools[0].groups[1].name: another group is named 'a'"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("user_pools[0].groups[1].precedence: must be 0 or more"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("user_pools[0].users[0].groups: 'nope' is not a group of this pool"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("user_pools[0].users[1].username: another user is named 'u'"),
+        "{problems}"
+    );
 }

@@ -121,7 +121,9 @@ impl Identity {
             }
             for u in then.users.iter().filter(|u| !current.users.contains(u)) {
                 let deleted = self
-                    .admin_delete_user(input(serde_json::json!({"UserPoolId": pool.id, "Username": u}))?)
+                    .admin_delete_user(input(
+                        serde_json::json!({"UserPoolId": pool.id, "Username": u}),
+                    )?)
                     .await;
                 match deleted {
                     Ok(_) => removed.push(format!("user {u} of {pool_key}")),
@@ -228,7 +230,8 @@ impl Identity {
                     }
                 }
             }
-            self.apply_groups_and_users(&pool.id, declared, now_ms).await?;
+            self.apply_groups_and_users(&pool.id, declared, now_ms)
+                .await?;
         }
         Ok(applied)
     }

@@ -293,19 +293,22 @@ async fn run(cli: Cli) -> Result<(), (u8, String)> {
                 None => None,
             };
             serve::run(serve::ServeArgs {
-            config,
-            watch: stacks_watch,
-            stacks: stacks.zip(loaded),
-            data_dir: data.data_dir,
-            database_url: data.database_url,
-            listen,
-            outputs_file,
-        })
-        .await
-        .map_err(fail)
+                config,
+                watch: stacks_watch,
+                stacks: stacks.zip(loaded),
+                data_dir: data.data_dir,
+                database_url: data.database_url,
+                listen,
+                outputs_file,
+            })
+            .await
+            .map_err(fail)
         }
         Command::ValidateConfig { file, stacks } => {
-            if let Some(s) = stacks.options(std::path::Path::new(".cognate")).map_err(|m| (2, m))? {
+            if let Some(s) = stacks
+                .options(std::path::Path::new(".cognate"))
+                .map_err(|m| (2, m))?
+            {
                 let loaded = serve::load_stacks(&s).map_err(|m| (2, m))?;
                 serve::print_stack_notes(&loaded);
                 let c = &loaded.config;
@@ -322,18 +325,18 @@ async fn run(cli: Cli) -> Result<(), (u8, String)> {
             }
             let file = file.expect("clap requires a file without --template");
             match serve::load_config(Some(&file)) {
-            Ok(c) => {
-                println!(
-                    "{}: ok ({} user pool(s), {} HTTP API(s), {} WebSocket API(s))",
-                    file.display(),
-                    c.user_pools.len(),
-                    c.http_apis.len(),
-                    c.websocket_apis.len()
-                );
-                Ok(())
+                Ok(c) => {
+                    println!(
+                        "{}: ok ({} user pool(s), {} HTTP API(s), {} WebSocket API(s))",
+                        file.display(),
+                        c.user_pools.len(),
+                        c.http_apis.len(),
+                        c.websocket_apis.len()
+                    );
+                    Ok(())
+                }
+                Err(problems) => Err((2, problems)),
             }
-            Err(problems) => Err((2, problems)),
-        }
         }
         Command::Keys {
             command: KeysCommand::Rotate { data, pool },

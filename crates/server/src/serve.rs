@@ -225,7 +225,10 @@ impl Runtime {
         let b = bind_secondary(self.args_listen, listen, self.offset, self.scheme).await?;
         self.offset += 1;
         let url = b.url.clone();
-        let slot = Slot(self.watch.then(|| Arc::new(std::sync::RwLock::new(app::not_found_app()))));
+        let slot = Slot(
+            self.watch
+                .then(|| Arc::new(std::sync::RwLock::new(app::not_found_app()))),
+        );
         self.bound.insert(key.clone(), (url.clone(), slot));
         self.fresh.push((key, b));
         Ok(url)
@@ -239,16 +242,19 @@ impl Runtime {
         stacks: Option<&Loaded>,
         config_file: Option<&Path>,
     ) -> Result<Generation, String> {
-        let mut placeholders =
-            HashMap::from([("cognito".to_string(), self.public_url.clone())]);
+        let mut placeholders = HashMap::from([("cognito".to_string(), self.public_url.clone())]);
         for pool in &config.user_pools {
             if let Some(d) = &pool.domain {
-                let url = self.ensure_listener(listener_key("domain", &pool.name), &d.listen).await?;
+                let url = self
+                    .ensure_listener(listener_key("domain", &pool.name), &d.listen)
+                    .await?;
                 placeholders.insert(format!("domain.{}", pool.name), url);
             }
         }
         for api in &config.http_apis {
-            let url = self.ensure_listener(listener_key("api", &api.name), &api.listen).await?;
+            let url = self
+                .ensure_listener(listener_key("api", &api.name), &api.listen)
+                .await?;
             placeholders.insert(format!("api.{}", api.name), url);
         }
         for api in &config.websocket_apis {
@@ -283,14 +289,20 @@ impl Runtime {
             for c in &pool.clients {
                 if let Ok(Some(client)) = self.store.client_by_config_key(pool_id, &c.name).await {
                     if let Some(secret) = &client.secret {
-                        ids.insert(format!("clientsecret.{}.{}", pool.name, c.name), secret.clone());
+                        ids.insert(
+                            format!("clientsecret.{}.{}", pool.name, c.name),
+                            secret.clone(),
+                        );
                     }
                     ids.insert(format!("client.{}.{}", pool.name, c.name), client.id);
                 }
             }
         }
         for api in &config.http_apis {
-            ids.insert(format!("apiid.{}", api.name), cognate_gateway::api_id(&api.name));
+            ids.insert(
+                format!("apiid.{}", api.name),
+                cognate_gateway::api_id(&api.name),
+            );
         }
         for api in &config.websocket_apis {
             ids.insert(
@@ -371,7 +383,10 @@ impl Runtime {
         for pool in &config.user_pools {
             if let (Some(_), Some(pool_id)) = (&pool.domain, applied.pool_ids.get(&pool.name)) {
                 let key = listener_key("domain", &pool.name);
-                let https = self.bound.get(&key).is_some_and(|(u, _)| u.starts_with("https://"));
+                let https = self
+                    .bound
+                    .get(&key)
+                    .is_some_and(|(u, _)| u.starts_with("https://"));
                 routers.insert(
                     key,
                     app::with_custom_domains(
@@ -394,7 +409,10 @@ impl Runtime {
             );
         }
         if config.server.metrics.is_some() {
-            routers.insert("metrics".to_string(), crate::gateway::metrics_app(shared.clone()));
+            routers.insert(
+                "metrics".to_string(),
+                crate::gateway::metrics_app(shared.clone()),
+            );
         }
 
         let mut flat = outputs(
@@ -572,7 +590,12 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let mut servers = tokio::task::JoinSet::new();
     let main_slot = Slot(watch.then(|| Arc::new(std::sync::RwLock::new(app::not_found_app()))));
     let main_router = main_slot.router(generation.main_router.clone());
-    servers.spawn(crate::tls::serve(main.listener, tls.clone(), main_router.clone(), stop_rx.clone()));
+    servers.spawn(crate::tls::serve(
+        main.listener,
+        tls.clone(),
+        main_router.clone(),
+        stop_rx.clone(),
+    ));
     if let Some(a) = rt.aws.as_mut() {
         tracing::info!(url = %a.url, "AWS addresses of the stacks served here");
         if let Some(listener) = a.listener.take() {

@@ -95,8 +95,12 @@ pub fn load(path: &Path, opts: &StackOptions) -> Result<Loaded, Problems> {
                 format!("a folder must be a cdk.out with a manifest.json ({e})"),
             )
         })?;
-        let manifest: Value = serde_json::from_str(&text)
-            .map_err(|e| fail(manifest_path.display().to_string(), format!("invalid JSON: {e}")))?;
+        let manifest: Value = serde_json::from_str(&text).map_err(|e| {
+            fail(
+                manifest_path.display().to_string(),
+                format!("invalid JSON: {e}"),
+            )
+        })?;
         let mut found = Vec::new();
         for (id, art) in manifest
             .get("artifacts")
@@ -130,7 +134,10 @@ pub fn load(path: &Path, opts: &StackOptions) -> Result<Loaded, Problems> {
         if let Some(want) = &opts.stack {
             found.retain(|(id, name, _)| id == want || name == want);
             if found.is_empty() {
-                return Err(fail(shown, format!("no stack named {want} in the manifest")));
+                return Err(fail(
+                    shown,
+                    format!("no stack named {want} in the manifest"),
+                ));
             }
         }
         if found.is_empty() {
@@ -155,7 +162,11 @@ pub fn load(path: &Path, opts: &StackOptions) -> Result<Loaded, Problems> {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
-        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
         let dir = dir.canonicalize().unwrap_or(dir);
         if serverless::looks_like(&doc) {
             let mut options = opts.cli_options.clone();
@@ -166,7 +177,10 @@ pub fn load(path: &Path, opts: &StackOptions) -> Result<Loaded, Problems> {
                 .map_err(|ps| {
                     Problems(
                         ps.into_iter()
-                            .map(|(at, m)| Problem { location: format!("{shown}: {at}"), message: m })
+                            .map(|(at, m)| Problem {
+                                location: format!("{shown}: {at}"),
+                                message: m,
+                            })
                             .collect(),
                     )
                 })?;
@@ -279,7 +293,10 @@ pub fn load(path: &Path, opts: &StackOptions) -> Result<Loaded, Problems> {
         "websocket_apis": b.websocket_apis,
     });
     let parsed: crate::file::File = serde_json::from_value(file).map_err(|e| {
-        fail(shown.clone(), format!("the stacks translate to an invalid config: {e}"))
+        fail(
+            shown.clone(),
+            format!("the stacks translate to an invalid config: {e}"),
+        )
     })?;
     let config = crate::file::validate(parsed).map_err(|ps| {
         Problems(
@@ -318,11 +335,21 @@ fn cdk_assets(dir: &Path) -> BTreeMap<String, PathBuf> {
         let Ok(doc) = serde_json::from_str::<Value>(&text) else {
             continue;
         };
-        for (_, f) in doc.get("files").and_then(Value::as_object).into_iter().flatten() {
+        for (_, f) in doc
+            .get("files")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
             let Some(src) = f.pointer("/source/path").and_then(Value::as_str) else {
                 continue;
             };
-            for (_, d) in f.get("destinations").and_then(Value::as_object).into_iter().flatten() {
+            for (_, d) in f
+                .get("destinations")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(key) = d.get("objectKey").and_then(Value::as_str) {
                     out.insert(key.to_string(), dir.join(src));
                 }
@@ -357,8 +384,14 @@ fn template_stack(
 ) {
     for k in doc.as_object().into_iter().flat_map(|m| m.keys()) {
         match k.as_str() {
-            "AWSTemplateFormatVersion" | "Description" | "Parameters" | "Conditions"
-            | "Mappings" | "Resources" | "Outputs" | "Transform" => {}
+            "AWSTemplateFormatVersion"
+            | "Description"
+            | "Parameters"
+            | "Conditions"
+            | "Mappings"
+            | "Resources"
+            | "Outputs"
+            | "Transform" => {}
             "Metadata" | "Rules" => b.not_applied.push(format!("{}: {k}", src.stack)),
             other => b.problems.push((
                 format!("{}: {}", src.file.display(), src.stack),

@@ -49,7 +49,10 @@ pub(crate) fn expand(
     }
     for k in globals.as_object().into_iter().flat_map(|m| m.keys()) {
         if k != "Function" && k != "HttpApi" {
-            problems.push(("Globals".to_string(), format!("Globals.{k} is not supported")));
+            problems.push((
+                "Globals".to_string(),
+                format!("Globals.{k} is not supported"),
+            ));
         }
     }
     let resources = doc
@@ -99,13 +102,17 @@ pub(crate) fn expand(
                     if etype != "HttpApi" {
                         problems.push((
                             logical.clone(),
-                            format!("Events.{ename}: event type {etype} is not supported (HttpApi is)"),
+                            format!(
+                                "Events.{ename}: event type {etype} is not supported (HttpApi is)"
+                            ),
                         ));
                         continue;
                     }
                     let ep = e.get("Properties").cloned().unwrap_or(json!({}));
                     let api = match ep.get("ApiId") {
-                        Some(Value::Object(r)) => r.get("Ref").and_then(Value::as_str).map(str::to_string),
+                        Some(Value::Object(r)) => {
+                            r.get("Ref").and_then(Value::as_str).map(str::to_string)
+                        }
                         Some(Value::String(s)) => Some(s.clone()),
                         None => {
                             needs_implicit = true;
@@ -114,15 +121,31 @@ pub(crate) fn expand(
                         _ => None,
                     };
                     let Some(api) = api else {
-                        problems.push((logical.clone(), format!("Events.{ename}.ApiId must be !Ref of an AWS::Serverless::HttpApi")));
+                        problems.push((
+                            logical.clone(),
+                            format!(
+                                "Events.{ename}.ApiId must be !Ref of an AWS::Serverless::HttpApi"
+                            ),
+                        ));
                         continue;
                     };
-                    let method = ep.get("Method").and_then(Value::as_str).unwrap_or("ANY").to_uppercase();
+                    let method = ep
+                        .get("Method")
+                        .and_then(Value::as_str)
+                        .unwrap_or("ANY")
+                        .to_uppercase();
                     let path = ep.get("Path").and_then(Value::as_str).unwrap_or("$default");
                     let route_key = if path == "$default" {
                         "$default".to_string()
                     } else {
-                        format!("{} {path}", if method == "X-AMAZON-APIGATEWAY-ANY-METHOD" { "ANY" } else { &method })
+                        format!(
+                            "{} {path}",
+                            if method == "X-AMAZON-APIGATEWAY-ANY-METHOD" {
+                                "ANY"
+                            } else {
+                                &method
+                            }
+                        )
                     };
                     let integration = format!("{logical}{ename}Integration");
                     let mut ip = json!({
@@ -134,13 +157,20 @@ pub(crate) fn expand(
                     if let Some(t) = ep.get("TimeoutInMillis") {
                         ip["TimeoutInMillis"] = t.clone();
                     }
-                    out.insert(integration.clone(), json!({"Type": "AWS::ApiGatewayV2::Integration", "Properties": ip}));
+                    out.insert(
+                        integration.clone(),
+                        json!({"Type": "AWS::ApiGatewayV2::Integration", "Properties": ip}),
+                    );
                     let mut rp = json!({
                         "ApiId": {"Ref": api},
                         "RouteKey": route_key,
                         "Target": {"Fn::Join": ["/", ["integrations", {"Ref": integration}]]},
                     });
-                    let auth = apis.get(&api).and_then(|a| a.get("Auth")).cloned().unwrap_or(json!({}));
+                    let auth = apis
+                        .get(&api)
+                        .and_then(|a| a.get("Auth"))
+                        .cloned()
+                        .unwrap_or(json!({}));
                     let chosen = ep
                         .pointer("/Auth/Authorizer")
                         .and_then(Value::as_str)
@@ -160,15 +190,22 @@ pub(crate) fn expand(
                             rp["AuthorizationScopes"] = s.clone();
                         }
                     }
-                    out.insert(format!("{logical}{ename}Route"), json!({"Type": "AWS::ApiGatewayV2::Route", "Properties": rp}));
+                    out.insert(
+                        format!("{logical}{ename}Route"),
+                        json!({"Type": "AWS::ApiGatewayV2::Route", "Properties": rp}),
+                    );
                 }
-                let mut res = json!({"Type": "AWS::Lambda::Function", "Properties": Value::Object(p)});
+                let mut res =
+                    json!({"Type": "AWS::Lambda::Function", "Properties": Value::Object(p)});
                 copy_attributes(r, &mut res);
                 out.insert(logical.clone(), res);
             }
             "AWS::Serverless::HttpApi" => {}
             k if k.starts_with("AWS::Serverless::") => {
-                problems.push((logical.clone(), format!("resource type {k} is not supported")));
+                problems.push((
+                    logical.clone(),
+                    format!("resource type {k} is not supported"),
+                ));
             }
             _ => {
                 out.insert(logical.clone(), r.clone());
@@ -176,31 +213,52 @@ pub(crate) fn expand(
         }
     }
     if needs_implicit && !apis.contains_key("ServerlessHttpApi") {
-        apis.insert("ServerlessHttpApi".into(), merged(globals.get("HttpApi"), None));
+        apis.insert(
+            "ServerlessHttpApi".into(),
+            merged(globals.get("HttpApi"), None),
+        );
     }
     for (logical, props) in &apis {
         let mut p = props.as_object().cloned().unwrap_or_default();
         let mut api = json!({"ProtocolType": "HTTP", "Name": {"Ref": "AWS::StackName"}});
         if let Some(c) = p.remove("CorsConfiguration") {
             api["CorsConfiguration"] = match c {
-                Value::Bool(true) => json!({"AllowOrigins": ["*"], "AllowMethods": ["*"], "AllowHeaders": ["*"]}),
+                Value::Bool(true) => {
+                    json!({"AllowOrigins": ["*"], "AllowMethods": ["*"], "AllowHeaders": ["*"]})
+                }
                 Value::Bool(false) => Value::Null,
                 other => other,
             };
         }
-        for k in ["Name", "Description", "DisableExecuteApiEndpoint", "FailOnWarnings", "Tags"] {
+        for k in [
+            "Name",
+            "Description",
+            "DisableExecuteApiEndpoint",
+            "FailOnWarnings",
+            "Tags",
+        ] {
             if let Some(v) = p.remove(k) {
                 api[k] = v;
             }
         }
         let mut stage = json!({"ApiId": {"Ref": logical}, "StageName": p.remove("StageName").unwrap_or(json!("$default")), "AutoDeploy": true});
-        for k in ["StageVariables", "DefaultRouteSettings", "RouteSettings", "AccessLogSettings"] {
+        for k in [
+            "StageVariables",
+            "DefaultRouteSettings",
+            "RouteSettings",
+            "AccessLogSettings",
+        ] {
             if let Some(v) = p.remove(k) {
                 stage[k] = v;
             }
         }
         let auth = p.remove("Auth").unwrap_or(json!({}));
-        for (name, def) in auth.get("Authorizers").and_then(Value::as_object).into_iter().flatten() {
+        for (name, def) in auth
+            .get("Authorizers")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
             let a = if let Some(j) = def.get("JwtConfiguration") {
                 json!({
                     "ApiId": {"Ref": logical}, "AuthorizerType": "JWT", "Name": name,
@@ -213,8 +271,19 @@ pub(crate) fn expand(
             } else if let Some(f) = def.get("FunctionArn") {
                 let mut sources = Vec::new();
                 let id = def.get("Identity").cloned().unwrap_or(json!({}));
-                for (k, prefix) in [("Headers", "$request.header."), ("QueryStrings", "$request.querystring."), ("Context", "$context."), ("StageVariables", "$stageVariables.")] {
-                    for h in id.get(k).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+                for (k, prefix) in [
+                    ("Headers", "$request.header."),
+                    ("QueryStrings", "$request.querystring."),
+                    ("Context", "$context."),
+                    ("StageVariables", "$stageVariables."),
+                ] {
+                    for h in id
+                        .get(k)
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                    {
                         sources.push(json!(format!("{prefix}{h}")));
                     }
                 }
@@ -232,20 +301,32 @@ pub(crate) fn expand(
                 }
                 a
             } else {
-                problems.push((logical.clone(), format!("Auth.Authorizers.{name} needs JwtConfiguration or FunctionArn")));
+                problems.push((
+                    logical.clone(),
+                    format!("Auth.Authorizers.{name} needs JwtConfiguration or FunctionArn"),
+                ));
                 continue;
             };
-            out.insert(format!("{logical}{name}Authorizer"), json!({"Type": "AWS::ApiGatewayV2::Authorizer", "Properties": a}));
+            out.insert(
+                format!("{logical}{name}Authorizer"),
+                json!({"Type": "AWS::ApiGatewayV2::Authorizer", "Properties": a}),
+            );
         }
         for k in p.keys() {
-            problems.push((logical.clone(), format!("property {k} of AWS::Serverless::HttpApi is not supported")));
+            problems.push((
+                logical.clone(),
+                format!("property {k} of AWS::Serverless::HttpApi is not supported"),
+            ));
         }
         let mut res = json!({"Type": "AWS::ApiGatewayV2::Api", "Properties": api});
         if let Some(r) = resources.get(logical) {
             copy_attributes(r, &mut res);
         }
         out.insert(logical.clone(), res);
-        out.insert(format!("{logical}ApiGatewayDefaultStage"), json!({"Type": "AWS::ApiGatewayV2::Stage", "Properties": stage}));
+        out.insert(
+            format!("{logical}ApiGatewayDefaultStage"),
+            json!({"Type": "AWS::ApiGatewayV2::Stage", "Properties": stage}),
+        );
     }
     doc["Resources"] = Value::Object(out);
     if problems.is_empty() {

@@ -62,38 +62,74 @@ pub(crate) fn convert(
     }
     let provider = doc.get("provider").cloned().unwrap_or(json!({}));
     if provider.get("name").and_then(Value::as_str) != Some("aws") {
-        problems.push(("provider.name".into(), "only provider aws is supported".into()));
+        problems.push((
+            "provider.name".into(),
+            "only provider aws is supported".into(),
+        ));
     }
     let service = match doc.get("service") {
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Object(m)) => m.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
+        Some(Value::Object(m)) => m
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
         _ => String::new(),
     };
     if service.is_empty() {
         problems.push(("service".into(), "a service name is required".into()));
     }
-    for k in ["org", "app", "frameworkVersion", "custom", "package", "configValidationMode", "useDotenv", "variablesResolutionMode", "deprecationNotificationMode", "disabledDeprecations", "params"] {
+    for k in [
+        "org",
+        "app",
+        "frameworkVersion",
+        "custom",
+        "package",
+        "configValidationMode",
+        "useDotenv",
+        "variablesResolutionMode",
+        "deprecationNotificationMode",
+        "disabledDeprecations",
+        "params",
+    ] {
         if doc.get(k).is_some() {
             not_applied.push(format!("{k} (serverless.yml)"));
         }
     }
     if let Some(p) = doc.get("plugins") {
-        problems.push(("plugins".into(), format!("plugins are not run: {p}; remove them to serve this file")));
+        problems.push((
+            "plugins".into(),
+            format!("plugins are not run: {p}; remove them to serve this file"),
+        ));
     }
     let mut resources = Map::new();
-    let provider_env = provider.pointer("/environment").cloned().unwrap_or(json!({}));
-    let runtime = provider.get("runtime").and_then(Value::as_str).unwrap_or("nodejs20.x").to_string();
+    let provider_env = provider
+        .pointer("/environment")
+        .cloned()
+        .unwrap_or(json!({}));
+    let runtime = provider
+        .get("runtime")
+        .and_then(Value::as_str)
+        .unwrap_or("nodejs20.x")
+        .to_string();
     let timeout = provider.get("timeout").cloned();
     let http = provider.get("httpApi").cloned().unwrap_or(json!({}));
     let mut has_http = false;
     let mut has_ws = false;
     let mut ws_authorizers: BTreeMap<String, Value> = BTreeMap::new();
 
-    let functions = doc.get("functions").and_then(Value::as_object).cloned().unwrap_or_default();
+    let functions = doc
+        .get("functions")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     for (fname, f) in &functions {
         let logical = format!("{}LambdaFunction", normalize(fname));
         let Some(handler) = f.get("handler").and_then(Value::as_str) else {
-            problems.push((format!("functions.{fname}"), "handler is required (container images are not supported)".into()));
+            problems.push((
+                format!("functions.{fname}"),
+                "handler is required (container images are not supported)".into(),
+            ));
             continue;
         };
         let mut env = provider_env.as_object().cloned().unwrap_or_default();
@@ -114,12 +150,37 @@ pub(crate) fn convert(
             props["ReservedConcurrentExecutions"] = c.clone();
         }
         for k in f.as_object().into_iter().flat_map(|m| m.keys()) {
-            if !matches!(k.as_str(), "handler" | "environment" | "name" | "runtime" | "timeout" | "reservedConcurrency" | "events" | "memorySize" | "description" | "package" | "role" | "tags" | "logRetentionInDays" | "architecture") {
+            if !matches!(
+                k.as_str(),
+                "handler"
+                    | "environment"
+                    | "name"
+                    | "runtime"
+                    | "timeout"
+                    | "reservedConcurrency"
+                    | "events"
+                    | "memorySize"
+                    | "description"
+                    | "package"
+                    | "role"
+                    | "tags"
+                    | "logRetentionInDays"
+                    | "architecture"
+            ) {
                 problems.push((format!("functions.{fname}.{k}"), "is not supported".into()));
             }
         }
-        resources.insert(logical.clone(), json!({"Type": "AWS::Lambda::Function", "Properties": props}));
-        for (i, e) in f.get("events").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        resources.insert(
+            logical.clone(),
+            json!({"Type": "AWS::Lambda::Function", "Properties": props}),
+        );
+        for (i, e) in f
+            .get("events")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let at = format!("functions.{fname}.events[{i}]");
             if let Some(h) = e.get("httpApi") {
                 has_http = true;
@@ -133,19 +194,30 @@ pub(crate) fn convert(
                         }
                     },
                     Value::Object(m) => (
-                        m.get("method").and_then(Value::as_str).unwrap_or("*").to_string(),
-                        m.get("path").and_then(Value::as_str).unwrap_or("").to_string(),
+                        m.get("method")
+                            .and_then(Value::as_str)
+                            .unwrap_or("*")
+                            .to_string(),
+                        m.get("path")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string(),
                         m.get("authorizer").cloned(),
                     ),
                     _ => {
-                        problems.push((at, "httpApi takes 'METHOD /path' or {method, path}".into()));
+                        problems
+                            .push((at, "httpApi takes 'METHOD /path' or {method, path}".into()));
                         continue;
                     }
                 };
                 let route_key = if method == "*" && path.is_empty() {
                     "$default".to_string()
                 } else {
-                    let m = if method == "*" { "ANY".to_string() } else { method.to_uppercase() };
+                    let m = if method == "*" {
+                        "ANY".to_string()
+                    } else {
+                        method.to_uppercase()
+                    };
                     format!("{m} {path}")
                 };
                 let integration = format!("HttpApiIntegration{}", normalize(fname));
@@ -161,43 +233,59 @@ pub(crate) fn convert(
                     let (name, scopes) = match &a {
                         Value::String(s) => (s.clone(), None),
                         Value::Object(m) => (
-                            m.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
+                            m.get("name")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                                .to_string(),
                             m.get("scopes").cloned(),
                         ),
                         _ => (String::new(), None),
                     };
                     let Some(def) = http.pointer(&format!("/authorizers/{name}")) else {
-                        problems.push((at, format!("no authorizer '{name}' in provider.httpApi.authorizers")));
+                        problems.push((
+                            at,
+                            format!("no authorizer '{name}' in provider.httpApi.authorizers"),
+                        ));
                         continue;
                     };
                     let jwt = def.get("type").and_then(Value::as_str) != Some("request");
                     route["AuthorizationType"] = json!(if jwt { "JWT" } else { "CUSTOM" });
-                    route["AuthorizerId"] = json!({"Ref": format!("HttpApiAuthorizer{}", normalize(&name))});
+                    route["AuthorizerId"] =
+                        json!({"Ref": format!("HttpApiAuthorizer{}", normalize(&name))});
                     if let Some(s) = scopes {
                         route["AuthorizationScopes"] = s;
                     }
                 }
                 let route_logical = format!("HttpApiRoute{}", normalize_route(&route_key));
-                resources.insert(route_logical, json!({"Type": "AWS::ApiGatewayV2::Route", "Properties": route}));
+                resources.insert(
+                    route_logical,
+                    json!({"Type": "AWS::ApiGatewayV2::Route", "Properties": route}),
+                );
             } else if let Some(w) = e.get("websocket") {
                 has_ws = true;
                 let (route, auth, two_way) = match w {
                     Value::String(s) => (s.clone(), None, None),
                     Value::Object(m) => (
-                        m.get("route").and_then(Value::as_str).unwrap_or("").to_string(),
+                        m.get("route")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string(),
                         m.get("authorizer").cloned(),
                         m.get("routeResponseSelectionExpression").cloned(),
                     ),
                     _ => {
-                        problems.push((at, "websocket takes a route or {route, authorizer}".into()));
+                        problems
+                            .push((at, "websocket takes a route or {route, authorizer}".into()));
                         continue;
                     }
                 };
                 let integration = format!("{}WebsocketsIntegration", normalize(fname));
-                resources.entry(integration.clone()).or_insert_with(|| json!({"Type": "AWS::ApiGatewayV2::Integration", "Properties": {
-                    "ApiId": {"Ref": "WebsocketsApi"}, "IntegrationType": "AWS_PROXY",
-                    "IntegrationUri": {"Fn::GetAtt": [logical, "Arn"]},
-                }}));
+                resources.entry(integration.clone()).or_insert_with(|| {
+                    json!({"Type": "AWS::ApiGatewayV2::Integration", "Properties": {
+                        "ApiId": {"Ref": "WebsocketsApi"}, "IntegrationType": "AWS_PROXY",
+                        "IntegrationUri": {"Fn::GetAtt": [logical, "Arn"]},
+                    }})
+                });
                 let mut rp = json!({"ApiId": {"Ref": "WebsocketsApi"}, "RouteKey": route, "Target": {"Fn::Join": ["/", ["integrations", {"Ref": integration}]]}});
                 if let Some(e) = two_way {
                     rp["RouteResponseSelectionExpression"] = e;
@@ -210,8 +298,13 @@ pub(crate) fn convert(
                     let (name, sources) = match &a {
                         Value::String(s) => (s.clone(), json!(["route.request.header.Auth"])),
                         Value::Object(m) => (
-                            m.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
-                            m.get("identitySource").cloned().unwrap_or(json!(["route.request.header.Auth"])),
+                            m.get("name")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                                .to_string(),
+                            m.get("identitySource")
+                                .cloned()
+                                .unwrap_or(json!(["route.request.header.Auth"])),
                         ),
                         _ => (String::new(), Value::Null),
                     };
@@ -229,10 +322,19 @@ pub(crate) fn convert(
                     rp["AuthorizationType"] = json!("CUSTOM");
                     rp["AuthorizerId"] = json!({"Ref": auth_logical});
                 }
-                resources.insert(format!("{}WebsocketsRoute", normalize_route(&route)), json!({"Type": "AWS::ApiGatewayV2::Route", "Properties": rp}));
+                resources.insert(
+                    format!("{}WebsocketsRoute", normalize_route(&route)),
+                    json!({"Type": "AWS::ApiGatewayV2::Route", "Properties": rp}),
+                );
             } else {
-                let kind = e.as_object().and_then(|m| m.keys().next().cloned()).unwrap_or_default();
-                problems.push((at, format!("event type {kind} is not supported (httpApi and websocket are)")));
+                let kind = e
+                    .as_object()
+                    .and_then(|m| m.keys().next().cloned())
+                    .unwrap_or_default();
+                problems.push((
+                    at,
+                    format!("event type {kind} is not supported (httpApi and websocket are)"),
+                ));
             }
         }
     }
@@ -242,7 +344,9 @@ pub(crate) fn convert(
         let mut api = json!({"Name": format!("{stage}-{service}"), "ProtocolType": "HTTP"});
         if let Some(c) = http.get("cors") {
             api["CorsConfiguration"] = match c {
-                Value::Bool(true) => json!({"AllowOrigins": ["*"], "AllowHeaders": ["Content-Type", "X-Amz-Date", "Authorization", "X-Api-Key", "X-Amz-Security-Token", "X-Amz-User-Agent"], "AllowMethods": ["OPTIONS", "GET", "POST", "PUT", "PATCH", "DELETE"]}),
+                Value::Bool(true) => {
+                    json!({"AllowOrigins": ["*"], "AllowHeaders": ["Content-Type", "X-Amz-Date", "Authorization", "X-Api-Key", "X-Amz-Security-Token", "X-Amz-User-Agent"], "AllowMethods": ["OPTIONS", "GET", "POST", "PUT", "PATCH", "DELETE"]})
+                }
                 Value::Object(m) => json!({
                     "AllowOrigins": m.get("allowedOrigins").cloned().unwrap_or(json!(["*"])),
                     "AllowHeaders": m.get("allowedHeaders").cloned().unwrap_or(json!([])),
@@ -254,12 +358,23 @@ pub(crate) fn convert(
                 _ => Value::Null,
             };
         }
-        resources.insert("HttpApi".into(), json!({"Type": "AWS::ApiGatewayV2::Api", "Properties": api}));
+        resources.insert(
+            "HttpApi".into(),
+            json!({"Type": "AWS::ApiGatewayV2::Api", "Properties": api}),
+        );
         resources.insert("HttpApiStage".into(), json!({"Type": "AWS::ApiGatewayV2::Stage", "Properties": {"ApiId": {"Ref": "HttpApi"}, "StageName": "$default", "AutoDeploy": true}}));
-        for (name, def) in http.get("authorizers").and_then(Value::as_object).into_iter().flatten() {
+        for (name, def) in http
+            .get("authorizers")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
             let logical = format!("HttpApiAuthorizer{}", normalize(name));
             let a = if def.get("type").and_then(Value::as_str) == Some("request") {
-                let f = def.get("functionName").and_then(Value::as_str).unwrap_or("");
+                let f = def
+                    .get("functionName")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
                 let mut a = json!({
                     "ApiId": {"Ref": "HttpApi"}, "AuthorizerType": "REQUEST", "Name": name,
                     "AuthorizerUri": {"Fn::Join": ["", ["arn:aws:apigateway:", {"Ref": "AWS::Region"}, ":lambda:path/2015-03-31/functions/", {"Fn::GetAtt": [format!("{}LambdaFunction", normalize(f)), "Arn"]}, "/invocations"]]},
@@ -285,7 +400,10 @@ pub(crate) fn convert(
                     }},
                 })
             };
-            resources.insert(logical, json!({"Type": "AWS::ApiGatewayV2::Authorizer", "Properties": a}));
+            resources.insert(
+                logical,
+                json!({"Type": "AWS::ApiGatewayV2::Authorizer", "Properties": a}),
+            );
         }
         outputs.insert("HttpApiId".into(), json!({"Value": {"Ref": "HttpApi"}}));
         outputs.insert("HttpApiUrl".into(), json!({"Value": {"Fn::Join": ["", ["https://", {"Ref": "HttpApi"}, ".execute-api.", {"Ref": "AWS::Region"}, ".", {"Ref": "AWS::URLSuffix"}]]}}));
@@ -300,22 +418,58 @@ pub(crate) fn convert(
     }
     for k in provider.as_object().into_iter().flat_map(|m| m.keys()) {
         match k.as_str() {
-            "name" | "runtime" | "stage" | "region" | "environment" | "httpApi" | "timeout" | "websocketsApiRouteSelectionExpression" => {}
-            "memorySize" | "iam" | "iamRoleStatements" | "logRetentionInDays" | "tags" | "stackTags" | "deploymentBucket" | "architecture" | "versionFunctions" | "profile" | "logs" | "tracing" | "lambdaHashingVersion" | "websocketsApiName" | "apiName" | "stackName" => {
+            "name"
+            | "runtime"
+            | "stage"
+            | "region"
+            | "environment"
+            | "httpApi"
+            | "timeout"
+            | "websocketsApiRouteSelectionExpression" => {}
+            "memorySize"
+            | "iam"
+            | "iamRoleStatements"
+            | "logRetentionInDays"
+            | "tags"
+            | "stackTags"
+            | "deploymentBucket"
+            | "architecture"
+            | "versionFunctions"
+            | "profile"
+            | "logs"
+            | "tracing"
+            | "lambdaHashingVersion"
+            | "websocketsApiName"
+            | "apiName"
+            | "stackName" => {
                 not_applied.push(format!("provider.{k} (serverless.yml)"));
             }
             other => problems.push((format!("provider.{other}"), "is not supported".into())),
         }
     }
     for k in http.as_object().into_iter().flat_map(|m| m.keys()) {
-        if !matches!(k.as_str(), "authorizers" | "cors" | "payload" | "name" | "id" | "metrics" | "disableDefaultEndpoint") {
+        if !matches!(
+            k.as_str(),
+            "authorizers"
+                | "cors"
+                | "payload"
+                | "name"
+                | "id"
+                | "metrics"
+                | "disableDefaultEndpoint"
+        ) {
             problems.push((format!("provider.httpApi.{k}"), "is not supported".into()));
         }
     }
     let extra = doc.get("resources").cloned().unwrap_or(json!({}));
     // The `resources:` section is merged over what the framework made (an
     // entry for `HttpApi` may add a DependsOn or override properties).
-    for (k, v) in extra.get("Resources").and_then(Value::as_object).into_iter().flatten() {
+    for (k, v) in extra
+        .get("Resources")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         match (resources.get_mut(k), v) {
             (Some(Value::Object(existing)), Value::Object(over)) => {
                 for (key, val) in over {
@@ -334,11 +488,19 @@ pub(crate) fn convert(
             }
         }
     }
-    for (k, v) in extra.get("Outputs").and_then(Value::as_object).into_iter().flatten() {
+    for (k, v) in extra
+        .get("Outputs")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         outputs.insert(k.clone(), v.clone());
     }
     for k in extra.as_object().into_iter().flat_map(|m| m.keys()) {
-        if !matches!(k.as_str(), "Resources" | "Outputs" | "Conditions" | "Mappings" | "Parameters") {
+        if !matches!(
+            k.as_str(),
+            "Resources" | "Outputs" | "Conditions" | "Mappings" | "Parameters"
+        ) {
             problems.push((format!("resources.{k}"), "is not supported".into()));
         }
     }
@@ -354,7 +516,12 @@ pub(crate) fn convert(
             stack_name: options
                 .get("stack-name")
                 .cloned()
-                .or_else(|| provider.get("stackName").and_then(Value::as_str).map(str::to_string))
+                .or_else(|| {
+                    provider
+                        .get("stackName")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
                 .unwrap_or(format!("{service}-{stage}")),
             region,
         })
@@ -454,7 +621,11 @@ impl Vars<'_> {
             Value::String(t) => t.clone(),
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
-            other => return Err(format!("${{{expr}}} is {other}, which cannot be part of a string")),
+            other => {
+                return Err(format!(
+                    "${{{expr}}} is {other}, which cannot be part of a string"
+                ))
+            }
         };
         let joined = format!("{}{}{}", &s[..start], text, &s[end + 1..]);
         Ok(Some(match self.string(&joined, depth + 1)? {
@@ -470,11 +641,15 @@ impl Vars<'_> {
             return Ok(None);
         };
         let found = match source {
-            "opt" => self.options.get(key).map(|v| json!(v)).or_else(|| match key {
-                "stage" => Some(json!(self.stage)),
-                "region" => Some(json!(self.region)),
-                _ => None,
-            }),
+            "opt" => self
+                .options
+                .get(key)
+                .map(|v| json!(v))
+                .or_else(|| match key {
+                    "stage" => Some(json!(self.stage)),
+                    "region" => Some(json!(self.region)),
+                    _ => None,
+                }),
             "env" => self.env.get(key).map(|v| json!(v)),
             "self" => {
                 let pointer = format!("/{}", key.replace('.', "/"));
@@ -509,7 +684,9 @@ impl Vars<'_> {
                 } else {
                     match self.variable(d, depth + 1)? {
                         Some(v) => Ok(Some(v)),
-                        None => Err(format!("${{{expr}}}: no value and the default '{d}' has none")),
+                        None => Err(format!(
+                            "${{{expr}}}: no value and the default '{d}' has none"
+                        )),
                     }
                 }
             }
@@ -556,7 +733,13 @@ mod tests {
     fn vars(root: Value) -> Value {
         let options = BTreeMap::from([("stage".to_string(), "prod".to_string())]);
         let env = BTreeMap::from([("HOME_X".to_string(), "h".to_string())]);
-        let v = Vars { root: root.clone(), options: &options, env: &env, stage: "prod".into(), region: "us-east-1".into() };
+        let v = Vars {
+            root: root.clone(),
+            options: &options,
+            env: &env,
+            stage: "prod".into(),
+            region: "us-east-1".into(),
+        };
         let mut out = root;
         v.resolve(&mut out, 0).unwrap();
         out
@@ -585,14 +768,26 @@ mod tests {
     fn a_variable_without_value_or_default_is_an_error() {
         let options = BTreeMap::new();
         let env = BTreeMap::new();
-        let v = Vars { root: json!({}), options: &options, env: &env, stage: "dev".into(), region: "us-east-1".into() };
+        let v = Vars {
+            root: json!({}),
+            options: &options,
+            env: &env,
+            stage: "dev".into(),
+            region: "us-east-1".into(),
+        };
         let mut x = json!("${env:MISSING_VAR_X}");
-        assert!(v.resolve(&mut x, 0).unwrap_err().contains("env:MISSING_VAR_X"));
+        assert!(v
+            .resolve(&mut x, 0)
+            .unwrap_err()
+            .contains("env:MISSING_VAR_X"));
     }
 
     #[test]
     fn names_follow_the_framework() {
-        assert_eq!(normalize("get-profile_info"), "GetDashprofileUnderscoreinfo");
+        assert_eq!(
+            normalize("get-profile_info"),
+            "GetDashprofileUnderscoreinfo"
+        );
         assert_eq!(normalize_route("GET /user/profile"), "GetUserProfile");
     }
 }

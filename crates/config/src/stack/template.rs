@@ -95,7 +95,10 @@ impl<'a> Evaluator<'a> {
                     other => scalar_string(other).as_deref() == Some(raw.as_str()),
                 });
                 if !ok {
-                    problems.push((at.clone(), format!("'{raw}' is not one of its AllowedValues")));
+                    problems.push((
+                        at.clone(),
+                        format!("'{raw}' is not one of its AllowedValues"),
+                    ));
                 }
             }
             let value = if kind.starts_with("List<") || kind == "CommaDelimitedList" {
@@ -440,7 +443,10 @@ impl<'a> Evaluator<'a> {
             Value::String(s) => (s.as_str(), None),
             Value::Array(a) if a.len() == 2 => (
                 a[0].as_str().ok_or("Fn::Sub takes a string first")?,
-                Some(a[1].as_object().ok_or("Fn::Sub's variables must be a map")?),
+                Some(
+                    a[1].as_object()
+                        .ok_or("Fn::Sub's variables must be a map")?,
+                ),
             ),
             _ => return Err("Fn::Sub takes a string, or [string, {variables}]".into()),
         };
@@ -665,7 +671,10 @@ mod tests {
 
     fn with(template: Value, overrides: &[(&str, &str)], check: impl Fn(&Evaluator<'_>)) {
         let env = env();
-        let resources = template["Resources"].as_object().cloned().unwrap_or_default();
+        let resources = template["Resources"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         let ov = overrides
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -695,22 +704,61 @@ mod tests {
         });
         with(t.clone(), &[], |ev| {
             let e = |v: Value| ev.eval(&v).unwrap();
-            assert_eq!(e(json!({"Fn::Sub": "${Stage}-${AWS::Region}-${Pool}-${Pool.Arn}-${!Literal}"})), Some(json!("dev-eu-west-1-ref-Pool-Arn-of-Pool-${Literal}")));
-            assert_eq!(e(json!({"Fn::Sub": ["${X}/${AWS::AccountId}", {"X": {"Ref": "Stage"}}]})), Some(json!("dev/000000000000")));
-            assert_eq!(e(json!({"Fn::Join": ["-", [{"Ref": "Stage"}, 1, {"Fn::Select": [1, {"Ref": "Zones"}]}]]})), Some(json!("dev-1-b")));
-            assert_eq!(e(json!({"Fn::Split": [",", "x,y"]})), Some(json!(["x", "y"])));
-            assert_eq!(e(json!({"Fn::If": ["IsProd", "big", "small"]})), Some(json!("small")));
-            assert_eq!(e(json!({"Fn::If": ["NotProd", {"Ref": "AWS::NoValue"}, 1]})), None);
-            assert_eq!(e(json!({"A": {"Ref": "AWS::NoValue"}, "B": [1, {"Ref": "AWS::NoValue"}]})), Some(json!({"B": [1]})));
-            assert_eq!(e(json!({"Fn::FindInMap": ["Sizes", {"Ref": "Stage"}, "Memory"]})), Some(json!(128)));
-            assert_eq!(e(json!({"Fn::GetAZs": ""})), Some(json!(["eu-west-1a", "eu-west-1b", "eu-west-1c"])));
+            assert_eq!(
+                e(json!({"Fn::Sub": "${Stage}-${AWS::Region}-${Pool}-${Pool.Arn}-${!Literal}"})),
+                Some(json!("dev-eu-west-1-ref-Pool-Arn-of-Pool-${Literal}"))
+            );
+            assert_eq!(
+                e(json!({"Fn::Sub": ["${X}/${AWS::AccountId}", {"X": {"Ref": "Stage"}}]})),
+                Some(json!("dev/000000000000"))
+            );
+            assert_eq!(
+                e(
+                    json!({"Fn::Join": ["-", [{"Ref": "Stage"}, 1, {"Fn::Select": [1, {"Ref": "Zones"}]}]]})
+                ),
+                Some(json!("dev-1-b"))
+            );
+            assert_eq!(
+                e(json!({"Fn::Split": [",", "x,y"]})),
+                Some(json!(["x", "y"]))
+            );
+            assert_eq!(
+                e(json!({"Fn::If": ["IsProd", "big", "small"]})),
+                Some(json!("small"))
+            );
+            assert_eq!(
+                e(json!({"Fn::If": ["NotProd", {"Ref": "AWS::NoValue"}, 1]})),
+                None
+            );
+            assert_eq!(
+                e(json!({"A": {"Ref": "AWS::NoValue"}, "B": [1, {"Ref": "AWS::NoValue"}]})),
+                Some(json!({"B": [1]}))
+            );
+            assert_eq!(
+                e(json!({"Fn::FindInMap": ["Sizes", {"Ref": "Stage"}, "Memory"]})),
+                Some(json!(128))
+            );
+            assert_eq!(
+                e(json!({"Fn::GetAZs": ""})),
+                Some(json!(["eu-west-1a", "eu-west-1b", "eu-west-1c"]))
+            );
             assert_eq!(e(json!({"Fn::Base64": "hi"})), Some(json!("aGk=")));
-            assert_eq!(e(json!({"Fn::GetAtt": "Pool.ProviderURL"})), Some(json!("ProviderURL-of-Pool")));
-            assert_eq!(e(json!({"Ref": "AWS::URLSuffix"})), Some(json!("amazonaws.com")));
+            assert_eq!(
+                e(json!({"Fn::GetAtt": "Pool.ProviderURL"})),
+                Some(json!("ProviderURL-of-Pool"))
+            );
+            assert_eq!(
+                e(json!({"Ref": "AWS::URLSuffix"})),
+                Some(json!("amazonaws.com"))
+            );
         });
         with(t, &[("Stage", "prod")], |ev| {
             assert!(ev.condition("IsProd").unwrap());
-            assert_eq!(ev.eval(&json!({"Fn::If": ["IsProd", "big", "small"]})).unwrap(), Some(json!("big")));
+            assert_eq!(
+                ev.eval(&json!({"Fn::If": ["IsProd", "big", "small"]}))
+                    .unwrap(),
+                Some(json!("big"))
+            );
         });
     }
 
@@ -731,8 +779,15 @@ mod tests {
         let env = env();
         let res = Map::new();
         let t = json!({"Parameters": {"Need": {"Type": "String"}, "Pick": {"Type": "String", "Default": "a", "AllowedValues": ["a", "b"]}}});
-        let ov = BTreeMap::from([("Pick".to_string(), "c".to_string()), ("Other".to_string(), "x".to_string())]);
-        let sections = Sections { parameters: t.get("Parameters"), conditions: None, mappings: None };
+        let ov = BTreeMap::from([
+            ("Pick".to_string(), "c".to_string()),
+            ("Other".to_string(), "x".to_string()),
+        ]);
+        let sections = Sections {
+            parameters: t.get("Parameters"),
+            conditions: None,
+            mappings: None,
+        };
         let Err(problems) = Evaluator::new(&env, sections, &ov, &res, &Named) else {
             panic!("accepted")
         };

@@ -148,13 +148,21 @@ fn an_l1_template_becomes_pools_functions_and_routes() {
     let f = &c.functions[0];
     assert_eq!(f.environment["POOL"], "${pool.shop-Pool}");
     assert_eq!(f.environment["URL"], "${api.shop-Api}");
-    assert!(loaded.inline_files[0].0.ends_with("shop/shop-Hello/index.py"));
+    assert!(loaded.inline_files[0]
+        .0
+        .ends_with("shop/shop-Hello/index.py"));
     let stack = &loaded.stacks[0];
     assert_eq!(stack.outputs["StageUrl"], "${api.shop-Api}/api");
     assert_eq!(stack.outputs["PoolId"], "${pool.shop-Pool}");
     assert_eq!(stack.resources["Api"].physical_id, "${apiid.shop-Api}");
-    assert_eq!(stack.resources["Stage"].url.as_deref(), Some("${api.shop-Api}/api"));
-    assert!(loaded.not_applied.iter().any(|n| n.contains("Role (AWS::IAM::Role)")));
+    assert_eq!(
+        stack.resources["Stage"].url.as_deref(),
+        Some("${api.shop-Api}/api")
+    );
+    assert!(loaded
+        .not_applied
+        .iter()
+        .any(|n| n.contains("Role (AWS::IAM::Role)")));
     assert!(loaded
         .not_applied
         .iter()
@@ -173,7 +181,10 @@ fn refused(text: &str, allow: bool) -> Result<Loaded, String> {
 fn refusals_name_the_resource_its_type_and_the_file() {
     let e = refused("Resources:\n  Q:\n    Type: AWS::SQS::Queue\n", false).unwrap_err();
     assert!(e.contains("bad.yaml: bad/Q (AWS::SQS::Queue)"), "{e}");
-    assert!(e.contains("resource type AWS::SQS::Queue is not supported"), "{e}");
+    assert!(
+        e.contains("resource type AWS::SQS::Queue is not supported"),
+        "{e}"
+    );
 
     let e = refused(
         "Resources:\n  P:\n    Type: AWS::Cognito::UserPool\n    Properties: {Frobnicate: 1}\n",
@@ -196,7 +207,10 @@ fn refusals_name_the_resource_its_type_and_the_file() {
         false,
     )
     .unwrap_err();
-    assert!(e.contains("circular dependency between resources: A -> B -> A"), "{e}");
+    assert!(
+        e.contains("circular dependency between resources: A -> B -> A"),
+        "{e}"
+    );
 
     let e = refused(
         "Resources:\n  P:\n    Type: AWS::Cognito::UserPool\n    Properties: {UserPoolName: !Sub 'x-${Unknown}'}\n",

@@ -66,7 +66,8 @@ pub async fn prepare(
     let tls = crate::tls::from_pem(&cert, &key)?;
     let ca_file = dir.join("tls").join("ca.pem");
     // Python reads one trust file: the system's CAs plus ours.
-    let mut bundle = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
+    let mut bundle =
+        std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
     bundle.push_str(
         &std::fs::read_to_string(&ca_file)
             .map_err(|e| format!("cannot read {}: {e}", ca_file.display()))?,
@@ -84,16 +85,26 @@ pub async fn prepare(
     let bundle_file = write("ca-bundle.pem", &bundle)?;
     let preload = write("node/preload.cjs", NODE_PRELOAD)?;
     write("python/sitecustomize.py", PYTHON_SITECUSTOMIZE)?;
-    let python_dir = dir.join("python").canonicalize().map_err(|e| e.to_string())?;
+    let python_dir = dir
+        .join("python")
+        .canonicalize()
+        .map_err(|e| e.to_string())?;
     let listener = TcpListener::bind(SocketAddr::new(ip, 0))
         .await
         .map_err(|e| format!("cannot listen on {ip}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let endpoint = format!("{}:{}", addr.ip(), addr.port());
-    let ca = ca_file.canonicalize().unwrap_or(ca_file).display().to_string();
+    let ca = ca_file
+        .canonicalize()
+        .unwrap_or(ca_file)
+        .display()
+        .to_string();
     let function_env = BTreeMap::from([
         ("COGNATE_AWS_ENDPOINT".to_string(), endpoint.clone()),
-        ("COGNATE_AWS_HOSTS".to_string(), host_suffixes(region).join(",")),
+        (
+            "COGNATE_AWS_HOSTS".to_string(),
+            host_suffixes(region).join(","),
+        ),
         ("NODE_OPTIONS".to_string(), format!("--require {preload}")),
         ("NODE_EXTRA_CA_CERTS".to_string(), ca.clone()),
         ("PYTHONPATH".to_string(), python_dir.display().to_string()),
@@ -103,7 +114,10 @@ pub async fn prepare(
         // The SDKs sign with the admin credentials, as a function's role
         // credentials would be used on AWS.
         ("AWS_ACCESS_KEY_ID".to_string(), admin.access_key_id.clone()),
-        ("AWS_SECRET_ACCESS_KEY".to_string(), admin.secret_access_key.clone()),
+        (
+            "AWS_SECRET_ACCESS_KEY".to_string(),
+            admin.secret_access_key.clone(),
+        ),
     ]);
     Ok(AwsEndpoint {
         listener: Some(listener),
@@ -131,7 +145,10 @@ pub fn hosts(
     let mut out = Vec::new();
     for (name, api) in apis {
         out.push((
-            format!("{}.execute-api.{region}.amazonaws.com", cognate_gateway::api_id(name)),
+            format!(
+                "{}.execute-api.{region}.amazonaws.com",
+                cognate_gateway::api_id(name)
+            ),
             crate::gateway::api_app(api.clone()),
         ));
     }
