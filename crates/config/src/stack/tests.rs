@@ -363,3 +363,32 @@ resources:
     assert_eq!(api.routes.len(), 1);
     assert!(loaded.not_applied.iter().any(|n| n.starts_with("org")));
 }
+
+#[test]
+fn cdk_out_serves_every_stack_or_the_one_named() {
+    let dir = tmp("cdkout");
+    let template = |pool: &str| {
+        format!(r#"{{"Resources": {{"{pool}": {{"Type": "AWS::Cognito::UserPool"}}}}, "Rules": {{"CheckBootstrapVersion": {{}}}}}}"#)
+    };
+    write(&dir, "A.template.json", &template("PoolA"));
+    write(&dir, "B.template.json", &template("PoolB"));
+    write(
+        &dir,
+        "manifest.json",
+        r#"{"version": "36.0.0", "artifacts": {
+            "A": {"type": "aws:cloudformation:stack", "properties": {"templateFile": "A.template.json"}},
+            "B": {"type": "aws:cloudformation:stack", "properties": {"templateFile": "B.template.json", "stackName": "bee"}},
+            "Tree": {"type": "cdk:tree", "properties": {"file": "tree.json"}}
+        }}"#,
+    );
+    let all = load(&dir, &opts(&dir)).unwrap();
+    let names: Vec<_> = all.stacks.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["A", "bee"]);
+    assert_eq!(all.config.user_pools.len(), 2);
+    let mut o = opts(&dir);
+    o.stack = Some("bee".into());
+    let one = load(&dir, &o).unwrap();
+    assert_eq!(one.config.user_pools[0].name, "bee-PoolB");
+    o.stack = Some("C".into());
+    assert!(load(&dir, &o).unwrap_err().to_string().contains("no stack named C"));
+}
