@@ -590,7 +590,7 @@ struct CorsFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FunctionFile {
-    name: String,
+    pub(crate) name: String,
     runtime: String,
     handler: Option<String>,
     code: String,

@@ -118,6 +118,31 @@ pub(crate) struct PoolFile {
     groups: Vec<DeclaredGroup>,
     #[serde(default)]
     users: Vec<DeclaredUser>,
+    #[serde(default)]
+    triggers: TriggersFile,
+}
+
+/// A pool's Lambda triggers: names of functions of the file.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TriggersFile {
+    pre_sign_up: Option<String>,
+    custom_message: Option<String>,
+    post_confirmation: Option<String>,
+    pre_authentication: Option<String>,
+    post_authentication: Option<String>,
+    define_auth_challenge: Option<String>,
+    create_auth_challenge: Option<String>,
+    verify_auth_challenge_response: Option<String>,
+    user_migration: Option<String>,
+    pre_token_generation: Option<PreTokenFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum PreTokenFile {
+    Function(String),
+    Versioned { function: String, version: String },
 }
 
 fn default_issuer() -> IssuerStyle {
@@ -173,6 +198,59 @@ struct ClientFile {
     enable_token_revocation: Option<bool>,
     refresh_token_rotation: Option<RefreshTokenRotation>,
     auth_session_validity_minutes: Option<u32>,
+}
+
+/// A pool's triggers -> Cognito's LambdaConfig, each function checked.
+fn triggers(
+    c: &mut Collector,
+    at: &str,
+    t: TriggersFile,
+    region: &str,
+    functions: &[String],
+) -> LambdaConfig {
+    let mut arn = |name: &str, function: Option<String>| {
+        let f = function?;
+        if !functions.contains(&f) {
+            c.at(
+                format!("{at}.triggers.{name}"),
+                format!("'{f}' is not a function of this file"),
+            );
+        }
+        Some(model::function_arn(region, &f))
+    };
+    let mut out = LambdaConfig {
+        pre_sign_up: arn("pre_sign_up", t.pre_sign_up),
+        custom_message: arn("custom_message", t.custom_message),
+        post_confirmation: arn("post_confirmation", t.post_confirmation),
+        pre_authentication: arn("pre_authentication", t.pre_authentication),
+        post_authentication: arn("post_authentication", t.post_authentication),
+        define_auth_challenge: arn("define_auth_challenge", t.define_auth_challenge),
+        create_auth_challenge: arn("create_auth_challenge", t.create_auth_challenge),
+        verify_auth_challenge_response: arn(
+            "verify_auth_challenge_response",
+            t.verify_auth_challenge_response,
+        ),
+        user_migration: arn("user_migration", t.user_migration),
+        ..LambdaConfig::default()
+    };
+    let (function, version) = match t.pre_token_generation {
+        None => return out,
+        Some(PreTokenFile::Function(f)) => (f, "V1_0".to_string()),
+        Some(PreTokenFile::Versioned { function, version }) => (function, version),
+    };
+    let a = arn("pre_token_generation", Some(function));
+    if !matches!(version.as_str(), "V1_0" | "V2_0" | "V3_0") {
+        c.at(
+            format!("{at}.triggers.pre_token_generation.version"),
+            "must be V1_0, V2_0 or V3_0",
+        );
+    }
+    out.pre_token_generation = a.clone();
+    out.pre_token_generation_config = a.map(|lambda_arn| PreTokenGenerationConfig {
+        lambda_arn,
+        lambda_version: version,
+    });
+    out
 }
 
 /// Collects problems with their locations.
@@ -274,6 +352,7 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
         }
     });
 
+    let function_names: Vec<String> = file.functions.iter().map(|f| f.name.clone()).collect();
     let mut pools = Vec::new();
     let mut outputs: Vec<(String, String)> = Vec::new();
     for (pi, p) in file.user_pools.into_iter().enumerate() {
@@ -315,6 +394,7 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
             required_attributes: p.required_attributes,
             mfa: p.mfa,
             deletion_protection: p.deletion_protection,
+            lambda_config: triggers(&mut c, &at, p.triggers, &file.region, &function_names),
         };
         c.violations(&at, rules::check_pool(&settings));
 

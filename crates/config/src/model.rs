@@ -162,6 +162,95 @@ pub struct PoolSettings {
     pub mfa: MfaConfiguration,
     #[serde(default)]
     pub deletion_protection: bool,
+    /// The Lambda triggers (Cognito's `LambdaConfig`).
+    #[serde(default)]
+    pub lambda_config: LambdaConfig,
+}
+
+/// A pool's Lambda triggers as Cognito's `LambdaConfig` names them: each a
+/// function ARN (`arn:aws:lambda:{region}:{account}:function:{name}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct LambdaConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_sign_up: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_confirmation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_authentication: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_authentication: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub define_auth_challenge: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub create_auth_challenge: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify_auth_challenge_response: Option<String>,
+    /// V1_0 of PreTokenGeneration (the same ARN as
+    /// `pre_token_generation_config` when that is set, as Cognito keeps it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_token_generation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_token_generation_config: Option<PreTokenGenerationConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_migration: Option<String>,
+}
+
+impl LambdaConfig {
+    /// Every (trigger name, function ARN) configured.
+    pub fn functions(&self) -> Vec<(&'static str, &str)> {
+        let mut out = Vec::new();
+        for (name, arn) in [
+            ("PreSignUp", &self.pre_sign_up),
+            ("CustomMessage", &self.custom_message),
+            ("PostConfirmation", &self.post_confirmation),
+            ("PreAuthentication", &self.pre_authentication),
+            ("PostAuthentication", &self.post_authentication),
+            ("DefineAuthChallenge", &self.define_auth_challenge),
+            ("CreateAuthChallenge", &self.create_auth_challenge),
+            (
+                "VerifyAuthChallengeResponse",
+                &self.verify_auth_challenge_response,
+            ),
+            ("PreTokenGeneration", &self.pre_token_generation),
+            ("UserMigration", &self.user_migration),
+        ] {
+            if let Some(a) = arn {
+                out.push((name, a.as_str()));
+            }
+        }
+        if let Some(c) = &self.pre_token_generation_config {
+            out.push(("PreTokenGenerationConfig", c.lambda_arn.as_str()));
+        }
+        out
+    }
+
+    /// The pre-token-generation function and its event version (`V1_0`,
+    /// `V2_0`, `V3_0`).
+    pub fn pre_token(&self) -> Option<(&str, &str)> {
+        match (
+            &self.pre_token_generation_config,
+            &self.pre_token_generation,
+        ) {
+            (Some(c), _) => Some((c.lambda_arn.as_str(), c.lambda_version.as_str())),
+            (None, Some(a)) => Some((a.as_str(), "V1_0")),
+            (None, None) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct PreTokenGenerationConfig {
+    pub lambda_arn: String,
+    pub lambda_version: String,
+}
+
+/// The ARN cognate gives a function of its config.
+pub fn function_arn(region: &str, name: &str) -> String {
+    format!("arn:aws:lambda:{region}:000000000000:function:{name}")
 }
 
 fn default_true() -> bool {
@@ -182,6 +271,7 @@ impl Default for PoolSettings {
             required_attributes: Vec::new(),
             mfa: MfaConfiguration::Off,
             deletion_protection: false,
+            lambda_config: LambdaConfig::default(),
         }
     }
 }

@@ -444,3 +444,47 @@ users = [{ username = "u", groups = ["nope"] }, { username = "u" }]
         "{problems}"
     );
 }
+
+#[test]
+fn triggers_name_functions_of_the_file() {
+    let c = parse(
+        r#"
+version = 1
+region = "eu-west-1"
+[[functions]]
+name = "hook"
+runtime = "nodejs"
+code = "hooks"
+[[user_pools]]
+name = "p"
+triggers = { pre_sign_up = "hook", pre_token_generation = { function = "hook", version = "V2_0" } }
+"#,
+    )
+    .expect("valid");
+    let lc = &c.user_pools[0].settings.lambda_config;
+    let arn = "arn:aws:lambda:eu-west-1:000000000000:function:hook";
+    assert_eq!(lc.pre_sign_up.as_deref(), Some(arn));
+    assert_eq!(lc.pre_token(), Some((arn, "V2_0")));
+    let problems = parse(
+        r#"
+version = 1
+[[user_pools]]
+name = "p"
+triggers = { post_confirmation = "missing", pre_token_generation = { function = "missing", version = "V9" } }
+"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        problems.contains(
+            "user_pools[0].triggers.post_confirmation: 'missing' is not a function of this file"
+        ),
+        "{problems}"
+    );
+    assert!(
+        problems.contains(
+            "user_pools[0].triggers.pre_token_generation.version: must be V1_0, V2_0 or V3_0"
+        ),
+        "{problems}"
+    );
+}

@@ -8,6 +8,8 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use cognate_config::{AdminCredentials, Target};
 
+use cognate_identity::triggers::{BoxFuture, FunctionFailure, FunctionRunner};
+
 use crate::client::{self, CallError, HttpClient};
 use crate::runtime::{FunctionHost, InvokeError};
 
@@ -122,5 +124,61 @@ impl Invoker {
                 CallError::TooLarge => InvokeError::Function("the response is over 6 MB".into()),
                 CallError::Unreachable(why) => InvokeError::Unavailable(why),
             })
+    }
+}
+
+/// The functions of a configuration as the identity core runs them (the
+/// pools' Lambda triggers), by ARN: `arn:aws:lambda:{region}:{account}:function:{name}`.
+struct TriggerRunner(Arc<crate::Shared>);
+
+/// A runner of this configuration's functions for the pools' triggers.
+pub fn trigger_runner(shared: Arc<crate::Shared>) -> Arc<dyn FunctionRunner> {
+    Arc::new(TriggerRunner(shared))
+}
+
+impl TriggerRunner {
+    fn host(&self, arn: &str) -> Option<&Arc<FunctionHost>> {
+        let name = arn.split_once(":function:").map_or(arn, |(_, n)| n);
+        let name = name.split(':').next().unwrap_or(name);
+        self.0.invoker.functions.get(name)
+    }
+}
+
+impl FunctionRunner for TriggerRunner {
+    fn knows(&self, arn: &str) -> bool {
+        self.host(arn).is_some()
+    }
+
+    fn invoke<'a>(
+        &'a self,
+        arn: &'a str,
+        event: serde_json::Value,
+        timeout: std::time::Duration,
+    ) -> BoxFuture<'a, Result<serde_json::Value, FunctionFailure>> {
+        Box::pin(async move {
+            let host = self
+                .host(arn)
+                .ok_or_else(|| FunctionFailure::Unavailable(format!("no function {arn}")))?;
+            let payload = Bytes::from(serde_json::to_vec(&event).expect("events serialize"));
+            match host.invoke(payload, timeout).await {
+                Ok(body) => serde_json::from_slice(&body).map_err(|_| {
+                    FunctionFailure::Error("the function's answer is not JSON".into())
+                }),
+                Err(InvokeError::Function(text)) => {
+                    // The runtime reports {"errorMessage", "errorType", ...}.
+                    let message = serde_json::from_str::<serde_json::Value>(&text)
+                        .ok()
+                        .and_then(|v| {
+                            v.get("errorMessage")
+                                .and_then(|m| m.as_str())
+                                .map(String::from)
+                        })
+                        .unwrap_or(text);
+                    Err(FunctionFailure::Error(message))
+                }
+                Err(InvokeError::Timeout) => Err(FunctionFailure::Timeout),
+                Err(InvokeError::Unavailable(why)) => Err(FunctionFailure::Unavailable(why)),
+            }
+        })
     }
 }

@@ -257,6 +257,7 @@ impl Identity {
                     nonce: a.nonce.as_deref(),
                     auth_time: Some(auth_time),
                     at_hash: true,
+                    source: "TokenGeneration_HostedAuth",
                 };
                 let issued = self.issue(&pool, &client, user, grant, now_ms).await?;
                 if let Some(id) = issued.id_token {
@@ -367,6 +368,7 @@ impl Identity {
             nonce: found.nonce.as_deref(),
             auth_time: Some(found.auth_time),
             at_hash: true,
+            source: "TokenGeneration_HostedAuth",
         };
         let issued = self
             .issue(pool, client, &user, grant, now_ms)

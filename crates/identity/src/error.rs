@@ -57,6 +57,9 @@ kinds! {
     code_delivery_failure => "CodeDeliveryFailure",
     enable_software_token_mfa => "EnableSoftwareTokenMFA",
     software_token_mfa_not_found => "SoftwareTokenMFANotFound",
+    user_lambda_validation => "UserLambdaValidation",
+    invalid_lambda_response => "InvalidLambdaResponse",
+    unexpected_lambda => "UnexpectedLambda",
 }
 
 impl CognitoError {

@@ -17,6 +17,7 @@ pub mod sigv4;
 pub mod srp;
 pub mod tokens;
 pub mod totp;
+pub mod triggers;
 mod users;
 
 use std::collections::HashMap;
@@ -49,6 +50,9 @@ pub struct Identity {
     admin: AdminCredentials,
     messenger: Messenger,
     keys: RwLock<HashMap<String, CachedKeys>>,
+    /// Runs the pools' Lambda triggers (set by the server once its
+    /// functions exist; replaced when the configuration is read again).
+    functions: RwLock<Option<Arc<dyn triggers::FunctionRunner>>>,
 }
 
 #[derive(Clone)]
@@ -72,7 +76,17 @@ impl Identity {
             admin,
             messenger,
             keys: RwLock::new(HashMap::new()),
+            functions: RwLock::new(None),
         }
+    }
+
+    /// The runner of the functions the pools' triggers name.
+    pub fn set_functions(&self, runner: Arc<dyn triggers::FunctionRunner>) {
+        *self.functions.write().expect("functions lock") = Some(runner);
+    }
+
+    pub(crate) fn function_runner(&self) -> Option<Arc<dyn triggers::FunctionRunner>> {
+        self.functions.read().expect("functions lock").clone()
     }
 
     pub fn store(&self) -> &Store {

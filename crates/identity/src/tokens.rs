@@ -59,6 +59,8 @@ pub struct Grant<'a> {
     pub auth_time: Option<i64>,
     /// Put `at_hash` in the ID token (tokens from the OAuth endpoints).
     pub at_hash: bool,
+    /// The pre-token-generation trigger source (`TokenGeneration_HostedAuth`, ...).
+    pub source: &'static str,
 }
 
 /// Attributes whose values are booleans or numbers in the ID token.
@@ -132,6 +134,7 @@ impl Identity {
                 grant.with_id_token,
                 grant.nonce,
                 grant.at_hash,
+                grant.source,
                 now_ms,
             )
             .await?;
@@ -153,6 +156,7 @@ impl Identity {
         with_id_token: bool,
         nonce: Option<&str>,
         at_hash: bool,
+        source: &str,
         now_ms: i64,
     ) -> Result<Issued> {
         let keys = self.keys(&pool.id, now_ms).await?;
@@ -165,6 +169,37 @@ impl Identity {
             .into_iter()
             .map(|g| g.name)
             .collect();
+        let scopes: Vec<String> = origin
+            .scopes
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        let o = self
+            .pre_token(crate::triggers::TokenRequest {
+                pool,
+                client_id: &client.id,
+                user,
+                groups: &groups,
+                scopes: &scopes,
+                source,
+            })
+            .await?;
+        let groups = o.groups.clone().unwrap_or(groups);
+        let scope_claim = if o.scopes_add.is_empty() && o.scopes_suppress.is_empty() {
+            origin.scopes.clone()
+        } else {
+            let mut kept: Vec<String> = scopes
+                .into_iter()
+                .filter(|s| !o.scopes_suppress.contains(s))
+                .collect();
+            for s in &o.scopes_add {
+                if !kept.contains(s) && !o.scopes_suppress.contains(s) {
+                    kept.push(s.clone());
+                }
+            }
+            kept.join(" ")
+        };
         let event_id = uuid::Uuid::new_v4().to_string();
         let access_life = client.settings.access_token_validity.seconds() as i64;
         let id_life = client.settings.id_token_validity.seconds() as i64;
@@ -179,13 +214,17 @@ impl Identity {
         access.insert("origin_jti".into(), json!(origin.origin_jti));
         access.insert("event_id".into(), json!(event_id));
         access.insert("token_use".into(), json!("access"));
-        access.insert("scope".into(), json!(origin.scopes));
+        access.insert("scope".into(), json!(scope_claim));
         access.insert("auth_time".into(), json!(origin.auth_time));
         access.insert("exp".into(), json!(now + access_life));
         access.insert("iat".into(), json!(now));
         access.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
         access.insert("username".into(), json!(user.username));
         access.insert("version".into(), json!(2));
+        for k in &o.access_suppress {
+            access.remove(k);
+        }
+        access.extend(o.access_add.clone());
         let access_key = keys
             .signing(Purpose::Access)
             .ok_or_else(|| CognitoError::internal("An internal error occurred."))?;
@@ -219,6 +258,16 @@ impl Identity {
             id.insert("exp".into(), json!(now + id_life));
             id.insert("iat".into(), json!(now));
             id.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
+            if let Some(roles) = &o.roles {
+                id.insert("cognito:roles".into(), json!(roles));
+            }
+            if let Some(r) = &o.preferred_role {
+                id.insert("cognito:preferred_role".into(), json!(r));
+            }
+            for k in &o.id_suppress {
+                id.remove(k);
+            }
+            id.extend(o.id_add.clone());
             let id_key = keys
                 .signing(Purpose::Id)
                 .ok_or_else(|| CognitoError::internal("An internal error occurred."))?;
@@ -304,7 +353,15 @@ impl Identity {
             .any(|s| s == "openid" || s == ADMIN_SCOPE);
         let mut issued = self
             .sign_pair(
-                pool, client, &user, &rt.origin, with_id, None, false, now_ms,
+                pool,
+                client,
+                &user,
+                &rt.origin,
+                with_id,
+                None,
+                false,
+                "TokenGeneration_RefreshTokens",
+                now_ms,
             )
             .await?;
         if rotate && rotation.is_some() && rt.replaced_ms.is_none() {

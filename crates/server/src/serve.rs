@@ -365,6 +365,9 @@ impl Runtime {
             self.aws.is_some(),
         )
         .await?;
+        // The pools' triggers run on this configuration's functions.
+        self.identity
+            .set_functions(cognate_gateway::invoke::trigger_runner(shared.clone()));
         for (host, router) in crate::gateway::custom_domains(&config, &apis, &ws_apis) {
             if custom.insert(host.clone(), router).is_some() {
                 return Err(format!(

@@ -40,6 +40,9 @@ Resources:
       UserPoolName: shop-users
       AutoVerifiedAttributes: [email]
       Policies: {PasswordPolicy: {MinimumLength: 10}}
+      LambdaConfig:
+        PreSignUp: !GetAtt Hook.Arn
+        PreTokenGenerationConfig: {LambdaArn: !GetAtt Hook.Arn, LambdaVersion: V2_0}
       AccountRecoverySetting: {RecoveryMechanisms: [{Name: verified_email, Priority: 1}]}
   Client:
     Type: AWS::Cognito::UserPoolClient
@@ -66,6 +69,12 @@ Resources:
           POOL: !Ref Pool
           URL: !GetAtt Api.ApiEndpoint
       Role: !GetAtt Role.Arn
+  Hook:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: nodejs20.x
+      Handler: index.handler
+      Code: {ZipFile: "exports.handler = async (e) => e;"}
   Role:
     Type: AWS::IAM::Role
     Properties: {AssumeRolePolicyDocument: {}}
@@ -123,6 +132,15 @@ fn an_l1_template_becomes_pools_functions_and_routes() {
     assert_eq!(pool.display_name.as_deref(), Some("shop-users"));
     assert_eq!(pool.settings.issuer, IssuerStyle::Aws);
     assert_eq!(pool.settings.password_policy.minimum_length, 10);
+    let hello = "arn:aws:lambda:us-east-1:000000000000:function:shop-Hook";
+    assert_eq!(
+        pool.settings.lambda_config.pre_sign_up.as_deref(),
+        Some(hello)
+    );
+    assert_eq!(
+        pool.settings.lambda_config.pre_token(),
+        Some((hello, "V2_0"))
+    );
     assert_eq!(pool.clients[0].name, "Client");
     assert_eq!(
         pool.clients[0].settings.callback_urls,
@@ -145,7 +163,7 @@ fn an_l1_template_becomes_pools_functions_and_routes() {
         }
         other => panic!("{other:?}"),
     }
-    let f = &c.functions[0];
+    let f = c.functions.iter().find(|f| f.name == "shop-Hello").unwrap();
     assert_eq!(f.environment["POOL"], "${pool.shop-Pool}");
     assert_eq!(f.environment["URL"], "${api.shop-Api}");
     assert!(loaded.inline_files[0]
@@ -368,7 +386,9 @@ resources:
 fn cdk_out_serves_every_stack_or_the_one_named() {
     let dir = tmp("cdkout");
     let template = |pool: &str| {
-        format!(r#"{{"Resources": {{"{pool}": {{"Type": "AWS::Cognito::UserPool"}}}}, "Rules": {{"CheckBootstrapVersion": {{}}}}}}"#)
+        format!(
+            r#"{{"Resources": {{"{pool}": {{"Type": "AWS::Cognito::UserPool"}}}}, "Rules": {{"CheckBootstrapVersion": {{}}}}}}"#
+        )
     };
     write(&dir, "A.template.json", &template("PoolA"));
     write(&dir, "B.template.json", &template("PoolB"));
@@ -390,5 +410,8 @@ fn cdk_out_serves_every_stack_or_the_one_named() {
     let one = load(&dir, &o).unwrap();
     assert_eq!(one.config.user_pools[0].name, "bee-PoolB");
     o.stack = Some("C".into());
-    assert!(load(&dir, &o).unwrap_err().to_string().contains("no stack named C"));
+    assert!(load(&dir, &o)
+        .unwrap_err()
+        .to_string()
+        .contains("no stack named C"));
 }

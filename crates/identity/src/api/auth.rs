@@ -846,6 +846,7 @@ pub(crate) fn api_grant() -> Grant<'static> {
         nonce: None,
         auth_time: None,
         at_hash: false,
+        source: "TokenGeneration_Authentication",
     }
 }
 

@@ -2,9 +2,9 @@
 
 use cognate_config::rules::{self, ViolationKind};
 use cognate_config::{
-    AuthFlow, ClientSettings, CustomAttribute, MfaConfiguration, OAuthFlow, PasswordPolicy,
-    PoolSettings, PreventUserExistenceErrors, RefreshTokenRotation, ResourceScope, TimeUnit,
-    Validity,
+    AuthFlow, ClientSettings, CustomAttribute, LambdaConfig, MfaConfiguration, OAuthFlow,
+    PasswordPolicy, PoolSettings, PreventUserExistenceErrors, RefreshTokenRotation, ResourceScope,
+    TimeUnit, Validity,
 };
 use cognate_store::pools::{Client, Pool, ResourceServer};
 use cognate_store::StoreError;
@@ -75,6 +75,7 @@ pub(crate) struct PoolSettingsIn {
     username_configuration: Option<UsernameConfigurationIn>,
     schema: Option<Vec<SchemaAttributeIn>>,
     deletion_protection: Option<String>,
+    lambda_config: Option<Value>,
 }
 
 impl PoolSettingsIn {
@@ -150,6 +151,10 @@ impl PoolSettingsIn {
         if let Some(d) = self.deletion_protection {
             s.deletion_protection = d == "ACTIVE";
         }
+        s.lambda_config = match self.lambda_config {
+            None => LambdaConfig::default(),
+            Some(v) => lambda_config(v)?,
+        };
         let violations = rules::check_pool(&s);
         if let Some(v) = violations.into_iter().next() {
             return Err(CognitoError::invalid_parameter(v.message));
@@ -177,6 +182,58 @@ pub(crate) struct UpdateUserPoolIn {
     user_pool_id: String,
     #[serde(flatten)]
     settings: PoolSettingsIn,
+}
+
+/// LambdaConfig as CreateUserPool/UpdateUserPool take it. A trigger this
+/// server cannot run (CustomSMSSender, CustomEmailSender, KMSKeyID) is
+/// refused, never kept without effect. `PreTokenGeneration` and
+/// `PreTokenGenerationConfig.LambdaArn` name the same function.
+fn lambda_config(v: Value) -> Result<LambdaConfig> {
+    if let Some(k) = v.as_object().and_then(|m| {
+        m.keys().find(|k| {
+            matches!(
+                k.as_str(),
+                "CustomSMSSender" | "CustomEmailSender" | "KMSKeyID"
+            )
+        })
+    }) {
+        return Err(CognitoError::invalid_parameter(format!(
+            "LambdaConfig.{k} is not supported by this server."
+        )));
+    }
+    let mut c: LambdaConfig = serde_json::from_value(v)
+        .map_err(|e| CognitoError::invalid_parameter(format!("LambdaConfig: {e}")))?;
+    match (&c.pre_token_generation, &mut c.pre_token_generation_config) {
+        (Some(a), Some(cfg)) if *a != cfg.lambda_arn => {
+            return Err(CognitoError::invalid_parameter(
+                "PreTokenGeneration and PreTokenGenerationConfig.LambdaArn must be the same function.",
+            ))
+        }
+        (None, Some(cfg)) => c.pre_token_generation = Some(cfg.lambda_arn.clone()),
+        _ => {}
+    }
+    if let Some(cfg) = &c.pre_token_generation_config {
+        if !matches!(cfg.lambda_version.as_str(), "V1_0" | "V2_0" | "V3_0") {
+            return Err(constraint(
+                "lambdaConfig.preTokenGenerationConfig.lambdaVersion",
+                &cfg.lambda_version,
+                "Member must satisfy enum value set: [V1_0, V2_0, V3_0]",
+            ));
+        }
+    }
+    Ok(c)
+}
+
+impl Identity {
+    /// Every trigger must name a function this server runs.
+    fn check_functions(&self, c: &LambdaConfig) -> Result<()> {
+        match self.unknown_functions(c).first() {
+            None => Ok(()),
+            Some(arn) => Err(CognitoError::invalid_parameter(format!(
+                "The Lambda function {arn} does not exist (cognate runs only the functions of its configuration)."
+            ))),
+        }
+    }
 }
 
 fn pool_json(pool: &Pool, region: &str, users: i64) -> Value {
@@ -224,7 +281,7 @@ fn pool_json(pool: &Pool, region: &str, users: i64) -> Value {
             "TemporaryPasswordValidityDays": pp.temporary_password_validity_days,
         }},
         "DeletionProtection": if s.deletion_protection { "ACTIVE" } else { "INACTIVE" },
-        "LambdaConfig": {},
+        "LambdaConfig": s.lambda_config,
         "SchemaAttributes": schema,
         "AutoVerifiedAttributes": s.auto_verified_attributes,
         "MfaConfiguration": match s.mfa { MfaConfiguration::Off => "OFF", MfaConfiguration::On => "ON", MfaConfiguration::Optional => "OPTIONAL" },
@@ -666,6 +723,7 @@ impl Identity {
         }
         // A pool created through the API gets Cognito's defaults.
         let settings = i.settings.apply(PoolSettings::default())?;
+        self.check_functions(&settings.lambda_config)?;
         let pool = Pool {
             id: new_pool_id(&self.region),
             name: i.pool_name,
@@ -693,7 +751,7 @@ impl Identity {
         let pools = self.store.list_pools(after.as_deref(), limit).await?;
         let items: Vec<Value> = pools
             .iter()
-            .map(|p| json!({"Id": p.id, "Name": p.name, "LambdaConfig": {}, "LastModifiedDate": seconds(p.updated_ms), "CreationDate": seconds(p.created_ms)}))
+            .map(|p| json!({"Id": p.id, "Name": p.name, "LambdaConfig": p.settings.lambda_config, "LastModifiedDate": seconds(p.updated_ms), "CreationDate": seconds(p.created_ms)}))
             .collect();
         let mut out = json!({"UserPools": items});
         if pools.len() as i64 == limit {
@@ -726,6 +784,7 @@ impl Identity {
             settings.custom_attributes,
             settings.required_attributes,
         ) = (keep.0, keep.1, keep.2, keep.3, keep.4);
+        self.check_functions(&settings.lambda_config)?;
         pool.settings = settings;
         pool.updated_ms = now;
         self.store.update_pool(&pool).await?;

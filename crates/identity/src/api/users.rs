@@ -16,7 +16,7 @@ use crate::users::{
     attribute_list, check_attributes, missing_required, set_alias_keys, simulated_delivery, status,
     user_type, username_key, valid_email, RESET_CODE_MS, SIGNUP_CODE_MS,
 };
-use crate::{crypto, password, Identity};
+use crate::{crypto, password, triggers, Identity};
 
 #[derive(Deserialize, Clone)]
 #[serde(rename_all = "PascalCase")]
@@ -24,6 +24,16 @@ pub(crate) struct AttributeIn {
     name: String,
     #[serde(default)]
     value: Option<String>,
+}
+
+/// Attributes as trigger events carry them: a name -> value map.
+fn attribute_map(pairs: &[(String, String)]) -> Value {
+    Value::Object(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    )
 }
 
 fn pairs(list: Vec<AttributeIn>) -> Vec<(String, String)> {
@@ -41,6 +51,9 @@ pub(crate) struct SignUpIn {
     password: Option<String>,
     #[serde(default)]
     user_attributes: Vec<AttributeIn>,
+    #[serde(default)]
+    validation_data: Option<Vec<AttributeIn>>,
+    client_metadata: Option<std::collections::HashMap<String, String>>,
 }
 
 #[derive(Deserialize)]
@@ -86,6 +99,9 @@ pub(crate) struct AdminCreateUserIn {
     user_attributes: Vec<AttributeIn>,
     temporary_password: Option<String>,
     message_action: Option<String>,
+    #[serde(default)]
+    validation_data: Option<Vec<AttributeIn>>,
+    client_metadata: Option<std::collections::HashMap<String, String>>,
 }
 
 #[derive(Deserialize)]
@@ -477,13 +493,51 @@ impl Identity {
             .password
             .ok_or_else(|| CognitoError::invalid_parameter("Password is required."))?;
         password::check_policy(&pool.settings.password_policy, &pw)?;
-        let mut user = self.new_user(
-            &pool,
-            &i.username,
-            &pairs(i.user_attributes),
-            status::UNCONFIRMED,
-            now,
-        )?;
+        let given = pairs(i.user_attributes);
+        let mut user = self.new_user(&pool, &i.username, &given, status::UNCONFIRMED, now)?;
+        // PreSignUp may refuse (nothing is written), confirm the user and
+        // verify the email or phone number.
+        let mut auto = (false, false, false);
+        if let Some(arn) = pool.settings.lambda_config.pre_sign_up.clone() {
+            let request = json!({
+                "userAttributes": attribute_map(&given),
+                "validationData": i.validation_data.map(|v| attribute_map(&pairs(v))),
+                "clientMetadata": triggers::metadata(i.client_metadata.as_ref()),
+            });
+            let r = self
+                .run_trigger(
+                    "PreSignUp",
+                    &arn,
+                    "1",
+                    triggers::Common {
+                        pool: &pool,
+                        source: "PreSignUp_SignUp",
+                        username: &user.username,
+                        client_id: Some(&client.id),
+                    },
+                    request,
+                    json!({"autoConfirmUser": false, "autoVerifyEmail": false, "autoVerifyPhone": false}),
+                )
+                .await?;
+            auto = (
+                triggers::flag(&r, "autoConfirmUser")?,
+                triggers::flag(&r, "autoVerifyEmail")?,
+                triggers::flag(&r, "autoVerifyPhone")?,
+            );
+        }
+        let (confirm, verify_email, verify_phone) = auto;
+        if verify_email && user.attributes.contains_key("email") {
+            user.attributes
+                .insert("email_verified".into(), "true".into());
+        }
+        if verify_phone && user.attributes.contains_key("phone_number") {
+            user.attributes
+                .insert("phone_number_verified".into(), "true".into());
+        }
+        if confirm {
+            user.status = status::CONFIRMED.to_string();
+        }
+        crate::users::set_alias_keys(&pool, &mut user);
         self.set_password(&mut user, &pw, now).await?;
         let verifies = |a: &str| {
             pool.settings
@@ -491,7 +545,9 @@ impl Identity {
                 .iter()
                 .any(|v| v == a)
         };
-        let code = if verifies("email") && user.attributes.contains_key("email")
+        let code = if confirm {
+            None
+        } else if verifies("email") && user.attributes.contains_key("email")
             || verifies("phone_number") && user.attributes.contains_key("phone_number")
         {
             self.prepare_code(&user, "signup", Kind::SignUp, SIGNUP_CODE_MS, now)
@@ -502,7 +558,7 @@ impl Identity {
             .insert_user(&user, code.as_ref().map(|c| &c.0))
             .await
             .map_err(|e| Self::exists_error(&pool, e, false))?;
-        let mut out = json!({"UserConfirmed": false, "UserSub": user.sub});
+        let mut out = json!({"UserConfirmed": confirm, "UserSub": user.sub});
         if let Some((_, message, details)) = code {
             self.send(Some(message)).await?;
             out["CodeDeliveryDetails"] = details;
@@ -562,7 +618,50 @@ impl Identity {
             .update_user(&user, Some("signup"), None)
             .await
             .map_err(alias_conflict)?;
+        self.post_confirmation(
+            &pool,
+            &user,
+            Some(&client.id),
+            "PostConfirmation_ConfirmSignUp",
+        )
+        .await?;
         Ok(json!({}))
+    }
+
+    /// PostConfirmation runs once the user is confirmed (its failure is the
+    /// caller's error; the confirmation stands, as on Cognito).
+    async fn post_confirmation(
+        &self,
+        pool: &Pool,
+        user: &User,
+        client_id: Option<&str>,
+        source: &str,
+    ) -> Result<()> {
+        let Some(arn) = pool.settings.lambda_config.post_confirmation.clone() else {
+            return Ok(());
+        };
+        let mut attributes: serde_json::Map<String, Value> = user
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        attributes.insert("sub".into(), json!(user.sub));
+        attributes.insert("cognito:user_status".into(), json!(user.status));
+        self.run_trigger(
+            "PostConfirmation",
+            &arn,
+            "1",
+            triggers::Common {
+                pool,
+                source,
+                username: &user.username,
+                client_id,
+            },
+            json!({"userAttributes": attributes, "clientMetadata": {}}),
+            json!({}),
+        )
+        .await?;
+        Ok(())
     }
 
     pub(crate) async fn admin_confirm_sign_up(&self, i: AdminUserIn, now: i64) -> Result<Value> {
@@ -580,6 +679,8 @@ impl Identity {
             .update_user(&user, Some("signup"), None)
             .await
             .map_err(alias_conflict)?;
+        self.post_confirmation(&pool, &user, None, "PostConfirmation_ConfirmSignUp")
+            .await?;
         Ok(json!({}))
     }
 
@@ -658,13 +759,49 @@ impl Identity {
             self.store.update_user(&u, None, None).await?;
             u
         } else {
+            let given = pairs(i.user_attributes);
             let mut u = self.new_user(
                 &pool,
                 &i.username,
-                &pairs(i.user_attributes),
+                &given,
                 status::FORCE_CHANGE_PASSWORD,
                 now,
             )?;
+            if let Some(arn) = pool.settings.lambda_config.pre_sign_up.clone() {
+                let request = json!({
+                    "userAttributes": attribute_map(&given),
+                    "validationData": i.validation_data.map(|v| attribute_map(&pairs(v))),
+                    "clientMetadata": triggers::metadata(i.client_metadata.as_ref()),
+                });
+                let r = self
+                    .run_trigger(
+                        "PreSignUp",
+                        &arn,
+                        "1",
+                        triggers::Common {
+                            pool: &pool,
+                            source: "PreSignUp_AdminCreateUser",
+                            username: &u.username,
+                            client_id: None,
+                        },
+                        request,
+                        json!({"autoConfirmUser": false, "autoVerifyEmail": false, "autoVerifyPhone": false}),
+                    )
+                    .await?;
+                // An administrator's user is confirmed by its first sign-in;
+                // only the verification flags apply.
+                triggers::flag(&r, "autoConfirmUser")?;
+                if triggers::flag(&r, "autoVerifyEmail")? && u.attributes.contains_key("email") {
+                    u.attributes.insert("email_verified".into(), "true".into());
+                }
+                if triggers::flag(&r, "autoVerifyPhone")?
+                    && u.attributes.contains_key("phone_number")
+                {
+                    u.attributes
+                        .insert("phone_number_verified".into(), "true".into());
+                }
+                crate::users::set_alias_keys(&pool, &mut u);
+            }
             self.set_password(&mut u, &temp, now).await?;
             self.store
                 .insert_user(&u, None)
@@ -944,6 +1081,13 @@ impl Identity {
         user.last_failure_ms = None;
         user.updated_ms = now;
         self.store.update_user(&user, Some("reset"), None).await?;
+        self.post_confirmation(
+            &pool,
+            &user,
+            Some(&client.id),
+            "PostConfirmation_ConfirmForgotPassword",
+        )
+        .await?;
         Ok(json!({}))
     }
 

@@ -128,9 +128,7 @@ impl Stackt<'_> {
             o.insert("deletion_protection".into(), json!(d == "ACTIVE"));
         }
         if let Some(lc) = p.take("LambdaConfig") {
-            if lc.as_object().is_some_and(|m| !m.is_empty()) {
-                return Err("property LambdaConfig (Cognito triggers) is not supported yet".into());
-            }
+            o.insert("triggers".into(), self.triggers(&lc)?);
         }
         p.no_effect(&[
             "AccountRecoverySetting",
@@ -156,6 +154,51 @@ impl Stackt<'_> {
         self.pools.insert(logical.to_string(), self.b.pools.len());
         self.b.pools.push(pool);
         Ok(Some(format!("${{cognito}}/${{pool.{name}}}")))
+    }
+
+    /// LambdaConfig -> the config's triggers (function names of the stack).
+    fn triggers(&self, lc: &Value) -> Result<Value, String> {
+        let mut out = Map::new();
+        for (k, v) in lc.as_object().into_iter().flatten() {
+            let key = match k.as_str() {
+                "PreSignUp" => "pre_sign_up",
+                "CustomMessage" => "custom_message",
+                "PostConfirmation" => "post_confirmation",
+                "PreAuthentication" => "pre_authentication",
+                "PostAuthentication" => "post_authentication",
+                "DefineAuthChallenge" => "define_auth_challenge",
+                "CreateAuthChallenge" => "create_auth_challenge",
+                "VerifyAuthChallengeResponse" => "verify_auth_challenge_response",
+                "UserMigration" => "user_migration",
+                "PreTokenGeneration" => {
+                    if lc.get("PreTokenGenerationConfig").is_some() {
+                        continue;
+                    }
+                    "pre_token_generation"
+                }
+                "PreTokenGenerationConfig" => {
+                    let arn = v
+                        .get("LambdaArn")
+                        .and_then(Value::as_str)
+                        .ok_or("LambdaConfig.PreTokenGenerationConfig.LambdaArn is required")?;
+                    let version = v
+                        .get("LambdaVersion")
+                        .and_then(Value::as_str)
+                        .unwrap_or("V1_0");
+                    out.insert(
+                        "pre_token_generation".into(),
+                        json!({"function": self.function_of(arn)?, "version": version}),
+                    );
+                    continue;
+                }
+                other => return Err(format!("property LambdaConfig.{other} is not supported")),
+            };
+            let arn = v
+                .as_str()
+                .ok_or_else(|| format!("LambdaConfig.{k} must be a function ARN"))?;
+            out.insert(key.into(), json!(self.function_of(arn)?));
+        }
+        Ok(Value::Object(out))
     }
 
     pub(super) fn client(

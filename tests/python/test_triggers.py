@@ -1,0 +1,276 @@
+"""Cognito Lambda triggers (issue 13, first part): PreSignUp, PostConfirmation
+and PreTokenGeneration V1_0/V2_0, with handlers written as their users write
+them in Node.js and in Python, run unchanged by cognate; their events checked
+key by key; Cognito's errors when a function throws, times out or answers
+nonsense; LambdaConfig through the JSON API (boto3)."""
+
+import json
+import pathlib
+
+import botocore.exceptions
+import jwt
+import pytest
+
+from conftest import PASSWORD, ROOT, Server, unique
+
+FIXTURES = ROOT / "tests" / "fixtures" / "triggers"
+
+
+def config(tmp_path, events):
+    text = f"""
+version = 1
+
+[[functions]]
+name = "node"
+runtime = "nodejs"
+code = "{FIXTURES / 'node'}"
+handler = "index.preSignUp"
+timeout_seconds = 10           # past Cognito's own 5 s
+environment = {{ EVENTS_DIR = "{events}" }}
+
+[[functions]]
+name = "node-post"
+runtime = "nodejs"
+code = "{FIXTURES / 'node'}"
+handler = "index.postConfirmation"
+environment = {{ EVENTS_DIR = "{events}" }}
+
+[[functions]]
+name = "node-token"
+runtime = "nodejs"
+code = "{FIXTURES / 'node'}"
+handler = "index.preToken"
+environment = {{ EVENTS_DIR = "{events}" }}
+
+[[functions]]
+name = "python"
+runtime = "python"
+code = "{FIXTURES / 'python'}"
+handler = "triggers.pre_sign_up"
+environment = {{ EVENTS_DIR = "{events}" }}
+
+[[functions]]
+name = "python-post"
+runtime = "python"
+code = "{FIXTURES / 'python'}"
+handler = "triggers.post_confirmation"
+environment = {{ EVENTS_DIR = "{events}" }}
+
+[[functions]]
+name = "python-token"
+runtime = "python"
+code = "{FIXTURES / 'python'}"
+handler = "triggers.pre_token"
+environment = {{ EVENTS_DIR = "{events}" }}
+
+[[user_pools]]
+name = "node"
+alias_attributes = ["email"]
+auto_verified_attributes = ["email"]
+triggers = {{ pre_sign_up = "node", post_confirmation = "node-post", pre_token_generation = "node-token" }}
+[[user_pools.clients]]
+name = "app"
+explicit_auth_flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+
+[[user_pools]]
+name = "python"
+alias_attributes = ["email"]
+auto_verified_attributes = ["email"]
+triggers = {{ pre_sign_up = "python", post_confirmation = "python-post", pre_token_generation = {{ function = "python-token", version = "V2_0" }} }}
+[[user_pools.clients]]
+name = "app"
+explicit_auth_flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+"""
+    path = tmp_path / "triggers.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("triggers")
+    events = tmp / "events"
+    events.mkdir()
+    s = Server(tmp / "data", config=config(tmp, events)).start()
+    yield s, events
+    s.stop()
+
+
+def ids(s, runtime):
+    idp = s.client()
+    pools = {p["Name"]: p["Id"] for p in idp.list_user_pools(MaxResults=10)["UserPools"]}
+    pool = pools[runtime]
+    client = idp.list_user_pool_clients(UserPoolId=pool, MaxResults=10)["UserPoolClients"][0]["ClientId"]
+    return pool, client
+
+
+def event(events, source, username):
+    return json.loads((events / f"{source}-{username}.json").read_text())
+
+
+def check_common(e, s, pool, source, username, client_id, version="1"):
+    assert e["version"] == version
+    assert e["triggerSource"] == source
+    assert e["region"] == "us-east-1"
+    assert e["userPoolId"] == pool
+    assert e["userName"] == username
+    assert e["callerContext"] == {"awsSdkVersion": "aws-sdk-unknown-unknown", "clientId": client_id}
+
+
+@pytest.mark.parametrize("runtime", ["node", "python"])
+def test_pre_sign_up_confirms_verifies_and_refuses(env, runtime):
+    s, events = env
+    pool, client = ids(s, runtime)
+    idp = s.client(signed=False)
+    name = unique("ok")
+    r = idp.sign_up(ClientId=client, Username=name, Password=PASSWORD,
+                    UserAttributes=[{"Name": "email", "Value": f"{name}@example.com"}],
+                    ClientMetadata={"from": "test"})
+    assert r["UserConfirmed"] is True
+    e = event(events, "PreSignUp_SignUp", name)
+    check_common(e, s, pool, "PreSignUp_SignUp", name, client)
+    assert e["request"] == {"userAttributes": {"email": f"{name}@example.com"}, "validationData": None,
+                            "clientMetadata": {"from": "test"}}
+    assert set(e["response"]) == {"autoConfirmUser", "autoVerifyEmail", "autoVerifyPhone"}
+    user = s.client().admin_get_user(UserPoolId=pool, Username=name)
+    assert user["UserStatus"] == "CONFIRMED"
+    assert {"Name": "email_verified", "Value": "true"} in user["UserAttributes"]
+    # Verified by the trigger: the email is a sign-in alias at once.
+    auth = idp.initiate_auth(ClientId=client, AuthFlow="USER_PASSWORD_AUTH",
+                             AuthParameters={"USERNAME": f"{name}@example.com", "PASSWORD": PASSWORD})
+    assert "AccessToken" in auth["AuthenticationResult"]
+
+    blocked = unique("blocked")
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        idp.sign_up(ClientId=client, Username=blocked, Password=PASSWORD)
+    assert err.value.response["Error"]["Code"] == "UserLambdaValidationException"
+    assert err.value.response["Error"]["Message"] == "PreSignUp failed with error Blocked user."
+    with pytest.raises(s.client().exceptions.UserNotFoundException):
+        s.client().admin_get_user(UserPoolId=pool, Username=blocked)
+
+    garbage = unique("garbage")
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        idp.sign_up(ClientId=client, Username=garbage, Password=PASSWORD)
+    assert err.value.response["Error"]["Code"] == "InvalidLambdaResponseException"
+    with pytest.raises(s.client().exceptions.UserNotFoundException):
+        s.client().admin_get_user(UserPoolId=pool, Username=garbage)
+
+
+def test_a_trigger_past_five_seconds_is_unexpected_lambda(env):
+    """Cognito waits 5 s whatever the function's own timeout (10 s here)."""
+    s, _ = env
+    pool, client = ids(s, "node")
+    slow = unique("slow")
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        s.client(signed=False).sign_up(ClientId=client, Username=slow, Password=PASSWORD)
+    assert err.value.response["Error"]["Code"] == "UnexpectedLambdaException"
+    with pytest.raises(s.client().exceptions.UserNotFoundException):
+        s.client().admin_get_user(UserPoolId=pool, Username=slow)
+
+
+@pytest.mark.parametrize("runtime", ["node", "python"])
+def test_admin_create_user_and_confirmations_run_their_triggers(env, runtime):
+    s, events = env
+    pool, client = ids(s, runtime)
+    admin = s.client()
+    name = unique("adm")
+    admin.admin_create_user(UserPoolId=pool, Username=name, MessageAction="SUPPRESS",
+                            UserAttributes=[{"Name": "email", "Value": f"{name}@example.com"}])
+    e = event(events, "PreSignUp_AdminCreateUser", name)
+    check_common(e, s, pool, "PreSignUp_AdminCreateUser", name, "CLIENT_ID_NOT_APPLICABLE")
+    u = admin.admin_get_user(UserPoolId=pool, Username=name)
+    assert u["UserStatus"] == "FORCE_CHANGE_PASSWORD"  # not confirmed by the trigger
+    assert {"Name": "email_verified", "Value": "true"} in u["UserAttributes"]
+
+    # A user the trigger does not confirm confirms with the code sent.
+    public = s.client(signed=False)
+    later = unique("later")
+    r = public.sign_up(ClientId=client, Username=later, Password=PASSWORD,
+                       UserAttributes=[{"Name": "email", "Value": f"{later}@other.test"}])
+    assert r["UserConfirmed"] is False
+    code = s.outbox_codes(later)[-1]["code"]
+    public.confirm_sign_up(ClientId=client, Username=later, ConfirmationCode=code)
+    e = event(events, "PostConfirmation_ConfirmSignUp", later)
+    check_common(e, s, pool, "PostConfirmation_ConfirmSignUp", later, client)
+    attrs = e["request"]["userAttributes"]
+    assert attrs["cognito:user_status"] == "CONFIRMED" and attrs["email_verified"] == "true"
+    assert attrs["email"] == f"{later}@other.test" and len(attrs["sub"]) == 36
+    assert e["request"]["clientMetadata"] == {} and e["response"] == {}
+
+    public.forgot_password(ClientId=client, Username=later)
+    code = s.outbox_codes(later)[-1]["code"]
+    public.confirm_forgot_password(ClientId=client, Username=later, ConfirmationCode=code, Password=PASSWORD + "x")
+    e = event(events, "PostConfirmation_ConfirmForgotPassword", later)
+    check_common(e, s, pool, "PostConfirmation_ConfirmForgotPassword", later, client)
+
+
+def test_pre_token_generation_v1_changes_the_id_token_and_groups(env):
+    s, events = env
+    pool, client = ids(s, "node")
+    name = unique("tok")
+    s.client(signed=False).sign_up(ClientId=client, Username=name, Password=PASSWORD,
+                                   UserAttributes=[{"Name": "email", "Value": f"{name}@example.com"}])
+    r = s.client(signed=False).initiate_auth(ClientId=client, AuthFlow="USER_PASSWORD_AUTH",
+                                             AuthParameters={"USERNAME": name, "PASSWORD": PASSWORD})["AuthenticationResult"]
+    idt = jwt.decode(r["IdToken"], options={"verify_signature": False})
+    at = jwt.decode(r["AccessToken"], options={"verify_signature": False})
+    assert idt["tenant"] == "acme" and idt["custom:plan"] == "gold" and "email" not in idt
+    assert idt["cognito:groups"] == ["readers", "writers"] and at["cognito:groups"] == ["readers", "writers"]
+    assert "tenant" not in at  # V1 changes the ID token only
+    e = event(events, "TokenGeneration_Authentication", name)
+    check_common(e, s, pool, "TokenGeneration_Authentication", name, client)
+    assert e["request"]["groupConfiguration"] == {"groupsToOverride": [], "iamRolesToOverride": [], "preferredRole": None}
+    assert e["request"]["userAttributes"]["email"] == f"{name}@example.com"
+    assert "scopes" not in e["request"]
+    assert e["response"] == {"claimsOverrideDetails": None}
+    # Refresh runs it again, with its own source.
+    s.client(signed=False).initiate_auth(ClientId=client, AuthFlow="REFRESH_TOKEN_AUTH",
+                                         AuthParameters={"REFRESH_TOKEN": r["RefreshToken"]})
+    assert event(events, "TokenGeneration_RefreshTokens", name)["triggerSource"] == "TokenGeneration_RefreshTokens"
+
+
+def test_pre_token_generation_v2_changes_both_tokens_and_the_scopes(env):
+    s, events = env
+    pool, client = ids(s, "python")
+    name = unique("tok")
+    s.client(signed=False).sign_up(ClientId=client, Username=name, Password=PASSWORD,
+                                   UserAttributes=[{"Name": "email", "Value": f"{name}@example.com"}])
+    r = s.client(signed=False).initiate_auth(ClientId=client, AuthFlow="USER_PASSWORD_AUTH",
+                                             AuthParameters={"USERNAME": name, "PASSWORD": PASSWORD})["AuthenticationResult"]
+    idt = jwt.decode(r["IdToken"], options={"verify_signature": False})
+    at = jwt.decode(r["AccessToken"], options={"verify_signature": False})
+    assert idt["tenant"] == "acme" and "email" not in idt and idt["cognito:groups"] == ["readers"]
+    assert at["tenant"] == "acme" and at["roles"] == ["admin", "billing"]
+    assert at["sub"] == idt["sub"] != "forged"  # a protected claim stays
+    assert at["scope"] == "orders/read"
+    e = event(events, "TokenGeneration_Authentication", name)
+    check_common(e, s, pool, "TokenGeneration_Authentication", name, client, version="2")
+    assert e["request"]["scopes"] == ["aws.cognito.signin.user.admin"]
+    assert e["response"] == {"claimsAndScopeOverrideDetails": None}
+
+
+def test_lambda_config_round_trips_and_unknown_functions_are_refused(env):
+    s, _ = env
+    idp = s.client()
+    pool, _ = ids(s, "python")
+    described = idp.describe_user_pool(UserPoolId=pool)["UserPool"]["LambdaConfig"]
+    arn = "arn:aws:lambda:us-east-1:000000000000:function:python-token"
+    assert described["PreSignUp"] == "arn:aws:lambda:us-east-1:000000000000:function:python"
+    assert described["PreTokenGenerationConfig"] == {"LambdaArn": arn, "LambdaVersion": "V2_0"}
+    assert described["PreTokenGeneration"] == arn
+    with pytest.raises(idp.exceptions.InvalidParameterException) as err:
+        idp.create_user_pool(PoolName=unique("p"), LambdaConfig={
+            "PreSignUp": "arn:aws:lambda:us-east-1:000000000000:function:nowhere"})
+    assert "nowhere" in err.value.response["Error"]["Message"]
+    created = idp.create_user_pool(PoolName=unique("p"), LambdaConfig={
+        "PostConfirmation": "arn:aws:lambda:us-east-1:000000000000:function:node-post",
+        "PreTokenGenerationConfig": {"LambdaArn": arn, "LambdaVersion": "V2_0"}})["UserPool"]
+    assert created["LambdaConfig"]["PostConfirmation"].endswith(":function:node-post")
+    listed = {p["Id"]: p for p in idp.list_user_pools(MaxResults=60)["UserPools"]}
+    assert listed[created["Id"]]["LambdaConfig"]["PreTokenGeneration"] == arn
+    # UpdateUserPool without LambdaConfig clears it, as Cognito does.
+    idp.update_user_pool(UserPoolId=created["Id"])
+    assert idp.describe_user_pool(UserPoolId=created["Id"])["UserPool"]["LambdaConfig"] == {}
+    with pytest.raises(idp.exceptions.InvalidParameterException):
+        idp.update_user_pool(UserPoolId=created["Id"], LambdaConfig={"CustomSMSSender": {
+            "LambdaVersion": "V1_0", "LambdaArn": arn}})
