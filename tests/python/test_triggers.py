@@ -274,3 +274,7 @@ def test_lambda_config_round_trips_and_unknown_functions_are_refused(env):
     with pytest.raises(idp.exceptions.InvalidParameterException):
         idp.update_user_pool(UserPoolId=created["Id"], LambdaConfig={"CustomSMSSender": {
             "LambdaVersion": "V1_0", "LambdaArn": arn}})
+    # A trigger this version does not run yet is refused, never kept without effect.
+    with pytest.raises(idp.exceptions.InvalidParameterException) as err:
+        idp.update_user_pool(UserPoolId=created["Id"], LambdaConfig={"CustomMessage": arn})
+    assert "CustomMessage" in err.value.response["Error"]["Message"]

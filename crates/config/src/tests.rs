@@ -470,7 +470,7 @@ triggers = { pre_sign_up = "hook", pre_token_generation = { function = "hook", v
 version = 1
 [[user_pools]]
 name = "p"
-triggers = { post_confirmation = "missing", pre_token_generation = { function = "missing", version = "V9" } }
+triggers = { post_confirmation = "missing", custom_message = "missing", pre_token_generation = { function = "missing", version = "V9" } }
 "#,
     )
     .unwrap_err()
@@ -484,6 +484,12 @@ triggers = { post_confirmation = "missing", pre_token_generation = { function = 
     assert!(
         problems.contains(
             "user_pools[0].triggers.pre_token_generation.version: must be V1_0, V2_0 or V3_0"
+        ),
+        "{problems}"
+    );
+    assert!(
+        problems.contains(
+            "user_pools[0].triggers: the CustomMessage trigger is not run by this version of cognate yet"
         ),
         "{problems}"
     );

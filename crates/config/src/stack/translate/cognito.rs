@@ -193,6 +193,14 @@ impl Stackt<'_> {
                 }
                 other => return Err(format!("property LambdaConfig.{other} is not supported")),
             };
+            if !matches!(
+                key,
+                "pre_sign_up" | "post_confirmation" | "pre_token_generation"
+            ) {
+                return Err(format!(
+                    "property LambdaConfig.{k} is not supported yet (cognate runs PreSignUp, PostConfirmation and PreTokenGeneration)"
+                ));
+            }
             let arn = v
                 .as_str()
                 .ok_or_else(|| format!("LambdaConfig.{k} must be a function ARN"))?;
