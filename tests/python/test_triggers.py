@@ -43,6 +43,34 @@ handler = "index.preToken"
 environment = {{ EVENTS_DIR = "{events}" }}
 
 [[functions]]
+name = "node-preauth"
+runtime = "nodejs"
+code = "{FIXTURES / 'node'}"
+handler = "index.preAuthentication"
+environment = {{ EVENTS_DIR = "{events}" }}
+
+[[functions]]
+name = "node-postauth"
+runtime = "nodejs"
+code = "{FIXTURES / 'node'}"
+handler = "index.postAuthentication"
+environment = {{ EVENTS_DIR = "{events}" }}
+
+[[functions]]
+name = "python-preauth"
+runtime = "python"
+code = "{FIXTURES / 'python'}"
+handler = "triggers.pre_authentication"
+environment = {{ EVENTS_DIR = "{events}" }}
+
+[[functions]]
+name = "python-postauth"
+runtime = "python"
+code = "{FIXTURES / 'python'}"
+handler = "triggers.post_authentication"
+environment = {{ EVENTS_DIR = "{events}" }}
+
+[[functions]]
 name = "python"
 runtime = "python"
 code = "{FIXTURES / 'python'}"
@@ -67,16 +95,20 @@ environment = {{ EVENTS_DIR = "{events}" }}
 name = "node"
 alias_attributes = ["email"]
 auto_verified_attributes = ["email"]
-triggers = {{ pre_sign_up = "node", post_confirmation = "node-post", pre_token_generation = "node-token" }}
+domain = {{ prefix = "node-triggers" }}
+triggers = {{ pre_sign_up = "node", post_confirmation = "node-post", pre_token_generation = "node-token", pre_authentication = "node-preauth", post_authentication = "node-postauth" }}
 [[user_pools.clients]]
 name = "app"
 explicit_auth_flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+allowed_oauth_flows = ["code"]
+allowed_oauth_scopes = ["openid"]
+callback_urls = ["http://localhost:3000/"]
 
 [[user_pools]]
 name = "python"
 alias_attributes = ["email"]
 auto_verified_attributes = ["email"]
-triggers = {{ pre_sign_up = "python", post_confirmation = "python-post", pre_token_generation = {{ function = "python-token", version = "V2_0" }} }}
+triggers = {{ pre_sign_up = "python", post_confirmation = "python-post", pre_token_generation = {{ function = "python-token", version = "V2_0" }}, pre_authentication = "python-preauth", post_authentication = "python-postauth" }}
 [[user_pools.clients]]
 name = "app"
 explicit_auth_flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
@@ -278,3 +310,71 @@ def test_lambda_config_round_trips_and_unknown_functions_are_refused(env):
     with pytest.raises(idp.exceptions.InvalidParameterException) as err:
         idp.update_user_pool(UserPoolId=created["Id"], LambdaConfig={"CustomMessage": arn})
     assert "CustomMessage" in err.value.response["Error"]["Message"]
+
+
+@pytest.mark.parametrize("runtime", ["node", "python"])
+def test_pre_and_post_authentication_run_around_the_sign_in(env, runtime):
+    s, events = env
+    pool, client = ids(s, runtime)
+    public = s.client(signed=False)
+
+    def make(prefix):
+        name = unique(prefix)
+        public.sign_up(ClientId=client, Username=name, Password=PASSWORD,
+                       UserAttributes=[{"Name": "email", "Value": f"{name}@example.com"}])
+        return name
+
+    def sign_in(name):
+        return public.initiate_auth(ClientId=client, AuthFlow="USER_PASSWORD_AUTH",
+                                    AuthParameters={"USERNAME": name, "PASSWORD": PASSWORD})
+
+    ok = make("auth")
+    assert "AccessToken" in sign_in(ok)["AuthenticationResult"]
+    pre = event(events, "PreAuthentication_Authentication", ok)
+    check_common(pre, s, pool, "PreAuthentication_Authentication", ok, client)
+    assert pre["request"]["userAttributes"]["email"] == f"{ok}@example.com"
+    assert pre["request"]["userNotFound"] is False and pre["request"]["validationData"] is None
+    post = event(events, "PostAuthentication_Authentication", ok)
+    check_common(post, s, pool, "PostAuthentication_Authentication", ok, client)
+    assert post["request"]["newDeviceUsed"] is False
+    assert post["request"]["userAttributes"]["cognito:user_status"] == "CONFIRMED"
+
+    for prefix, trigger, message in [("locked", "PreAuthentication", "Account locked"),
+                                     ("nopost", "PostAuthentication", "No tokens for you")]:
+        name = make(prefix)
+        with pytest.raises(botocore.exceptions.ClientError) as err:
+            sign_in(name)
+        assert err.value.response["Error"]["Code"] == "UserLambdaValidationException"
+        assert err.value.response["Error"]["Message"] == f"{trigger} failed with error {message}."
+    # PreAuthentication runs before the password is checked.
+    locked = make("locked")
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        public.initiate_auth(ClientId=client, AuthFlow="USER_PASSWORD_AUTH",
+                             AuthParameters={"USERNAME": locked, "PASSWORD": "wrong-Passw0rd!"})
+    assert err.value.response["Error"]["Code"] == "UserLambdaValidationException"
+
+
+def test_hosted_sign_in_shows_a_trigger_refusal(env):
+    import re
+    import requests
+    from urllib.parse import urlencode
+    s, events = env
+    pool, client = ids(s, "node")
+    domain = s["HostedUiUrl"] if "HostedUiUrl" in s.outputs else None
+    assert domain, s.outputs
+    for prefix, message in [("locked", "PreAuthentication failed with error Account locked."),
+                            ("nopost", "PostAuthentication failed with error No tokens for you.")]:
+        name = unique(prefix)
+        s.client(signed=False).sign_up(ClientId=client, Username=name, Password=PASSWORD,
+                                       UserAttributes=[{"Name": "email", "Value": f"{name}@example.com"}])
+        browser = requests.Session()
+        url = domain + "/oauth2/authorize?" + urlencode({"client_id": client, "response_type": "code",
+                                                         "redirect_uri": "http://localhost:3000/", "scope": "openid"})
+        r = browser.get(url, allow_redirects=False)
+        page = browser.get(domain + r.headers["Location"])
+        csrf = re.search(r'name="_csrf" value="([^"]+)"', page.text).group(1)
+        action = re.search(r'action="([^"]+)"', page.text).group(1).replace("&amp;", "&")
+        done = browser.post(domain + action, allow_redirects=False,
+                            data={"_csrf": csrf, "username": name, "password": PASSWORD})
+        assert done.status_code == 400 and "Location" not in done.headers
+        assert message in done.text

@@ -233,6 +233,8 @@ impl LambdaConfig {
         const RUN: &[&str] = &[
             "PreSignUp",
             "PostConfirmation",
+            "PreAuthentication",
+            "PostAuthentication",
             "PreTokenGeneration",
             "PreTokenGenerationConfig",
         ];

@@ -447,6 +447,8 @@ impl Identity {
             password::verify(given, None).await;
             return Err(CognitoError::bad_credentials());
         };
+        self.pre_authentication(pool, client_id, &user, None)
+            .await?;
         let user = self.prove_password(pool, user, given, now_ms).await?;
         match Self::password_state(pool, &user, now_ms)? {
             true => {

@@ -319,3 +319,94 @@ fn strings(v: Option<&Value>) -> Result<Option<Vec<String>>> {
         Some(_) => Err(unrecognizable()),
     }
 }
+
+/// A user's attributes as trigger events carry them (with `sub` and
+/// `cognito:user_status`).
+pub(crate) fn user_attributes(user: &cognate_store::users::User) -> Value {
+    let mut attributes: Map<String, Value> = user
+        .attributes
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    attributes.insert("sub".into(), json!(user.sub));
+    attributes.insert("cognito:user_status".into(), json!(user.status));
+    Value::Object(attributes)
+}
+
+impl Identity {
+    /// PreAuthentication: before the password is checked; a throw refuses
+    /// the sign-in (nothing is counted against the user).
+    pub(crate) async fn pre_authentication(
+        &self,
+        pool: &Pool,
+        client_id: &str,
+        user: &cognate_store::users::User,
+        validation_data: Option<Value>,
+    ) -> Result<()> {
+        let Some(arn) = pool.settings.lambda_config.pre_authentication.clone() else {
+            return Ok(());
+        };
+        self.run_trigger(
+            "PreAuthentication",
+            &arn,
+            "1",
+            Common {
+                pool,
+                source: "PreAuthentication_Authentication",
+                username: &user.username,
+                client_id: Some(client_id),
+            },
+            json!({
+                "userAttributes": user_attributes(user),
+                "validationData": validation_data.unwrap_or(Value::Null),
+                "userNotFound": false,
+            }),
+            json!({}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// PostAuthentication after a fresh sign-in on the hosted pages.
+    pub async fn hosted_post_authentication(
+        &self,
+        pool_id: &str,
+        client_id: &str,
+        user: &cognate_store::users::User,
+    ) -> Result<()> {
+        let pool = self.pool_or_error(pool_id).await?;
+        self.post_authentication(&pool, client_id, user).await
+    }
+
+    /// PostAuthentication: once the user is authenticated, before tokens
+    /// are returned; a throw means no tokens.
+    pub(crate) async fn post_authentication(
+        &self,
+        pool: &Pool,
+        client_id: &str,
+        user: &cognate_store::users::User,
+    ) -> Result<()> {
+        let Some(arn) = pool.settings.lambda_config.post_authentication.clone() else {
+            return Ok(());
+        };
+        self.run_trigger(
+            "PostAuthentication",
+            &arn,
+            "1",
+            Common {
+                pool,
+                source: "PostAuthentication_Authentication",
+                username: &user.username,
+                client_id: Some(client_id),
+            },
+            json!({
+                "userAttributes": user_attributes(user),
+                "newDeviceUsed": false,
+                "clientMetadata": {},
+            }),
+            json!({}),
+        )
+        .await?;
+        Ok(())
+    }
+}

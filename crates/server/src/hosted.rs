@@ -143,6 +143,18 @@ fn error_page(code: &str) -> Response {
     )
 }
 
+/// A trigger's refusal, with its message, as Cognito's hosted pages show it.
+fn trigger_error_page(message: &str) -> Response {
+    page(
+        StatusCode::BAD_REQUEST,
+        "Sign-in error",
+        &format!(
+            "<h1>Sign-in error</h1><p class=\"error\" role=\"alert\">{}</p>",
+            escape(message)
+        ),
+    )
+}
+
 fn authorize_failure(e: AuthorizeError) -> Response {
     match e {
         AuthorizeError::Page(code) => redirect(&format!("/error?error={code}")),
@@ -165,6 +177,18 @@ async fn complete(
 ) -> Response {
     let now = state.app.now();
     let identity = &state.app.identity;
+    // A fresh sign-in (not a session's): PostAuthentication may refuse it.
+    if set_session {
+        if let Err(e) = identity
+            .hosted_post_authentication(&a.pool_id, &a.client_id, user)
+            .await
+        {
+            if e.is_internal() {
+                return error_page("server_error");
+            }
+            return trigger_error_page(&e.message);
+        }
+    }
     let location = match identity.authorize_complete(a, user, auth_time, now).await {
         Ok(l) => l,
         Err(e) => {

@@ -263,6 +263,8 @@ impl Identity {
                 CognitoError::no_such_user()
             });
         };
+        self.pre_authentication(pool, &client.id, &user, None)
+            .await?;
         let user = self.prove_password(pool, user, given_password, now).await?;
         self.after_password(pool, client, &user, now).await
     }
@@ -364,6 +366,7 @@ impl Identity {
         let (sub, user_id, salt, v) = match &user {
             Some(u) => {
                 self.check_lock(u, now)?;
+                self.pre_authentication(pool, &client.id, u, None).await?;
                 let (Some(salt), Some(v)) = (
                     &u.srp_salt,
                     u.srp_verifier.as_deref().and_then(srp::from_hex),

@@ -107,6 +107,7 @@ impl Identity {
             MfaConfiguration::Optional => None,
         };
         let Some(challenge) = challenge else {
+            self.post_authentication(pool, &client.id, user).await?;
             let issued = self
                 .issue(pool, client, user, super::auth::api_grant(), now)
                 .await?;
@@ -418,6 +419,7 @@ impl Identity {
         if user.failed_attempts != 0 {
             self.store.reset_failures(&pool.id, &user.sub).await?;
         }
+        self.post_authentication(pool, &client.id, user).await?;
         let issued = self
             .issue(pool, client, user, super::auth::api_grant(), now)
             .await?;
@@ -454,6 +456,7 @@ impl Identity {
         user.totp_enabled = true;
         user.updated_ms = now;
         self.store.update_user(&user, None, None).await?;
+        self.post_authentication(pool, &client.id, &user).await?;
         let issued = self
             .issue(pool, client, &user, super::auth::api_grant(), now)
             .await?;
