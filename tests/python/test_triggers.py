@@ -71,6 +71,20 @@ handler = "triggers.post_authentication"
 environment = {{ EVENTS_DIR = "{events}" }}
 
 [[functions]]
+name = "node-message"
+runtime = "nodejs"
+code = "{FIXTURES / 'node'}"
+handler = "index.customMessage"
+environment = {{ EVENTS_DIR = "{events}" }}
+
+[[functions]]
+name = "python-message"
+runtime = "python"
+code = "{FIXTURES / 'python'}"
+handler = "triggers.custom_message"
+environment = {{ EVENTS_DIR = "{events}" }}
+
+[[functions]]
 name = "python"
 runtime = "python"
 code = "{FIXTURES / 'python'}"
@@ -96,7 +110,7 @@ name = "node"
 alias_attributes = ["email"]
 auto_verified_attributes = ["email"]
 domain = {{ prefix = "node-triggers" }}
-triggers = {{ pre_sign_up = "node", post_confirmation = "node-post", pre_token_generation = "node-token", pre_authentication = "node-preauth", post_authentication = "node-postauth" }}
+triggers = {{ pre_sign_up = "node", post_confirmation = "node-post", pre_token_generation = "node-token", pre_authentication = "node-preauth", post_authentication = "node-postauth", custom_message = "node-message" }}
 [[user_pools.clients]]
 name = "app"
 explicit_auth_flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
@@ -108,7 +122,7 @@ callback_urls = ["http://localhost:3000/"]
 name = "python"
 alias_attributes = ["email"]
 auto_verified_attributes = ["email"]
-triggers = {{ pre_sign_up = "python", post_confirmation = "python-post", pre_token_generation = {{ function = "python-token", version = "V2_0" }}, pre_authentication = "python-preauth", post_authentication = "python-postauth" }}
+triggers = {{ pre_sign_up = "python", post_confirmation = "python-post", pre_token_generation = {{ function = "python-token", version = "V2_0" }}, pre_authentication = "python-preauth", post_authentication = "python-postauth", custom_message = "python-message" }}
 [[user_pools.clients]]
 name = "app"
 explicit_auth_flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
@@ -308,8 +322,8 @@ def test_lambda_config_round_trips_and_unknown_functions_are_refused(env):
             "LambdaVersion": "V1_0", "LambdaArn": arn}})
     # A trigger this version does not run yet is refused, never kept without effect.
     with pytest.raises(idp.exceptions.InvalidParameterException) as err:
-        idp.update_user_pool(UserPoolId=created["Id"], LambdaConfig={"CustomMessage": arn})
-    assert "CustomMessage" in err.value.response["Error"]["Message"]
+        idp.update_user_pool(UserPoolId=created["Id"], LambdaConfig={"UserMigration": arn})
+    assert "UserMigration" in err.value.response["Error"]["Message"]
 
 
 @pytest.mark.parametrize("runtime", ["node", "python"])
@@ -378,3 +392,47 @@ def test_hosted_sign_in_shows_a_trigger_refusal(env):
                             data={"_csrf": csrf, "username": name, "password": PASSWORD})
         assert done.status_code == 400 and "Location" not in done.headers
         assert message in done.text
+
+
+@pytest.mark.parametrize("runtime", ["node", "python"])
+def test_custom_message_writes_the_messages(env, runtime):
+    s, events = env
+    pool, client = ids(s, runtime)
+    public = s.client(signed=False)
+    name = unique("msg")
+    public.sign_up(ClientId=client, Username=name, Password=PASSWORD,
+                   UserAttributes=[{"Name": "email", "Value": f"{name}@other.test"}])
+    m = s.outbox_codes(name)[-1]
+    assert m["subject"] == "Confirm your Acme account"
+    assert m["body"] == f"Your Acme code is {m['code']}."
+    public.confirm_sign_up(ClientId=client, Username=name, ConfirmationCode=m["code"])
+    e = event(events, "CustomMessage_SignUp", name)
+    check_common(e, s, pool, "CustomMessage_SignUp", name, "CLIENT_ID_NOT_APPLICABLE")
+    assert e["request"]["codeParameter"] == "{####}" and e["request"]["linkParameter"] == "{##Click Here##}"
+    assert e["request"]["usernameParameter"] is None
+    assert e["request"]["userAttributes"]["email"] == f"{name}@other.test"
+    assert e["response"] == {"smsMessage": None, "emailMessage": None, "emailSubject": None}
+
+    # A message the function leaves alone keeps cognate's text.
+    public.forgot_password(ClientId=client, Username=name)
+    reset = s.outbox_codes(name)[-1]
+    assert reset["code"] in reset["body"] and "Acme" not in reset["body"]
+    assert event(events, "CustomMessage_ForgotPassword", name)["triggerSource"] == "CustomMessage_ForgotPassword"
+
+    invited = unique("inv")
+    s.client().admin_create_user(UserPoolId=pool, Username=invited,
+                                 UserAttributes=[{"Name": "email", "Value": f"{invited}@other.test"}])
+    m = s.outbox_codes(invited)[-1]
+    assert m["subject"] == "Welcome to Acme"
+    assert m["body"] == f"Hello {invited}, your temporary password is {m['code']}"
+    e = event(events, "CustomMessage_AdminCreateUser", invited)
+    assert e["request"]["usernameParameter"] == "{username}"
+    r = public.initiate_auth(ClientId=client, AuthFlow="USER_PASSWORD_AUTH",
+                             AuthParameters={"USERNAME": invited, "PASSWORD": m["code"]})
+    assert r["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+
+    bad = unique("badmsg")
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        public.sign_up(ClientId=client, Username=bad, Password=PASSWORD,
+                       UserAttributes=[{"Name": "email", "Value": f"{bad}@other.test"}])
+    assert err.value.response["Error"]["Code"] == "InvalidLambdaResponseException"

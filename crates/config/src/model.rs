@@ -235,6 +235,7 @@ impl LambdaConfig {
             "PostConfirmation",
             "PreAuthentication",
             "PostAuthentication",
+            "CustomMessage",
             "PreTokenGeneration",
             "PreTokenGenerationConfig",
         ];

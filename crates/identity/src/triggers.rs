@@ -410,3 +410,73 @@ impl Identity {
         Ok(())
     }
 }
+
+impl Identity {
+    /// Sends a message, through the pool's CustomMessage function when it
+    /// has one: the function writes the subject and body around `{####}`
+    /// (the code) and, for invitations, `{username}`.
+    pub(crate) async fn deliver(&self, mut message: crate::messages::Message) -> Result<()> {
+        use crate::messages::Kind;
+        let pool = self.store.pool(&message.pool_id).await?;
+        let arn = pool
+            .as_ref()
+            .and_then(|p| p.settings.lambda_config.custom_message.clone());
+        if let (Some(pool), Some(arn)) = (pool, arn) {
+            let source = match message.kind {
+                Kind::SignUp => "CustomMessage_SignUp",
+                Kind::ResendCode => "CustomMessage_ResendCode",
+                Kind::ForgotPassword => "CustomMessage_ForgotPassword",
+                Kind::Invitation => "CustomMessage_AdminCreateUser",
+                Kind::VerifyAttribute => "CustomMessage_VerifyUserAttribute",
+                Kind::EmailOtp => "CustomMessage_Authentication",
+            };
+            let invitation = message.kind == Kind::Invitation;
+            let attributes = match self.resolve_user(&pool, &message.username).await? {
+                Some(u) => user_attributes(&u),
+                None => json!({}),
+            };
+            let r = self
+                .run_trigger(
+                    "CustomMessage",
+                    &arn,
+                    "1",
+                    Common {
+                        pool: &pool,
+                        source,
+                        username: &message.username,
+                        client_id: None,
+                    },
+                    json!({
+                        "userAttributes": attributes,
+                        "codeParameter": "{####}",
+                        "linkParameter": "{##Click Here##}",
+                        "usernameParameter": if invitation { json!("{username}") } else { Value::Null },
+                        "clientMetadata": {},
+                    }),
+                    json!({"smsMessage": null, "emailMessage": null, "emailSubject": null}),
+                )
+                .await?;
+            let text = |key: &str| -> Result<Option<String>> {
+                match r.get(key) {
+                    None | Some(Value::Null) => Ok(None),
+                    Some(Value::String(s)) => Ok(Some(s.clone())),
+                    Some(_) => Err(unrecognizable()),
+                }
+            };
+            if let Some(body) = text("emailMessage")? {
+                // Cognito refuses a message that would not carry the code
+                // (or, in an invitation, the username).
+                if !body.contains("{####}") || (invitation && !body.contains("{username}")) {
+                    return Err(unrecognizable());
+                }
+                message.body = body
+                    .replace("{####}", &message.code)
+                    .replace("{username}", &message.username);
+            }
+            if let Some(subject) = text("emailSubject")? {
+                message.subject = subject;
+            }
+        }
+        self.messenger.send(&message).await
+    }
+}

@@ -326,7 +326,7 @@ impl Identity {
             .prepare_code(user, purpose, kind, valid_ms, now_ms)
             .ok_or_else(|| CognitoError::invalid_parameter(no_destination))?;
         self.store.put_code(&code).await?;
-        self.messenger.send(&message).await?;
+        self.deliver(message).await?;
         Ok(details)
     }
 

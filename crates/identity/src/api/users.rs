@@ -384,7 +384,7 @@ impl Identity {
 
     async fn send(&self, message: Option<Message>) -> Result<()> {
         match message {
-            Some(m) => self.messenger.send(&m).await,
+            Some(m) => self.deliver(m).await,
             None => Ok(()),
         }
     }
