@@ -85,6 +85,20 @@ handler = "triggers.custom_message"
 environment = {{ EVENTS_DIR = "{events}" }}
 
 [[functions]]
+name = "node-migrate"
+runtime = "nodejs"
+code = "{FIXTURES / 'node'}"
+handler = "index.userMigration"
+environment = {{ EVENTS_DIR = "{events}" }}
+
+[[functions]]
+name = "python-migrate"
+runtime = "python"
+code = "{FIXTURES / 'python'}"
+handler = "triggers.user_migration"
+environment = {{ EVENTS_DIR = "{events}" }}
+
+[[functions]]
 name = "python"
 runtime = "python"
 code = "{FIXTURES / 'python'}"
@@ -110,7 +124,7 @@ name = "node"
 alias_attributes = ["email"]
 auto_verified_attributes = ["email"]
 domain = {{ prefix = "node-triggers" }}
-triggers = {{ pre_sign_up = "node", post_confirmation = "node-post", pre_token_generation = "node-token", pre_authentication = "node-preauth", post_authentication = "node-postauth", custom_message = "node-message" }}
+triggers = {{ pre_sign_up = "node", post_confirmation = "node-post", pre_token_generation = "node-token", pre_authentication = "node-preauth", post_authentication = "node-postauth", custom_message = "node-message", user_migration = "node-migrate" }}
 [[user_pools.clients]]
 name = "app"
 explicit_auth_flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
@@ -122,7 +136,7 @@ callback_urls = ["http://localhost:3000/"]
 name = "python"
 alias_attributes = ["email"]
 auto_verified_attributes = ["email"]
-triggers = {{ pre_sign_up = "python", post_confirmation = "python-post", pre_token_generation = {{ function = "python-token", version = "V2_0" }}, pre_authentication = "python-preauth", post_authentication = "python-postauth", custom_message = "python-message" }}
+triggers = {{ pre_sign_up = "python", post_confirmation = "python-post", pre_token_generation = {{ function = "python-token", version = "V2_0" }}, pre_authentication = "python-preauth", post_authentication = "python-postauth", custom_message = "python-message", user_migration = "python-migrate" }}
 [[user_pools.clients]]
 name = "app"
 explicit_auth_flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
@@ -322,8 +336,8 @@ def test_lambda_config_round_trips_and_unknown_functions_are_refused(env):
             "LambdaVersion": "V1_0", "LambdaArn": arn}})
     # A trigger this version does not run yet is refused, never kept without effect.
     with pytest.raises(idp.exceptions.InvalidParameterException) as err:
-        idp.update_user_pool(UserPoolId=created["Id"], LambdaConfig={"UserMigration": arn})
-    assert "UserMigration" in err.value.response["Error"]["Message"]
+        idp.update_user_pool(UserPoolId=created["Id"], LambdaConfig={"DefineAuthChallenge": arn})
+    assert "DefineAuthChallenge" in err.value.response["Error"]["Message"]
 
 
 @pytest.mark.parametrize("runtime", ["node", "python"])
@@ -436,3 +450,45 @@ def test_custom_message_writes_the_messages(env, runtime):
         public.sign_up(ClientId=client, Username=bad, Password=PASSWORD,
                        UserAttributes=[{"Name": "email", "Value": f"{bad}@other.test"}])
     assert err.value.response["Error"]["Code"] == "InvalidLambdaResponseException"
+
+
+@pytest.mark.parametrize("runtime", ["node", "python"])
+def test_user_migration_creates_users_from_the_old_store(env, runtime):
+    s, events = env
+    pool, client = ids(s, runtime)
+    public = s.client(signed=False)
+    legacy = unique("legacy")
+    r = public.initiate_auth(ClientId=client, AuthFlow="USER_PASSWORD_AUTH",
+                             AuthParameters={"USERNAME": legacy, "PASSWORD": "Legacy-Passw0rd!"})
+    assert "AccessToken" in r["AuthenticationResult"]
+    e = event(events, "UserMigration_Authentication", legacy)
+    check_common(e, s, pool, "UserMigration_Authentication", legacy, client)
+    assert e["request"] == {"password": "Legacy-Passw0rd!", "validationData": None, "clientMetadata": {}}
+    user = s.client().admin_get_user(UserPoolId=pool, Username=legacy)
+    assert user["UserStatus"] == "CONFIRMED"
+    assert {"Name": "email", "Value": f"{legacy}@legacy.test"} in user["UserAttributes"]
+    # Migrated once: the next sign-in is the pool's own (no function call).
+    (events / f"UserMigration_Authentication-{legacy}.json").unlink()
+    public.initiate_auth(ClientId=client, AuthFlow="USER_PASSWORD_AUTH",
+                         AuthParameters={"USERNAME": legacy, "PASSWORD": "Legacy-Passw0rd!"})
+    assert not (events / f"UserMigration_Authentication-{legacy}.json").exists()
+
+    # A wrong password in the old store: refused, nobody created.
+    other = unique("legacy")
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        public.initiate_auth(ClientId=client, AuthFlow="USER_PASSWORD_AUTH",
+                             AuthParameters={"USERNAME": other, "PASSWORD": "nope-Passw0rd!"})
+    assert err.value.response["Error"]["Code"] == "UserLambdaValidationException"
+    with pytest.raises(s.client().exceptions.UserNotFoundException):
+        s.client().admin_get_user(UserPoolId=pool, Username=other)
+
+    # Forgot password of an old user: created to reset, the code sent.
+    forgot = unique("legacy")
+    public.forgot_password(ClientId=client, Username=forgot)
+    assert s.client().admin_get_user(UserPoolId=pool, Username=forgot)["UserStatus"] == "RESET_REQUIRED"
+    code = s.outbox_codes(forgot)[-1]["code"]
+    public.confirm_forgot_password(ClientId=client, Username=forgot, ConfirmationCode=code, Password=PASSWORD)
+    r = public.initiate_auth(ClientId=client, AuthFlow="USER_PASSWORD_AUTH",
+                             AuthParameters={"USERNAME": forgot, "PASSWORD": PASSWORD})
+    assert "AccessToken" in r["AuthenticationResult"]
+    assert event(events, "UserMigration_ForgotPassword", forgot)["request"] == {"validationData": None, "clientMetadata": {}}

@@ -236,6 +236,7 @@ impl LambdaConfig {
             "PreAuthentication",
             "PostAuthentication",
             "CustomMessage",
+            "UserMigration",
             "PreTokenGeneration",
             "PreTokenGenerationConfig",
         ];

@@ -470,7 +470,7 @@ triggers = { pre_sign_up = "hook", pre_token_generation = { function = "hook", v
 version = 1
 [[user_pools]]
 name = "p"
-triggers = { post_confirmation = "missing", user_migration = "missing", pre_token_generation = { function = "missing", version = "V9" } }
+triggers = { post_confirmation = "missing", define_auth_challenge = "missing", pre_token_generation = { function = "missing", version = "V9" } }
 "#,
     )
     .unwrap_err()
@@ -489,7 +489,7 @@ triggers = { post_confirmation = "missing", user_migration = "missing", pre_toke
     );
     assert!(
         problems.contains(
-            "user_pools[0].triggers: the UserMigration trigger is not run by this version of cognate yet"
+            "user_pools[0].triggers: the DefineAuthChallenge trigger is not run by this version of cognate yet"
         ),
         "{problems}"
     );

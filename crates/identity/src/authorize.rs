@@ -443,7 +443,14 @@ impl Identity {
         if given.chars().count() > password::MAX_PASSWORD_LEN {
             return Err(CognitoError::bad_credentials());
         }
-        let Some(user) = self.resolve_user(pool, username).await? else {
+        let user = match self.resolve_user(pool, username).await? {
+            Some(u) => Some(u),
+            None => {
+                self.migrate_user(pool, client_id, username, Some(given), now_ms)
+                    .await?
+            }
+        };
+        let Some(user) = user else {
             password::verify(given, None).await;
             return Err(CognitoError::bad_credentials());
         };

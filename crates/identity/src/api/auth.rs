@@ -253,7 +253,13 @@ impl Identity {
         if given_password.chars().count() > password::MAX_PASSWORD_LEN {
             return Err(CognitoError::bad_credentials());
         }
-        let user = self.resolve_user(pool, username).await?;
+        let user = match self.resolve_user(pool, username).await? {
+            Some(u) => Some(u),
+            None => {
+                self.migrate_user(pool, &client.id, username, Some(given_password), now)
+                    .await?
+            }
+        };
         let Some(user) = user else {
             // Same work as a wrong password.
             password::verify(given_password, None).await;

@@ -628,6 +628,85 @@ impl Identity {
         Ok(json!({}))
     }
 
+    /// UserMigration: a user unknown to the pool, looked up by the pool's
+    /// function in the app's old user store. With `password` (sign-in) the
+    /// function checks it there; the user is then created with it, as the
+    /// function's answer says (attributes, CONFIRMED or RESET_REQUIRED);
+    /// without (forgot password) the user is created to reset the password.
+    /// `None`: the pool has no migration function.
+    pub(crate) async fn migrate_user(
+        &self,
+        pool: &Pool,
+        client_id: &str,
+        username: &str,
+        password: Option<&str>,
+        now: i64,
+    ) -> Result<Option<User>> {
+        let Some(arn) = pool.settings.lambda_config.user_migration.clone() else {
+            return Ok(None);
+        };
+        let (source, mut request) = match password {
+            Some(p) => ("UserMigration_Authentication", json!({"password": p})),
+            None => ("UserMigration_ForgotPassword", json!({})),
+        };
+        request["validationData"] = Value::Null;
+        request["clientMetadata"] = json!({});
+        let r = self
+            .run_trigger(
+                "UserMigration",
+                &arn,
+                "1",
+                triggers::Common {
+                    pool,
+                    source,
+                    username,
+                    client_id: Some(client_id),
+                },
+                request,
+                json!({"userAttributes": null, "finalUserStatus": null, "messageAction": null,
+                       "desiredDeliveryMediums": null, "forceAliasCreation": null, "enableSMSMFA": null}),
+            )
+            .await?;
+        let attributes: Vec<(String, String)> = match r.get("userAttributes") {
+            Some(Value::Object(m)) => m
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => Ok((k.clone(), s.clone())),
+                    Value::Bool(b) => Ok((k.clone(), b.to_string())),
+                    _ => Err(triggers::unrecognizable()),
+                })
+                .collect::<Result<_>>()?,
+            _ => return Err(triggers::unrecognizable()),
+        };
+        let status = match (r.get("finalUserStatus").and_then(Value::as_str), password) {
+            (Some("CONFIRMED"), Some(_)) | (None, Some(_)) => status::CONFIRMED,
+            (Some("RESET_REQUIRED"), _) | (None, None) => status::RESET_REQUIRED,
+            (Some("CONFIRMED"), None) => status::RESET_REQUIRED,
+            (Some(_), _) => return Err(triggers::unrecognizable()),
+        };
+        // The user is created under the name it signed in with (attributes
+        // may not carry `sub` or the username).
+        let attributes: Vec<(String, String)> = attributes
+            .into_iter()
+            .filter(|(k, _)| k != "sub" && k != "username")
+            .collect();
+        let mut user = self.new_user(pool, username, &attributes, status, now)?;
+        match password {
+            Some(p) => self.set_password(&mut user, p, now).await?,
+            None => {
+                let temp = password::temporary(&pool.settings.password_policy);
+                self.set_password(&mut user, &temp, now).await?;
+            }
+        }
+        crate::users::set_alias_keys(pool, &mut user);
+        self.store
+            .insert_user(&user, None)
+            .await
+            .map_err(|e| Self::exists_error(pool, e, true))?;
+        tracing::info!(pool = %pool.id, username, source, "user migrated by the pool's function");
+        Ok(Some(user))
+    }
+
     /// PostConfirmation runs once the user is confirmed (its failure is the
     /// caller's error; the confirmation stands, as on Cognito).
     async fn post_confirmation(
@@ -691,7 +770,14 @@ impl Identity {
     ) -> Result<Value> {
         let (client, pool) = self.public_client(&i.client_id).await?;
         self.check_secret_hash(&client, i.secret_hash.as_deref(), &[&i.username])?;
-        let user = match self.resolve_user(&pool, &i.username).await? {
+        let found = match self.resolve_user(&pool, &i.username).await? {
+            Some(u) => Some(u),
+            None => {
+                self.migrate_user(&pool, &client.id, &i.username, None, now)
+                    .await?
+            }
+        };
+        let user = match found {
             Some(u) => u,
             None if Self::hides_users(&client) => {
                 return Ok(json!({"CodeDeliveryDetails": simulated_delivery(&i.username)}))
@@ -1034,7 +1120,14 @@ impl Identity {
     pub(crate) async fn forgot_password(&self, i: ClientUserIn, now: i64) -> Result<Value> {
         let (client, pool) = self.public_client(&i.client_id).await?;
         self.check_secret_hash(&client, i.secret_hash.as_deref(), &[&i.username])?;
-        let user = match self.resolve_user(&pool, &i.username).await? {
+        let found = match self.resolve_user(&pool, &i.username).await? {
+            Some(u) => Some(u),
+            None => {
+                self.migrate_user(&pool, &client.id, &i.username, None, now)
+                    .await?
+            }
+        };
+        let user = match found {
             Some(u) => u,
             None if Self::hides_users(&client) => {
                 return Ok(json!({"CodeDeliveryDetails": simulated_delivery(&i.username)}))
