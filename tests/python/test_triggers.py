@@ -99,6 +99,48 @@ handler = "triggers.user_migration"
 environment = {{ EVENTS_DIR = "{events}" }}
 
 [[functions]]
+name = "node-define"
+runtime = "nodejs"
+code = "{FIXTURES / 'node'}"
+handler = "index.defineAuthChallenge"
+environment = {{ EVENTS_DIR = "{events}" }}
+
+[[functions]]
+name = "node-create"
+runtime = "nodejs"
+code = "{FIXTURES / 'node'}"
+handler = "index.createAuthChallenge"
+environment = {{ EVENTS_DIR = "{events}" }}
+
+[[functions]]
+name = "node-verify"
+runtime = "nodejs"
+code = "{FIXTURES / 'node'}"
+handler = "index.verifyAuthChallengeResponse"
+environment = {{ EVENTS_DIR = "{events}" }}
+
+[[functions]]
+name = "python-define"
+runtime = "python"
+code = "{FIXTURES / 'python'}"
+handler = "triggers.define_auth_challenge"
+environment = {{ EVENTS_DIR = "{events}" }}
+
+[[functions]]
+name = "python-create"
+runtime = "python"
+code = "{FIXTURES / 'python'}"
+handler = "triggers.create_auth_challenge"
+environment = {{ EVENTS_DIR = "{events}" }}
+
+[[functions]]
+name = "python-verify"
+runtime = "python"
+code = "{FIXTURES / 'python'}"
+handler = "triggers.verify_auth_challenge_response"
+environment = {{ EVENTS_DIR = "{events}" }}
+
+[[functions]]
 name = "python"
 runtime = "python"
 code = "{FIXTURES / 'python'}"
@@ -124,10 +166,10 @@ name = "node"
 alias_attributes = ["email"]
 auto_verified_attributes = ["email"]
 domain = {{ prefix = "node-triggers" }}
-triggers = {{ pre_sign_up = "node", post_confirmation = "node-post", pre_token_generation = "node-token", pre_authentication = "node-preauth", post_authentication = "node-postauth", custom_message = "node-message", user_migration = "node-migrate" }}
+triggers = {{ pre_sign_up = "node", post_confirmation = "node-post", pre_token_generation = "node-token", pre_authentication = "node-preauth", post_authentication = "node-postauth", custom_message = "node-message", user_migration = "node-migrate", define_auth_challenge = "node-define", create_auth_challenge = "node-create", verify_auth_challenge_response = "node-verify" }}
 [[user_pools.clients]]
 name = "app"
-explicit_auth_flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+explicit_auth_flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_CUSTOM_AUTH", "ALLOW_USER_SRP_AUTH"]
 allowed_oauth_flows = ["code"]
 allowed_oauth_scopes = ["openid"]
 callback_urls = ["http://localhost:3000/"]
@@ -136,10 +178,10 @@ callback_urls = ["http://localhost:3000/"]
 name = "python"
 alias_attributes = ["email"]
 auto_verified_attributes = ["email"]
-triggers = {{ pre_sign_up = "python", post_confirmation = "python-post", pre_token_generation = {{ function = "python-token", version = "V2_0" }}, pre_authentication = "python-preauth", post_authentication = "python-postauth", custom_message = "python-message", user_migration = "python-migrate" }}
+triggers = {{ pre_sign_up = "python", post_confirmation = "python-post", pre_token_generation = {{ function = "python-token", version = "V2_0" }}, pre_authentication = "python-preauth", post_authentication = "python-postauth", custom_message = "python-message", user_migration = "python-migrate", define_auth_challenge = "python-define", create_auth_challenge = "python-create", verify_auth_challenge_response = "python-verify" }}
 [[user_pools.clients]]
 name = "app"
-explicit_auth_flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+explicit_auth_flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_CUSTOM_AUTH", "ALLOW_USER_SRP_AUTH"]
 """
     path = tmp_path / "triggers.toml"
     path.write_text(text)
@@ -334,10 +376,11 @@ def test_lambda_config_round_trips_and_unknown_functions_are_refused(env):
     with pytest.raises(idp.exceptions.InvalidParameterException):
         idp.update_user_pool(UserPoolId=created["Id"], LambdaConfig={"CustomSMSSender": {
             "LambdaVersion": "V1_0", "LambdaArn": arn}})
-    # A trigger this version does not run yet is refused, never kept without effect.
+    # Custom senders (KMS-encrypted codes) are refused, never kept without effect.
     with pytest.raises(idp.exceptions.InvalidParameterException) as err:
-        idp.update_user_pool(UserPoolId=created["Id"], LambdaConfig={"DefineAuthChallenge": arn})
-    assert "DefineAuthChallenge" in err.value.response["Error"]["Message"]
+        idp.update_user_pool(UserPoolId=created["Id"], LambdaConfig={"CustomEmailSender": {
+            "LambdaVersion": "V1_0", "LambdaArn": arn}, "KMSKeyID": "arn:aws:kms:us-east-1:000000000000:key/x"})
+    assert "not supported" in err.value.response["Error"]["Message"]
 
 
 @pytest.mark.parametrize("runtime", ["node", "python"])
@@ -492,3 +535,74 @@ def test_user_migration_creates_users_from_the_old_store(env, runtime):
                              AuthParameters={"USERNAME": forgot, "PASSWORD": PASSWORD})
     assert "AccessToken" in r["AuthenticationResult"]
     assert event(events, "UserMigration_ForgotPassword", forgot)["request"] == {"validationData": None, "clientMetadata": {}}
+
+
+@pytest.mark.parametrize("runtime", ["node", "python"])
+def test_custom_auth_challenges_until_define_says_so(env, runtime):
+    s, events = env
+    pool, client = ids(s, runtime)
+    public = s.client(signed=False)
+    name = unique("otp")
+    public.sign_up(ClientId=client, Username=name, Password=PASSWORD,
+                   UserAttributes=[{"Name": "email", "Value": f"{name}@example.com"}])
+    r = public.initiate_auth(ClientId=client, AuthFlow="CUSTOM_AUTH", AuthParameters={"USERNAME": name})
+    assert r["ChallengeName"] == "CUSTOM_CHALLENGE"
+    assert r["ChallengeParameters"] == {"hint": f"the answer is 42-{name}", "attempt": "1", "USERNAME": name}
+    define = event(events, "DefineAuthChallenge_Authentication", name)
+    check_common(define, s, pool, "DefineAuthChallenge_Authentication", name, client)
+    assert define["request"]["session"] == [] and define["request"]["userNotFound"] is False
+    create = event(events, "CreateAuthChallenge_Authentication", name)
+    assert create["request"]["challengeName"] == "CUSTOM_CHALLENGE"
+    # A wrong answer: Define hears it and asks again.
+    r = public.respond_to_auth_challenge(ClientId=client, ChallengeName="CUSTOM_CHALLENGE", Session=r["Session"],
+                                         ChallengeResponses={"USERNAME": name, "ANSWER": "41"})
+    assert r["ChallengeName"] == "CUSTOM_CHALLENGE" and r["ChallengeParameters"]["attempt"] == "2"
+    verify = event(events, "VerifyAuthChallengeResponse_Authentication", name)
+    assert verify["request"]["privateChallengeParameters"] == {"answer": f"42-{name}"}
+    assert verify["request"]["challengeAnswer"] == "41"
+    assert event(events, "DefineAuthChallenge_Authentication", name)["request"]["session"] == [
+        {"challengeName": "CUSTOM_CHALLENGE", "challengeResult": False, "challengeMetadata": "OTP-1"}]
+    # A session is single use.
+    used = r["Session"]
+    r = public.respond_to_auth_challenge(ClientId=client, ChallengeName="CUSTOM_CHALLENGE", Session=used,
+                                         ChallengeResponses={"USERNAME": name, "ANSWER": f"42-{name}"})
+    assert "AccessToken" in r["AuthenticationResult"]
+    with pytest.raises(public.exceptions.NotAuthorizedException):
+        public.respond_to_auth_challenge(ClientId=client, ChallengeName="CUSTOM_CHALLENGE", Session=used,
+                                         ChallengeResponses={"USERNAME": name, "ANSWER": f"42-{name}"})
+    # Three wrong answers: Define fails the sign-in.
+    r = public.initiate_auth(ClientId=client, AuthFlow="CUSTOM_AUTH", AuthParameters={"USERNAME": name})
+    with pytest.raises(public.exceptions.NotAuthorizedException):
+        for _ in range(3):
+            r = public.respond_to_auth_challenge(ClientId=client, ChallengeName="CUSTOM_CHALLENGE",
+                                                 Session=r["Session"],
+                                                 ChallengeResponses={"USERNAME": name, "ANSWER": "nope"})
+
+
+def test_amplify_custom_with_srp_and_without(env, tmp_path):
+    import subprocess
+    s, events = env
+    pool, client = ids(s, "node")
+    name = unique("amp")
+    s.client(signed=False).sign_up(ClientId=client, Username=name, Password=PASSWORD,
+                                   UserAttributes=[{"Name": "email", "Value": f"{name}@example.com"}])
+    js = ROOT / "tests" / "js"
+    for flow in ["CUSTOM_WITH_SRP", "CUSTOM_WITHOUT_SRP"]:
+        payload = {"endpoint": s["CognitoEndpoint"], "userPoolId": pool, "clientId": client, "username": name,
+                   "password": PASSWORD, "authFlowType": flow, "answer": f"42-{name}"}
+        out = subprocess.run(["node", str(js / "amplify-custom.mjs")], input=json.dumps(payload),
+                             capture_output=True, text=True, timeout=120, cwd=js)
+        assert out.returncode == 0, out.stderr
+        result = json.loads(out.stdout)
+        assert result["ok"], result
+        assert result["first"] == "CONFIRM_SIGN_IN_WITH_CUSTOM_CHALLENGE"
+        assert result["hint"] == f"the answer is 42-{name}"
+        assert result["done"] == {"isSignedIn": True, "nextStep": "DONE"}
+        claims = jwt.decode(result["idToken"], options={"verify_signature": False})
+        assert claims["tenant"] == "acme"  # PreTokenGeneration ran too
+        history = [(h["challengeName"], h["challengeResult"])
+                   for h in event(events, "DefineAuthChallenge_Authentication", name)["request"]["session"]]
+        if flow == "CUSTOM_WITH_SRP":
+            assert history == [("SRP_A", True), ("PASSWORD_VERIFIER", True), ("CUSTOM_CHALLENGE", True)]
+        else:
+            assert history == [("CUSTOM_CHALLENGE", True)]

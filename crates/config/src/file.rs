@@ -200,26 +200,8 @@ struct ClientFile {
     auth_session_validity_minutes: Option<u32>,
 }
 
-/// A pool's triggers -> Cognito's LambdaConfig, each function checked; a
-/// trigger not run yet is refused, never served without effect.
+/// A pool's triggers -> Cognito's LambdaConfig, each function checked.
 fn triggers(
-    c: &mut Collector,
-    at: &str,
-    t: TriggersFile,
-    region: &str,
-    functions: &[String],
-) -> LambdaConfig {
-    let out = lambda_config(c, at, t, region, functions);
-    for name in out.not_run_yet() {
-        c.at(
-            format!("{at}.triggers"),
-            format!("the {name} trigger is not run by this version of cognate yet"),
-        );
-    }
-    out
-}
-
-fn lambda_config(
     c: &mut Collector,
     at: &str,
     t: TriggersFile,

@@ -227,26 +227,6 @@ impl LambdaConfig {
         out
     }
 
-    /// The triggers set that this version of cognate does not run yet: a
-    /// configuration naming one is refused, never served without it.
-    pub fn not_run_yet(&self) -> Vec<&'static str> {
-        const RUN: &[&str] = &[
-            "PreSignUp",
-            "PostConfirmation",
-            "PreAuthentication",
-            "PostAuthentication",
-            "CustomMessage",
-            "UserMigration",
-            "PreTokenGeneration",
-            "PreTokenGenerationConfig",
-        ];
-        self.functions()
-            .into_iter()
-            .map(|(name, _)| name)
-            .filter(|n| !RUN.contains(n))
-            .collect()
-    }
-
     /// The pre-token-generation function and its event version (`V1_0`,
     /// `V2_0`, `V3_0`).
     pub fn pre_token(&self) -> Option<(&str, &str)> {

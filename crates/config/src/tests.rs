@@ -470,7 +470,7 @@ triggers = { pre_sign_up = "hook", pre_token_generation = { function = "hook", v
 version = 1
 [[user_pools]]
 name = "p"
-triggers = { post_confirmation = "missing", define_auth_challenge = "missing", pre_token_generation = { function = "missing", version = "V9" } }
+triggers = { post_confirmation = "missing", pre_sign_up = "missing", pre_token_generation = { function = "missing", version = "V9" } }
 "#,
     )
     .unwrap_err()
@@ -484,12 +484,6 @@ triggers = { post_confirmation = "missing", define_auth_challenge = "missing", p
     assert!(
         problems.contains(
             "user_pools[0].triggers.pre_token_generation.version: must be V1_0, V2_0 or V3_0"
-        ),
-        "{problems}"
-    );
-    assert!(
-        problems.contains(
-            "user_pools[0].triggers: the DefineAuthChallenge trigger is not run by this version of cognate yet"
         ),
         "{problems}"
     );

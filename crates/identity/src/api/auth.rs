@@ -101,6 +101,10 @@ struct SrpPayload {
     a: String,
     b: String,
     big_b: String,
+    /// A custom sign-in's history (CUSTOM_WITH_SRP): the proof's result
+    /// goes back to DefineAuthChallenge instead of ending the sign-in.
+    #[serde(default)]
+    custom: Option<Vec<Value>>,
 }
 
 /// Which API a sign-in came through.
@@ -216,12 +220,13 @@ impl Identity {
                 if !client.settings.allows(AuthFlow::AllowUserSrpAuth) {
                     return Err(not_enabled("USER_SRP_AUTH"));
                 }
-                self.srp_start(&pool, &client, &params, now).await
+                self.srp_start(&pool, &client, &params, None, now).await
             }
             "USER_PASSWORD_AUTH" | "ADMIN_USER_PASSWORD_AUTH" | "ADMIN_NO_SRP_AUTH" => {
                 Err(CognitoError::invalid_parameter("Initiate Auth method not supported."))
             }
-            "CUSTOM_AUTH" | "USER_AUTH" => Err(CognitoError::invalid_parameter(format!(
+            "CUSTOM_AUTH" => self.custom_start(&pool, &client, &params, now).await,
+            "USER_AUTH" => Err(CognitoError::invalid_parameter(format!(
                 "{flow} is not supported by this version of cognate"
             ))),
             other => Err(super::constraint(
@@ -347,11 +352,12 @@ impl Identity {
     }
 
     /// USER_SRP_AUTH step 1: the PASSWORD_VERIFIER challenge.
-    async fn srp_start(
+    pub(crate) async fn srp_start(
         &self,
         pool: &Pool,
         client: &Client,
         params: &HashMap<String, String>,
+        custom: Option<Vec<Value>>,
         now: i64,
     ) -> Result<Value> {
         let username = params.get("USERNAME").ok_or_else(|| {
@@ -417,6 +423,7 @@ impl Identity {
             a: srp::to_hex(&a),
             b: srp::to_hex(&b),
             big_b: srp::to_hex(&big_b),
+            custom,
         };
         self.store
             .insert_auth_session(&AuthSession {
@@ -515,6 +522,9 @@ impl Identity {
             self.count_failure(&user, now).await?;
             return Err(CognitoError::bad_credentials());
         };
+        if payload.custom.is_some() && !client.settings.allows(AuthFlow::AllowCustomAuth) {
+            return Err(expired());
+        }
         let (pool_id, user_id, ts) = (pool.id.clone(), payload.user_id.clone(), timestamp.clone());
         let proven = tokio::task::spawn_blocking(move || {
             let state = srp::ServerState {
@@ -529,6 +539,16 @@ impl Identity {
         })
         .await
         .map_err(|_| CognitoError::internal("An internal error occurred."))?;
+        if let Some(mut history) = payload.custom {
+            // CUSTOM_WITH_SRP: DefineAuthChallenge hears the result.
+            if !proven {
+                self.count_failure(&user, now).await?;
+            }
+            history.push(json!({"challengeName": "PASSWORD_VERIFIER", "challengeResult": proven, "challengeMetadata": null}));
+            return self
+                .custom_next(pool, client, &user, history, None, now)
+                .await;
+        }
         if !proven {
             self.count_failure(&user, now).await?;
             return Err(CognitoError::bad_credentials());
@@ -608,9 +628,15 @@ impl Identity {
             None => self.public_client(&i.client_id).await?,
         };
         match i.challenge_name.as_str() {
-            "NEW_PASSWORD_REQUIRED" | "SOFTWARE_TOKEN_MFA" | "MFA_SETUP" | "EMAIL_OTP" => {}
+            "NEW_PASSWORD_REQUIRED"
+            | "SOFTWARE_TOKEN_MFA"
+            | "MFA_SETUP"
+            | "EMAIL_OTP"
+            | "CUSTOM_CHALLENGE" => {}
             "PASSWORD_VERIFIER" => {
-                if !client.settings.allows(AuthFlow::AllowUserSrpAuth) {
+                if !client.settings.allows(AuthFlow::AllowUserSrpAuth)
+                    && !client.settings.allows(AuthFlow::AllowCustomAuth)
+                {
                     return Err(CognitoError::invalid_parameter(
                         "USER_SRP_AUTH flow not enabled for this client",
                     ));
@@ -673,6 +699,11 @@ impl Identity {
                 return self
                     .mfa_setup_answer(&pool, &client, session, user, now)
                     .await
+            }
+            "CUSTOM_CHALLENGE" => {
+                return self
+                    .custom_answer(&pool, &client, session, user, &i.challenge_responses, now)
+                    .await;
             }
             "EMAIL_OTP" => {
                 let code = i.challenge_responses.get("EMAIL_OTP_CODE").ok_or_else(|| {

@@ -6,6 +6,7 @@
 //! [`users`], [`groups`], [`auth`] (sign-in, refresh, sign-out).
 
 mod auth;
+mod custom;
 mod groups;
 pub mod mfa;
 mod pools;

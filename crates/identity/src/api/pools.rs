@@ -227,11 +227,6 @@ fn lambda_config(v: Value) -> Result<LambdaConfig> {
 impl Identity {
     /// Every trigger must name a function this server runs.
     fn check_functions(&self, c: &LambdaConfig) -> Result<()> {
-        if let Some(name) = c.not_run_yet().first() {
-            return Err(CognitoError::invalid_parameter(format!(
-                "LambdaConfig.{name} is not supported by this server yet."
-            )));
-        }
         match self.unknown_functions(c).first() {
             None => Ok(()),
             Some(arn) => Err(CognitoError::invalid_parameter(format!(
