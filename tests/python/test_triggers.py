@@ -175,6 +175,21 @@ allowed_oauth_scopes = ["openid"]
 callback_urls = ["http://localhost:3000/"]
 
 [[user_pools]]
+name = "m2m"
+triggers = {{ pre_token_generation = {{ function = "python-token", version = "V3_0" }} }}
+domain = {{ prefix = "m2m-triggers" }}
+[[user_pools.resource_servers]]
+identifier = "m2m-api"
+name = "M2M API"
+scopes = [{{ name = "read", description = "read" }}]
+[[user_pools.clients]]
+name = "machine"
+generate_secret = true
+explicit_auth_flows = []
+allowed_oauth_flows = ["client_credentials"]
+allowed_oauth_scopes = ["m2m-api/read"]
+
+[[user_pools]]
 name = "python"
 alias_attributes = ["email"]
 auto_verified_attributes = ["email"]
@@ -606,3 +621,24 @@ def test_amplify_custom_with_srp_and_without(env, tmp_path):
             assert history == [("SRP_A", True), ("PASSWORD_VERIFIER", True), ("CUSTOM_CHALLENGE", True)]
         else:
             assert history == [("CUSTOM_CHALLENGE", True)]
+
+
+def test_pre_token_generation_v3_sees_client_credentials(env):
+    import requests
+    s, events = env
+    idp = s.client()
+    pools = {p["Name"]: p["Id"] for p in idp.list_user_pools(MaxResults=10)["UserPools"]}
+    pool = pools["m2m"]
+    client = idp.list_user_pool_clients(UserPoolId=pool, MaxResults=10)["UserPoolClients"][0]["ClientId"]
+    secret = idp.describe_user_pool_client(UserPoolId=pool, ClientId=client)["UserPoolClient"]["ClientSecret"]
+    # The pool's token endpoint, as its discovery document gives it.
+    discovery = requests.get(f"{s['CognitoEndpoint']}/{pool}/.well-known/openid-configuration", timeout=10).json()
+    r = requests.post(discovery["token_endpoint"], data={"grant_type": "client_credentials"},
+                      auth=(client, secret), timeout=30)
+    assert r.status_code == 200, r.text
+    at = jwt.decode(r.json()["access_token"], options={"verify_signature": False})
+    assert at["tenant"] == "acme" and at["roles"] == ["admin", "billing"]
+    assert at["scope"] == "m2m-api/read orders/read" and at["sub"] == client
+    e = event(events, "TokenGeneration_ClientCredentials", client)
+    check_common(e, s, pool, "TokenGeneration_ClientCredentials", client, client, version="3")
+    assert e["request"]["scopes"] == ["m2m-api/read"] and e["request"]["userAttributes"] == {}

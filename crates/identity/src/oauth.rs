@@ -364,10 +364,37 @@ impl Identity {
             .ok_or_else(OAuthError::server_error)?;
         let now = now_ms / 1000;
         let life = client.settings.access_token_validity.seconds() as i64;
-        let claims = json!({
+        // A V3_0 pre-token-generation function sees machine tokens too.
+        let o = self
+            .pre_token(crate::triggers::TokenRequest {
+                pool,
+                client_id: &client.id,
+                user: None,
+                groups: &[],
+                scopes: &granted,
+                source: "TokenGeneration_ClientCredentials",
+            })
+            .await
+            .map_err(|e| {
+                if e.is_internal() {
+                    OAuthError::server_error()
+                } else {
+                    OAuthError::invalid_request(e.message)
+                }
+            })?;
+        let mut scopes: Vec<String> = granted
+            .into_iter()
+            .filter(|s| !o.scopes_suppress.contains(s))
+            .collect();
+        for s in &o.scopes_add {
+            if !scopes.contains(s) && !o.scopes_suppress.contains(s) {
+                scopes.push(s.clone());
+            }
+        }
+        let mut claims = json!({
             "sub": client.id,
             "token_use": "access",
-            "scope": granted.join(" "),
+            "scope": scopes.join(" "),
             "auth_time": now,
             "iss": self.issuer(pool),
             "exp": now + life,
@@ -376,6 +403,12 @@ impl Identity {
             "jti": uuid::Uuid::new_v4().to_string(),
             "client_id": client.id,
         });
+        if let Some(m) = claims.as_object_mut() {
+            for k in &o.access_suppress {
+                m.remove(k);
+            }
+            m.extend(o.access_add.clone());
+        }
         Ok(
             json!({"access_token": jwt::sign(key, &claims), "expires_in": life, "token_type": "Bearer"}),
         )

@@ -179,7 +179,7 @@ impl Identity {
             .pre_token(crate::triggers::TokenRequest {
                 pool,
                 client_id: &client.id,
-                user,
+                user: Some(user),
                 groups: &groups,
                 scopes: &scopes,
                 source,

@@ -186,7 +186,8 @@ const PROTECTED_ACCESS: &[&str] = &["client_id", "scope", "username", "version"]
 pub(crate) struct TokenRequest<'a> {
     pub pool: &'a Pool,
     pub client_id: &'a str,
-    pub user: &'a cognate_store::users::User,
+    /// None: client_credentials (only V3_0 functions run for them).
+    pub user: Option<&'a cognate_store::users::User>,
     pub groups: &'a [String],
     pub scopes: &'a [String],
     pub source: &'a str,
@@ -199,15 +200,15 @@ impl Identity {
         let Some((arn, version)) = t.pool.settings.lambda_config.pre_token() else {
             return Ok(TokenOverrides::default());
         };
-        let (arn, v2) = (arn.to_string(), version != "V1_0");
-        let mut attributes: Map<String, Value> = t
-            .user
-            .attributes
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
-        attributes.insert("sub".into(), json!(t.user.sub));
-        attributes.insert("cognito:user_status".into(), json!(t.user.status));
+        if t.user.is_none() && version != "V3_0" {
+            return Ok(TokenOverrides::default());
+        }
+        let (arn, version, v2) = (arn.to_string(), version.to_string(), version != "V1_0");
+        let (attributes, username) = match t.user {
+            Some(u) => (user_attributes(u), u.username.as_str()),
+            // Machine-to-machine: no user; the client stands for it.
+            None => (json!({}), t.client_id),
+        };
         let mut request = json!({
             "userAttributes": attributes,
             "groupConfiguration": {"groupsToOverride": t.groups, "iamRolesToOverride": [], "preferredRole": null},
@@ -225,11 +226,15 @@ impl Identity {
             .run_trigger(
                 "PreTokenGeneration",
                 &arn,
-                if v2 { "2" } else { "1" },
+                match version.as_str() {
+                    "V3_0" => "3",
+                    "V2_0" => "2",
+                    _ => "1",
+                },
                 Common {
                     pool: t.pool,
                     source: t.source,
-                    username: &t.user.username,
+                    username,
                     client_id: Some(t.client_id),
                 },
                 request,
