@@ -427,3 +427,31 @@ def test_one_name_has_one_account_whatever_its_unicode_spelling(server, public, 
     for bad in (f"zero\u200bwidth-{base}", f"rtl\u202eevil-{base}", f"bom\ufeff-{base}"):
         fails("InvalidParameterException", public.sign_up, ClientId=server["UserPoolClientId"], Username=bad,
               Password=PASSWORD)
+
+
+def test_attribute_verification_by_the_users_own_token(server, admin, public, user):
+    """UpdateUserAttributes sends a code for a new email of a pool that
+    verifies email; GetUserAttributeVerificationCode sends another;
+    VerifyUserAttribute takes it once; DeleteUserAttributes removes."""
+    token = public.initiate_auth(ClientId=server["UserPoolClientId"], AuthFlow="USER_PASSWORD_AUTH",
+                                 AuthParameters={"USERNAME": user, "PASSWORD": PASSWORD})["AuthenticationResult"]["AccessToken"]
+    r = public.update_user_attributes(AccessToken=token, UserAttributes=[
+        {"Name": "email", "Value": f"{user}@new.example.com"}, {"Name": "nickname", "Value": "zed"}])
+    assert [d["AttributeName"] for d in r["CodeDeliveryDetailsList"]] == ["email"]
+    attrs = {a["Name"]: a["Value"] for a in public.get_user(AccessToken=token)["UserAttributes"]}
+    assert attrs["email"] == f"{user}@new.example.com" and attrs["email_verified"] == "false"
+    d = public.get_user_attribute_verification_code(AccessToken=token, AttributeName="email")["CodeDeliveryDetails"]
+    assert d["DeliveryMedium"] == "EMAIL" and d["AttributeName"] == "email"
+    code = server.outbox_codes(user)[-1]["code"]
+    with pytest.raises(public.exceptions.CodeMismatchException):
+        public.verify_user_attribute(AccessToken=token, AttributeName="email", Code="000000" if code != "000000" else "111111")
+    public.verify_user_attribute(AccessToken=token, AttributeName="email", Code=code)
+    attrs = {a["Name"]: a["Value"] for a in public.get_user(AccessToken=token)["UserAttributes"]}
+    assert attrs["email_verified"] == "true"
+    with pytest.raises(ClientError):
+        public.verify_user_attribute(AccessToken=token, AttributeName="email", Code=code)  # used
+    with pytest.raises(public.exceptions.InvalidParameterException):
+        public.get_user_attribute_verification_code(AccessToken=token, AttributeName="phone_number")
+    public.delete_user_attributes(AccessToken=token, UserAttributeNames=["nickname"])
+    attrs = {a["Name"]: a["Value"] for a in public.get_user(AccessToken=token)["UserAttributes"]}
+    assert "nickname" not in attrs

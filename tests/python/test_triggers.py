@@ -191,12 +191,26 @@ allowed_oauth_scopes = ["m2m-api/read"]
 
 [[user_pools]]
 name = "python"
+issuer = "aws"
 alias_attributes = ["email"]
 auto_verified_attributes = ["email"]
 triggers = {{ pre_sign_up = "python", post_confirmation = "python-post", pre_token_generation = {{ function = "python-token", version = "V2_0" }}, pre_authentication = "python-preauth", post_authentication = "python-postauth", custom_message = "python-message", user_migration = "python-migrate", define_auth_challenge = "python-define", create_auth_challenge = "python-create", verify_auth_challenge_response = "python-verify" }}
 [[user_pools.clients]]
 name = "app"
 explicit_auth_flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_CUSTOM_AUTH", "ALLOW_USER_SRP_AUTH"]
+"""
+    text += """
+[[http_apis]]
+name = "claims"
+[http_apis.authorizers.cognito]
+type = "jwt"
+user_pool = "python"
+[http_apis.integrations.echo]
+type = "echo"
+[[http_apis.routes]]
+route = "GET /claims"
+authorizer = "cognito"
+integration = "echo"
 """
     path = tmp_path / "triggers.toml"
     path.write_text(text)
@@ -642,3 +656,74 @@ def test_pre_token_generation_v3_sees_client_credentials(env):
     e = event(events, "TokenGeneration_ClientCredentials", client)
     check_common(e, s, pool, "TokenGeneration_ClientCredentials", client, client, version="3")
     assert e["request"]["scopes"] == ["m2m-api/read"] and e["request"]["userAttributes"] == {}
+
+
+def test_verifiers_and_the_gateway_see_the_triggers_claims(env):
+    import subprocess
+    import requests
+    s, _ = env
+    pool, client = ids(s, "python")
+    public = s.client(signed=False)
+    name = unique("ver")
+    public.sign_up(ClientId=client, Username=name, Password=PASSWORD,
+                   UserAttributes=[{"Name": "email", "Value": f"{name}@example.com"}])
+    tokens = public.initiate_auth(ClientId=client, AuthFlow="USER_PASSWORD_AUTH",
+                                  AuthParameters={"USERNAME": name, "PASSWORD": PASSWORD})["AuthenticationResult"]
+    jwks = requests.get(f"{s['CognitoEndpoint']}/{pool}/.well-known/jwks.json", timeout=10).json()
+    issuer = f"https://cognito-idp.us-east-1.amazonaws.com/{pool}"
+    # PyJWT, with the pool's key and the AWS-form issuer.
+    kid = jwt.get_unverified_header(tokens["AccessToken"])["kid"]
+    key = jwt.PyJWK(next(k for k in jwks["keys"] if k["kid"] == kid)).key
+    claims = jwt.decode(tokens["AccessToken"], key, algorithms=["RS256"], issuer=issuer, options={"verify_aud": False})
+    assert claims["tenant"] == "acme" and claims["roles"] == ["admin", "billing"]
+    # aws-jwt-verify's CognitoJwtVerifier by pool id.
+    js = ROOT / "tests" / "js"
+    out = subprocess.run(["node", str(js / "verify.mjs")], capture_output=True, text=True, timeout=60, cwd=js,
+                         input=json.dumps({"mode": "cognito", "userPoolId": pool, "tokenUse": "access",
+                                           "clientId": client, "jwks": jwks, "token": tokens["AccessToken"]}))
+    verified = json.loads(out.stdout)
+    assert verified["ok"], out.stdout + out.stderr
+    assert verified["payload"]["tenant"] == "acme"
+    # The gateway's JWT authorizer passes them to the integration.
+    r = requests.get(s["ApiUrl"] + "/claims", headers={"Authorization": f"Bearer {tokens['AccessToken']}"}, timeout=30)
+    assert r.status_code == 200, r.text
+    seen = r.json()["requestContext"]["authorizer"]["jwt"]["claims"]
+    assert seen["tenant"] == "acme" and seen["sub"] == claims["sub"]
+
+
+def test_amplify_with_auto_confirm_token_claims_and_attribute_verification(env):
+    import subprocess
+    s, _ = env
+    pool, client = ids(s, "python")
+    name = unique("ampt")
+    js = ROOT / "tests" / "js"
+    payload = {"endpoint": s["CognitoEndpoint"], "userPoolId": pool, "clientId": client, "username": name,
+               "password": PASSWORD, "email": f"{name}@example.com", "newEmail": f"{name}@new.test",
+               "outboxDir": s["OutboxDir"]}
+    out = subprocess.run(["node", str(js / "amplify-triggers.mjs")], input=json.dumps(payload),
+                         capture_output=True, text=True, timeout=120, cwd=js)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["ok"], result.get("error")
+    assert result["signUp"] == {"isSignUpComplete": True, "nextStep": "DONE"}
+    assert result["signIn"] == {"isSignedIn": True, "nextStep": "DONE"}
+    access = jwt.decode(result["accessToken"], options={"verify_signature": False})
+    assert access["tenant"] == "acme" and "aws.cognito.signin.user.admin" in access["scope"].split()
+    assert result["updateStep"] == "CONFIRM_ATTRIBUTE_WITH_CODE"
+    assert result["attributes"]["email"] == f"{name}@new.test"
+    assert result["attributes"]["email_verified"] == "true"
+
+
+def test_aws_cli_round_trips_lambda_config(env):
+    from test_seeds_cli import cli
+    s, _ = env
+    arn = "arn:aws:lambda:us-east-1:000000000000:function:node-post"
+    created = cli(s, "create-user-pool", "--pool-name", unique("cli"),
+                  "--lambda-config", json.dumps({"PostConfirmation": arn}))
+    assert created.returncode == 0, created.stderr
+    pool = json.loads(created.stdout)["UserPool"]["Id"]
+    described = cli(s, "describe-user-pool", "--user-pool-id", pool)
+    assert json.loads(described.stdout)["UserPool"]["LambdaConfig"] == {"PostConfirmation": arn}
+    bad = cli(s, "update-user-pool", "--user-pool-id", pool,
+              "--lambda-config", json.dumps({"PreSignUp": arn.replace("node-post", "missing")}))
+    assert bad.returncode != 0 and "InvalidParameterException" in bad.stderr and "missing" in bad.stderr

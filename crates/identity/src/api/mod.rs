@@ -58,7 +58,7 @@ pub const PUBLIC_OPERATIONS: [&str; 32] = [
 ];
 
 /// Every operation this server implements.
-pub const OPERATIONS: [&str; 58] = [
+pub const OPERATIONS: [&str; 61] = [
     "CreateUserPool",
     "DescribeUserPool",
     "ListUserPools",
@@ -96,6 +96,9 @@ pub const OPERATIONS: [&str; 58] = [
     "AdminUpdateUserAttributes",
     "AdminDeleteUserAttributes",
     "UpdateUserAttributes",
+    "GetUserAttributeVerificationCode",
+    "VerifyUserAttribute",
+    "DeleteUserAttributes",
     "AdminDeleteUser",
     "DeleteUser",
     "AdminDisableUser",
@@ -218,6 +221,12 @@ impl Identity {
             "AdminUpdateUserAttributes" => self.admin_update_user_attributes(input(b)?, now).await,
             "AdminDeleteUserAttributes" => self.admin_delete_user_attributes(input(b)?, now).await,
             "UpdateUserAttributes" => self.update_user_attributes(input(b)?, now).await,
+            "GetUserAttributeVerificationCode" => {
+                self.get_user_attribute_verification_code(input(b)?, now)
+                    .await
+            }
+            "VerifyUserAttribute" => self.verify_user_attribute(input(b)?, now).await,
+            "DeleteUserAttributes" => self.delete_user_attributes(input(b)?, now).await,
             "AdminDeleteUser" => self.admin_delete_user(input(b)?).await,
             "DeleteUser" => self.delete_user(input(b)?, now).await,
             "AdminDisableUser" => self.admin_set_enabled(input(b)?, false, now).await,

@@ -155,6 +155,31 @@ pub(crate) struct UpdateAttributesIn {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
+pub(crate) struct AttributeCodeIn {
+    access_token: String,
+    attribute_name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct VerifyAttributeIn {
+    access_token: String,
+    attribute_name: String,
+    code: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct DeleteAttributesIn {
+    access_token: String,
+    user_attribute_names: Vec<String>,
+}
+
+/// How long an attribute verification code lives (Cognito: 24 hours).
+const VERIFY_CODE_MS: i64 = 24 * 3_600_000;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub(crate) struct ChangePasswordIn {
     access_token: String,
     previous_password: Option<String>,
@@ -1081,8 +1106,117 @@ impl Identity {
                 "A client attempted to write unauthorized attribute",
             ));
         }
-        self.change_attributes(&pool, user, &changes, now).await?;
-        Ok(json!({"CodeDeliveryDetailsList": []}))
+        let before = user.attributes.get("email").cloned();
+        let user = self.change_attributes(&pool, user, &changes, now).await?;
+        // A changed email the pool verifies gets a code, as Cognito sends it.
+        let mut list = Vec::new();
+        let email = user.attributes.get("email").cloned();
+        if email.is_some()
+            && email != before
+            && pool
+                .settings
+                .auto_verified_attributes
+                .iter()
+                .any(|a| a == "email")
+            && user.attributes.get("email_verified").map(String::as_str) != Some("true")
+        {
+            list.push(
+                self.deliver_code(
+                    &user,
+                    "verify_email",
+                    Kind::VerifyAttribute,
+                    VERIFY_CODE_MS,
+                    now,
+                    "",
+                )
+                .await?,
+            );
+        }
+        Ok(json!({"CodeDeliveryDetailsList": list}))
+    }
+
+    /// GetUserAttributeVerificationCode: a code to the email address.
+    pub(crate) async fn get_user_attribute_verification_code(
+        &self,
+        i: AttributeCodeIn,
+        now: i64,
+    ) -> Result<Value> {
+        let (_, user, _) = self.user_from_access_token(&i.access_token, now).await?;
+        match i.attribute_name.as_str() {
+            "email" if user.attributes.contains_key("email") => {}
+            "email" => {
+                return Err(CognitoError::invalid_parameter(
+                    "The user has no email to verify.",
+                ))
+            }
+            "phone_number" => {
+                return Err(CognitoError::invalid_parameter(
+                    "SMS is not supported by this server: only email can be verified.",
+                ))
+            }
+            other => {
+                return Err(CognitoError::invalid_parameter(format!(
+                    "{other} is not an attribute that can be verified."
+                )))
+            }
+        }
+        let details = self
+            .deliver_code(
+                &user,
+                "verify_email",
+                Kind::VerifyAttribute,
+                VERIFY_CODE_MS,
+                now,
+                "",
+            )
+            .await?;
+        Ok(json!({"CodeDeliveryDetails": details}))
+    }
+
+    /// VerifyUserAttribute: the code sent for the attribute marks it verified.
+    pub(crate) async fn verify_user_attribute(
+        &self,
+        i: VerifyAttributeIn,
+        now: i64,
+    ) -> Result<Value> {
+        let (pool, mut user, _) = self.user_from_access_token(&i.access_token, now).await?;
+        if i.attribute_name != "email" {
+            return Err(CognitoError::invalid_parameter(format!(
+                "{} cannot be verified by this server (email can).",
+                i.attribute_name
+            )));
+        }
+        self.check_code(&user, "verify_email", &i.code, now).await?;
+        user.attributes
+            .insert("email_verified".into(), "true".into());
+        set_alias_keys(&pool, &mut user);
+        user.updated_ms = now;
+        self.store
+            .update_user(&user, Some("verify_email"), None)
+            .await
+            .map_err(alias_conflict)?;
+        Ok(json!({}))
+    }
+
+    /// DeleteUserAttributes, by the user's own access token.
+    pub(crate) async fn delete_user_attributes(
+        &self,
+        i: DeleteAttributesIn,
+        now: i64,
+    ) -> Result<Value> {
+        let (pool, mut user, _) = self.user_from_access_token(&i.access_token, now).await?;
+        for name in &i.user_attribute_names {
+            if pool.settings.required_attributes.contains(name) {
+                return Err(CognitoError::invalid_parameter(format!(
+                    "Attributes did not conform to the schema: {name}: The attribute is required"
+                )));
+            }
+            user.attributes.remove(name);
+        }
+        set_alias_keys(&pool, &mut user);
+        user.updated_ms = now;
+        self.store.update_user(&user, None, None).await?;
+        Ok(json!({}))
     }
 
     pub(crate) async fn admin_delete_user(&self, i: AdminUserIn) -> Result<Value> {
