@@ -308,3 +308,19 @@ def test_groups_and_memberships(server, admin, user):
     with pytest.raises(ClientError) as e:
         admin.delete_group(UserPoolId=pid, GroupName=g2)
     assert error_type(e) == "ResourceNotFoundException"
+
+
+def test_add_custom_attributes_extends_the_schema_once(server, admin):
+    pool = admin.create_user_pool(PoolName=unique("custom"))["UserPool"]["Id"]
+    admin.add_custom_attributes(UserPoolId=pool, CustomAttributes=[
+        {"Name": "tenant", "AttributeDataType": "String"}, {"Name": "custom:level", "AttributeDataType": "Number", "Mutable": False}])
+    schema = {a["Name"]: a for a in admin.describe_user_pool(UserPoolId=pool)["UserPool"]["SchemaAttributes"]}
+    assert schema["custom:tenant"]["AttributeDataType"] == "String"
+    assert schema["custom:level"]["AttributeDataType"] == "Number" and schema["custom:level"]["Mutable"] is False
+    with pytest.raises(admin.exceptions.InvalidParameterException) as err:
+        admin.add_custom_attributes(UserPoolId=pool, CustomAttributes=[{"Name": "tenant", "AttributeDataType": "String"}])
+    assert "Existing attribute already has name custom:tenant." in str(err.value)
+    admin.admin_create_user(UserPoolId=pool, Username="u1", MessageAction="SUPPRESS",
+                            UserAttributes=[{"Name": "custom:tenant", "Value": "acme"}])
+    attrs = {a["Name"]: a["Value"] for a in admin.admin_get_user(UserPoolId=pool, Username="u1")["UserAttributes"]}
+    assert attrs["custom:tenant"] == "acme"

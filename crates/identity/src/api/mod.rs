@@ -58,12 +58,13 @@ pub const PUBLIC_OPERATIONS: [&str; 32] = [
 ];
 
 /// Every operation this server implements.
-pub const OPERATIONS: [&str; 61] = [
+pub const OPERATIONS: [&str; 62] = [
     "CreateUserPool",
     "DescribeUserPool",
     "ListUserPools",
     "UpdateUserPool",
     "DeleteUserPool",
+    "AddCustomAttributes",
     "CreateUserPoolClient",
     "DescribeUserPoolClient",
     "ListUserPoolClients",
@@ -188,6 +189,7 @@ impl Identity {
             "DescribeUserPool" => self.describe_user_pool(input(b)?).await,
             "ListUserPools" => self.list_user_pools(input(b)?).await,
             "UpdateUserPool" => self.update_user_pool(input(b)?, now).await,
+            "AddCustomAttributes" => self.add_custom_attributes(input(b)?, now).await,
             "DeleteUserPool" => self.delete_user_pool(input(b)?).await,
             "CreateUserPoolClient" => self.create_user_pool_client(input(b)?, now).await,
             "DescribeUserPoolClient" => self.describe_user_pool_client(input(b)?).await,

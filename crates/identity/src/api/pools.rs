@@ -57,6 +57,13 @@ pub(crate) struct SchemaAttributeIn {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
+pub(crate) struct AddCustomAttributesIn {
+    user_pool_id: String,
+    custom_attributes: Vec<SchemaAttributeIn>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub(crate) struct CreateUserPoolIn {
     pool_name: String,
     #[serde(flatten)]
@@ -786,6 +793,68 @@ impl Identity {
         ) = (keep.0, keep.1, keep.2, keep.3, keep.4);
         self.check_functions(&settings.lambda_config)?;
         pool.settings = settings;
+        pool.updated_ms = now;
+        self.store.update_pool(&pool).await?;
+        Ok(json!({}))
+    }
+
+    /// AddCustomAttributes: new `custom:` attributes (never changed or
+    /// removed once added, as Cognito's; 50 at most).
+    pub(crate) async fn add_custom_attributes(
+        &self,
+        i: AddCustomAttributesIn,
+        now: i64,
+    ) -> Result<Value> {
+        check_pool_id(&i.user_pool_id)?;
+        let mut pool = self.pool_or_error(&i.user_pool_id).await?;
+        if i.custom_attributes.is_empty() {
+            return Err(constraint(
+                "customAttributes",
+                "[]",
+                "Member must have length greater than or equal to 1",
+            ));
+        }
+        for a in i.custom_attributes {
+            let name = a
+                .name
+                .strip_prefix("custom:")
+                .unwrap_or(&a.name)
+                .to_string();
+            if name.is_empty() || name.len() > 20 {
+                return Err(CognitoError::invalid_parameter(format!(
+                    "custom:{name}: a custom attribute name is 1 to 20 characters"
+                )));
+            }
+            if pool
+                .settings
+                .custom_attributes
+                .iter()
+                .any(|c| c.name == name)
+            {
+                return Err(CognitoError::invalid_parameter(format!(
+                    "Existing attribute already has name custom:{name}."
+                )));
+            }
+            let data_type = a.attribute_data_type.unwrap_or_else(|| "String".into());
+            if !matches!(
+                data_type.as_str(),
+                "String" | "Number" | "DateTime" | "Boolean"
+            ) {
+                return Err(CognitoError::invalid_parameter(format!(
+                    "custom:{name}: AttributeDataType {data_type} is not String, Number, DateTime or Boolean"
+                )));
+            }
+            pool.settings.custom_attributes.push(CustomAttribute {
+                name,
+                data_type,
+                mutable: a.mutable.unwrap_or(true),
+            });
+        }
+        if pool.settings.custom_attributes.len() > 50 {
+            return Err(CognitoError::limit_exceeded(
+                "A user pool has at most 50 custom attributes.",
+            ));
+        }
         pool.updated_ms = now;
         self.store.update_pool(&pool).await?;
         Ok(json!({}))
