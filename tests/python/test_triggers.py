@@ -727,3 +727,37 @@ def test_aws_cli_round_trips_lambda_config(env):
     bad = cli(s, "update-user-pool", "--user-pool-id", pool,
               "--lambda-config", json.dumps({"PreSignUp": arn.replace("node-post", "missing")}))
     assert bad.returncode != 0 and "InvalidParameterException" in bad.stderr and "missing" in bad.stderr
+
+
+def test_hosted_sign_up_follows_the_pre_sign_up_answer(env):
+    import re
+    import requests
+    from urllib.parse import urlencode
+    s, _ = env
+    pool, client = ids(s, "node")
+    domain = s["HostedUiUrl"]
+    query = urlencode({"client_id": client, "response_type": "code", "redirect_uri": "http://localhost:3000/",
+                       "scope": "openid"})
+
+    def sign_up(name, email):
+        browser = requests.Session()
+        page = browser.get(f"{domain}/signup?{query}")
+        csrf = re.search(r'name="_csrf" value="([^"]+)"', page.text).group(1)
+        return browser.post(f"{domain}/signup?{query}", allow_redirects=False,
+                            data={"_csrf": csrf, "username": name, "email": email, "password": PASSWORD})
+
+    # Auto-confirmed by the function: straight to sign-in.
+    name = unique("hosted")
+    r = sign_up(name, f"{name}@example.com")
+    assert r.status_code in (302, 303) and r.headers["Location"].startswith("/login?"), r.headers
+    assert s.client().admin_get_user(UserPoolId=pool, Username=name)["UserStatus"] == "CONFIRMED"
+    # Not confirmed: the code page.
+    other = unique("hosted")
+    r = sign_up(other, f"{other}@other.test")
+    assert r.headers["Location"].startswith("/confirmUser?")
+    # Refused: the page shows the function's message and nothing is written.
+    blocked = unique("blocked")
+    r = sign_up(blocked, f"{blocked}@example.com")
+    assert r.status_code == 400 and "PreSignUp failed with error Blocked user." in r.text
+    with pytest.raises(s.client().exceptions.UserNotFoundException):
+        s.client().admin_get_user(UserPoolId=pool, Username=blocked)

@@ -1015,7 +1015,7 @@ async fn form_step(
     headers: &HeaderMap,
     body: &Bytes,
     step: impl FnOnce(&[(String, String)]) -> Step,
-    next: impl FnOnce(&str) -> String,
+    next: impl FnOnce(&str, &serde_json::Value) -> String,
     again: impl FnOnce(&[(String, String)], &str) -> Response,
 ) -> Response {
     let form = match posted(headers, body) {
@@ -1032,7 +1032,7 @@ async fn form_step(
         username,
     } = step(&form);
     match public_call(s, &client_id, op, request, &username).await {
-        Ok(_) => redirect(&next(&username)),
+        Ok(result) => redirect(&next(&username, &result)),
         Err(e) if e.is_internal() => error_page("server_error"),
         Err(e) => again(&form, &e.message),
     }
@@ -1062,7 +1062,14 @@ pub async fn signup_submit(
         &headers,
         &body,
         step,
-        |u| with_username("/confirmUser", &query, u),
+        // A PreSignUp function may have confirmed the user: then sign in.
+        |u, result| {
+            if result["UserConfirmed"] == json!(true) {
+                format!("/login?{}", oauth_query(&query))
+            } else {
+                with_username("/confirmUser", &query, u)
+            }
+        },
         |form, e| {
             signup_form(
                 &s,
@@ -1096,7 +1103,7 @@ pub async fn confirm_submit(
         &headers,
         &body,
         step,
-        |_| format!("/login?{}", oauth_query(&query)),
+        |_, _| format!("/login?{}", oauth_query(&query)),
         |form, e| {
             confirm_form(
                 &s,
@@ -1130,7 +1137,7 @@ pub async fn forgot_submit(
         &headers,
         &body,
         step,
-        |u| with_username("/confirmForgotPassword", &query, u),
+        |u, _| with_username("/confirmForgotPassword", &query, u),
         |form, e| {
             forgot_form(
                 &s,
@@ -1164,7 +1171,7 @@ pub async fn reset_submit(
         &headers,
         &body,
         step,
-        |_| format!("/login?{}", oauth_query(&query)),
+        |_, _| format!("/login?{}", oauth_query(&query)),
         |form, e| {
             reset_form(
                 &s,
