@@ -169,10 +169,15 @@ domain = {{ prefix = "node-triggers" }}
 triggers = {{ pre_sign_up = "node", post_confirmation = "node-post", pre_token_generation = "node-token", pre_authentication = "node-preauth", post_authentication = "node-postauth", custom_message = "node-message", user_migration = "node-migrate", define_auth_challenge = "node-define", create_auth_challenge = "node-create", verify_auth_challenge_response = "node-verify" }}
 [[user_pools.clients]]
 name = "app"
+prevent_user_existence_errors = "LEGACY"
 explicit_auth_flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_CUSTOM_AUTH", "ALLOW_USER_SRP_AUTH"]
 allowed_oauth_flows = ["code"]
 allowed_oauth_scopes = ["openid"]
 callback_urls = ["http://localhost:3000/"]
+[[user_pools.clients]]
+name = "hidden"
+explicit_auth_flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+prevent_user_existence_errors = "ENABLED"
 
 [[user_pools]]
 name = "m2m"
@@ -197,6 +202,7 @@ auto_verified_attributes = ["email"]
 triggers = {{ pre_sign_up = "python", post_confirmation = "python-post", pre_token_generation = {{ function = "python-token", version = "V2_0" }}, pre_authentication = "python-preauth", post_authentication = "python-postauth", custom_message = "python-message", user_migration = "python-migrate", define_auth_challenge = "python-define", create_auth_challenge = "python-create", verify_auth_challenge_response = "python-verify" }}
 [[user_pools.clients]]
 name = "app"
+prevent_user_existence_errors = "LEGACY"
 explicit_auth_flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_CUSTOM_AUTH", "ALLOW_USER_SRP_AUTH"]
 """
     text += """
@@ -227,11 +233,12 @@ def env(tmp_path_factory):
     s.stop()
 
 
-def ids(s, runtime):
+def ids(s, runtime, name="app"):
     idp = s.client()
     pools = {p["Name"]: p["Id"] for p in idp.list_user_pools(MaxResults=10)["UserPools"]}
     pool = pools[runtime]
-    client = idp.list_user_pool_clients(UserPoolId=pool, MaxResults=10)["UserPoolClients"][0]["ClientId"]
+    clients = idp.list_user_pool_clients(UserPoolId=pool, MaxResults=10)["UserPoolClients"]
+    client = next(c["ClientId"] for c in clients if c["ClientName"] == name)
     return pool, client
 
 
@@ -761,3 +768,35 @@ def test_hosted_sign_up_follows_the_pre_sign_up_answer(env):
     assert r.status_code == 400 and "PreSignUp failed with error Blocked user." in r.text
     with pytest.raises(s.client().exceptions.UserNotFoundException):
         s.client().admin_get_user(UserPoolId=pool, Username=blocked)
+
+
+def test_new_password_challenge_and_hidden_users_have_their_sources(env):
+    s, events = env
+    pool, client = ids(s, "node")
+    admin, public = s.client(), s.client(signed=False)
+    name = unique("newpw")
+    admin.admin_create_user(UserPoolId=pool, Username=name, TemporaryPassword="Temp-Passw0rd!", MessageAction="SUPPRESS")
+    r = public.initiate_auth(ClientId=client, AuthFlow="USER_PASSWORD_AUTH",
+                             AuthParameters={"USERNAME": name, "PASSWORD": "Temp-Passw0rd!"})
+    r = public.respond_to_auth_challenge(ClientId=client, ChallengeName="NEW_PASSWORD_REQUIRED", Session=r["Session"],
+                                         ChallengeResponses={"USERNAME": name, "NEW_PASSWORD": PASSWORD})
+    assert "AccessToken" in r["AuthenticationResult"]
+    e = event(events, "TokenGeneration_NewPasswordChallenge", name)
+    check_common(e, s, pool, "TokenGeneration_NewPasswordChallenge", name, client)
+
+    # A client hiding which users exist: PreAuthentication hears of the
+    # unknown name (userNotFound), the caller gets the usual answer.
+    _, hidden = ids(s, "node", "hidden")
+    ghost = unique("ghost")
+    with pytest.raises(public.exceptions.NotAuthorizedException):
+        public.initiate_auth(ClientId=hidden, AuthFlow="USER_PASSWORD_AUTH",
+                             AuthParameters={"USERNAME": ghost, "PASSWORD": PASSWORD})
+    e = event(events, "PreAuthentication_Authentication", ghost)
+    check_common(e, s, pool, "PreAuthentication_Authentication", ghost, hidden)
+    assert e["request"] == {"userAttributes": {}, "validationData": None, "userNotFound": True}
+    # The migration function's refusal is not told to such a client either.
+    legacy = unique("legacy")
+    with pytest.raises(public.exceptions.NotAuthorizedException):
+        public.initiate_auth(ClientId=hidden, AuthFlow="USER_PASSWORD_AUTH",
+                             AuthParameters={"USERNAME": legacy, "PASSWORD": "wrong-Passw0rd!"})
+    assert event(events, "UserMigration_Authentication", legacy)["request"]["password"] == "wrong-Passw0rd!"

@@ -348,6 +348,38 @@ impl Identity {
         user: &cognate_store::users::User,
         validation_data: Option<Value>,
     ) -> Result<()> {
+        self.pre_authentication_as(
+            pool,
+            client_id,
+            &user.username,
+            user_attributes(user),
+            validation_data,
+            false,
+        )
+        .await
+    }
+
+    /// PreAuthentication for a name no user has, when the client hides
+    /// which users exist (`userNotFound: true`, as Cognito sends it).
+    pub(crate) async fn pre_authentication_not_found(
+        &self,
+        pool: &Pool,
+        client_id: &str,
+        username: &str,
+    ) -> Result<()> {
+        self.pre_authentication_as(pool, client_id, username, json!({}), None, true)
+            .await
+    }
+
+    async fn pre_authentication_as(
+        &self,
+        pool: &Pool,
+        client_id: &str,
+        username: &str,
+        attributes: Value,
+        validation_data: Option<Value>,
+        user_not_found: bool,
+    ) -> Result<()> {
         let Some(arn) = pool.settings.lambda_config.pre_authentication.clone() else {
             return Ok(());
         };
@@ -358,13 +390,13 @@ impl Identity {
             Common {
                 pool,
                 source: "PreAuthentication_Authentication",
-                username: &user.username,
+                username,
                 client_id: Some(client_id),
             },
             json!({
-                "userAttributes": user_attributes(user),
+                "userAttributes": attributes,
                 "validationData": validation_data.unwrap_or(Value::Null),
-                "userNotFound": false,
+                "userNotFound": user_not_found,
             }),
             json!({}),
         )

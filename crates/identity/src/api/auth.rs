@@ -258,14 +258,24 @@ impl Identity {
         if given_password.chars().count() > password::MAX_PASSWORD_LEN {
             return Err(CognitoError::bad_credentials());
         }
+        // UserMigration runs for unknown users; a client that hides which
+        // users exist does not learn from its refusal either.
         let user = match self.resolve_user(pool, username).await? {
             Some(u) => Some(u),
-            None => {
-                self.migrate_user(pool, &client.id, username, Some(given_password), now)
-                    .await?
-            }
+            None => match self
+                .migrate_user(pool, &client.id, username, Some(given_password), now)
+                .await
+            {
+                Ok(u) => u,
+                Err(e) if self.hides(client) && e.kind == "UserLambdaValidation" => None,
+                Err(e) => return Err(e),
+            },
         };
         let Some(user) = user else {
+            if self.hides(client) {
+                self.pre_authentication_not_found(pool, &client.id, username)
+                    .await?;
+            }
             // Same work as a wrong password.
             password::verify(given_password, None).await;
             return Err(if self.hides(client) {
@@ -292,7 +302,8 @@ impl Identity {
         if Self::password_state(pool, user, now)? {
             self.new_password_challenge(pool, client, user, now).await
         } else {
-            self.mfa_or_tokens(pool, client, user, now).await
+            self.mfa_or_tokens(pool, client, user, "TokenGeneration_Authentication", now)
+                .await
         }
     }
 
@@ -729,7 +740,14 @@ impl Identity {
         let user = self
             .complete_new_password(&pool, user, &hash, new_password, &changes, now)
             .await?;
-        self.mfa_or_tokens(&pool, &client, &user, now).await
+        self.mfa_or_tokens(
+            &pool,
+            &client,
+            &user,
+            "TokenGeneration_NewPasswordChallenge",
+            now,
+        )
+        .await
     }
 
     /// Completes NEW_PASSWORD_REQUIRED for the JSON API and the hosted page:
@@ -878,7 +896,7 @@ fn names_of(user: &User) -> Vec<String> {
 }
 
 /// What the JSON API's sign-in flows grant.
-pub(crate) fn api_grant() -> Grant<'static> {
+pub(crate) fn api_grant(source: &'static str) -> Grant<'static> {
     Grant {
         scopes: vec![ADMIN_SCOPE.to_string()],
         with_refresh: true,
@@ -886,7 +904,7 @@ pub(crate) fn api_grant() -> Grant<'static> {
         nonce: None,
         auth_time: None,
         at_hash: false,
-        source: "TokenGeneration_Authentication",
+        source,
     }
 }
 

@@ -121,7 +121,13 @@ impl Identity {
             }
             self.post_authentication(pool, &client.id, user).await?;
             let issued = self
-                .issue(pool, client, user, super::auth::api_grant(), now)
+                .issue(
+                    pool,
+                    client,
+                    user,
+                    super::auth::api_grant("TokenGeneration_Authentication"),
+                    now,
+                )
                 .await?;
             return Ok(
                 json!({"ChallengeParameters": {}, "AuthenticationResult": issued.authentication_result()}),

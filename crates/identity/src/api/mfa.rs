@@ -97,6 +97,7 @@ impl Identity {
         pool: &Pool,
         client: &Client,
         user: &User,
+        source: &'static str,
         now: i64,
     ) -> Result<Value> {
         let first_factor = factors(user).first().copied();
@@ -109,7 +110,7 @@ impl Identity {
         let Some(challenge) = challenge else {
             self.post_authentication(pool, &client.id, user).await?;
             let issued = self
-                .issue(pool, client, user, super::auth::api_grant(), now)
+                .issue(pool, client, user, super::auth::api_grant(source), now)
                 .await?;
             return Ok(
                 json!({"ChallengeParameters": {}, "AuthenticationResult": issued.authentication_result()}),
@@ -421,7 +422,13 @@ impl Identity {
         }
         self.post_authentication(pool, &client.id, user).await?;
         let issued = self
-            .issue(pool, client, user, super::auth::api_grant(), now)
+            .issue(
+                pool,
+                client,
+                user,
+                super::auth::api_grant("TokenGeneration_Authentication"),
+                now,
+            )
             .await?;
         Ok(
             json!({"ChallengeParameters": {}, "AuthenticationResult": issued.authentication_result()}),
@@ -458,7 +465,13 @@ impl Identity {
         self.store.update_user(&user, None, None).await?;
         self.post_authentication(pool, &client.id, &user).await?;
         let issued = self
-            .issue(pool, client, &user, super::auth::api_grant(), now)
+            .issue(
+                pool,
+                client,
+                &user,
+                super::auth::api_grant("TokenGeneration_Authentication"),
+                now,
+            )
             .await?;
         Ok(
             json!({"ChallengeParameters": {}, "AuthenticationResult": issued.authentication_result()}),

@@ -797,10 +797,14 @@ impl Identity {
         self.check_secret_hash(&client, i.secret_hash.as_deref(), &[&i.username])?;
         let found = match self.resolve_user(&pool, &i.username).await? {
             Some(u) => Some(u),
-            None => {
-                self.migrate_user(&pool, &client.id, &i.username, None, now)
-                    .await?
-            }
+            None => match self
+                .migrate_user(&pool, &client.id, &i.username, None, now)
+                .await
+            {
+                Ok(u) => u,
+                Err(e) if Self::hides_users(&client) && e.kind == "UserLambdaValidation" => None,
+                Err(e) => return Err(e),
+            },
         };
         let user = match found {
             Some(u) => u,
@@ -1256,10 +1260,14 @@ impl Identity {
         self.check_secret_hash(&client, i.secret_hash.as_deref(), &[&i.username])?;
         let found = match self.resolve_user(&pool, &i.username).await? {
             Some(u) => Some(u),
-            None => {
-                self.migrate_user(&pool, &client.id, &i.username, None, now)
-                    .await?
-            }
+            None => match self
+                .migrate_user(&pool, &client.id, &i.username, None, now)
+                .await
+            {
+                Ok(u) => u,
+                Err(e) if Self::hides_users(&client) && e.kind == "UserLambdaValidation" => None,
+                Err(e) => return Err(e),
+            },
         };
         let user = match found {
             Some(u) => u,
