@@ -455,3 +455,34 @@ def test_attribute_verification_by_the_users_own_token(server, admin, public, us
     public.delete_user_attributes(AccessToken=token, UserAttributeNames=["nickname"])
     attrs = {a["Name"]: a["Value"] for a in public.get_user(AccessToken=token)["UserAttributes"]}
     assert "nickname" not in attrs
+
+
+def test_a_new_email_waits_for_verification_when_the_pool_says_so(server, admin, public):
+    pool = admin.create_user_pool(PoolName=unique("hold"), AutoVerifiedAttributes=["email"],
+                                  UserAttributeUpdateSettings={"AttributesRequireVerificationBeforeUpdate": ["email"]})["UserPool"]
+    assert pool["UserAttributeUpdateSettings"] == {"AttributesRequireVerificationBeforeUpdate": ["email"]}
+    client = admin.create_user_pool_client(UserPoolId=pool["Id"], ClientName="app",
+                                           ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])["UserPoolClient"]["ClientId"]
+    name = unique()
+    admin.admin_create_user(UserPoolId=pool["Id"], Username=name, MessageAction="SUPPRESS", UserAttributes=[
+        {"Name": "email", "Value": f"{name}@old.example.com"}, {"Name": "email_verified", "Value": "true"}])
+    admin.admin_set_user_password(UserPoolId=pool["Id"], Username=name, Password=PASSWORD, Permanent=True)
+    token = public.initiate_auth(ClientId=client, AuthFlow="USER_PASSWORD_AUTH",
+                                 AuthParameters={"USERNAME": name, "PASSWORD": PASSWORD})["AuthenticationResult"]["AccessToken"]
+    r = public.update_user_attributes(AccessToken=token, UserAttributes=[{"Name": "email", "Value": f"{name}@new.example.com"}])
+    assert r["CodeDeliveryDetailsList"][0]["AttributeName"] == "email"
+    attrs = {a["Name"]: a["Value"] for a in public.get_user(AccessToken=token)["UserAttributes"]}
+    assert attrs["email"] == f"{name}@old.example.com" and attrs["email_verified"] == "true"
+    message = server.outbox_codes(name)[-1]
+    assert message["to"] == f"{name}@new.example.com"
+    public.verify_user_attribute(AccessToken=token, AttributeName="email", Code=message["code"])
+    attrs = {a["Name"]: a["Value"] for a in public.get_user(AccessToken=token)["UserAttributes"]}
+    assert attrs["email"] == f"{name}@new.example.com" and attrs["email_verified"] == "true"
+    # Without the setting the change is at once (and unverified).
+    admin.update_user_pool(UserPoolId=pool["Id"], AutoVerifiedAttributes=["email"])
+    public.update_user_attributes(AccessToken=token, UserAttributes=[{"Name": "email", "Value": f"{name}@third.example.com"}])
+    attrs = {a["Name"]: a["Value"] for a in public.get_user(AccessToken=token)["UserAttributes"]}
+    assert attrs["email"] == f"{name}@third.example.com" and attrs["email_verified"] == "false"
+    with pytest.raises(admin.exceptions.InvalidParameterException):
+        admin.update_user_pool(UserPoolId=pool["Id"],
+                               UserAttributeUpdateSettings={"AttributesRequireVerificationBeforeUpdate": ["email"]})

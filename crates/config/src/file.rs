@@ -120,6 +120,8 @@ pub(crate) struct PoolFile {
     users: Vec<DeclaredUser>,
     #[serde(default)]
     triggers: TriggersFile,
+    #[serde(default)]
+    attributes_require_verification_before_update: Vec<String>,
 }
 
 /// A pool's Lambda triggers: names of functions of the file.
@@ -395,6 +397,8 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
             mfa: p.mfa,
             deletion_protection: p.deletion_protection,
             lambda_config: triggers(&mut c, &at, p.triggers, &file.region, &function_names),
+            attributes_require_verification_before_update: p
+                .attributes_require_verification_before_update,
         };
         c.violations(&at, rules::check_pool(&settings));
 

@@ -165,6 +165,10 @@ pub struct PoolSettings {
     /// The Lambda triggers (Cognito's `LambdaConfig`).
     #[serde(default)]
     pub lambda_config: LambdaConfig,
+    /// `UserAttributeUpdateSettings.AttributesRequireVerificationBeforeUpdate`:
+    /// a changed `email` is kept pending (the old one stays) until verified.
+    #[serde(default)]
+    pub attributes_require_verification_before_update: Vec<String>,
 }
 
 /// A pool's Lambda triggers as Cognito's `LambdaConfig` names them: each a
@@ -272,6 +276,7 @@ impl Default for PoolSettings {
             mfa: MfaConfiguration::Off,
             deletion_protection: false,
             lambda_config: LambdaConfig::default(),
+            attributes_require_verification_before_update: Vec::new(),
         }
     }
 }

@@ -69,6 +69,19 @@ pub fn check_pool(settings: &PoolSettings) -> Vec<Violation> {
             "Only one of the aliasAttributes or usernameAttributes can be set in a User Pool.",
         ));
     }
+    for a in &settings.attributes_require_verification_before_update {
+        if a != "email" {
+            out.push(Violation::param(
+                "attributes_require_verification_before_update",
+                format!("{a} cannot wait for verification here (email can; there is no SMS)"),
+            ));
+        } else if !settings.auto_verified_attributes.iter().any(|v| v == a) {
+            out.push(Violation::param(
+                "attributes_require_verification_before_update",
+                format!("{a} must also be an auto-verified attribute"),
+            ));
+        }
+    }
     for a in &settings.auto_verified_attributes {
         if !USERNAME_ATTRIBUTES.contains(&a.as_str()) {
             out.push(Violation::param(

@@ -26,6 +26,9 @@ pub struct User {
     pub enabled: bool,
     /// Attribute name -> value, as Cognito lists them (strings), without `sub`.
     pub attributes: BTreeMap<String, String>,
+    /// New values of attributes that wait for verification before they
+    /// replace the ones above (AttributesRequireVerificationBeforeUpdate).
+    pub pending_attributes: BTreeMap<String, String>,
     pub password_hash: Option<String>,
     pub password_set_ms: Option<i64>,
     /// SRP salt and verifier (hex), set with every password.
@@ -90,7 +93,7 @@ pub struct UserFilter {
 const USER_COLUMNS: &str = "pool_id, sub, username, username_key, email_key, phone_key, \
     preferred_username_key, status, enabled, attributes, password_hash, password_set_ms, \
     failed_attempts, last_failure_ms, created_ms, updated_ms, srp_salt, srp_verifier, \
-    totp_pending, totp_secret, totp_enabled, email_mfa_enabled, mfa_preferred";
+    totp_pending, totp_secret, totp_enabled, email_mfa_enabled, mfa_preferred, pending_attributes";
 
 fn user_from(row: &AnyRow) -> Result<User> {
     Ok(User {
@@ -104,6 +107,7 @@ fn user_from(row: &AnyRow) -> Result<User> {
         status: row.try_get("status")?,
         enabled: crate::flag(row, "enabled")?,
         attributes: json(&row.try_get::<String, _>("attributes")?)?,
+        pending_attributes: json(&row.try_get::<String, _>("pending_attributes")?)?,
         password_hash: row.try_get("password_hash")?,
         password_set_ms: row.try_get("password_set_ms")?,
         failed_attempts: row.try_get("failed_attempts")?,
@@ -154,7 +158,7 @@ impl Store {
         let q = format!(
             "INSERT INTO users ({USER_COLUMNS}, attr_email, attr_phone_number, attr_name, \
              attr_given_name, attr_family_name, attr_preferred_username) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)"
         );
         sqlx::query(&q)
             .bind(&user.pool_id)
@@ -180,6 +184,7 @@ impl Store {
             .bind(user.totp_enabled as i64)
             .bind(user.email_mfa_enabled as i64)
             .bind(&user.mfa_preferred)
+            .bind(to_json(&user.pending_attributes))
             .bind(attr(user, "email"))
             .bind(attr(user, "phone_number"))
             .bind(attr(user, "name"))
@@ -212,7 +217,8 @@ impl Store {
              failed_attempts = $11, last_failure_ms = $12, updated_ms = $13, attr_email = $14, \
              attr_phone_number = $15, attr_name = $16, attr_given_name = $17, attr_family_name = $18, \
              attr_preferred_username = $19, srp_salt = $20, srp_verifier = $21, totp_pending = $22, \
-             totp_secret = $23, totp_enabled = $24, email_mfa_enabled = $25, mfa_preferred = $26 \
+             totp_secret = $23, totp_enabled = $24, email_mfa_enabled = $25, mfa_preferred = $26, \
+             pending_attributes = $27 \
              WHERE pool_id = $1 AND sub = $2",
         )
         .bind(&user.pool_id)
@@ -241,6 +247,7 @@ impl Store {
         .bind(user.totp_enabled as i64)
         .bind(user.email_mfa_enabled as i64)
         .bind(&user.mfa_preferred)
+        .bind(to_json(&user.pending_attributes))
         .execute(&mut *tx)
         .await
         .map_err(user_conflict)?;

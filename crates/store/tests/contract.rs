@@ -144,6 +144,7 @@ fn user(pool_id: &str, username: &str) -> User {
         status: "CONFIRMED".into(),
         enabled: true,
         attributes,
+        pending_attributes: BTreeMap::new(),
         password_hash: Some("$argon2id$x".into()),
         password_set_ms: Some(5),
         srp_salt: Some("0abc".into()),
@@ -316,6 +317,26 @@ async fn users_are_unique_by_username_and_alias(h: Harness) {
         Err(StoreError::Conflict("email"))
     ));
     assert_eq!(s.count_users("us-east-1_a").await.unwrap(), 1);
+    // A pending attribute value round-trips beside the current one.
+    let mut pending = s
+        .user_by_sub("us-east-1_a", &alice.sub)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(pending.pending_attributes.is_empty());
+    pending
+        .pending_attributes
+        .insert("email".into(), "new@example.com".into());
+    s.update_user(&pending, None, None).await.unwrap();
+    let read = s
+        .user_by_sub("us-east-1_a", &alice.sub)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.pending_attributes["email"], "new@example.com");
+    assert_eq!(read.attributes["email"], "alice@example.com");
+    pending.pending_attributes.clear();
+    s.update_user(&pending, None, None).await.unwrap();
     assert_eq!(
         s.user_by_email_key("us-east-1_a", "alice@example.com")
             .await

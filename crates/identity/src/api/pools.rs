@@ -46,6 +46,12 @@ pub(crate) struct UsernameConfigurationIn {
     case_sensitive: Option<bool>,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct UserAttributeUpdateSettingsIn {
+    attributes_require_verification_before_update: Vec<String>,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct SchemaAttributeIn {
@@ -83,6 +89,7 @@ pub(crate) struct PoolSettingsIn {
     schema: Option<Vec<SchemaAttributeIn>>,
     deletion_protection: Option<String>,
     lambda_config: Option<Value>,
+    user_attribute_update_settings: Option<UserAttributeUpdateSettingsIn>,
 }
 
 impl PoolSettingsIn {
@@ -158,6 +165,10 @@ impl PoolSettingsIn {
         if let Some(d) = self.deletion_protection {
             s.deletion_protection = d == "ACTIVE";
         }
+        s.attributes_require_verification_before_update = self
+            .user_attribute_update_settings
+            .map(|u| u.attributes_require_verification_before_update)
+            .unwrap_or_default();
         s.lambda_config = match self.lambda_config {
             None => LambdaConfig::default(),
             Some(v) => lambda_config(v)?,
@@ -295,6 +306,7 @@ fn pool_json(pool: &Pool, region: &str, users: i64) -> Value {
         "EstimatedNumberOfUsers": users,
         "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": s.allow_admin_create_user_only},
         "UsernameConfiguration": {"CaseSensitive": s.username_case_sensitive},
+        "UserAttributeUpdateSettings": {"AttributesRequireVerificationBeforeUpdate": s.attributes_require_verification_before_update},
         "CreationDate": seconds(pool.created_ms),
         "LastModifiedDate": seconds(pool.updated_ms),
         "VerificationMessageTemplate": {"DefaultEmailOption": "CONFIRM_WITH_CODE"},

@@ -36,6 +36,46 @@ fn attribute_map(pairs: &[(String, String)]) -> Value {
     )
 }
 
+/// With AttributesRequireVerificationBeforeUpdate for email: a new email
+/// of a user whose current one is verified waits (pending) and the current
+/// one stays, unless the same change marks it verified (an administrator).
+fn hold_pending(
+    pool: &Pool,
+    user: &mut User,
+    changes: Vec<(String, String)>,
+) -> Vec<(String, String)> {
+    let holds = pool
+        .settings
+        .attributes_require_verification_before_update
+        .iter()
+        .any(|a| a == "email");
+    let verified_now = user.attributes.get("email_verified").map(String::as_str) == Some("true");
+    let verified_too = changes
+        .iter()
+        .any(|(n, v)| n == "email_verified" && v == "true");
+    if !holds || !verified_now || verified_too {
+        return changes;
+    }
+    let mut out = Vec::new();
+    for (name, value) in changes {
+        if name == "email" && !value.is_empty() && user.attributes.get("email") != Some(&value) {
+            user.pending_attributes.insert(name, value);
+        } else {
+            out.push((name, value));
+        }
+    }
+    out
+}
+
+/// The user as a message to the pending email sees it (the code goes to
+/// the new address).
+fn pending_target(user: &User) -> Option<User> {
+    let new = user.pending_attributes.get("email")?;
+    let mut target = user.clone();
+    target.attributes.insert("email".into(), new.clone());
+    Some(target)
+}
+
 fn pairs(list: Vec<AttributeIn>) -> Vec<(String, String)> {
     list.into_iter()
         .map(|a| (a.name, a.value.unwrap_or_default()))
@@ -470,6 +510,7 @@ impl Identity {
             status: status.to_string(),
             enabled: true,
             attributes: attrs,
+            pending_attributes: BTreeMap::new(),
             password_hash: None,
             password_set_ms: None,
             srp_salt: None,
@@ -1058,9 +1099,20 @@ impl Identity {
         i: AdminUpdateAttributesIn,
         now: i64,
     ) -> Result<Value> {
-        let (pool, user) = self.admin_user(&i.user_pool_id, &i.username).await?;
-        self.change_attributes(&pool, user, &pairs(i.user_attributes), now)
+        let (pool, mut user) = self.admin_user(&i.user_pool_id, &i.username).await?;
+        let changes = hold_pending(&pool, &mut user, pairs(i.user_attributes));
+        let user = self.change_attributes(&pool, user, &changes, now).await?;
+        if let Some(target) = pending_target(&user) {
+            self.deliver_code(
+                &target,
+                "verify_email",
+                Kind::VerifyAttribute,
+                VERIFY_CODE_MS,
+                now,
+                "",
+            )
             .await?;
+        }
         Ok(json!({}))
     }
 
@@ -1111,22 +1163,33 @@ impl Identity {
             ));
         }
         let before = user.attributes.get("email").cloned();
+        let mut user = user;
+        let changes = hold_pending(&pool, &mut user, changes);
         let user = self.change_attributes(&pool, user, &changes, now).await?;
-        // A changed email the pool verifies gets a code, as Cognito sends it.
+        // A changed email the pool verifies gets a code, as Cognito sends it
+        // (to the new address when it waits for verification).
         let mut list = Vec::new();
         let email = user.attributes.get("email").cloned();
-        if email.is_some()
-            && email != before
-            && pool
-                .settings
-                .auto_verified_attributes
-                .iter()
-                .any(|a| a == "email")
-            && user.attributes.get("email_verified").map(String::as_str) != Some("true")
-        {
+        let auto = pool
+            .settings
+            .auto_verified_attributes
+            .iter()
+            .any(|a| a == "email");
+        let target = match pending_target(&user) {
+            Some(t) => Some(t),
+            None if email.is_some()
+                && email != before
+                && auto
+                && user.attributes.get("email_verified").map(String::as_str) != Some("true") =>
+            {
+                Some(user.clone())
+            }
+            None => None,
+        };
+        if let Some(target) = target {
             list.push(
                 self.deliver_code(
-                    &user,
+                    &target,
                     "verify_email",
                     Kind::VerifyAttribute,
                     VERIFY_CODE_MS,
@@ -1164,9 +1227,10 @@ impl Identity {
                 )))
             }
         }
+        let target = pending_target(&user).unwrap_or(user);
         let details = self
             .deliver_code(
-                &user,
+                &target,
                 "verify_email",
                 Kind::VerifyAttribute,
                 VERIFY_CODE_MS,
@@ -1191,6 +1255,10 @@ impl Identity {
             )));
         }
         self.check_code(&user, "verify_email", &i.code, now).await?;
+        // A new address waiting for this code replaces the old one now.
+        if let Some(new) = user.pending_attributes.remove("email") {
+            user.attributes.insert("email".into(), new);
+        }
         user.attributes
             .insert("email_verified".into(), "true".into());
         set_alias_keys(&pool, &mut user);

@@ -127,6 +127,17 @@ impl Stackt<'_> {
         if let Some(d) = p.string("DeletionProtection") {
             o.insert("deletion_protection".into(), json!(d == "ACTIVE"));
         }
+        if let Some(u) = p.take("UserAttributeUpdateSettings") {
+            let list = u
+                .get("AttributesRequireVerificationBeforeUpdate")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            o.insert(
+                "attributes_require_verification_before_update".into(),
+                Value::Array(list),
+            );
+        }
         if let Some(lc) = p.take("LambdaConfig") {
             o.insert("triggers".into(), self.triggers(&lc)?);
         }
@@ -142,7 +153,6 @@ impl Stackt<'_> {
             "EmailAuthenticationMessage",
             "EmailAuthenticationSubject",
             "UserPoolTags",
-            "UserAttributeUpdateSettings",
             "DeviceConfiguration",
             "UserPoolAddOns",
             "UserPoolTier",
