@@ -119,19 +119,9 @@ impl Identity {
             if user.failed_attempts != 0 {
                 self.store.reset_failures(&pool.id, &user.sub).await?;
             }
-            self.post_authentication(pool, &client.id, user).await?;
-            let issued = self
-                .issue(
-                    pool,
-                    client,
-                    user,
-                    super::auth::api_grant("TokenGeneration_Authentication"),
-                    now,
-                )
-                .await?;
-            return Ok(
-                json!({"ChallengeParameters": {}, "AuthenticationResult": issued.authentication_result()}),
-            );
+            return self
+                .authenticated(pool, client, user, "TokenGeneration_Authentication", now)
+                .await;
         }
         match d.get("challengeName").and_then(Value::as_str) {
             Some("PASSWORD_VERIFIER") => {

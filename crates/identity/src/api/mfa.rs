@@ -90,6 +90,25 @@ fn mfa_name(m: MfaConfiguration) -> &'static str {
 }
 
 impl Identity {
+    /// The end of an API sign-in: PostAuthentication, then the tokens
+    /// (PreTokenGeneration runs as they are made).
+    pub(crate) async fn authenticated(
+        &self,
+        pool: &Pool,
+        client: &Client,
+        user: &User,
+        source: &'static str,
+        now: i64,
+    ) -> Result<Value> {
+        self.post_authentication(pool, &client.id, user).await?;
+        let issued = self
+            .issue(pool, client, user, super::auth::api_grant(source), now)
+            .await?;
+        Ok(
+            json!({"ChallengeParameters": {}, "AuthenticationResult": issued.authentication_result()}),
+        )
+    }
+
     /// After a proven password of a CONFIRMED user: an MFA challenge, or
     /// tokens.
     pub(crate) async fn mfa_or_tokens(
@@ -108,13 +127,7 @@ impl Identity {
             MfaConfiguration::Optional => None,
         };
         let Some(challenge) = challenge else {
-            self.post_authentication(pool, &client.id, user).await?;
-            let issued = self
-                .issue(pool, client, user, super::auth::api_grant(source), now)
-                .await?;
-            return Ok(
-                json!({"ChallengeParameters": {}, "AuthenticationResult": issued.authentication_result()}),
-            );
+            return self.authenticated(pool, client, user, source, now).await;
         };
         let session = self.new_session(pool, client, user, challenge, now).await?;
         let parameters = match challenge {
@@ -420,19 +433,8 @@ impl Identity {
         if user.failed_attempts != 0 {
             self.store.reset_failures(&pool.id, &user.sub).await?;
         }
-        self.post_authentication(pool, &client.id, user).await?;
-        let issued = self
-            .issue(
-                pool,
-                client,
-                user,
-                super::auth::api_grant("TokenGeneration_Authentication"),
-                now,
-            )
-            .await?;
-        Ok(
-            json!({"ChallengeParameters": {}, "AuthenticationResult": issued.authentication_result()}),
-        )
+        self.authenticated(pool, client, user, "TokenGeneration_Authentication", now)
+            .await
     }
 
     /// RespondToAuthChallenge MFA_SETUP: the software token must be verified
@@ -463,19 +465,8 @@ impl Identity {
         user.totp_enabled = true;
         user.updated_ms = now;
         self.store.update_user(&user, None, None).await?;
-        self.post_authentication(pool, &client.id, &user).await?;
-        let issued = self
-            .issue(
-                pool,
-                client,
-                &user,
-                super::auth::api_grant("TokenGeneration_Authentication"),
-                now,
-            )
-            .await?;
-        Ok(
-            json!({"ChallengeParameters": {}, "AuthenticationResult": issued.authentication_result()}),
-        )
+        self.authenticated(pool, client, &user, "TokenGeneration_Authentication", now)
+            .await
     }
 }
 

@@ -563,35 +563,17 @@ impl Identity {
         let mut user = self.new_user(&pool, &i.username, &given, status::UNCONFIRMED, now)?;
         // PreSignUp may refuse (nothing is written), confirm the user and
         // verify the email or phone number.
-        let mut auto = (false, false, false);
-        if let Some(arn) = pool.settings.lambda_config.pre_sign_up.clone() {
-            let request = json!({
-                "userAttributes": attribute_map(&given),
-                "validationData": i.validation_data.map(|v| attribute_map(&pairs(v))),
-                "clientMetadata": triggers::metadata(i.client_metadata.as_ref()),
-            });
-            let r = self
-                .run_trigger(
-                    "PreSignUp",
-                    &arn,
-                    "1",
-                    triggers::Common {
-                        pool: &pool,
-                        source: "PreSignUp_SignUp",
-                        username: &user.username,
-                        client_id: Some(&client.id),
-                    },
-                    request,
-                    json!({"autoConfirmUser": false, "autoVerifyEmail": false, "autoVerifyPhone": false}),
-                )
-                .await?;
-            auto = (
-                triggers::flag(&r, "autoConfirmUser")?,
-                triggers::flag(&r, "autoVerifyEmail")?,
-                triggers::flag(&r, "autoVerifyPhone")?,
-            );
-        }
-        let (confirm, verify_email, verify_phone) = auto;
+        let (confirm, verify_email, verify_phone) = self
+            .pre_sign_up(
+                &pool,
+                "PreSignUp_SignUp",
+                &user.username,
+                Some(&client.id),
+                &given,
+                i.validation_data,
+                i.client_metadata.as_ref(),
+            )
+            .await?;
         if verify_email && user.attributes.contains_key("email") {
             user.attributes
                 .insert("email_verified".into(), "true".into());
@@ -694,6 +676,52 @@ impl Identity {
         Ok(json!({}))
     }
 
+    /// PreSignUp (when the pool has it): may refuse (nothing is written
+    /// then); answers (autoConfirmUser, autoVerifyEmail, autoVerifyPhone).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the event's parts, each from a different field of the request"
+    )]
+    async fn pre_sign_up(
+        &self,
+        pool: &Pool,
+        source: &str,
+        username: &str,
+        client_id: Option<&str>,
+        given: &[(String, String)],
+        validation_data: Option<Vec<AttributeIn>>,
+        metadata: Option<&std::collections::HashMap<String, String>>,
+    ) -> Result<(bool, bool, bool)> {
+        let Some(arn) = pool.settings.lambda_config.pre_sign_up.clone() else {
+            return Ok((false, false, false));
+        };
+        let request = json!({
+            "userAttributes": attribute_map(given),
+            "validationData": validation_data.map(|v| attribute_map(&pairs(v))),
+            "clientMetadata": triggers::metadata(metadata),
+        });
+        let r = self
+            .run_trigger(
+                "PreSignUp",
+                &arn,
+                "1",
+                triggers::Common {
+                    pool,
+                    source,
+                    username,
+                    client_id,
+                },
+                request,
+                json!({"autoConfirmUser": false, "autoVerifyEmail": false, "autoVerifyPhone": false}),
+            )
+            .await?;
+        Ok((
+            triggers::flag(&r, "autoConfirmUser")?,
+            triggers::flag(&r, "autoVerifyEmail")?,
+            triggers::flag(&r, "autoVerifyPhone")?,
+        ))
+    }
+
     /// UserMigration: a user unknown to the pool, looked up by the pool's
     /// function in the app's old user store. With `password` (sign-in) the
     /// function checks it there; the user is then created with it, as the
@@ -785,13 +813,7 @@ impl Identity {
         let Some(arn) = pool.settings.lambda_config.post_confirmation.clone() else {
             return Ok(());
         };
-        let mut attributes: serde_json::Map<String, Value> = user
-            .attributes
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
-        attributes.insert("sub".into(), json!(user.sub));
-        attributes.insert("cognito:user_status".into(), json!(user.status));
+        let attributes = triggers::user_attributes(user);
         self.run_trigger(
             "PostConfirmation",
             &arn,
@@ -923,41 +945,27 @@ impl Identity {
                 status::FORCE_CHANGE_PASSWORD,
                 now,
             )?;
-            if let Some(arn) = pool.settings.lambda_config.pre_sign_up.clone() {
-                let request = json!({
-                    "userAttributes": attribute_map(&given),
-                    "validationData": i.validation_data.map(|v| attribute_map(&pairs(v))),
-                    "clientMetadata": triggers::metadata(i.client_metadata.as_ref()),
-                });
-                let r = self
-                    .run_trigger(
-                        "PreSignUp",
-                        &arn,
-                        "1",
-                        triggers::Common {
-                            pool: &pool,
-                            source: "PreSignUp_AdminCreateUser",
-                            username: &u.username,
-                            client_id: None,
-                        },
-                        request,
-                        json!({"autoConfirmUser": false, "autoVerifyEmail": false, "autoVerifyPhone": false}),
-                    )
-                    .await?;
-                // An administrator's user is confirmed by its first sign-in;
-                // only the verification flags apply.
-                triggers::flag(&r, "autoConfirmUser")?;
-                if triggers::flag(&r, "autoVerifyEmail")? && u.attributes.contains_key("email") {
-                    u.attributes.insert("email_verified".into(), "true".into());
-                }
-                if triggers::flag(&r, "autoVerifyPhone")?
-                    && u.attributes.contains_key("phone_number")
-                {
-                    u.attributes
-                        .insert("phone_number_verified".into(), "true".into());
-                }
-                crate::users::set_alias_keys(&pool, &mut u);
+            // An administrator's user is confirmed by its first sign-in;
+            // only the verification flags apply.
+            let (_, verify_email, verify_phone) = self
+                .pre_sign_up(
+                    &pool,
+                    "PreSignUp_AdminCreateUser",
+                    &u.username,
+                    None,
+                    &given,
+                    i.validation_data,
+                    i.client_metadata.as_ref(),
+                )
+                .await?;
+            if verify_email && u.attributes.contains_key("email") {
+                u.attributes.insert("email_verified".into(), "true".into());
             }
+            if verify_phone && u.attributes.contains_key("phone_number") {
+                u.attributes
+                    .insert("phone_number_verified".into(), "true".into());
+            }
+            crate::users::set_alias_keys(&pool, &mut u);
             self.set_password(&mut u, &temp, now).await?;
             self.store
                 .insert_user(&u, None)
