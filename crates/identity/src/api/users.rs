@@ -858,18 +858,7 @@ impl Identity {
     ) -> Result<Value> {
         let (client, pool) = self.public_client(&i.client_id).await?;
         self.check_secret_hash(&client, i.secret_hash.as_deref(), &[&i.username])?;
-        let found = match self.resolve_user(&pool, &i.username).await? {
-            Some(u) => Some(u),
-            None => match self
-                .migrate_user(&pool, &client.id, &i.username, None, now)
-                .await
-            {
-                Ok(u) => u,
-                Err(e) if Self::hides_users(&client) && e.kind == "UserLambdaValidation" => None,
-                Err(e) => return Err(e),
-            },
-        };
-        let user = match found {
+        let user = match self.resolve_user(&pool, &i.username).await? {
             Some(u) => u,
             None if Self::hides_users(&client) => {
                 return Ok(json!({"CodeDeliveryDetails": simulated_delivery(&i.username)}))
