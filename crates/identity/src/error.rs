@@ -60,6 +60,7 @@ kinds! {
     user_lambda_validation => "UserLambdaValidation",
     invalid_lambda_response => "InvalidLambdaResponse",
     unexpected_lambda => "UnexpectedLambda",
+    duplicate_provider => "DuplicateProvider",
 }
 
 impl CognitoError {

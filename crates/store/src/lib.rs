@@ -22,6 +22,7 @@ pub mod keys;
 pub mod meta;
 pub mod nodes;
 pub mod pools;
+pub mod providers;
 pub mod tokens;
 pub mod users;
 

@@ -101,6 +101,7 @@ contract!(
     codes_are_replaced_and_consumed_with_the_user_write,
     key_rotation_retires_the_old_keys,
     meta_values_are_inserted_once_or_replaced,
+    identity_providers_round_trip_and_go_with_their_pool,
     data_survives_reopening,
     an_authorization_code_is_taken_once_and_a_replay_is_recognised,
 );
@@ -818,6 +819,55 @@ async fn gateway_nodes_are_refreshed_listed_by_freshness_and_removed(h: Harness)
         .collect();
     assert_eq!(left, ["BBBB"]);
     assert_eq!(s.nodes("other", 0).await.unwrap().len(), 1);
+}
+
+async fn identity_providers_round_trip_and_go_with_their_pool(h: Harness) {
+    use cognate_store::providers::IdentityProvider;
+    let s = &h.store;
+    s.insert_pool(&pool("us-east-1_p")).await.unwrap();
+    let mut p = IdentityProvider {
+        pool_id: "us-east-1_p".into(),
+        name: "Okta".into(),
+        provider_type: "OIDC".into(),
+        details: BTreeMap::from([("client_id".to_string(), "abc".to_string())]),
+        attribute_mapping: BTreeMap::from([("email".to_string(), "email".to_string())]),
+        idp_identifiers: vec!["example.com".into()],
+        created_ms: 1,
+        updated_ms: 1,
+    };
+    s.insert_provider(&p).await.unwrap();
+    assert!(matches!(
+        s.insert_provider(&p).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.provider("us-east-1_p", "Okta").await.unwrap().unwrap(), p);
+    p.details.insert("authorize_scopes".into(), "openid".into());
+    p.updated_ms = 2;
+    s.update_provider(&p).await.unwrap();
+    assert_eq!(s.provider("us-east-1_p", "Okta").await.unwrap().unwrap(), p);
+    let mut g = p.clone();
+    g.name = "Google".into();
+    g.provider_type = "Google".into();
+    s.insert_provider(&g).await.unwrap();
+    let names: Vec<String> = s
+        .list_providers("us-east-1_p", None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["Google", "Okta"]);
+    assert_eq!(
+        s.list_providers("us-east-1_p", Some("Google"), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(s.delete_provider("us-east-1_p", "Google").await.unwrap());
+    assert!(!s.delete_provider("us-east-1_p", "Google").await.unwrap());
+    s.delete_pool("us-east-1_p").await.unwrap();
+    assert!(s.provider("us-east-1_p", "Okta").await.unwrap().is_none());
 }
 
 async fn meta_values_are_inserted_once_or_replaced(h: Harness) {

@@ -10,6 +10,7 @@ mod custom;
 mod groups;
 pub mod mfa;
 mod pools;
+mod providers;
 mod users;
 
 use serde::de::DeserializeOwned;
@@ -58,13 +59,19 @@ pub const PUBLIC_OPERATIONS: [&str; 32] = [
 ];
 
 /// Every operation this server implements.
-pub const OPERATIONS: [&str; 62] = [
+pub const OPERATIONS: [&str; 68] = [
     "CreateUserPool",
     "DescribeUserPool",
     "ListUserPools",
     "UpdateUserPool",
     "DeleteUserPool",
     "AddCustomAttributes",
+    "CreateIdentityProvider",
+    "DescribeIdentityProvider",
+    "ListIdentityProviders",
+    "UpdateIdentityProvider",
+    "DeleteIdentityProvider",
+    "GetIdentityProviderByIdentifier",
     "CreateUserPoolClient",
     "DescribeUserPoolClient",
     "ListUserPoolClients",
@@ -190,6 +197,14 @@ impl Identity {
             "ListUserPools" => self.list_user_pools(input(b)?).await,
             "UpdateUserPool" => self.update_user_pool(input(b)?, now).await,
             "AddCustomAttributes" => self.add_custom_attributes(input(b)?, now).await,
+            "CreateIdentityProvider" => self.create_identity_provider(input(b)?, now).await,
+            "DescribeIdentityProvider" => self.describe_identity_provider(input(b)?).await,
+            "ListIdentityProviders" => self.list_identity_providers(input(b)?).await,
+            "UpdateIdentityProvider" => self.update_identity_provider(input(b)?, now).await,
+            "DeleteIdentityProvider" => self.delete_identity_provider(input(b)?).await,
+            "GetIdentityProviderByIdentifier" => {
+                self.get_identity_provider_by_identifier(input(b)?).await
+            }
             "DeleteUserPool" => self.delete_user_pool(input(b)?).await,
             "CreateUserPoolClient" => self.create_user_pool_client(input(b)?, now).await,
             "DescribeUserPoolClient" => self.describe_user_pool_client(input(b)?).await,

@@ -729,6 +729,14 @@ impl Identity {
                 "AllowedOAuthFlowsUserPoolClient must be true to use OAuth flows.",
             ));
         }
+        // Every provider a client names must be COGNITO or one of the pool's.
+        for name in &s.supported_identity_providers {
+            if name != "COGNITO" && self.store.provider(pool_id, name).await?.is_none() {
+                return Err(CognitoError::invalid_parameter(format!(
+                    "The provider {name} does not exist for User Pool {pool_id}"
+                )));
+            }
+        }
         Ok(())
     }
 
