@@ -85,3 +85,54 @@ def test_clients_name_only_providers_of_their_pool(admin, pool):
     client = admin.create_user_pool_client(UserPoolId=pool, ClientName="web",
                                            SupportedIdentityProviders=["COGNITO", "Okta"])["UserPoolClient"]
     assert client["SupportedIdentityProviders"] == ["COGNITO", "Okta"]
+
+
+def test_providers_of_a_stack_and_of_the_config(tmp_path):
+    import subprocess
+    from conftest import BINARY, Server
+    template = tmp_path / "fed.yaml"
+    base = """
+Resources:
+  Pool:
+    Type: AWS::Cognito::UserPool
+  Okta:
+    Type: AWS::Cognito::UserPoolIdentityProvider
+    Properties:
+      UserPoolId: !Ref Pool
+      ProviderName: Okta
+      ProviderType: OIDC
+      ProviderDetails: {client_id: app, client_secret: s, attributes_request_method: GET,
+                        oidc_issuer: "https://idp.example.test", authorize_scopes: openid email}
+      AttributeMapping: {email: email}
+      IdpIdentifiers: [example.test]
+"""
+    template.write_text(base)
+    data = tmp_path / "data"
+    s = Server(data, args=["--template", str(template)]).start()
+    try:
+        (_, stack), = s["Stacks"].items()
+        pool = stack["Resources"]["Pool"]["PhysicalResourceId"]
+        assert stack["Resources"]["Okta"]["PhysicalResourceId"] == "Okta"
+        p = s.client().describe_identity_provider(UserPoolId=pool, ProviderName="Okta")["IdentityProvider"]
+        assert p["ProviderDetails"]["oidc_issuer"] == "https://idp.example.test"
+        assert p["AttributeMapping"] == {"email": "email", "username": "sub"}
+    finally:
+        s.stop()
+    # Removed from the template: removed on restart.
+    template.write_text(base.split("  Okta:")[0])
+    s = Server(data, args=["--template", str(template)]).start()
+    try:
+        with pytest.raises(s.client().exceptions.ResourceNotFoundException):
+            s.client().describe_identity_provider(UserPoolId=pool, ProviderName="Okta")
+    finally:
+        s.stop()
+    # In a TOML file, with the API's rules: a provider without its issuer stops the start.
+    config = tmp_path / "fed.toml"
+    config.write_text("""version = 1
+[[user_pools]]
+name = "p"
+identity_providers = [{ name = "Okta", type = "OIDC", details = { client_id = "app", attributes_request_method = "GET", authorize_scopes = "openid" } }]
+""")
+    r = subprocess.run([BINARY, "serve", "--config", str(config), "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "d2")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "oidc_issuer is required" in r.stderr, r.stderr

@@ -119,6 +119,8 @@ pub(crate) struct PoolFile {
     #[serde(default)]
     users: Vec<DeclaredUser>,
     #[serde(default)]
+    identity_providers: Vec<DeclaredProvider>,
+    #[serde(default)]
     triggers: TriggersFile,
     #[serde(default)]
     attributes_require_verification_before_update: Vec<String>,
@@ -491,6 +493,27 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
                 c.at(format!("{gat}.precedence"), "must be 0 or more");
             }
         }
+        for (pi2, ip) in p.identity_providers.iter().enumerate() {
+            let iat = format!("{at}.identity_providers[{pi2}]");
+            if p.identity_providers[..pi2]
+                .iter()
+                .any(|o| o.name == ip.name)
+            {
+                c.at(
+                    format!("{iat}.name"),
+                    format!("another identity provider is named '{}'", ip.name),
+                );
+            }
+            if !matches!(
+                ip.provider_type.as_str(),
+                "OIDC" | "SAML" | "Google" | "Facebook" | "SignInWithApple" | "LoginWithAmazon"
+            ) {
+                c.at(
+                    format!("{iat}.type"),
+                    "must be OIDC, SAML, Google, Facebook, SignInWithApple or LoginWithAmazon",
+                );
+            }
+        }
         for (ui, u) in p.users.iter().enumerate() {
             let uat = format!("{at}.users[{ui}]");
             if u.username.is_empty() || u.username.len() > 128 {
@@ -521,6 +544,7 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
             clients,
             groups: p.groups,
             users: p.users,
+            identity_providers: p.identity_providers,
         });
     }
     let mut hosts: Vec<&str> = Vec::new();

@@ -100,6 +100,25 @@ pub struct UserPool {
     /// Users created on first start when absent, as AdminCreateUser does
     /// (a temporary password sent to the outbox unless suppressed).
     pub users: Vec<DeclaredUser>,
+    /// External identity providers, created or updated on each start
+    /// with the JSON API's rules.
+    pub identity_providers: Vec<DeclaredProvider>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredProvider {
+    pub name: String,
+    /// OIDC, SAML, Google, Facebook, SignInWithApple, LoginWithAmazon.
+    #[serde(rename = "type")]
+    pub provider_type: String,
+    /// ProviderDetails (client_id, authorize_scopes, oidc_issuer, ...).
+    #[serde(default)]
+    pub details: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub attribute_mapping: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub idp_identifiers: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -72,6 +72,8 @@ struct Declared {
     clients: Vec<String>,
     groups: Vec<String>,
     users: Vec<String>,
+    #[serde(default)]
+    providers: Vec<String>,
 }
 
 impl Identity {
@@ -89,6 +91,11 @@ impl Identity {
                         clients: p.clients.iter().map(|c| c.name.clone()).collect(),
                         groups: p.groups.iter().map(|g| g.name.clone()).collect(),
                         users: p.users.iter().map(|u| u.username.clone()).collect(),
+                        providers: p
+                            .identity_providers
+                            .iter()
+                            .map(|i| i.name.clone())
+                            .collect(),
                     },
                 )
             })
@@ -117,6 +124,15 @@ impl Identity {
             for g in then.groups.iter().filter(|g| !current.groups.contains(g)) {
                 if self.store.delete_group(&pool.id, g).await? {
                     removed.push(format!("group {g} of {pool_key}"));
+                }
+            }
+            for name in then
+                .providers
+                .iter()
+                .filter(|n| !current.providers.contains(n))
+            {
+                if self.store.delete_provider(&pool.id, name).await? {
+                    removed.push(format!("identity provider {name} of {pool_key}"));
                 }
             }
             for u in then.users.iter().filter(|u| !current.users.contains(u)) {
@@ -264,6 +280,19 @@ impl Identity {
                     )
                     .await?;
                 }
+            }
+        }
+        for ip in &declared.identity_providers {
+            let exists = self.store.provider(pool_id, &ip.name).await?.is_some();
+            let mut body = serde_json::json!({
+                "UserPoolId": pool_id, "ProviderName": ip.name, "ProviderDetails": ip.details,
+                "AttributeMapping": ip.attribute_mapping, "IdpIdentifiers": ip.idp_identifiers,
+            });
+            if exists {
+                self.update_identity_provider(input(body)?, now_ms).await?;
+            } else {
+                body["ProviderType"] = serde_json::json!(ip.provider_type);
+                self.create_identity_provider(input(body)?, now_ms).await?;
             }
         }
         for u in &declared.users {

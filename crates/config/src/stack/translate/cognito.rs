@@ -404,6 +404,28 @@ impl Stackt<'_> {
             .expect("array")
     }
 
+    pub(super) fn identity_provider(&mut self, p: &mut Props) -> Result<Option<String>, String> {
+        let pool = self.pool(p)?;
+        let name = p.string("ProviderName").ok_or("ProviderName is required")?;
+        let kind = p.string("ProviderType").ok_or("ProviderType is required")?;
+        let map = |v: Option<Value>| -> Result<Map<String, Value>, String> {
+            let mut out = Map::new();
+            for (k, v) in v.as_ref().and_then(Value::as_object).into_iter().flatten() {
+                let s = scalar_string(v).ok_or_else(|| format!("{k} must be a string"))?;
+                out.insert(k.clone(), json!(s));
+            }
+            Ok(out)
+        };
+        let details = map(p.take("ProviderDetails"))?;
+        let mapping = map(p.take("AttributeMapping"))?;
+        let ids = p.strings("IdpIdentifiers").unwrap_or_default();
+        self.pool_list(pool, "identity_providers").push(json!({
+            "name": name, "type": kind, "details": details,
+            "attribute_mapping": mapping, "idp_identifiers": ids,
+        }));
+        Ok(None)
+    }
+
     pub(super) fn group(&mut self, logical: &str, p: &mut Props) -> Result<Option<String>, String> {
         let pool = self.pool(p)?;
         let name = p.string("GroupName").unwrap_or_else(|| self.name(logical));

@@ -162,6 +162,7 @@ const ORDER: &[&str] = &[
     "AWS::Cognito::UserPoolClient",
     "AWS::Cognito::UserPoolDomain",
     "AWS::Cognito::UserPoolResourceServer",
+    "AWS::Cognito::UserPoolIdentityProvider",
     "AWS::Cognito::UserPoolGroup",
     "AWS::Cognito::UserPoolUser",
     "AWS::Cognito::UserPoolUserToGroupAttachment",
@@ -512,6 +513,7 @@ impl Stackt<'_> {
             }
             "AWS::ApiGatewayV2::ApiMapping" => self.api_mapping(p),
             "AWS::Cognito::UserPoolGroup" => self.group(logical, p),
+            "AWS::Cognito::UserPoolIdentityProvider" => self.identity_provider(p),
             "AWS::Cognito::UserPoolUser" => self.user(logical, p),
             "AWS::Cognito::UserPoolUserToGroupAttachment" => self.attachment(p),
             other => Err(format!("resource type {other} is not supported")),

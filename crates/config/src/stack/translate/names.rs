@@ -81,6 +81,10 @@ impl Attributes for Names<'_> {
                 props.get("Identifier").unwrap_or(&Value::Null),
                 "Identifier",
             )?,
+            ("AWS::Cognito::UserPoolIdentityProvider", None) => ev.string(
+                props.get("ProviderName").unwrap_or(&Value::Null),
+                "ProviderName",
+            )?,
             ("AWS::Cognito::UserPoolGroup", None) => match props.get("GroupName") {
                 Some(n) => ev.string(n, "GroupName")?,
                 None => name,
