@@ -12,6 +12,7 @@ mod aws;
 mod client;
 mod errors;
 mod gateway;
+mod generation;
 mod hosted;
 mod oauth;
 mod serve;
