@@ -136,3 +136,16 @@ identity_providers = [{ name = "Okta", type = "OIDC", details = { client_id = "a
     r = subprocess.run([BINARY, "serve", "--config", str(config), "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "d2")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "oidc_issuer is required" in r.stderr, r.stderr
+
+
+def test_signing_certificate_is_one_x509_per_pool(admin, pool):
+    import base64
+    from cryptography import x509
+    first = admin.get_signing_certificate(UserPoolId=pool)["Certificate"]
+    cert = x509.load_der_x509_certificate(base64.b64decode(first))
+    assert pool in cert.subject.rfc4514_string()
+    assert admin.get_signing_certificate(UserPoolId=pool)["Certificate"] == first
+    other = admin.create_user_pool(PoolName=unique("fed"))["UserPool"]["Id"]
+    assert admin.get_signing_certificate(UserPoolId=other)["Certificate"] != first
+    with pytest.raises(admin.exceptions.ResourceNotFoundException):
+        admin.get_signing_certificate(UserPoolId="us-east-1_nothere0")

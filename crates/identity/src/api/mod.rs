@@ -59,7 +59,7 @@ pub const PUBLIC_OPERATIONS: [&str; 32] = [
 ];
 
 /// Every operation this server implements.
-pub const OPERATIONS: [&str; 68] = [
+pub const OPERATIONS: [&str; 69] = [
     "CreateUserPool",
     "DescribeUserPool",
     "ListUserPools",
@@ -72,6 +72,7 @@ pub const OPERATIONS: [&str; 68] = [
     "UpdateIdentityProvider",
     "DeleteIdentityProvider",
     "GetIdentityProviderByIdentifier",
+    "GetSigningCertificate",
     "CreateUserPoolClient",
     "DescribeUserPoolClient",
     "ListUserPoolClients",
@@ -202,6 +203,7 @@ impl Identity {
             "ListIdentityProviders" => self.list_identity_providers(input(b)?).await,
             "UpdateIdentityProvider" => self.update_identity_provider(input(b)?, now).await,
             "DeleteIdentityProvider" => self.delete_identity_provider(input(b)?).await,
+            "GetSigningCertificate" => self.get_signing_certificate(input(b)?).await,
             "GetIdentityProviderByIdentifier" => {
                 self.get_identity_provider_by_identifier(input(b)?).await
             }

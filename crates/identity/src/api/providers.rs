@@ -348,3 +348,48 @@ impl Identity {
         }
     }
 }
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct SigningCertificateIn {
+    user_pool_id: String,
+}
+
+impl Identity {
+    /// GetSigningCertificate: the certificate a SAML identity provider
+    /// checks the pool's signed requests with. Made once per pool and kept
+    /// in the store, so every node answers the same.
+    pub(crate) async fn get_signing_certificate(&self, i: SigningCertificateIn) -> Result<Value> {
+        check_pool_id(&i.user_pool_id)?;
+        self.pool_or_error(&i.user_pool_id).await?;
+        let key = format!("saml.signing_certificate.{}", i.user_pool_id);
+        let fresh = signing_certificate(&i.user_pool_id)?;
+        let kept = self.store.meta_get_or_insert(&key, &fresh).await?;
+        let kept: Value = serde_json::from_str(&kept)
+            .map_err(|_| CognitoError::internal("An internal error occurred."))?;
+        Ok(json!({"Certificate": kept["certificate"]}))
+    }
+}
+
+/// A self-signed certificate (base64 DER, as Cognito returns it) named
+/// after the pool, with its key (PKCS#8, base64) for signing SAML requests,
+/// as JSON `{certificate, key_pkcs8}`.
+fn signing_certificate(pool_id: &str) -> Result<String> {
+    let fail = |e: rcgen::Error| {
+        tracing::error!(error = %e, "cannot make a signing certificate");
+        CognitoError::internal("An internal error occurred.")
+    };
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(fail)?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, format!("cognate {pool_id}"));
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256)
+        .or_else(|_| rcgen::KeyPair::generate())
+        .map_err(fail)?;
+    let cert = params.self_signed(&key).map_err(fail)?;
+    Ok(json!({
+        "certificate": crate::crypto::b64(cert.der()),
+        "key_pkcs8": crate::crypto::b64(&key.serialize_der()),
+    })
+    .to_string())
+}
