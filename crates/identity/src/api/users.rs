@@ -1118,19 +1118,9 @@ impl Identity {
         i: AdminDeleteAttributesIn,
         now: i64,
     ) -> Result<Value> {
-        let (pool, mut user) = self.admin_user(&i.user_pool_id, &i.username).await?;
-        for name in &i.user_attribute_names {
-            if pool.settings.required_attributes.contains(name) {
-                return Err(CognitoError::invalid_parameter(format!(
-                    "Attributes did not conform to the schema: {name}: The attribute is required"
-                )));
-            }
-            user.attributes.remove(name);
-        }
-        set_alias_keys(&pool, &mut user);
-        user.updated_ms = now;
-        self.store.update_user(&user, None, None).await?;
-        Ok(json!({}))
+        let (pool, user) = self.admin_user(&i.user_pool_id, &i.username).await?;
+        self.remove_attributes(&pool, user, &i.user_attribute_names, now)
+            .await
     }
 
     pub(crate) async fn update_user_attributes(
@@ -1267,14 +1257,16 @@ impl Identity {
         Ok(json!({}))
     }
 
-    /// DeleteUserAttributes, by the user's own access token.
-    pub(crate) async fn delete_user_attributes(
+    /// Removes attributes (never a required one) for DeleteUserAttributes
+    /// and AdminDeleteUserAttributes.
+    async fn remove_attributes(
         &self,
-        i: DeleteAttributesIn,
+        pool: &Pool,
+        mut user: User,
+        names: &[String],
         now: i64,
     ) -> Result<Value> {
-        let (pool, mut user, _) = self.user_from_access_token(&i.access_token, now).await?;
-        for name in &i.user_attribute_names {
+        for name in names {
             if pool.settings.required_attributes.contains(name) {
                 return Err(CognitoError::invalid_parameter(format!(
                     "Attributes did not conform to the schema: {name}: The attribute is required"
@@ -1282,10 +1274,21 @@ impl Identity {
             }
             user.attributes.remove(name);
         }
-        set_alias_keys(&pool, &mut user);
+        set_alias_keys(pool, &mut user);
         user.updated_ms = now;
         self.store.update_user(&user, None, None).await?;
         Ok(json!({}))
+    }
+
+    /// DeleteUserAttributes, by the user's own access token.
+    pub(crate) async fn delete_user_attributes(
+        &self,
+        i: DeleteAttributesIn,
+        now: i64,
+    ) -> Result<Value> {
+        let (pool, user, _) = self.user_from_access_token(&i.access_token, now).await?;
+        self.remove_attributes(&pool, user, &i.user_attribute_names, now)
+            .await
     }
 
     pub(crate) async fn admin_delete_user(&self, i: AdminUserIn) -> Result<Value> {

@@ -7,6 +7,15 @@ use super::{as_bool, placeholder_name, throttle, Props, Stackt};
 use crate::stack::template::scalar_string;
 
 impl Stackt<'_> {
+    /// Puts an integration or authorizer into its API's map, by logical id.
+    fn api_member(&mut self, i: usize, ws: bool, key: &str, logical: &str, v: Map<String, Value>) {
+        self.api_json(i, ws)
+            .get_mut(key)
+            .and_then(Value::as_object_mut)
+            .expect("APIs have their maps")
+            .insert(logical.to_string(), Value::Object(v));
+    }
+
     pub(super) fn http_api(
         &mut self,
         logical: &str,
@@ -230,11 +239,7 @@ impl Stackt<'_> {
             "ContentHandlingStrategy",
             "PassthroughBehavior",
         ]);
-        let api = self.api_json(i, ws);
-        api.get_mut("integrations")
-            .and_then(Value::as_object_mut)
-            .expect("integrations")
-            .insert(logical.to_string(), Value::Object(out));
+        self.api_member(i, ws, "integrations", logical, out);
         Ok(None)
     }
 
@@ -331,11 +336,7 @@ impl Stackt<'_> {
             "AuthorizerCredentialsArn",
             "IdentityValidationExpression",
         ]);
-        let api = self.api_json(i, ws);
-        api.get_mut("authorizers")
-            .and_then(Value::as_object_mut)
-            .expect("authorizers")
-            .insert(logical.to_string(), Value::Object(out));
+        self.api_member(i, ws, "authorizers", logical, out);
         Ok(None)
     }
 
