@@ -5,6 +5,7 @@
 //! are grouped by aggregate: [`pools`] (pools, clients, resource servers),
 //! [`users`], [`groups`], [`auth`] (sign-in, refresh, sign-out).
 
+mod attributes;
 mod auth;
 mod custom;
 mod groups;
