@@ -193,6 +193,7 @@ struct ClientFile {
     #[serde(default)]
     logout_urls: Vec<String>,
     default_redirect_uri: Option<String>,
+    supported_identity_providers: Option<Vec<String>>,
     read_attributes: Option<Vec<String>>,
     write_attributes: Option<Vec<String>>,
     access_token_validity: Option<String>,
@@ -475,6 +476,19 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
             if let Some(o) = &cf.output {
                 outputs.push((format!("{cat}.output"), format!("{o}Id")));
             }
+            for (ii, name) in cf
+                .supported_identity_providers
+                .iter()
+                .flatten()
+                .enumerate()
+            {
+                if name != "COGNITO" && !p.identity_providers.iter().any(|ip| &ip.name == name) {
+                    c.at(
+                        format!("{cat}.supported_identity_providers[{ii}]"),
+                        format!("'{name}' is neither COGNITO nor an identity provider of this pool"),
+                    );
+                }
+            }
             let client = client(&mut c, &cat, cf, &custom_scopes, &standins);
             clients.push(client);
         }
@@ -691,10 +705,10 @@ fn client(
         callback_urls: f.callback_urls,
         logout_urls: f.logout_urls,
         default_redirect_uri: f.default_redirect_uri,
-        supported_identity_providers: if uses_oauth {
-            vec!["COGNITO".into()]
-        } else {
-            Vec::new()
+        supported_identity_providers: match f.supported_identity_providers {
+            Some(list) => list,
+            None if uses_oauth => vec!["COGNITO".into()],
+            None => Vec::new(),
         },
         read_attributes: f.read_attributes,
         write_attributes: f.write_attributes,

@@ -15,6 +15,7 @@ use cognate_config::OAuthFlow;
 use cognate_store::auth_codes::{AuthCode, Taken};
 use cognate_store::pools::{Client, Pool};
 use cognate_store::users::User;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::oauth::OAuthError;
@@ -27,7 +28,7 @@ pub const CODE_MS: i64 = 5 * 60 * 1000;
 /// The hosted sign-in session lasts one hour (Cognito's).
 pub const SESSION_MS: i64 = 3600 * 1000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ResponseType {
     Code,
     Token,
@@ -55,7 +56,7 @@ pub enum HostedStep {
 }
 
 /// A validated authorization request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Authorization {
     pub pool_id: String,
     pub client_id: String,
@@ -69,6 +70,9 @@ pub struct Authorization {
     pub prompt_none: bool,
     /// `prompt=login`: ask for the password even with a session.
     pub prompt_login: bool,
+    /// The external identity provider the request goes straight to
+    /// (`identity_provider=` or `idp_identifier=`); None: the sign-in page.
+    pub provider: Option<String>,
 }
 
 /// Why an authorization request stops.
@@ -81,7 +85,7 @@ pub enum AuthorizeError {
     Redirect(String),
 }
 
-fn redirect_with(uri: &str, pairs: &[(&str, &str)], fragment: bool) -> String {
+pub(crate) fn redirect_with(uri: &str, pairs: &[(&str, &str)], fragment: bool) -> String {
     let encoded: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
         .finish();
@@ -163,11 +167,17 @@ impl Identity {
         {
             return Err(fail("unauthorized_client", fragment));
         }
-        if p.get("identity_provider")
-            .is_some_and(|idp| *idp != "COGNITO")
-        {
-            return Err(fail("invalid_request", fragment));
-        }
+        let provider = self
+            .requested_provider(
+                &client,
+                p.get("identity_provider").copied(),
+                p.get("idp_identifier").copied(),
+            )
+            .await
+            .map_err(|e| match e {
+                Some(kind) => fail(kind, fragment),
+                None => AuthorizeError::Page("server_error"),
+            })?;
         let scopes: Vec<String> = match p.get("scope") {
             None => client.settings.allowed_oauth_scopes.clone(),
             Some(raw) => {
@@ -208,7 +218,69 @@ impl Identity {
             code_challenge,
             prompt_none: prompt.split(' ').any(|x| x == "none"),
             prompt_login: prompt.split(' ').any(|x| x == "login"),
+            provider,
         })
+    }
+
+    /// How the sign-in page of an authorization offers to sign in: with a
+    /// password (COGNITO, also for a client that lists no provider) and
+    /// through which external providers, in the client's order.
+    pub async fn sign_in_options(&self, a: &Authorization) -> Result<(bool, Vec<String>), CognitoError> {
+        let client = self
+            .store
+            .client(&a.client_id)
+            .await?
+            .ok_or_else(|| CognitoError::client_not_found(&a.client_id))?;
+        let listed = &client.settings.supported_identity_providers;
+        let password = listed.is_empty() || listed.iter().any(|p| p == "COGNITO");
+        let mut external = Vec::new();
+        for name in listed.iter().filter(|p| *p != "COGNITO") {
+            if self.store.provider(&a.pool_id, name).await?.is_some() {
+                external.push(name.clone());
+            }
+        }
+        Ok((password, external))
+    }
+
+    /// The provider an authorization names: None for the sign-in page
+    /// (no provider, or COGNITO). The client must list the provider in
+    /// SupportedIdentityProviders (a client with an empty list signs in
+    /// with COGNITO only). Err(Some(error)): the OAuth error to send back;
+    /// Err(None): the store failed.
+    async fn requested_provider(
+        &self,
+        client: &Client,
+        identity_provider: Option<&str>,
+        idp_identifier: Option<&str>,
+    ) -> std::result::Result<Option<String>, Option<&'static str>> {
+        let supported = &client.settings.supported_identity_providers;
+        let allows = |name: &str| {
+            supported.iter().any(|s| s == name) || (supported.is_empty() && name == "COGNITO")
+        };
+        let name = match (identity_provider, idp_identifier) {
+            (Some(name), _) => name.to_string(),
+            (None, Some(id)) => match self
+                .store
+                .provider_by_identifier(&client.pool_id, id)
+                .await
+                .map_err(|_| None)?
+            {
+                Some(p) => p.name,
+                None => return Err(Some("invalid_request")),
+            },
+            (None, None) => return Ok(None),
+        };
+        if !allows(&name) {
+            return Err(Some("invalid_request"));
+        }
+        if name == "COGNITO" {
+            return Ok(None);
+        }
+        match self.store.provider(&client.pool_id, &name).await {
+            Ok(Some(_)) => Ok(Some(name)),
+            Ok(None) => Err(Some("invalid_request")),
+            Err(_) => Err(None),
+        }
     }
 
     /// The redirect that answers an authorization for a signed-in user: a

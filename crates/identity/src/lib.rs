@@ -8,6 +8,7 @@ pub mod authorize;
 pub mod bootstrap;
 pub mod crypto;
 pub mod error;
+pub mod federation;
 pub mod jwt;
 pub mod keys;
 pub mod messages;
@@ -53,6 +54,10 @@ pub struct Identity {
     /// Runs the pools' Lambda triggers (set by the server once its
     /// functions exist; replaced when the configuration is read again).
     functions: RwLock<Option<Arc<dyn triggers::FunctionRunner>>>,
+    /// Makes the calls to external identity providers (set by the server).
+    provider_http: RwLock<Option<Arc<dyn federation::ProviderHttp>>>,
+    /// Providers' discovery documents and key sets.
+    provider_cache: federation::ProviderCache,
 }
 
 #[derive(Clone)]
@@ -77,6 +82,8 @@ impl Identity {
             messenger,
             keys: RwLock::new(HashMap::new()),
             functions: RwLock::new(None),
+            provider_http: RwLock::new(None),
+            provider_cache: federation::ProviderCache::default(),
         }
     }
 

@@ -72,6 +72,25 @@ fn id_claim_value(name: &str, value: &str) -> Value {
             .map(Value::from)
             .unwrap_or_else(|_| json!(value)),
         "address" => json!({ "formatted": value }),
+        // The attribute holds JSON; the token carries the array, with
+        // `primary` and `dateCreated` as strings (as Cognito writes them).
+        "identities" => match serde_json::from_str::<Value>(value) {
+            Ok(Value::Array(list)) => Value::Array(
+                list.into_iter()
+                    .map(|mut e| {
+                        for k in ["primary", "dateCreated"] {
+                            if let Some(v) = e.get_mut(k) {
+                                if !v.is_string() && !v.is_null() {
+                                    *v = json!(v.to_string());
+                                }
+                            }
+                        }
+                        e
+                    })
+                    .collect(),
+            ),
+            _ => json!(value),
+        },
         _ => json!(value),
     }
 }
@@ -238,7 +257,7 @@ impl Identity {
             }
             let readable = client.settings.read_attributes.as_ref();
             for (name, value) in &user.attributes {
-                if readable.is_none_or(|r| r.iter().any(|a| a == name)) {
+                if name == "identities" || readable.is_none_or(|r| r.iter().any(|a| a == name)) {
                     id.insert(name.clone(), id_claim_value(name, value));
                 }
             }

@@ -26,6 +26,7 @@ pub mod status {
     pub const CONFIRMED: &str = "CONFIRMED";
     pub const FORCE_CHANGE_PASSWORD: &str = "FORCE_CHANGE_PASSWORD";
     pub const RESET_REQUIRED: &str = "RESET_REQUIRED";
+    pub const EXTERNAL_PROVIDER: &str = "EXTERNAL_PROVIDER";
 }
 
 /// The form a pool compares usernames in: Unicode NFKC (so fullwidth,
@@ -83,6 +84,44 @@ pub fn set_alias_keys(pool: &Pool, user: &mut User) {
         Some(p) if s.signs_in_with("preferred_username") => Some(fold(p)),
         _ => None,
     };
+}
+
+/// A user record with nothing but its names, status and attributes (no
+/// password, no factors), not yet stored and without alias keys.
+pub(crate) fn new_record(
+    pool: &Pool,
+    sub: String,
+    username: String,
+    status: &str,
+    attributes: BTreeMap<String, String>,
+    now: i64,
+) -> User {
+    User {
+        pool_id: pool.id.clone(),
+        sub,
+        username_key: username_key(pool, &username),
+        username,
+        email_key: None,
+        phone_key: None,
+        preferred_username_key: None,
+        status: status.to_string(),
+        enabled: true,
+        attributes,
+        pending_attributes: BTreeMap::new(),
+        password_hash: None,
+        password_set_ms: None,
+        srp_salt: None,
+        srp_verifier: None,
+        totp_pending: None,
+        totp_secret: None,
+        totp_enabled: false,
+        email_mfa_enabled: false,
+        mfa_preferred: None,
+        failed_attempts: 0,
+        last_failure_ms: None,
+        created_ms: now,
+        updated_ms: now,
+    }
 }
 
 /// Checks attribute names and values against the pool's schema.

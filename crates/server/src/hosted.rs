@@ -21,14 +21,14 @@ use crate::oauth::DomainState;
 const SESSION_COOKIE: &str = "cognate_session";
 const CSRF_COOKIE: &str = "XSRF-TOKEN";
 
-fn pairs(query: Option<&str>) -> Vec<(String, String)> {
+pub(crate) fn pairs(query: Option<&str>) -> Vec<(String, String)> {
     url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .into_owned()
         .collect()
 }
 
 /// A cookie's value, only when exactly one cookie has that name.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     let mut found = headers
         .get_all(header::COOKIE)
         .iter()
@@ -78,6 +78,10 @@ p.links{margin:1.25rem 0 0;text-align:center;font-size:.9rem}
 .qr svg{width:200px;height:200px;background:#fff;border-radius:.5rem}
 code{font-family:ui-monospace,monospace;word-break:break-all}
 a{color:#2563eb}
+a.idp{display:block;margin:.5rem 0;padding:.65rem;border:1px solid #d1d5db;border-radius:.5rem;
+ text-align:center;font-weight:600;text-decoration:none;color:#111827;background:#fff}
+a.idp:hover{background:#f9fafb}
+p.or{text-align:center;color:#6b7280;margin:1rem 0 0;font-size:.9rem}
 input[type=email]{width:100%;padding:.65rem .75rem;border:1px solid #d1d5db;border-radius:.5rem;font-size:1rem}
 @media (prefers-color-scheme:dark){body{background:#111827;color:#f9fafb}main{background:#1f2937}
  p.sub,footer{color:#d1d5db}input[type=text],input[type=password]{background:#111827;color:#f9fafb;border-color:#4b5563}}
@@ -117,7 +121,7 @@ fn secure_page(h: &mut HeaderMap) {
     );
 }
 
-fn redirect(location: &str) -> Response {
+pub(crate) fn redirect(location: &str) -> Response {
     let mut r = StatusCode::FOUND.into_response();
     match HeaderValue::from_str(location) {
         Ok(v) => {
@@ -129,7 +133,7 @@ fn redirect(location: &str) -> Response {
     r
 }
 
-fn error_page(code: &str) -> Response {
+pub(crate) fn error_page(code: &str) -> Response {
     let message = match code {
         "redirect_mismatch" => "The application asked to return to an address it has not registered, so sign-in stopped here.",
         "invalid_request" => "The sign-in request was not valid.",
@@ -155,7 +159,7 @@ fn trigger_error_page(message: &str) -> Response {
     )
 }
 
-fn authorize_failure(e: AuthorizeError) -> Response {
+pub(crate) fn authorize_failure(e: AuthorizeError) -> Response {
     match e {
         AuthorizeError::Page(code) => redirect(&format!("/error?error={code}")),
         AuthorizeError::Redirect(url) => redirect(&url),
@@ -168,7 +172,7 @@ fn cookie_attributes(state: &DomainState, max_age: i64) -> String {
 }
 
 /// Answers an authorization for a signed-in user, setting the session.
-async fn complete(
+pub(crate) async fn complete(
     state: &DomainState,
     a: &Authorization,
     user: &cognate_store::users::User,
@@ -228,6 +232,9 @@ pub async fn authorize(
         Ok(a) => a,
         Err(e) => return authorize_failure(e),
     };
+    if a.provider.is_some() {
+        return crate::federation::begin(&s, &a, &headers).await;
+    }
     if !a.prompt_login {
         if let Some(c) = cookie(&headers, SESSION_COOKIE) {
             if let Ok(Some((user, auth_time))) =
@@ -250,6 +257,7 @@ fn login_form(
     csrf: &str,
     username: &str,
     error: Option<&str>,
+    options: &SignInOptions,
 ) -> String {
     let _ = s;
     let error = error
@@ -265,8 +273,36 @@ fn login_form(
     } else {
         " aria-describedby=\"error\""
     };
+    let (password, providers) = options;
+    // One button per external provider: the same authorization, sent
+    // straight to that provider.
+    let base: Vec<(String, String)> = pairs(Some(query))
+        .into_iter()
+        .filter(|(k, _)| k != "identity_provider" && k != "idp_identifier")
+        .collect();
+    let mut buttons = String::new();
+    for name in providers {
+        let href: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&base)
+            .append_pair("identity_provider", name)
+            .finish();
+        buttons.push_str(&format!(
+            "<a class=\"idp\" href=\"/oauth2/authorize?{}\">Continue with {}</a>",
+            escape(&href),
+            escape(name)
+        ));
+    }
+    if !*password {
+        return format!(
+            "<h1>Sign in</h1><p class=\"sub\">to {pool}</p>{error}{buttons}",
+            pool = escape(pool_name),
+        );
+    }
+    if !buttons.is_empty() {
+        buttons.push_str("<p class=\"or\">or</p>");
+    }
     format!(
-        "<h1>Sign in</h1><p class=\"sub\">to {pool}</p>{error}\
+        "<h1>Sign in</h1><p class=\"sub\">to {pool}</p>{error}{buttons}\
          <form name=\"cognitoSignInForm\" method=\"post\" action=\"/login?{action}\" novalidate>\
          <input type=\"hidden\" name=\"_csrf\" value=\"{csrf}\">\
          <label for=\"username\">Username or email</label>\
@@ -283,6 +319,17 @@ fn login_form(
     )
 }
 
+/// Whether the page offers a password, and its external providers.
+type SignInOptions = (bool, Vec<String>);
+
+async fn sign_in_options(s: &DomainState, a: &Authorization) -> Result<SignInOptions, Response> {
+    s.app
+        .identity
+        .sign_in_options(a)
+        .await
+        .map_err(|_| error_page("server_error"))
+}
+
 async fn pool_name(s: &DomainState) -> String {
     match s.app.identity.store().pool(&s.pool_id).await {
         Ok(Some(p)) => p.name,
@@ -296,14 +343,19 @@ pub async fn login_page(
     headers: HeaderMap,
 ) -> Response {
     let query = query.unwrap_or_default();
-    if let Err(e) = s
+    let a = match s
         .app
         .identity
         .authorize_request(&s.pool_id, &pairs(Some(&query)))
         .await
     {
-        return authorize_failure(e);
-    }
+        Ok(a) => a,
+        Err(e) => return authorize_failure(e),
+    };
+    let options = match sign_in_options(&s, &a).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
     let csrf = cookie(&headers, CSRF_COOKIE)
         .filter(|c| c.len() == 43)
         .unwrap_or_else(|| crypto::b64url(&crypto::random_bytes::<32>()));
@@ -311,7 +363,7 @@ pub async fn login_page(
     let mut r = page(
         StatusCode::OK,
         &format!("Sign in to {name}"),
-        &login_form(&s, &name, &query, &csrf, "", None),
+        &login_form(&s, &name, &query, &csrf, "", None, &options),
     );
     let c = format!(
         "{CSRF_COOKIE}={csrf}; Path=/; SameSite=Strict{}",
@@ -336,6 +388,14 @@ pub async fn login_submit(
         Err(r) => return r,
     };
     let identity = &s.app.identity;
+    let options = match sign_in_options(&s, &a).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    if !options.0 {
+        // The client does not sign in with COGNITO.
+        return error_page("invalid_request");
+    }
     let username = field(&form, "username");
     let password = secret_field(&form, "password");
     let now = s.app.now();
@@ -382,7 +442,15 @@ pub async fn login_submit(
             page(
                 StatusCode::BAD_REQUEST,
                 &format!("Sign in to {}", pool.name),
-                &login_form(&s, &pool.name, &query, csrf, username, Some(message)),
+                &login_form(
+                    &s,
+                    &pool.name,
+                    &query,
+                    csrf,
+                    username,
+                    Some(message),
+                    &options,
+                ),
             )
         }
     }

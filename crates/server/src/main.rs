@@ -11,6 +11,7 @@ mod app;
 mod aws;
 mod client;
 mod errors;
+mod federation;
 mod gateway;
 mod generation;
 mod hosted;

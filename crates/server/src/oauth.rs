@@ -50,6 +50,10 @@ pub fn domain_app(app: AppState, pool_id: String, secure: bool) -> Router {
         )
         .route("/error", get(hosted::error))
         .route(
+            "/oauth2/idpresponse",
+            get(crate::federation::idp_response).post(crate::federation::idp_response_post),
+        )
+        .route(
             "/oauth2/userInfo",
             get(hosted::userinfo).post(hosted::userinfo),
         )

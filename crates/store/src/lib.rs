@@ -19,6 +19,7 @@ pub mod auth_codes;
 pub mod codes;
 pub mod groups;
 pub mod keys;
+pub mod links;
 pub mod meta;
 pub mod nodes;
 pub mod pools;

@@ -117,6 +117,30 @@ impl Store {
         rows.iter().map(provider_from).collect()
     }
 
+    /// The provider that lists `identifier` among its IdpIdentifiers.
+    pub async fn provider_by_identifier(
+        &self,
+        pool_id: &str,
+        identifier: &str,
+    ) -> Result<Option<IdentityProvider>> {
+        // Identifiers live in a JSON column; a pool has few providers, so
+        // they are read page by page and compared here.
+        let mut after = String::new();
+        loop {
+            let page = self.list_providers(pool_id, Some(&after), 60).await?;
+            if let Some(p) = page
+                .iter()
+                .find(|p| p.idp_identifiers.iter().any(|i| i == identifier))
+            {
+                return Ok(Some(p.clone()));
+            }
+            match page.last() {
+                Some(last) if page.len() == 60 => after = last.name.clone(),
+                _ => return Ok(None),
+            }
+        }
+    }
+
     pub async fn delete_provider(&self, pool_id: &str, name: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM identity_providers WHERE pool_id = $1 AND name = $2")
             .bind(pool_id)

@@ -307,11 +307,15 @@ impl Store {
     /// Deletes a user with its memberships, codes and refresh tokens.
     pub async fn delete_user(&self, pool_id: &str, sub: &str) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM token_origins WHERE pool_id = $1 AND sub = $2")
+        for table in ["token_origins", "provider_links"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE pool_id = $1 AND sub = $2"
+            ))
             .bind(pool_id)
             .bind(sub)
             .execute(&mut *tx)
             .await?;
+        }
         let done = sqlx::query("DELETE FROM users WHERE pool_id = $1 AND sub = $2")
             .bind(pool_id)
             .bind(sub)

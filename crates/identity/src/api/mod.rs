@@ -9,6 +9,7 @@ mod attributes;
 mod auth;
 mod custom;
 mod groups;
+mod links;
 pub mod mfa;
 mod pools;
 mod providers;
@@ -60,7 +61,7 @@ pub const PUBLIC_OPERATIONS: [&str; 32] = [
 ];
 
 /// Every operation this server implements.
-pub const OPERATIONS: [&str; 69] = [
+pub const OPERATIONS: [&str; 71] = [
     "CreateUserPool",
     "DescribeUserPool",
     "ListUserPools",
@@ -74,6 +75,8 @@ pub const OPERATIONS: [&str; 69] = [
     "DeleteIdentityProvider",
     "GetIdentityProviderByIdentifier",
     "GetSigningCertificate",
+    "AdminLinkProviderForUser",
+    "AdminDisableProviderForUser",
     "CreateUserPoolClient",
     "DescribeUserPoolClient",
     "ListUserPoolClients",
@@ -205,6 +208,10 @@ impl Identity {
             "UpdateIdentityProvider" => self.update_identity_provider(input(b)?, now).await,
             "DeleteIdentityProvider" => self.delete_identity_provider(input(b)?).await,
             "GetSigningCertificate" => self.get_signing_certificate(input(b)?).await,
+            "AdminLinkProviderForUser" => self.admin_link_provider_for_user(input(b)?, now).await,
+            "AdminDisableProviderForUser" => {
+                self.admin_disable_provider_for_user(input(b)?, now).await
+            }
             "GetIdentityProviderByIdentifier" => {
                 self.get_identity_provider_by_identifier(input(b)?).await
             }

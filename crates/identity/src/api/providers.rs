@@ -326,25 +326,16 @@ impl Identity {
     ) -> Result<Value> {
         check_pool_id(&i.user_pool_id)?;
         self.pool_or_error(&i.user_pool_id).await?;
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .store
-                .list_providers(&i.user_pool_id, after.as_deref(), 60)
-                .await?;
-            if let Some(p) = page
-                .iter()
-                .find(|p| p.idp_identifiers.contains(&i.idp_identifier))
-            {
-                return Ok(json!({"IdentityProvider": provider_json(p)}));
-            }
-            if page.len() < 60 {
-                return Err(CognitoError::resource_not_found(format!(
-                    "Identity provider with identifier {} does not exist.",
-                    i.idp_identifier
-                )));
-            }
-            after = page.last().map(|p| p.name.clone());
+        match self
+            .store
+            .provider_by_identifier(&i.user_pool_id, &i.idp_identifier)
+            .await?
+        {
+            Some(p) => Ok(json!({"IdentityProvider": provider_json(&p)})),
+            None => Err(CognitoError::resource_not_found(format!(
+                "Identity provider with identifier {} does not exist.",
+                i.idp_identifier
+            ))),
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::error::{CognitoError, Result};
 use crate::messages::{Kind, Message};
 use crate::users::{
     attribute_list, check_attributes, missing_required, set_alias_keys, simulated_delivery, status,
-    user_type, username_key, valid_email, RESET_CODE_MS, SIGNUP_CODE_MS,
+    user_type, valid_email, RESET_CODE_MS, SIGNUP_CODE_MS,
 };
 use crate::{crypto, password, triggers, Identity};
 
@@ -391,32 +391,7 @@ impl Identity {
                 "Attributes did not conform to the schema: {missing}: The attribute {missing} is required"
             )));
         }
-        let mut user = User {
-            pool_id: pool.id.clone(),
-            sub,
-            username_key: username_key(pool, &internal),
-            username: internal,
-            email_key: None,
-            phone_key: None,
-            preferred_username_key: None,
-            status: status.to_string(),
-            enabled: true,
-            attributes: attrs,
-            pending_attributes: BTreeMap::new(),
-            password_hash: None,
-            password_set_ms: None,
-            srp_salt: None,
-            srp_verifier: None,
-            totp_pending: None,
-            totp_secret: None,
-            totp_enabled: false,
-            email_mfa_enabled: false,
-            mfa_preferred: None,
-            failed_attempts: 0,
-            last_failure_ms: None,
-            created_ms: now,
-            updated_ms: now,
-        };
+        let mut user = crate::users::new_record(pool, sub, internal, status, attrs, now);
         set_alias_keys(pool, &mut user);
         Ok(user)
     }
@@ -574,7 +549,7 @@ impl Identity {
         clippy::too_many_arguments,
         reason = "the event's parts, each from a different field of the request"
     )]
-    async fn pre_sign_up(
+    pub(crate) async fn pre_sign_up(
         &self,
         pool: &Pool,
         source: &str,

@@ -316,11 +316,7 @@ impl Stackt<'_> {
             );
         }
         if let Some(idps) = p.strings("SupportedIdentityProviders") {
-            if let Some(other) = idps.iter().find(|i| *i != "COGNITO") {
-                return Err(format!(
-                    "SupportedIdentityProviders: '{other}': federated identity providers are not supported yet"
-                ));
-            }
+            c.insert("supported_identity_providers".into(), json!(idps));
         }
         p.no_effect(&[
             "ClientName",
