@@ -226,7 +226,8 @@ impl Identity {
             mapping
                 .entry("username".into())
                 .or_insert_with(|| match i.provider_type.as_str() {
-                    "Facebook" | "Google" | "OIDC" | "SignInWithApple" => "sub".into(),
+                    "Google" | "OIDC" | "SignInWithApple" => "sub".into(),
+                    "Facebook" => "id".into(),
                     _ => "user_id".into(),
                 });
         }

@@ -101,25 +101,27 @@ struct Pending {
 /// A failure the app hears of through its redirect URI.
 pub(crate) struct Failure {
     pub error: &'static str,
-    pub description: String,
+    /// None: the provider failed; the app is told so with the provider's
+    /// name, the cause only goes to the log.
+    pub description: Option<String>,
 }
 
 impl Failure {
     pub(crate) fn new(error: &'static str, description: impl Into<String>) -> Failure {
         Failure {
             error,
-            description: description.into(),
+            description: Some(description.into()),
         }
     }
 
     /// The provider could not be used (unreachable, a bad answer): the
     /// cause is logged, the app hears a generic description.
-    pub(crate) fn provider(provider: &str, cause: impl std::fmt::Display) -> Failure {
-        tracing::warn!(provider, cause = %cause, "federated sign-in failed at the provider");
-        Failure::new(
-            "invalid_request",
-            format!("The identity provider {provider} could not complete the sign-in."),
-        )
+    pub(crate) fn provider(at: &str, cause: impl std::fmt::Display) -> Failure {
+        tracing::warn!(at, cause = %cause, "federated sign-in failed at the provider");
+        Failure {
+            error: "invalid_request",
+            description: None,
+        }
     }
 
     fn internal() -> Failure {
@@ -143,9 +145,12 @@ impl From<crate::CognitoError> for Failure {
     }
 }
 
-fn failure_redirect(a: &Authorization, f: &Failure) -> AuthorizeError {
+fn failure_redirect(a: &Authorization, provider: &str, f: &Failure) -> AuthorizeError {
+    let description = f.description.clone().unwrap_or_else(|| {
+        format!("The identity provider {provider} could not complete the sign-in.")
+    });
     let mut pairs = vec![
-        ("error_description", f.description.as_str()),
+        ("error_description", description.as_str()),
         ("error", f.error),
     ];
     if let Some(s) = &a.state {
@@ -188,10 +193,11 @@ impl Identity {
             Ok(None) => {
                 return Err(failure_redirect(
                     a,
+                    name,
                     &Failure::new("invalid_request", format!("Unknown identity provider {name}.")),
                 ))
             }
-            Err(_) => return Err(failure_redirect(a, &Failure::internal())),
+            Err(_) => return Err(failure_redirect(a, name, &Failure::internal())),
         };
         let state = crypto::b64url(&crypto::random_bytes::<32>());
         let pending = Pending {
@@ -207,7 +213,7 @@ impl Identity {
             .await
         {
             Ok(u) => u,
-            Err(f) => return Err(failure_redirect(a, &f)),
+            Err(f) => return Err(failure_redirect(a, name, &f)),
         };
         let session = AuthSession {
             session_hash: crypto::stored_hash(&state),
@@ -220,7 +226,7 @@ impl Identity {
             payload: Some(serde_json::to_string(&pending).expect("state serializes")),
         };
         if self.store.insert_auth_session(&session).await.is_err() {
-            return Err(failure_redirect(a, &Failure::internal()));
+            return Err(failure_redirect(a, name, &Failure::internal()));
         }
         Ok(url)
     }
@@ -275,7 +281,11 @@ impl Identity {
                 "invalid_request"
             };
             let description = get("error_description").unwrap_or(error);
-            return Err(failure_redirect(a, &Failure::new(kind, description)));
+            return Err(failure_redirect(
+                a,
+                &pending.provider,
+                &Failure::new(kind, description),
+            ));
         }
         let result = async {
             let provider = self
@@ -299,7 +309,7 @@ impl Identity {
         .await;
         match result {
             Ok(user) => Ok((pending.authorization, user)),
-            Err(f) => Err(failure_redirect(a, &f)),
+            Err(f) => Err(failure_redirect(a, &pending.provider, &f)),
         }
     }
 
