@@ -800,3 +800,72 @@ def test_new_password_challenge_and_hidden_users_have_their_sources(env):
         public.initiate_auth(ClientId=hidden, AuthFlow="USER_PASSWORD_AUTH",
                              AuthParameters={"USERNAME": legacy, "PASSWORD": "wrong-Passw0rd!"})
     assert event(events, "UserMigration_Authentication", legacy)["request"]["password"] == "wrong-Passw0rd!"
+
+
+@pytest.mark.parametrize("runtime", ["node", "python"])
+def test_pre_sign_up_for_a_federated_user(tmp_path, runtime):
+    """PreSignUp_ExternalProvider: the first federated sign-in asks the
+    function; it may verify the email, or refuse (then the app hears
+    Cognito's message and no user exists)."""
+    from idp_standin import StandIn
+    from test_federation import Landing
+    from test_federation_social import Flow, app_error
+
+    events = tmp_path / "events"
+    events.mkdir()
+    handler = "index.preSignUp" if runtime == "node" else "triggers.pre_sign_up"
+    cfg = tmp_path / "federated.toml"
+    cfg.write_text(f"""
+version = 1
+[[functions]]
+name = "pre"
+runtime = "{'nodejs' if runtime == 'node' else 'python'}"
+code = "{FIXTURES / runtime}"
+handler = "{handler}"
+environment = {{ EVENTS_DIR = "{events}" }}
+
+[[user_pools]]
+name = "federated"
+output = "UserPool"
+domain = {{ prefix = "federated-{runtime}" }}
+triggers = {{ pre_sign_up = "pre" }}
+""")
+    s = Server(tmp_path / "data", config=cfg).start()
+    stand, landing = StandIn("OIDC"), Landing()
+    try:
+        admin = s.client()
+        pool = s["UserPoolId"]
+        stand.name = "Corp"
+        admin.create_identity_provider(UserPoolId=pool, ProviderName="Corp", ProviderType="OIDC",
+                                       ProviderDetails=stand.details(), AttributeMapping={"email": "email"})
+        client = admin.create_user_pool_client(
+            UserPoolId=pool, ClientName="web", AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["code"],
+            AllowedOAuthScopes=["openid", "email", "profile"], CallbackURLs=[landing.url],
+            SupportedIdentityProviders=["Corp"])["UserPoolClient"]["ClientId"]
+
+        stand.person = {"sub": "emp-1", "email": "emp1@example.com"}
+        flow = Flow(s, stand, client, landing)
+        claims = flow.tokens(flow.run())
+        assert claims["cognito:username"] == "Corp_emp-1"
+        # The function's autoVerifyEmail (for @example.com) verified it.
+        assert claims["email_verified"] is True
+        e = event(events, "PreSignUp_ExternalProvider", "Corp_emp-1")
+        check_common(e, s, pool, "PreSignUp_ExternalProvider", "Corp_emp-1", client)
+        assert e["request"] == {"userAttributes": {"email": "emp1@example.com"}, "validationData": None,
+                                "clientMetadata": {}}
+        # The second sign-in finds the user: no second PreSignUp.
+        (events / "PreSignUp_ExternalProvider-Corp_emp-1.json").unlink()
+        flow = Flow(s, stand, client, landing)
+        assert flow.tokens(flow.run())["sub"] == claims["sub"]
+        assert not (events / "PreSignUp_ExternalProvider-Corp_emp-1.json").exists()
+
+        stand.person = {"sub": "ext-2", "email": "x@blocked.test"}
+        q = app_error(Flow(s, stand, client, landing).run(), landing)
+        assert q["error"] == "invalid_request"
+        assert q["error_description"] == "PreSignUp failed with error Domain not allowed."
+        with pytest.raises(admin.exceptions.UserNotFoundException):
+            admin.admin_get_user(UserPoolId=pool, Username="Corp_ext-2")
+    finally:
+        stand.close()
+        landing.close()
+        s.stop()
