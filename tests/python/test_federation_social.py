@@ -47,14 +47,15 @@ def app_client(admin, server, names, landing):
 class Flow:
     """One browser's federated sign-in, leg by leg."""
 
-    def __init__(self, server, stand, client_id, landing):
+    def __init__(self, server, stand, client_id, landing, hosted=None):
         self.server, self.stand, self.client_id, self.landing = server, stand, client_id, landing
+        self.hosted = hosted or server["HostedUiUrl"]
         self.browser = requests.Session()
 
     def start(self):
         q = {"client_id": self.client_id, "response_type": "code", "redirect_uri": self.landing.url,
              "identity_provider": self.stand.name, "state": "app-state", "scope": SCOPES}
-        r = self.browser.get(self.server["HostedUiUrl"] + "/oauth2/authorize?" + urllib.parse.urlencode(q),
+        r = self.browser.get(self.hosted + "/oauth2/authorize?" + urllib.parse.urlencode(q),
                              allow_redirects=False, timeout=10)
         assert r.status_code == 302, r.text
         self.to_provider = r.headers["Location"]
@@ -89,7 +90,7 @@ class Flow:
         q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(to).query))
         assert q.get("state") == "app-state"
         assert "code" in q, q
-        t = requests.post(self.server["HostedUiUrl"] + "/oauth2/token", timeout=10, data={
+        t = requests.post(self.hosted + "/oauth2/token", timeout=10, data={
             "grant_type": "authorization_code", "code": q["code"], "client_id": self.client_id,
             "redirect_uri": self.landing.url})
         assert t.status_code == 200, t.text
@@ -324,3 +325,89 @@ def test_link_and_disable_provider_identities(server, admin, google, landing):
         admin.admin_initiate_auth(UserPoolId=pool, ClientId=server["UserPoolClientId"],
                                   AuthFlow="ADMIN_USER_PASSWORD_AUTH",
                                   AuthParameters={"USERNAME": native, "PASSWORD": PASSWORD})
+
+
+def test_providers_and_clients_declared_in_toml_and_in_a_stack(tmp_path, landing):
+    """A provider and a client that lists it, from a TOML file and from a
+    CloudFormation template: signed in through, as with the API."""
+    import json as _json
+    import subprocess
+
+    from conftest import BINARY, Server
+
+    stand = StandIn("OIDC")
+    stand.name = "Corp"
+    details = stand.details()
+    try:
+        config = tmp_path / "fed.toml"
+        config.write_text(f"""version = 1
+[[user_pools]]
+name = "p"
+output = "UserPool"
+domain = {{ prefix = "fed-toml" }}
+identity_providers = [{{ name = "Corp", type = "OIDC", details = {_json.dumps(details).replace('": "', '" = "')}, attribute_mapping = {{ email = "email" }} }}]
+[[user_pools.clients]]
+name = "web"
+output = "Web"
+allowed_oauth_flows = ["code"]
+allowed_oauth_scopes = ["openid", "email", "profile"]
+callback_urls = ["{landing.url}"]
+supported_identity_providers = ["Corp"]
+""")
+        s = Server(tmp_path / "toml", config=config).start()
+        try:
+            stand.person = {"sub": "t1", "email": "t1@corp.test"}
+            flow = Flow(s, stand, s["WebId"], landing)
+            claims = flow.tokens(flow.run())
+            assert claims["cognito:username"] == "Corp_t1" and claims["email"] == "t1@corp.test"
+        finally:
+            s.stop()
+        bad = tmp_path / "bad.toml"
+        bad.write_text(config.read_text().replace('supported_identity_providers = ["Corp"]',
+                                                  'supported_identity_providers = ["Corp", "Okta"]'))
+        r = subprocess.run([BINARY, "validate-config", str(bad)], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 2
+        assert "user_pools[0].clients[0].supported_identity_providers[1]" in r.stderr
+        assert "'Okta' is neither COGNITO nor an identity provider of this pool" in r.stderr
+
+        template = tmp_path / "fed.yaml"
+        template.write_text(f"""
+Resources:
+  Pool:
+    Type: AWS::Cognito::UserPool
+  Domain:
+    Type: AWS::Cognito::UserPoolDomain
+    Properties: {{UserPoolId: !Ref Pool, Domain: fed-stack}}
+  Corp:
+    Type: AWS::Cognito::UserPoolIdentityProvider
+    Properties:
+      UserPoolId: !Ref Pool
+      ProviderName: Corp
+      ProviderType: OIDC
+      ProviderDetails: {_json.dumps(details)}
+      AttributeMapping: {{email: email}}
+  Web:
+    Type: AWS::Cognito::UserPoolClient
+    Properties:
+      UserPoolId: !Ref Pool
+      AllowedOAuthFlowsUserPoolClient: true
+      AllowedOAuthFlows: [code]
+      AllowedOAuthScopes: [openid, email, profile]
+      CallbackURLs: ["{landing.url}"]
+      SupportedIdentityProviders: [!Ref Corp]
+""")
+        s = Server(tmp_path / "stack", args=["--template", str(template)]).start()
+        try:
+            (_, stack), = s["Stacks"].items()
+            pool = stack["Resources"]["Pool"]["PhysicalResourceId"]
+            client = stack["Resources"]["Web"]["PhysicalResourceId"]
+            described = s.client().describe_user_pool_client(UserPoolId=pool, ClientId=client)["UserPoolClient"]
+            assert described["SupportedIdentityProviders"] == ["Corp"]
+            stand.person = {"sub": "s1", "email": "s1@corp.test"}
+            flow = Flow(s, stand, client, landing, hosted=stack["Resources"]["Domain"]["Url"])
+            assert flow.tokens(flow.run())["cognito:username"] == "Corp_s1"
+        finally:
+            s.stop()
+    finally:
+        stand.close()
