@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use cognate_gateway::client::{self, HttpClient};
 use cognate_identity::authorize::Authorization;
 use cognate_identity::crypto;
-use cognate_identity::federation::{Inbound, Method, Outbound, ProviderHttp};
+use cognate_identity::federation::{Begin, Inbound, Method, Outbound, ProviderHttp};
 use cognate_identity::triggers::BoxFuture;
 
 use crate::hosted::{authorize_failure, complete, cookie, pairs, redirect};
@@ -81,35 +81,75 @@ impl ProviderHttp for GatewayHttp {
     }
 }
 
-/// This domain's callback as the browser reaches it.
-fn callback(s: &DomainState, headers: &HeaderMap) -> Option<String> {
+/// This domain as the browser reaches it (`https://host`).
+fn origin(s: &DomainState, headers: &HeaderMap) -> Option<String> {
     let host = headers.get(header::HOST)?.to_str().ok()?;
     let scheme = if s.secure { "https" } else { "http" };
-    Some(format!("{scheme}://{host}{CALLBACK_PATH}"))
+    Some(format!("{scheme}://{host}"))
 }
 
 fn binding_cookie(s: &DomainState, value: &str, max_age: i64) -> HeaderValue {
     let secure = if s.secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{BINDING_COOKIE}={value}; Path={CALLBACK_PATH}; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+        "{BINDING_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
     ))
     .expect("cookie is a header value")
 }
 
+/// A page that posts a form at once (with a button for browsers without
+/// scripts): the SAML HTTP-POST binding, and the same-site re-post of a
+/// SAML response.
+fn auto_post(action: &str, fields: &[(String, String)]) -> Response {
+    let nonce = crypto::b64url(&crypto::random_bytes::<16>());
+    let inputs: String = fields
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                crate::hosted::escape(k),
+                crate::hosted::escape(v)
+            )
+        })
+        .collect();
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signing in</title></head><body>\
+         <form method=\"post\" action=\"{}\">{inputs}<noscript><button type=\"submit\">Continue</button></noscript></form>\
+         <script nonce=\"{nonce}\">document.forms[0].submit()</script></body></html>",
+        crate::hosted::escape(action)
+    );
+    let mut r = (axum::http::StatusCode::OK, html).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_str(&format!(
+            "default-src 'none'; script-src 'nonce-{nonce}'; frame-ancestors 'none'; base-uri 'none'"
+        ))
+        .expect("csp is a header value"),
+    );
+    r
+}
+
 /// Sends the browser to the provider an authorization names.
 pub async fn begin(s: &DomainState, a: &Authorization, headers: &HeaderMap) -> Response {
-    let Some(callback) = callback(s, headers) else {
+    let Some(origin) = origin(s, headers) else {
         return crate::hosted::error_page("invalid_request");
     };
     let binding = crypto::b64url(&crypto::random_bytes::<32>());
     match s
         .app
         .identity
-        .federation_begin(a, &callback, &binding, s.app.now())
+        .federation_begin(a, &origin, &binding, s.app.now())
         .await
     {
-        Ok(url) => {
-            let mut r = redirect(&url);
+        Ok(begin) => {
+            let mut r = match begin {
+                Begin::Redirect(url) => redirect(&url),
+                Begin::Post { action, fields } => auto_post(&action, &fields),
+            };
             r.headers_mut()
                 .append(header::SET_COOKIE, binding_cookie(s, &binding, 600));
             r
@@ -124,19 +164,58 @@ pub async fn idp_response(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let params = pairs(query.as_deref());
+    finish(&s, pairs(query.as_deref()), &headers).await
+}
+
+/// A SAML provider's answer (`/saml2/idpresponse`, HTTP-POST binding).
+/// The POST comes from the provider's site, so it carries no SameSite=Lax
+/// cookie: it is posted once more from this site (a page that re-posts
+/// it), and that second POST carries the browser-binding cookie.
+pub async fn saml_response(
+    State(s): State<DomainState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !is_form(&headers) {
+        return crate::hosted::error_page("invalid_request");
+    }
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let reposted = form.iter().any(|(k, _)| k == REPOSTED);
+    if cookie(&headers, BINDING_COOKIE).is_none() && !reposted {
+        let mut fields: Vec<(String, String)> = form
+            .into_iter()
+            .filter(|(k, _)| k == "SAMLResponse" || k == "RelayState")
+            .collect();
+        fields.push((REPOSTED.into(), "1".into()));
+        return auto_post(SAML_PATH, &fields);
+    }
+    finish(&s, form, &headers).await
+}
+
+/// Marks the re-posted SAML response.
+const REPOSTED: &str = "cognate_reposted";
+const SAML_PATH: &str = "/saml2/idpresponse";
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
+async fn finish(s: &DomainState, params: Vec<(String, String)>, headers: &HeaderMap) -> Response {
     let identity = &s.app.identity;
     let now = s.app.now();
-    let binding = cookie(&headers, BINDING_COOKIE);
+    let binding = cookie(headers, BINDING_COOKIE);
     let mut r = match identity
         .federation_finish(&s.pool_id, &params, binding.as_deref(), now)
         .await
     {
-        Ok((a, user)) => complete(&s, &a, &user, now / 1000, true).await,
+        Ok((a, user)) => complete(s, &a, &user, now / 1000, true).await,
         Err(e) => authorize_failure(e),
     };
     r.headers_mut()
-        .append(header::SET_COOKIE, binding_cookie(&s, "", 0));
+        .append(header::SET_COOKIE, binding_cookie(s, "", 0));
     r
 }
 
@@ -145,11 +224,7 @@ pub async fn idp_response(
 /// cookie, so the answer moves to a GET of the same address (303), where
 /// the browser-binding cookie arrives and is checked.
 pub async fn idp_response_post(headers: HeaderMap, body: Bytes) -> Response {
-    let form_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !form_type {
+    if !is_form(&headers) {
         return crate::hosted::error_page("invalid_request");
     }
     let query: String = url::form_urlencoded::Serializer::new(String::new())

@@ -41,7 +41,7 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     found.next().is_none().then_some(first)
 }
 
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

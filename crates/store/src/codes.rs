@@ -172,6 +172,31 @@ impl Store {
         row.as_ref().map(session_from).transpose()
     }
 
+    /// Records `key` (a hash) as used until `expires_ms`: true the first
+    /// time, false when it was already there (a replay). One statement, so
+    /// two nodes racing with the same key cannot both win.
+    pub async fn claim_once(
+        &self,
+        key: &str,
+        pool_id: &str,
+        kind: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO auth_sessions (session_hash, pool_id, client_id, sub, challenge, created_ms, expires_ms, payload) \
+             VALUES ($1, $2, '', '', $3, $4, $5, NULL) ON CONFLICT (session_hash) DO NOTHING",
+        )
+        .bind(key)
+        .bind(pool_id)
+        .bind(kind)
+        .bind(now_ms)
+        .bind(expires_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Deletes expired sessions and codes; returns how many rows went.
     pub async fn purge_expired(&self, now_ms: i64) -> Result<u64> {
         let a = sqlx::query("DELETE FROM auth_sessions WHERE expires_ms <= $1")

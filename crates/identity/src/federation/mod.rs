@@ -17,6 +17,8 @@
 //! calls to providers, as it hands in the function runner for triggers.
 
 mod protocol;
+pub mod saml;
+mod saml_flow;
 mod users;
 
 pub use users::federated_username;
@@ -90,8 +92,12 @@ struct Cached {
 struct Pending {
     authorization: Authorization,
     provider: String,
-    /// The redirect URI given to the provider (`.../oauth2/idpresponse`).
+    /// The redirect URI given to the provider (`.../oauth2/idpresponse`),
+    /// or the SAML assertion consumer service (`.../saml2/idpresponse`).
     callback: String,
+    /// The ID of the SAML AuthnRequest the response must answer.
+    #[serde(default)]
+    saml_request: Option<String>,
     verifier: String,
     nonce: String,
     /// Hash of the browser-binding cookie's value.
@@ -163,6 +169,18 @@ fn failure_redirect(a: &Authorization, provider: &str, f: &Failure) -> Authorize
     ))
 }
 
+/// Where the browser goes to sign in at the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Begin {
+    /// A redirect to this URL.
+    Redirect(String),
+    /// A form the browser posts (the SAML HTTP-POST binding).
+    Post {
+        action: String,
+        fields: Vec<(String, String)>,
+    },
+}
+
 impl Identity {
     /// The client for the calls to providers (set by the server).
     pub fn set_provider_http(&self, http: std::sync::Arc<dyn ProviderHttp>) {
@@ -174,16 +192,16 @@ impl Identity {
     }
 
     /// Begins a federated sign-in for an authorization that names a
-    /// provider: stores the state and returns the provider's authorization
-    /// URL. `callback` is this domain's `/oauth2/idpresponse`; `binding`
-    /// is the value of the cookie the browser gets with the redirect.
+    /// provider: stores the state and says where the browser goes.
+    /// `origin` is this domain as the browser reached it (`https://host`);
+    /// `binding` is the value of the cookie the browser gets with it.
     pub async fn federation_begin(
         &self,
         a: &Authorization,
-        callback: &str,
+        origin: &str,
         binding: &str,
         now_ms: i64,
-    ) -> Result<String, AuthorizeError> {
+    ) -> Result<Begin, AuthorizeError> {
         let name = a
             .provider
             .as_deref()
@@ -200,19 +218,31 @@ impl Identity {
             Err(_) => return Err(failure_redirect(a, name, &Failure::internal())),
         };
         let state = crypto::b64url(&crypto::random_bytes::<32>());
-        let pending = Pending {
+        let is_saml = provider.provider_type == "SAML";
+        let mut pending = Pending {
             authorization: a.clone(),
             provider: provider.name.clone(),
-            callback: callback.to_string(),
+            callback: if is_saml {
+                format!("{origin}/saml2/idpresponse")
+            } else {
+                format!("{origin}/oauth2/idpresponse")
+            },
+            saml_request: None,
             verifier: crypto::b64url(&crypto::random_bytes::<32>()),
             nonce: crypto::b64url(&crypto::random_bytes::<24>()),
             binding: crypto::stored_hash(binding),
         };
-        let url = match self
-            .authorization_url(&provider, &pending, &state, now_ms)
-            .await
-        {
-            Ok(u) => u,
+        let begin = if is_saml {
+            let id = format!("_{}", crypto::hex(&crypto::random_bytes::<20>()));
+            pending.saml_request = Some(id.clone());
+            self.saml_begin(&provider, &pending, &id, &state, now_ms).await
+        } else {
+            self.authorization_url(&provider, &pending, &state, now_ms)
+                .await
+                .map(Begin::Redirect)
+        };
+        let begin = match begin {
+            Ok(b) => b,
             Err(f) => return Err(failure_redirect(a, name, &f)),
         };
         let session = AuthSession {
@@ -228,7 +258,7 @@ impl Identity {
         if self.store.insert_auth_session(&session).await.is_err() {
             return Err(failure_redirect(a, name, &Failure::internal()));
         }
-        Ok(url)
+        Ok(begin)
     }
 
     /// Finishes a federated sign-in with the provider's answer (the query
@@ -247,7 +277,8 @@ impl Identity {
                 .find(|(n, _)| n == k)
                 .map(|(_, v)| v.as_str())
         };
-        let Some(state) = get("state") else {
+        // OAuth providers answer with `state`, SAML ones with RelayState.
+        let Some(state) = get("state").or_else(|| get("RelayState")) else {
             return Err(AuthorizeError::Page("invalid_request"));
         };
         let taken = self
@@ -298,12 +329,16 @@ impl Identity {
                         format!("Unknown identity provider {}.", pending.provider),
                     )
                 })?;
-            let code = get("code")
-                .filter(|c| !c.is_empty())
-                .ok_or_else(|| Failure::new("invalid_request", "The identity provider sent no code."))?;
-            let identity = self
-                .provider_identity(&provider, &pending, code, params, now_ms)
-                .await?;
+            let identity = if provider.provider_type == "SAML" {
+                self.saml_identity(&provider, &pending, get("SAMLResponse"), now_ms)
+                    .await?
+            } else {
+                let code = get("code").filter(|c| !c.is_empty()).ok_or_else(|| {
+                    Failure::new("invalid_request", "The identity provider sent no code.")
+                })?;
+                self.provider_identity(&provider, &pending, code, params, now_ms)
+                    .await?
+            };
             self.federated_user(&provider, a, identity, now_ms).await
         }
         .await;
@@ -322,6 +357,17 @@ impl Identity {
         fresh: bool,
         now_ms: i64,
     ) -> Result<Value, Failure> {
+        self.provider_fetch(url, fresh, true, now_ms).await
+    }
+
+    /// [`Self::provider_document`] for JSON (`json`) or text (a string).
+    pub(crate) async fn provider_fetch(
+        &self,
+        url: &str,
+        fresh: bool,
+        json: bool,
+        now_ms: i64,
+    ) -> Result<Value, Failure> {
         let cached = self.provider_cache.entries.lock().expect("cache lock").get(url).cloned();
         if let Some(c) = &cached {
             let age = now_ms - c.loaded_ms;
@@ -333,11 +379,20 @@ impl Identity {
             .provider_call(Outbound {
                 method: Method::Get,
                 url: url.to_string(),
-                headers: vec![("accept".into(), "application/json".into())],
+                headers: vec![(
+                    "accept".into(),
+                    if json { "application/json" } else { "application/xml" }.into(),
+                )],
                 form: None,
             })
             .await?;
-        let value = json_body(url, &answer)?;
+        let value = if json {
+            json_body(url, &answer)?
+        } else if (200..300).contains(&answer.status) {
+            Value::String(String::from_utf8_lossy(&answer.body).into_owned())
+        } else {
+            return Err(Failure::provider(url, format!("status {}", answer.status)));
+        };
         self.provider_cache.entries.lock().expect("cache lock").insert(
             url.to_string(),
             Cached {
