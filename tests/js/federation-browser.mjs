@@ -42,21 +42,37 @@ try {
       page.click(`a.idp:has-text("Continue with ${input.provider}")`),
     ]);
   }
-  // The provider's pages: a sign-in form (cognate: #username; oidc-provider:
-  // login), then whatever it asks to confirm, until the app's address.
-  for (let i = 0; i < 6 && !page.url().startsWith(input.redirectUri); i++) {
+  // The provider's pages: a sign-in form (cognate: #username; the SAML
+  // test IdP: #idp-user; oidc-provider: login), then whatever it asks to
+  // confirm, until the app's address. Pages that post themselves (SAML's
+  // HTTP-POST binding) are left to do so.
+  for (let i = 0; i < 8 && !page.url().startsWith(input.redirectUri); i++) {
     out.steps.push(page.url());
+    const before = page.url();
+    let filled = true;
     if (await page.locator("#username").count()) {
       await page.fill("#username", input.login);
       await page.fill("#password", input.password);
+    } else if (await page.locator("#idp-user").count()) {
+      await page.fill("#idp-user", input.login);
+      await page.fill("#idp-password", input.password);
     } else if (await page.locator("input[name=login]").count()) {
       await page.fill("input[name=login]", input.login);
       await page.fill("input[name=password]", input.password);
+    } else {
+      filled = false;
     }
-    const before = page.url();
+    if (!filled) {
+      try {
+        await page.waitForURL((u) => u.href !== before, { waitUntil: "load", timeout: 3000 });
+        continue;
+      } catch {
+        // A page that waits for a click (a consent screen).
+      }
+    }
     await Promise.all([
       page.waitForURL((u) => u.href !== before, { waitUntil: "load" }),
-      page.click("button[type=submit]"),
+      page.click("button[type=submit], input[type=submit]"),
     ]);
   }
   out.landed = page.url();

@@ -1,0 +1,319 @@
+"""SAML 2.0 federation (issue 14, done-when 3): a real SAML identity
+provider (pysaml2's IdP, responses signed by xmlsec1) started by the tests;
+SP-initiated sign-in in Chromium and by hand with both bindings, attributes
+mapped; refused: an unsigned response, a signature-wrapped assertion, the
+wrong audience, an expired assertion, a replayed response, XML with an
+external entity."""
+
+import base64
+import html.parser
+import re
+import urllib.parse
+
+import jwt
+import pytest
+import requests
+
+from conftest import unique
+from saml_idp import SamlIdp
+from test_federation import Landing, browser_sign_in
+
+
+# pysaml2 names attributes by their URN.
+MAIL = "urn:mace:dir:attribute-def:mail"
+GIVEN_NAME = "urn:mace:dir:attribute-def:givenName"
+
+
+def element(xml, local):
+    """The span of the first element named `local` (any prefix)."""
+    m = re.search(rf"<(\w+:)?{local}[ >]", xml)
+    prefix = m.group(1) or ""
+    end = xml.index(f"</{prefix}{local}>") + len(f"</{prefix}{local}>")
+    return m.start(), end, prefix
+
+
+class Forms(html.parser.HTMLParser):
+    """The forms of a page: action and fields."""
+
+    def __init__(self, text):
+        super().__init__()
+        self.forms = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self.forms.append({"action": a.get("action"), "fields": {}})
+        elif tag == "input" and self.forms and a.get("name"):
+            self.forms[-1]["fields"][a["name"]] = a.get("value", "")
+
+
+@pytest.fixture(scope="module")
+def landing():
+    page = Landing()
+    yield page
+    page.close()
+
+
+def acs(server):
+    return server["HostedUiUrl"] + "/saml2/idpresponse"
+
+
+@pytest.fixture(scope="module")
+def idp(server, tmp_path_factory):
+    sp = f"urn:amazon:cognito:sp:{server['UserPoolId']}"
+    provider = SamlIdp(tmp_path_factory.mktemp("saml-idp"), sp, acs(server))
+    yield provider
+    provider.close()
+
+
+@pytest.fixture(scope="module")
+def corp(server, admin, idp, landing):
+    """The IdP as a SAML provider of the demo pool (metadata by URL) and an
+    app client that signs in only through it."""
+    name = unique("Corp")
+    admin.create_identity_provider(
+        UserPoolId=server["UserPoolId"], ProviderName=name, ProviderType="SAML",
+        ProviderDetails={"MetadataURL": idp.base + "/metadata"},
+        AttributeMapping={"email": MAIL, "given_name": GIVEN_NAME})
+    client = admin.create_user_pool_client(
+        UserPoolId=server["UserPoolId"], ClientName=unique("saml-app"), AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"], AllowedOAuthScopes=["openid", "email", "profile"], CallbackURLs=[landing.url],
+        SupportedIdentityProviders=[name])["UserPoolClient"]["ClientId"]
+    return {"name": name, "client": client}
+
+
+def person(idp, given="Ada"):
+    login = unique("ada")
+    idp.people[login] = {"password": "idp-pass", "name_id": f"{login}-nameid",
+                         "attributes": {"mail": [f"{login}@corp.test"], "givenName": [given]}}
+    return login
+
+
+class SamlFlow:
+    """A browser played by hand: cognate -> IdP -> back with the response."""
+
+    def __init__(self, server, corp, landing):
+        self.server, self.corp, self.landing = server, corp, landing
+        self.browser = requests.Session()
+
+    def to_idp(self):
+        q = {"client_id": self.corp["client"], "response_type": "code", "redirect_uri": self.landing.url,
+             "identity_provider": self.corp["name"], "state": "app-state", "scope": "openid email"}
+        r = self.browser.get(self.server["HostedUiUrl"] + "/oauth2/authorize?" + urllib.parse.urlencode(q),
+                             allow_redirects=False, timeout=10)
+        if r.status_code == 302:
+            return self.browser.get(r.headers["Location"], timeout=10)
+        form = Forms(r.text).forms[0]
+        return self.browser.post(form["action"], data=form["fields"], timeout=10)
+
+    def response(self, login):
+        page = self.to_idp()
+        key = Forms(page.text).forms[0]["fields"]["key"]
+        idp_base = page.url.split("/sso/")[0]
+        r = self.browser.post(idp_base + "/login", data={"key": key, "user": login, "password": "idp-pass"},
+                              timeout=10)
+        assert r.status_code == 200, r.text
+        form = Forms(r.text).forms[0]
+        return form["action"], form["fields"]
+
+    def post(self, action, fields):
+        return self.browser.post(action, data=fields, allow_redirects=False, timeout=10)
+
+    def claims(self, answer):
+        assert answer.status_code == 302, answer.text
+        to = answer.headers["Location"]
+        q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(to).query))
+        assert to.startswith(self.landing.url) and "code" in q, to
+        t = requests.post(self.server["HostedUiUrl"] + "/oauth2/token", timeout=10, data={
+            "grant_type": "authorization_code", "code": q["code"], "client_id": self.corp["client"],
+            "redirect_uri": self.landing.url})
+        assert t.status_code == 200, t.text
+        return jwt.decode(t.json()["id_token"], options={"verify_signature": False})
+
+
+def refused(answer, landing):
+    assert answer.status_code == 302, answer.text
+    to = answer.headers["Location"]
+    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(to).query))
+    assert to.startswith(landing.url) and "code" not in q, to
+    assert q["error"] == "invalid_request" and q["state"] == "app-state"
+    return q
+
+
+def test_sp_initiated_sign_in_in_chromium(server, corp, idp, landing):
+    login = person(idp)
+    result = browser_sign_in({"issuer": server["IssuerUrl"], "clientId": corp["client"],
+                              "redirectUri": landing.url, "provider": corp["name"], "via": "button",
+                              "login": login, "password": "idp-pass"})
+    claims = result["claims"]
+    assert claims["cognito:username"] == f"{corp['name']}_{login}-nameid"
+    assert claims["email"] == f"{login}@corp.test" and claims["given_name"] == "Ada"
+    assert claims["identities"][0]["providerType"] == "SAML"
+    binding, request = idp.requests[-1]
+    assert binding.endswith("HTTP-Redirect")
+    assert request.assertion_consumer_service_url == acs(server)
+    assert request.issuer.text == f"urn:amazon:cognito:sp:{server['UserPoolId']}"
+
+
+def test_sign_in_by_hand_maps_attributes_again_each_time(server, corp, idp, landing):
+    login = person(idp)
+    flow = SamlFlow(server, corp, landing)
+    claims = flow.claims(flow.post(*flow.response(login)))
+    assert claims["given_name"] == "Ada"
+    idp.people[login]["attributes"]["givenName"] = ["Augusta"]
+    again = SamlFlow(server, corp, landing)
+    claims2 = again.claims(again.post(*again.response(login)))
+    assert claims2["given_name"] == "Augusta" and claims2["sub"] == claims["sub"]
+
+
+def test_http_post_binding_and_metadata_file(server, admin, landing, tmp_path):
+    sp = f"urn:amazon:cognito:sp:{server['UserPoolId']}"
+    post_only = SamlIdp(tmp_path / "idp", sp, acs(server), bindings=("post",))
+    try:
+        name = unique("Post")
+        admin.create_identity_provider(
+            UserPoolId=server["UserPoolId"], ProviderName=name, ProviderType="SAML",
+            ProviderDetails={"MetadataFile": post_only.metadata}, AttributeMapping={"email": MAIL})
+        client = admin.create_user_pool_client(
+            UserPoolId=server["UserPoolId"], ClientName=unique("saml-post"), AllowedOAuthFlowsUserPoolClient=True,
+            AllowedOAuthFlows=["code"], AllowedOAuthScopes=["openid", "email"], CallbackURLs=[landing.url],
+            SupportedIdentityProviders=[name])["UserPoolClient"]["ClientId"]
+        login = person(post_only)
+        flow = SamlFlow(server, {"name": name, "client": client}, landing)
+        claims = flow.claims(flow.post(*flow.response(login)))
+        assert claims["email"] == f"{login}@corp.test"
+        assert post_only.requests[-1][0].endswith("HTTP-POST")
+    finally:
+        post_only.close()
+
+
+def tampered(fields, change):
+    xml = base64.b64decode(fields["SAMLResponse"]).decode()
+    return dict(fields, SAMLResponse=base64.b64encode(change(xml).encode()).decode())
+
+
+def test_unsigned_response_is_refused(server, corp, idp, landing):
+    login = person(idp)
+    idp.sign_assertion = False
+    try:
+        flow = SamlFlow(server, corp, landing)
+        refused(flow.post(*flow.response(login)), landing)
+    finally:
+        idp.sign_assertion = True
+
+
+def test_wrong_audience_is_refused(server, corp, idp, landing):
+    from saml_idp import OTHER_SP
+    login = person(idp)
+    idp.audience = OTHER_SP
+    try:
+        flow = SamlFlow(server, corp, landing)
+        refused(flow.post(*flow.response(login)), landing)
+    finally:
+        idp.audience = idp.sp_entity_id
+
+
+def test_expired_assertion_is_refused(server, corp, idp, landing):
+    login = person(idp)
+    idp.expired = True
+    try:
+        flow = SamlFlow(server, corp, landing)
+        refused(flow.post(*flow.response(login)), landing)
+    finally:
+        idp.expired = False
+
+
+def test_signature_wrapped_assertion_is_refused(server, admin, corp, idp, landing):
+    """XSW: the signed assertion stays (so its signature still verifies)
+    and a forged one, for another person, is put before it."""
+    victim = person(idp)
+    attacker = person(idp)
+    flow = SamlFlow(server, corp, landing)
+    action, fields = flow.response(attacker)
+
+    def forge(signed):
+        forged = signed.replace(f"{attacker}-nameid", f"{victim}-nameid").replace(f"{attacker}@", f"{victim}@")
+        forged = forged.replace('ID="', 'ID="forged', 1)
+        sig_start, sig_end, _ = element(forged, "Signature")
+        return forged, sig_start, sig_end
+
+    def wrap(xml):
+        start, end, _ = element(xml, "Assertion")
+        signed = xml[start:end]
+        forged, sig_start, sig_end = forge(signed)
+        return xml[:start] + forged[:sig_start] + forged[sig_end:] + signed + xml[end:]
+
+    refused(flow.post(action, tampered(fields, wrap)), landing)
+    with pytest.raises(admin.exceptions.UserNotFoundException):
+        admin.admin_get_user(UserPoolId=server["UserPoolId"], Username=f"{corp['name']}_{victim}-nameid")
+
+    # The same with the genuine assertion hidden inside the forged one.
+    flow = SamlFlow(server, corp, landing)
+    action, fields = flow.response(attacker)
+
+    def nest(xml):
+        start, end, prefix = element(xml, "Assertion")
+        signed = xml[start:end]
+        forged, sig_start, sig_end = forge(signed)
+        hidden = f"<{prefix}Advice>{signed}</{prefix}Advice>"
+        return xml[:start] + forged[:sig_start] + hidden + forged[sig_end:] + xml[end:]
+
+    refused(flow.post(action, tampered(fields, nest)), landing)
+
+
+def test_replayed_response_is_refused(server, corp, idp, landing):
+    login = person(idp)
+    flow = SamlFlow(server, corp, landing)
+    action, fields = flow.response(login)
+    flow.claims(flow.post(action, fields))
+    # The same POST again (the binding cookie went with the first sign-in,
+    # so it is re-posted once): the state is gone, the error page.
+    page = flow.post(action, fields)
+    assert page.status_code == 200
+    again = flow.post(action, Forms(page.text).forms[0]["fields"])
+    assert again.status_code == 302 and again.headers["Location"] == "/error?error=invalid_request"
+    # The same response under a new sign-in's RelayState: it answers
+    # another request, and its assertion was used.
+    other = SamlFlow(server, corp, landing)
+    _, fresh = other.response(login)
+    refused(other.post(action, dict(fields, RelayState=fresh["RelayState"])), landing)
+
+
+def test_external_entity_is_refused(server, corp, idp, landing):
+    login = person(idp)
+    flow = SamlFlow(server, corp, landing)
+    action, fields = flow.response(login)
+
+    def xxe(xml):
+        body = xml.split("?>", 1)[1] if xml.startswith("<?xml") else xml
+        return ('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+                + body.replace(f"{login}@corp.test", "&xxe;"))
+
+    refused(flow.post(action, tampered(fields, xxe)), landing)
+
+
+def test_a_cross_site_post_is_reposted_from_this_site(server, corp, idp, landing):
+    """Without the binding cookie (a cross-site POST carries none), the
+    answer is a page that posts the response again from this site."""
+    login = person(idp)
+    flow = SamlFlow(server, corp, landing)
+    action, fields = flow.response(login)
+    page = requests.post(action, data=fields, allow_redirects=False, timeout=10)
+    assert page.status_code == 200 and "script-src 'nonce-" in page.headers["Content-Security-Policy"]
+    form = Forms(page.text).forms[0]
+    assert form["action"] == "/saml2/idpresponse" and form["fields"]["cognate_reposted"] == "1"
+    assert form["fields"]["SAMLResponse"] == fields["SAMLResponse"]
+    # Re-posted by a browser that lacks the cookie: refused.
+    stranger = requests.post(action, data=form["fields"], allow_redirects=False, timeout=10)
+    assert stranger.headers["Location"] == "/error?error=invalid_request"
+
+
+def test_a_changed_signed_assertion_is_refused(server, admin, corp, idp, landing):
+    """Any change under the signature (here the NameID) breaks its digest."""
+    login = person(idp)
+    flow = SamlFlow(server, corp, landing)
+    action, fields = flow.response(login)
+    refused(flow.post(action, tampered(fields, lambda x: x.replace(f"{login}-nameid", "admin-nameid"))), landing)
+    with pytest.raises(admin.exceptions.UserNotFoundException):
+        admin.admin_get_user(UserPoolId=server["UserPoolId"], Username=f"{corp['name']}_admin-nameid")
