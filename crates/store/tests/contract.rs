@@ -104,6 +104,8 @@ contract!(
     identity_providers_round_trip_and_go_with_their_pool,
     data_survives_reopening,
     an_authorization_code_is_taken_once_and_a_replay_is_recognised,
+    provider_links_are_unique_and_go_with_their_user,
+    a_key_is_claimed_once_even_by_racing_callers,
 );
 
 fn pool(id: &str) -> Pool {
@@ -864,6 +866,18 @@ async fn identity_providers_round_trip_and_go_with_their_pool(h: Harness) {
             .len(),
         1
     );
+    assert_eq!(
+        s.provider_by_identifier("us-east-1_p", "example.com")
+            .await
+            .unwrap()
+            .map(|p| p.name),
+        Some("Google".to_string())
+    );
+    assert!(s
+        .provider_by_identifier("us-east-1_p", "nowhere.example")
+        .await
+        .unwrap()
+        .is_none());
     assert!(s.delete_provider("us-east-1_p", "Google").await.unwrap());
     assert!(!s.delete_provider("us-east-1_p", "Google").await.unwrap());
     s.delete_pool("us-east-1_p").await.unwrap();
@@ -948,4 +962,76 @@ async fn an_authorization_code_is_taken_once_and_a_replay_is_recognised(h: Harne
     }
     assert_eq!(s.take_auth_code("nope", 30).await.unwrap(), Taken::Unknown);
     assert_eq!(s.purge_auth_codes(2_000).await.unwrap(), 1);
+}
+
+async fn provider_links_are_unique_and_go_with_their_user(h: Harness) {
+    use cognate_store::links::ProviderLink;
+    let s = &h.store;
+    s.insert_pool(&pool("us-east-1_l")).await.unwrap();
+    let u = user("us-east-1_l", "native");
+    s.insert_user(&u, None).await.unwrap();
+    let link = ProviderLink {
+        pool_id: "us-east-1_l".into(),
+        provider_name: "Google".into(),
+        subject: "1234".into(),
+        sub: u.sub.clone(),
+        created_ms: 5,
+    };
+    s.insert_link(&link).await.unwrap();
+    assert!(matches!(
+        s.insert_link(&link).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        s.link("us-east-1_l", "Google", "1234").await.unwrap(),
+        Some(link.clone())
+    );
+    assert!(s.link("us-east-1_l", "Google", "999").await.unwrap().is_none());
+    let mut other = link.clone();
+    other.provider_name = "Facebook".into();
+    other.created_ms = 6;
+    s.insert_link(&other).await.unwrap();
+    let names: Vec<String> = s
+        .links_of("us-east-1_l", &u.sub)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.provider_name)
+        .collect();
+    assert_eq!(names, ["Google", "Facebook"]);
+    assert!(s.delete_link("us-east-1_l", "Facebook", "1234").await.unwrap());
+    assert!(!s.delete_link("us-east-1_l", "Facebook", "1234").await.unwrap());
+    // Deleting the user deletes its links.
+    assert!(s.delete_user("us-east-1_l", &u.sub).await.unwrap());
+    assert!(s.link("us-east-1_l", "Google", "1234").await.unwrap().is_none());
+}
+
+async fn a_key_is_claimed_once_even_by_racing_callers(h: Harness) {
+    let s = &h.store;
+    s.insert_pool(&pool("us-east-1_k")).await.unwrap();
+    let tries = (0..8).map(|_| {
+        let s = s.clone();
+        tokio::spawn(async move {
+            s.claim_once("assertion-hash", "us-east-1_k", "SAML_ASSERTION", 1, 10_000)
+                .await
+                .unwrap()
+        })
+    });
+    let mut won = 0;
+    for t in tries {
+        if t.await.unwrap() {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1);
+    assert!(s
+        .claim_once("another-hash", "us-east-1_k", "SAML_ASSERTION", 1, 10_000)
+        .await
+        .unwrap());
+    // It is kept until it expires, then purged.
+    assert!(s.purge_expired(10_001).await.unwrap() >= 2);
+    assert!(s
+        .claim_once("assertion-hash", "us-east-1_k", "SAML_ASSERTION", 10_002, 20_000)
+        .await
+        .unwrap());
 }
