@@ -476,16 +476,13 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
             if let Some(o) = &cf.output {
                 outputs.push((format!("{cat}.output"), format!("{o}Id")));
             }
-            for (ii, name) in cf
-                .supported_identity_providers
-                .iter()
-                .flatten()
-                .enumerate()
-            {
+            for (ii, name) in cf.supported_identity_providers.iter().flatten().enumerate() {
                 if name != "COGNITO" && !p.identity_providers.iter().any(|ip| &ip.name == name) {
                     c.at(
                         format!("{cat}.supported_identity_providers[{ii}]"),
-                        format!("'{name}' is neither COGNITO nor an identity provider of this pool"),
+                        format!(
+                            "'{name}' is neither COGNITO nor an identity provider of this pool"
+                        ),
                     );
                 }
             }

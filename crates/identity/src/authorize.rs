@@ -225,7 +225,10 @@ impl Identity {
     /// How the sign-in page of an authorization offers to sign in: with a
     /// password (COGNITO, also for a client that lists no provider) and
     /// through which external providers, in the client's order.
-    pub async fn sign_in_options(&self, a: &Authorization) -> Result<(bool, Vec<String>), CognitoError> {
+    pub async fn sign_in_options(
+        &self,
+        a: &Authorization,
+    ) -> Result<(bool, Vec<String>), CognitoError> {
         let client = self
             .store
             .client(&a.client_id)

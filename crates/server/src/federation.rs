@@ -55,10 +55,8 @@ impl ProviderHttp for GatewayHttp {
             }
             let body = match &r.form {
                 Some(form) => {
-                    builder = builder.header(
-                        header::CONTENT_TYPE,
-                        "application/x-www-form-urlencoded",
-                    );
+                    builder =
+                        builder.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
                     Body::from(
                         url::form_urlencoded::Serializer::new(String::new())
                             .extend_pairs(form)
@@ -119,10 +117,16 @@ fn auto_post(action: &str, fields: &[(String, String)]) -> Response {
     );
     let mut r = (axum::http::StatusCode::OK, html).into_response();
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_str(&format!(

@@ -986,7 +986,11 @@ async fn provider_links_are_unique_and_go_with_their_user(h: Harness) {
         s.link("us-east-1_l", "Google", "1234").await.unwrap(),
         Some(link.clone())
     );
-    assert!(s.link("us-east-1_l", "Google", "999").await.unwrap().is_none());
+    assert!(s
+        .link("us-east-1_l", "Google", "999")
+        .await
+        .unwrap()
+        .is_none());
     let mut other = link.clone();
     other.provider_name = "Facebook".into();
     other.created_ms = 6;
@@ -999,11 +1003,21 @@ async fn provider_links_are_unique_and_go_with_their_user(h: Harness) {
         .map(|l| l.provider_name)
         .collect();
     assert_eq!(names, ["Google", "Facebook"]);
-    assert!(s.delete_link("us-east-1_l", "Facebook", "1234").await.unwrap());
-    assert!(!s.delete_link("us-east-1_l", "Facebook", "1234").await.unwrap());
+    assert!(s
+        .delete_link("us-east-1_l", "Facebook", "1234")
+        .await
+        .unwrap());
+    assert!(!s
+        .delete_link("us-east-1_l", "Facebook", "1234")
+        .await
+        .unwrap());
     // Deleting the user deletes its links.
     assert!(s.delete_user("us-east-1_l", &u.sub).await.unwrap());
-    assert!(s.link("us-east-1_l", "Google", "1234").await.unwrap().is_none());
+    assert!(s
+        .link("us-east-1_l", "Google", "1234")
+        .await
+        .unwrap()
+        .is_none());
 }
 
 async fn a_key_is_claimed_once_even_by_racing_callers(h: Harness) {
@@ -1031,7 +1045,13 @@ async fn a_key_is_claimed_once_even_by_racing_callers(h: Harness) {
     // It is kept until it expires, then purged.
     assert!(s.purge_expired(10_001).await.unwrap() >= 2);
     assert!(s
-        .claim_once("assertion-hash", "us-east-1_k", "SAML_ASSERTION", 10_002, 20_000)
+        .claim_once(
+            "assertion-hash",
+            "us-east-1_k",
+            "SAML_ASSERTION",
+            10_002,
+            20_000
+        )
         .await
         .unwrap());
 }

@@ -43,9 +43,9 @@ pub(crate) struct DisableIn {
 }
 
 fn required<'a>(v: &'a Option<String>, field: &str) -> Result<&'a str> {
-    v.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| {
-        CognitoError::invalid_parameter(format!("{field} is required."))
-    })
+    v.as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| CognitoError::invalid_parameter(format!("{field} is required.")))
 }
 
 /// An external identity as the API names it: the provider and the subject.
@@ -56,7 +56,10 @@ async fn external(
     field: &str,
 ) -> Result<(IdentityProvider, String)> {
     let name = required(&u.provider_name, &format!("{field}.ProviderName"))?;
-    let value = required(&u.provider_attribute_value, &format!("{field}.ProviderAttributeValue"))?;
+    let value = required(
+        &u.provider_attribute_value,
+        &format!("{field}.ProviderAttributeValue"),
+    )?;
     let provider = identity
         .store
         .provider(pool_id, name)
@@ -64,7 +67,10 @@ async fn external(
         .ok_or_else(|| {
             CognitoError::resource_not_found(format!("Identity provider {name} does not exist."))
         })?;
-    let attribute = u.provider_attribute_name.as_deref().unwrap_or("Cognito_Subject");
+    let attribute = u
+        .provider_attribute_name
+        .as_deref()
+        .unwrap_or("Cognito_Subject");
     // SAML identities may be named by another attribute; the others by
     // their subject only.
     if provider.provider_type != "SAML" && attribute != "Cognito_Subject" {
@@ -87,11 +93,13 @@ impl Identity {
     pub(crate) async fn admin_link_provider_for_user(&self, i: LinkIn, now: i64) -> Result<Value> {
         check_pool_id(&i.user_pool_id)?;
         let pool = self.pool_or_error(&i.user_pool_id).await?;
-        let (provider, subject) =
-            external(self, &pool.id, &i.source_user, "SourceUser").await?;
+        let (provider, subject) = external(self, &pool.id, &i.source_user, "SourceUser").await?;
         let d = &i.destination_user;
         let dest_provider = required(&d.provider_name, "DestinationUser.ProviderName")?;
-        let dest_value = required(&d.provider_attribute_value, "DestinationUser.ProviderAttributeValue")?;
+        let dest_value = required(
+            &d.provider_attribute_value,
+            "DestinationUser.ProviderAttributeValue",
+        )?;
         let mut destination = if dest_provider.eq_ignore_ascii_case("Cognito") {
             self.store
                 .user_by_username_key(&pool.id, &username_key(&pool, dest_value))
@@ -150,7 +158,10 @@ impl Identity {
         let name = required(&i.user.provider_name, "User.ProviderName")?;
         if name.eq_ignore_ascii_case("Cognito") {
             // A native user: no more password sign-in.
-            let value = required(&i.user.provider_attribute_value, "User.ProviderAttributeValue")?;
+            let value = required(
+                &i.user.provider_attribute_value,
+                "User.ProviderAttributeValue",
+            )?;
             let mut user = self
                 .store
                 .user_by_username_key(&pool.id, &username_key(&pool, value))
@@ -162,11 +173,16 @@ impl Identity {
         let (provider, subject) = external(self, &pool.id, &i.user, "User").await?;
         let mut found = false;
         if let Some(link) = self.store.link(&pool.id, &provider.name, &subject).await? {
-            self.store.delete_link(&pool.id, &provider.name, &subject).await?;
+            self.store
+                .delete_link(&pool.id, &provider.name, &subject)
+                .await?;
             if let Some(mut user) = self.store.user_by_sub(&pool.id, &link.sub).await? {
                 let list: Vec<Value> = identities_of(&user)
                     .into_iter()
-                    .filter(|e| !(e["providerName"] == provider.name.as_str() && e["userId"] == subject.as_str()))
+                    .filter(|e| {
+                        !(e["providerName"] == provider.name.as_str()
+                            && e["userId"] == subject.as_str())
+                    })
                     .collect();
                 if list.is_empty() {
                     user.attributes.remove("identities");
@@ -198,7 +214,9 @@ impl Identity {
         user.enabled = false;
         user.updated_ms = now;
         self.store.update_user(user, None, None).await?;
-        self.store.revoke_user_origins(pool_id, &user.sub, now).await?;
+        self.store
+            .revoke_user_origins(pool_id, &user.sub, now)
+            .await?;
         Ok(json!({}))
     }
 }

@@ -188,7 +188,10 @@ impl Identity {
     }
 
     pub(crate) fn provider_http(&self) -> Option<std::sync::Arc<dyn ProviderHttp>> {
-        self.provider_http.read().expect("provider http lock").clone()
+        self.provider_http
+            .read()
+            .expect("provider http lock")
+            .clone()
     }
 
     /// Begins a federated sign-in for an authorization that names a
@@ -212,7 +215,10 @@ impl Identity {
                 return Err(failure_redirect(
                     a,
                     name,
-                    &Failure::new("invalid_request", format!("Unknown identity provider {name}.")),
+                    &Failure::new(
+                        "invalid_request",
+                        format!("Unknown identity provider {name}."),
+                    ),
                 ))
             }
             Err(_) => return Err(failure_redirect(a, name, &Failure::internal())),
@@ -235,7 +241,8 @@ impl Identity {
         let begin = if is_saml {
             let id = format!("_{}", crypto::hex(&crypto::random_bytes::<20>()));
             pending.saml_request = Some(id.clone());
-            self.saml_begin(&provider, &pending, &id, &state, now_ms).await
+            self.saml_begin(&provider, &pending, &id, &state, now_ms)
+                .await
         } else {
             self.authorization_url(&provider, &pending, &state, now_ms)
                 .await
@@ -271,12 +278,7 @@ impl Identity {
         binding: Option<&str>,
         now_ms: i64,
     ) -> Result<(Authorization, User), AuthorizeError> {
-        let get = |k: &str| {
-            params
-                .iter()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         // OAuth providers answer with `state`, SAML ones with RelayState.
         let Some(state) = get("state").or_else(|| get("RelayState")) else {
             return Err(AuthorizeError::Page("invalid_request"));
@@ -300,7 +302,10 @@ impl Identity {
         // A state finished by another browser than the one that began it
         // is a forged sign-in (login CSRF): refused without a redirect.
         if !binding.is_some_and(|b| {
-            crypto::equal(crypto::stored_hash(b).as_bytes(), pending.binding.as_bytes())
+            crypto::equal(
+                crypto::stored_hash(b).as_bytes(),
+                pending.binding.as_bytes(),
+            )
         }) {
             return Err(AuthorizeError::Page("invalid_request"));
         }
@@ -368,7 +373,13 @@ impl Identity {
         json: bool,
         now_ms: i64,
     ) -> Result<Value, Failure> {
-        let cached = self.provider_cache.entries.lock().expect("cache lock").get(url).cloned();
+        let cached = self
+            .provider_cache
+            .entries
+            .lock()
+            .expect("cache lock")
+            .get(url)
+            .cloned();
         if let Some(c) = &cached {
             let age = now_ms - c.loaded_ms;
             if (0..CACHE_MS).contains(&age) && (!fresh || age < RELOAD_COOLDOWN_MS) {
@@ -381,7 +392,12 @@ impl Identity {
                 url: url.to_string(),
                 headers: vec![(
                     "accept".into(),
-                    if json { "application/json" } else { "application/xml" }.into(),
+                    if json {
+                        "application/json"
+                    } else {
+                        "application/xml"
+                    }
+                    .into(),
                 )],
                 form: None,
             })
@@ -393,13 +409,17 @@ impl Identity {
         } else {
             return Err(Failure::provider(url, format!("status {}", answer.status)));
         };
-        self.provider_cache.entries.lock().expect("cache lock").insert(
-            url.to_string(),
-            Cached {
-                value: value.clone(),
-                loaded_ms: now_ms,
-            },
-        );
+        self.provider_cache
+            .entries
+            .lock()
+            .expect("cache lock")
+            .insert(
+                url.to_string(),
+                Cached {
+                    value: value.clone(),
+                    loaded_ms: now_ms,
+                },
+            );
         Ok(value)
     }
 
@@ -439,7 +459,6 @@ pub(crate) struct ProviderIdentity {
     /// Every attribute the provider gave (ID token claims, userinfo).
     pub claims: serde_json::Map<String, Value>,
 }
-
 
 #[cfg(test)]
 mod tests;

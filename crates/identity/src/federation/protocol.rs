@@ -57,7 +57,11 @@ fn or_default(p: &IdentityProvider, key: &str, default: &str) -> String {
 
 impl Identity {
     async fn endpoints(&self, p: &IdentityProvider, now_ms: i64) -> Result<Endpoints, Failure> {
-        let fixed = |authorize: &str, token: &str, userinfo: Option<&str>, jwks: Option<&str>, issuer: Option<&str>| Endpoints {
+        let fixed = |authorize: &str,
+                     token: &str,
+                     userinfo: Option<&str>,
+                     jwks: Option<&str>,
+                     issuer: Option<&str>| Endpoints {
             authorize: or_default(p, "authorize_url", authorize),
             token: or_default(p, "token_url", token),
             userinfo: detail(p, "attributes_url").or(userinfo).map(str::to_owned),
@@ -110,7 +114,11 @@ impl Identity {
     /// An OIDC provider's endpoints: those given in ProviderDetails, the
     /// rest from its discovery document (whose `issuer` must be the
     /// configured one).
-    async fn oidc_endpoints(&self, p: &IdentityProvider, now_ms: i64) -> Result<Endpoints, Failure> {
+    async fn oidc_endpoints(
+        &self,
+        p: &IdentityProvider,
+        now_ms: i64,
+    ) -> Result<Endpoints, Failure> {
         let issuer = detail(p, "oidc_issuer")
             .ok_or_else(|| Failure::provider(&p.name, "no oidc_issuer"))?
             .trim_end_matches('/')
@@ -126,7 +134,10 @@ impl Identity {
             if doc["issuer"].as_str().map(|i| i.trim_end_matches('/')) != Some(issuer.as_str()) {
                 return Err(Failure::provider(
                     &p.name,
-                    format!("the discovery document names another issuer: {}", doc["issuer"]),
+                    format!(
+                        "the discovery document names another issuer: {}",
+                        doc["issuer"]
+                    ),
                 ));
             }
             doc
@@ -164,8 +175,8 @@ impl Identity {
         now_ms: i64,
     ) -> Result<String, Failure> {
         let e = self.endpoints(p, now_ms).await?;
-        let client_id = detail(p, "client_id")
-            .ok_or_else(|| Failure::provider(&p.name, "no client_id"))?;
+        let client_id =
+            detail(p, "client_id").ok_or_else(|| Failure::provider(&p.name, "no client_id"))?;
         let scopes = detail(p, "authorize_scopes").unwrap_or("");
         let mut url = url::Url::parse(&e.authorize)
             .map_err(|_| Failure::provider(&p.name, "authorize_url is not a URL"))?;
@@ -207,14 +218,22 @@ impl Identity {
         let tokens = self.exchange_code(p, &e, pending, code, now_ms).await?;
         let access_token = tokens["access_token"].as_str().unwrap_or("").to_string();
         let mut claims = Map::new();
-        let uses_id_token = matches!(p.provider_type.as_str(), "OIDC" | "Google" | "SignInWithApple");
+        let uses_id_token = matches!(
+            p.provider_type.as_str(),
+            "OIDC" | "Google" | "SignInWithApple"
+        );
         if uses_id_token {
             match tokens["id_token"].as_str() {
                 Some(t) => {
-                    claims = self.verify_id_token(p, &e, t, &pending.nonce, now_ms).await?;
+                    claims = self
+                        .verify_id_token(p, &e, t, &pending.nonce, now_ms)
+                        .await?;
                 }
                 None if p.provider_type != "OIDC" => {
-                    return Err(Failure::provider(&p.name, "no id_token in the token response"))
+                    return Err(Failure::provider(
+                        &p.name,
+                        "no id_token in the token response",
+                    ))
                 }
                 None => {}
             }
@@ -280,9 +299,14 @@ impl Identity {
         match (&secret, e.basic_auth) {
             (Some(s), true) => {
                 // RFC 6749 §2.3.1: both parts form-encoded before Basic.
-                let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+                let enc = |v: &str| {
+                    url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+                };
                 let pair = format!("{}:{}", enc(&client_id), enc(s));
-                headers.push(("authorization".into(), format!("Basic {}", crypto::b64(pair.as_bytes()))));
+                headers.push((
+                    "authorization".into(),
+                    format!("Basic {}", crypto::b64(pair.as_bytes())),
+                ));
             }
             (Some(s), false) => {
                 form.push(("client_id".into(), client_id.clone()));
@@ -313,7 +337,10 @@ impl Identity {
         let answer = self.provider_call(request).await?;
         let tokens = json_body(&e.token, &answer)?;
         if tokens["access_token"].as_str().is_none() && tokens["id_token"].as_str().is_none() {
-            return Err(Failure::provider(&p.name, "the token response has no token"));
+            return Err(Failure::provider(
+                &p.name,
+                "the token response has no token",
+            ));
         }
         Ok(tokens)
     }
@@ -347,7 +374,8 @@ impl Identity {
                 .append_pair("fields", &fields.join(","));
             target = u.into();
         }
-        let post = p.provider_type == "OIDC" && detail(p, "attributes_request_method") == Some("POST");
+        let post =
+            p.provider_type == "OIDC" && detail(p, "attributes_request_method") == Some("POST");
         let answer = self
             .provider_call(Outbound {
                 method: if post { Method::Post } else { Method::Get },
@@ -388,7 +416,9 @@ impl Identity {
             }
         }
         let (n, exp) = key.ok_or_else(|| bad("unknown kid"))?;
-        let claims = parsed.verify_with(&n, &exp).map_err(|e| bad(&e.to_string()))?;
+        let claims = parsed
+            .verify_with(&n, &exp)
+            .map_err(|e| bad(&e.to_string()))?;
         let client_id = detail(p, "client_id").unwrap_or("");
         if let Some(issuer) = &e.issuer {
             let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
@@ -414,7 +444,11 @@ impl Identity {
             Some(exp) if exp + LEEWAY_S > now => {}
             _ => return Err(bad("expired")),
         }
-        if claims.get("iat").and_then(Value::as_i64).is_some_and(|iat| iat > now + LEEWAY_S) {
+        if claims
+            .get("iat")
+            .and_then(Value::as_i64)
+            .is_some_and(|iat| iat > now + LEEWAY_S)
+        {
             return Err(bad("issued in the future"));
         }
         let given = claims.get("nonce").and_then(Value::as_str);
@@ -428,9 +462,8 @@ impl Identity {
 /// The modulus and exponent of the RSA signing key named `kid`.
 fn find_rsa_key(set: &Value, kid: &str) -> Option<(Vec<u8>, Vec<u8>)> {
     set["keys"].as_array()?.iter().find_map(|k| {
-        let usable = k["kty"] == "RSA"
-            && k["kid"] == kid
-            && k.get("use").is_none_or(|u| u == "sig");
+        let usable =
+            k["kty"] == "RSA" && k["kid"] == kid && k.get("use").is_none_or(|u| u == "sig");
         if !usable {
             return None;
         }
@@ -477,7 +510,8 @@ fn apple_user_claims(params: &[(String, String)], claims: &mut Map<String, Value
 /// team's private key, naming the team (`iss`), the service (`sub`) and
 /// Apple (`aud`), valid five minutes.
 fn apple_client_secret(p: &IdentityProvider, now_ms: i64) -> Result<String, Failure> {
-    let bad = |why: &str| Failure::provider(&p.name, format!("cannot sign the client secret: {why}"));
+    let bad =
+        |why: &str| Failure::provider(&p.name, format!("cannot sign the client secret: {why}"));
     let pem = detail(p, "private_key").ok_or_else(|| bad("no private_key"))?;
     let der = pem_body(pem).ok_or_else(|| bad("private_key is not a PEM key"))?;
     let key = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &der)

@@ -69,11 +69,19 @@ fn no_dtd(xml: &str) -> Result<(), String> {
 }
 
 fn is(doc: &Document<'_>, id: NodeId, ns: &str, local: &str) -> bool {
-    doc.element(id).is_some_and(|e| e.matches_name_ns(ns, local))
+    doc.element(id)
+        .is_some_and(|e| e.matches_name_ns(ns, local))
 }
 
-fn children<'d>(doc: &'d Document<'_>, id: NodeId, ns: &'d str, local: &'d str) -> impl Iterator<Item = NodeId> + 'd {
-    doc.children(id).into_iter().filter(move |c| is(doc, *c, ns, local))
+fn children<'d>(
+    doc: &'d Document<'_>,
+    id: NodeId,
+    ns: &'d str,
+    local: &'d str,
+) -> impl Iterator<Item = NodeId> + 'd {
+    doc.children(id)
+        .into_iter()
+        .filter(move |c| is(doc, *c, ns, local))
 }
 
 fn child(doc: &Document<'_>, id: NodeId, ns: &str, local: &str) -> Option<NodeId> {
@@ -134,8 +142,12 @@ pub fn parse_metadata(xml: &str) -> Result<IdpMetadata, String> {
             let mut certs = Vec::new();
             descendants(&doc, kd, NS_DSIG, "X509Certificate", &mut certs);
             for c in certs {
-                let b64: String = text(&doc, c).chars().filter(|c| !c.is_whitespace()).collect();
-                let der = crypto::b64_decode(&b64).ok_or("a certificate in the metadata is not base64")?;
+                let b64: String = text(&doc, c)
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect();
+                let der = crypto::b64_decode(&b64)
+                    .ok_or("a certificate in the metadata is not base64")?;
                 m.certificates.push(der);
             }
         }
@@ -282,7 +294,10 @@ pub fn verify_response(xml: &str, e: &Expected<'_>) -> Result<SamlIdentity, Stri
     if status != SUCCESS {
         return Err(format!("the provider answered with status {status}"));
     }
-    if doc.get_attribute(root, "Destination").is_some_and(|d| d != e.acs) {
+    if doc
+        .get_attribute(root, "Destination")
+        .is_some_and(|d| d != e.acs)
+    {
         return Err("the response is for another Destination".into());
     }
     if doc.get_attribute(root, "InResponseTo") != Some(e.request_id) {
@@ -294,14 +309,23 @@ pub fn verify_response(xml: &str, e: &Expected<'_>) -> Result<SamlIdentity, Stri
         }
     }
     let mut encrypted = Vec::new();
-    descendants(&doc, root, NS_ASSERTION, "EncryptedAssertion", &mut encrypted);
+    descendants(
+        &doc,
+        root,
+        NS_ASSERTION,
+        "EncryptedAssertion",
+        &mut encrypted,
+    );
     if !encrypted.is_empty() {
         return Err("encrypted assertions are not supported".into());
     }
     let mut assertions = Vec::new();
     descendants(&doc, root, NS_ASSERTION, "Assertion", &mut assertions);
     let [assertion] = assertions[..] else {
-        return Err(format!("the response holds {} assertions, not one", assertions.len()));
+        return Err(format!(
+            "the response holds {} assertions, not one",
+            assertions.len()
+        ));
     };
     if doc.parent(assertion) != Some(root) {
         return Err("the assertion is not a child of the response".into());
@@ -319,7 +343,8 @@ pub fn verify_response(xml: &str, e: &Expected<'_>) -> Result<SamlIdentity, Stri
         .to_string();
     let now = e.now_ms;
     let mut expires = now + 5 * 60_000;
-    let conditions = child(&doc, assertion, NS_ASSERTION, "Conditions").ok_or("the assertion has no Conditions")?;
+    let conditions = child(&doc, assertion, NS_ASSERTION, "Conditions")
+        .ok_or("the assertion has no Conditions")?;
     if let Some(nb) = doc.get_attribute(conditions, "NotBefore") {
         let nb = parse_instant(nb).ok_or("bad NotBefore")?;
         if nb > now + SKEW_MS {
@@ -333,7 +358,8 @@ pub fn verify_response(xml: &str, e: &Expected<'_>) -> Result<SamlIdentity, Stri
         }
         expires = expires.min(na + SKEW_MS);
     }
-    let restrictions: Vec<NodeId> = children(&doc, conditions, NS_ASSERTION, "AudienceRestriction").collect();
+    let restrictions: Vec<NodeId> =
+        children(&doc, conditions, NS_ASSERTION, "AudienceRestriction").collect();
     if restrictions.is_empty() {
         return Err("the assertion names no audience".into());
     }
@@ -342,7 +368,8 @@ pub fn verify_response(xml: &str, e: &Expected<'_>) -> Result<SamlIdentity, Stri
             return Err("the assertion is for another audience".into());
         }
     }
-    let subject = child(&doc, assertion, NS_ASSERTION, "Subject").ok_or("the assertion has no Subject")?;
+    let subject =
+        child(&doc, assertion, NS_ASSERTION, "Subject").ok_or("the assertion has no Subject")?;
     let name_id = child(&doc, subject, NS_ASSERTION, "NameID")
         .map(|n| text(&doc, n))
         .filter(|n| !n.is_empty())
@@ -355,7 +382,9 @@ pub fn verify_response(xml: &str, e: &Expected<'_>) -> Result<SamlIdentity, Stri
             return false;
         };
         let recipient = doc.get_attribute(data, "Recipient") == Some(e.acs);
-        let answers = doc.get_attribute(data, "InResponseTo").is_none_or(|r| r == e.request_id);
+        let answers = doc
+            .get_attribute(data, "InResponseTo")
+            .is_none_or(|r| r == e.request_id);
         let fresh = doc
             .get_attribute(data, "NotOnOrAfter")
             .and_then(parse_instant)
@@ -374,7 +403,10 @@ pub fn verify_response(xml: &str, e: &Expected<'_>) -> Result<SamlIdentity, Stri
             let values: Vec<String> = children(&doc, attribute, NS_ASSERTION, "AttributeValue")
                 .map(|v| text(&doc, v))
                 .collect();
-            attributes.entry(name.to_string()).or_default().extend(values);
+            attributes
+                .entry(name.to_string())
+                .or_default()
+                .extend(values);
         }
     }
     Ok(SamlIdentity {
@@ -409,9 +441,9 @@ fn check_signature(
     let covered = results.iter().any(|r| match r {
         VerifyResult::Valid { references, .. } => {
             r.all_reference_digests_verified()
-                && references
-                    .iter()
-                    .any(|x| x.resolved_node == Some(assertion) || x.resolved_node == Some(response))
+                && references.iter().any(|x| {
+                    x.resolved_node == Some(assertion) || x.resolved_node == Some(response)
+                })
         }
         VerifyResult::Invalid { .. } => false,
     });
@@ -467,15 +499,25 @@ mod tests {
             request_id: "_1",
             now_ms: 0,
         };
-        assert!(verify_response(xxe, &e).unwrap_err().contains("document type"));
-        assert!(verify_response("<!doctype x><x/>", &e).unwrap_err().contains("document type"));
+        assert!(verify_response(xxe, &e)
+            .unwrap_err()
+            .contains("document type"));
+        assert!(verify_response("<!doctype x><x/>", &e)
+            .unwrap_err()
+            .contains("document type"));
     }
 
     #[test]
     fn instants_round_trip() {
         assert_eq!(instant(1_700_000_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(parse_instant("2023-11-14T22:13:20Z"), Some(1_700_000_000_000));
-        assert_eq!(parse_instant("2023-11-14T22:13:20.5Z"), Some(1_700_000_000_500));
+        assert_eq!(
+            parse_instant("2023-11-14T22:13:20Z"),
+            Some(1_700_000_000_000)
+        );
+        assert_eq!(
+            parse_instant("2023-11-14T22:13:20.5Z"),
+            Some(1_700_000_000_500)
+        );
         assert_eq!(parse_instant("yesterday"), None);
     }
 
@@ -487,9 +529,15 @@ mod tests {
             sso_post: None,
             certificates: vec![vec![1]],
         };
-        let SamlRequest::Redirect(url) =
-            authn_request(&meta, "us-east-1_a", "https://d/saml2/idpresponse", "_r1", "rs", 0).unwrap()
-        else {
+        let SamlRequest::Redirect(url) = authn_request(
+            &meta,
+            "us-east-1_a",
+            "https://d/saml2/idpresponse",
+            "_r1",
+            "rs",
+            0,
+        )
+        .unwrap() else {
             panic!("redirect expected");
         };
         let u = url::Url::parse(&url).unwrap();
@@ -498,7 +546,11 @@ mod tests {
         assert_eq!(q["RelayState"], "rs");
         let packed = crypto::b64_decode(&q["SAMLRequest"]).unwrap();
         let mut xml = String::new();
-        std::io::Read::read_to_string(&mut flate2::read::DeflateDecoder::new(&packed[..]), &mut xml).unwrap();
+        std::io::Read::read_to_string(
+            &mut flate2::read::DeflateDecoder::new(&packed[..]),
+            &mut xml,
+        )
+        .unwrap();
         assert!(xml.contains("ID=\"_r1\"") && xml.contains("urn:amazon:cognito:sp:us-east-1_a"));
         assert!(xml.contains("AssertionConsumerServiceURL=\"https://d/saml2/idpresponse\""));
     }

@@ -35,8 +35,15 @@ impl Identity {
         now_ms: i64,
     ) -> Result<Begin, Failure> {
         let meta = self.saml_metadata(p, now_ms).await?;
-        match saml::authn_request(&meta, &p.pool_id, &pending.callback, request_id, state, now_ms)
-            .map_err(|e| Failure::provider(&p.name, e))?
+        match saml::authn_request(
+            &meta,
+            &p.pool_id,
+            &pending.callback,
+            request_id,
+            state,
+            now_ms,
+        )
+        .map_err(|e| Failure::provider(&p.name, e))?
         {
             SamlRequest::Redirect(url) => Ok(Begin::Redirect(url)),
             SamlRequest::Post { action, fields } => Ok(Begin::Post { action, fields }),
@@ -81,10 +88,19 @@ impl Identity {
         ));
         if !self
             .store
-            .claim_once(&key, &p.pool_id, "SAML_ASSERTION", now_ms, identity.expires_ms)
+            .claim_once(
+                &key,
+                &p.pool_id,
+                "SAML_ASSERTION",
+                now_ms,
+                identity.expires_ms,
+            )
             .await?
         {
-            return Err(bad(format!("assertion {} was already used", identity.assertion_id)));
+            return Err(bad(format!(
+                "assertion {} was already used",
+                identity.assertion_id
+            )));
         }
         let claims = identity.claims();
         let subject = match p.attribute_mapping.get("username") {

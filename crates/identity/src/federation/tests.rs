@@ -19,12 +19,18 @@ fn provider(name: &str, kind: &str) -> IdentityProvider {
 
 #[test]
 fn federated_usernames_follow_cognito() {
-    assert_eq!(federated_username(&provider("Google", "Google"), "123"), "google_123");
+    assert_eq!(
+        federated_username(&provider("Google", "Google"), "123"),
+        "google_123"
+    );
     assert_eq!(
         federated_username(&provider("SignInWithApple", "SignInWithApple"), "0.a"),
         "signinwithapple_0.a"
     );
-    assert_eq!(federated_username(&provider("Okta", "OIDC"), "00u1"), "Okta_00u1");
+    assert_eq!(
+        federated_username(&provider("Okta", "OIDC"), "00u1"),
+        "Okta_00u1"
+    );
 }
 
 #[test]

@@ -120,7 +120,15 @@ impl Identity {
             Some(u) => u,
             None => {
                 match self
-                    .create_federated(&pool, provider, a, &identity.subject, &username, &mapped, now_ms)
+                    .create_federated(
+                        &pool,
+                        provider,
+                        a,
+                        &identity.subject,
+                        &username,
+                        &mapped,
+                        now_ms,
+                    )
                     .await?
                 {
                     Some(created) => return Ok(created),
@@ -129,7 +137,9 @@ impl Identity {
                         .store
                         .user_by_username_key(&pool.id, &username_key(&pool, &username))
                         .await?
-                        .ok_or_else(|| Failure::new("server_error", "An internal error occurred."))?,
+                        .ok_or_else(|| {
+                            Failure::new("server_error", "An internal error occurred.")
+                        })?,
                 }
             }
         };
