@@ -71,6 +71,7 @@ try {
   const csrfA = await csrfOf(pageA);
   // The token as a subprotocol entry: chosen and echoed.
   out.byProtocol = await attempt(pageA, "/", ["chat", csrfA]);
+  out.csrfA = csrfA;
   // Refusals: no upgrade, so the page never sees an open socket.
   out.withoutCsrf = await attempt(pageA, "/");
   out.wrongCsrf = await attempt(pageA, "/?csrf=" + "A".repeat(csrfA.length));

@@ -90,10 +90,15 @@ def test_cors_preflight_allows_browser_sdks(server):
         assert h in allowed
 
 
-def test_oversized_body_is_refused_without_effect(server):
-    r = requests.post(server["CognitoEndpoint"], data="x" * (300 * 1024), timeout=10,
+def test_oversized_body_is_refused_without_effect(server, admin):
+    name = unique("big")
+    body = json.dumps({"ClientId": server["UserPoolClientId"], "Username": name, "Password": "Corr3ct-Horse!",
+                        "UserAttributes": [{"Name": "name", "Value": "x" * (300 * 1024)}]})
+    r = requests.post(server["CognitoEndpoint"], data=body, timeout=10,
                       headers={"X-Amz-Target": TARGET + "SignUp", "Content-Type": "application/x-amz-json-1.1"})
     assert r.status_code == 413
+    with pytest.raises(admin.exceptions.UserNotFoundException):
+        admin.admin_get_user(UserPoolId=server["UserPoolId"], Username=name)
 
 
 # --- user pools -------------------------------------------------------------

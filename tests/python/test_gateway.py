@@ -815,7 +815,7 @@ def test_node_inferred_and_callback_responses(gw):
     assert (r.status_code, r.text) == (201, "made")
 
 
-def test_node_handler_runs_invocations_concurrently(gw):
+def test_node_handler_answers_sixteen_invocations_sent_together(gw):
     import concurrent.futures
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda _: call(gw, "POST", "/node").status_code, range(16)))
@@ -850,7 +850,7 @@ def test_python_base64_response_is_decoded(gw):
     assert r.content == b"\x89PNG\r\n" and r.headers["content-type"] == "image/png"
 
 
-def test_lambda_invoke_api_endpoint_is_signed_and_its_function_errors_are_500(gw, helper):
+def test_lambda_invoke_api_endpoint_gets_a_sigv4_authorization_and_its_function_errors_are_500(gw, helper):
     r = call(gw, "GET", "/invoke")
     assert (r.status_code, r.text) == (200, "invoked GET /invoke")
     sent = helper.recorder.last("/2015-03-31/functions/greeter")

@@ -136,7 +136,9 @@ def test_implicit_flow_puts_tokens_in_the_fragment(server, user):
 ])
 def test_unregistered_redirect_uris_never_redirect(server, redirect):
     r = requests.get(authorize_url(server, redirect_uri=redirect), allow_redirects=False, timeout=10)
-    assert r.status_code == 302 and r.headers["Location"] == "/error?error=redirect_mismatch"
+    # Cognito's error page names the client.
+    assert r.status_code == 302
+    assert r.headers["Location"] == f"/error?error=redirect_mismatch&client_id={server['UserPoolClientId']}"
     page = requests.get(server["HostedUiUrl"] + r.headers["Location"], timeout=10)
     assert page.status_code == 400 and "redirect_mismatch" in page.text
     assert page.headers["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
@@ -160,7 +162,7 @@ def test_authorization_request_errors_go_back_to_the_client(server):
     assert error_of(request="eyJ...") == "request_not_supported"
     # The machine client has no callback: redirect_mismatch, never a redirect.
     r = requests.get(authorize_url(server, client_id=server["MachineClientId"]), allow_redirects=False, timeout=10)
-    assert r.headers["Location"] == "/error?error=redirect_mismatch"
+    assert r.headers["Location"] == f"/error?error=redirect_mismatch&client_id={server['MachineClientId']}"
 
 
 def test_codes_are_single_use_and_bound(server, user):
@@ -307,7 +309,7 @@ def test_page_forms_need_their_csrf_value_and_a_valid_client(server):
         assert r.status_code == 403, path
         bad = requests.get(server["HostedUiUrl"] + f"{path}?client_id=nope&response_type=code&redirect_uri={CALLBACK}",
                            allow_redirects=False, timeout=10)
-        assert bad.headers["Location"] == "/error?error=redirect_mismatch", path
+        assert bad.headers["Location"] == "/error?error=redirect_mismatch&client_id=nope", path
 
 
 def test_temporary_password_leads_to_the_new_password_page(server, admin):

@@ -117,14 +117,35 @@ def test_public_values_that_are_multiples_of_n_are_refused(server, public, user)
         assert error_type(e) == "NotAuthorizedException", bad
 
 
-def test_stale_timestamp_is_refused(server, public, user):
-    aws = srp(server, public, user)
-    params, response = start(server, public, aws)
-    answer = aws.process_challenge(response["ChallengeParameters"], params)
-    answer["TIMESTAMP"] = "Tue Jan 2 03:04:05 UTC 2024"
+def test_stale_timestamp_is_refused(server, public, user, monkeypatch):
+    """The client signs a block whose TIMESTAMP is ten minutes old: the
+    signature is right, only the age refuses it (a two-minute-old one is
+    taken, so the refusal is the 5-minute rule, not the signature)."""
+    import datetime as real_datetime
+
+    import pycognito.aws_srp as aws_srp
+
+    def signed_at(age):
+        class Clock(real_datetime.datetime):
+            @classmethod
+            def utcnow(cls):
+                return real_datetime.datetime.utcnow() - age
+
+        monkeypatch.setattr(aws_srp, "datetime", type("m", (), {"datetime": Clock}))
+        aws = srp(server, public, user)
+        params, response = start(server, public, aws)
+        answer = aws.process_challenge(response["ChallengeParameters"], params)
+        monkeypatch.undo()
+        return answer
+
+    fresh = signed_at(real_datetime.timedelta(minutes=2))
+    ok = public.respond_to_auth_challenge(ClientId=server["UserPoolClientId"], ChallengeName="PASSWORD_VERIFIER",
+                                          ChallengeResponses=fresh)
+    assert "AccessToken" in ok["AuthenticationResult"]
+    stale = signed_at(real_datetime.timedelta(minutes=10))
     with pytest.raises(ClientError) as e:
         public.respond_to_auth_challenge(ClientId=server["UserPoolClientId"], ChallengeName="PASSWORD_VERIFIER",
-                                         ChallengeResponses=answer)
+                                         ChallengeResponses=stale)
     assert error_type(e) == "NotAuthorizedException"
 
 

@@ -145,9 +145,11 @@ def test_aws_jwt_verify_refuses_wrong_client_wrong_use_and_tampering(server, pub
     wrong_client = aws_jwt_verify({**common, "token": result["AccessToken"], "tokenUse": "access",
                                    "clientId": server["ConfidentialClientId"]})
     assert not wrong_client["ok"]
+    assert f"Client ID not allowed: {server['UserPoolClientId']}" in wrong_client["error"], wrong_client
     wrong_use = aws_jwt_verify({**common, "token": result["IdToken"], "tokenUse": "access",
                                 "clientId": server["UserPoolClientId"]})
     assert not wrong_use["ok"]
+    assert "Token use not allowed: id. Expected: access" in wrong_use["error"], wrong_use
     h, p, s = result["AccessToken"].split(".")
     claims = json.loads(base64.urlsafe_b64decode(p + "=="))
     claims["username"] = "admin"

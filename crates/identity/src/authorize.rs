@@ -78,9 +78,11 @@ pub struct Authorization {
 /// Why an authorization request stops.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthorizeError {
-    /// Shown on the error page, never redirected (unknown client, redirect
-    /// URI not registered).
+    /// Shown on the error page, never redirected.
     Page(&'static str),
+    /// An unknown client, or a redirect URI it has not registered: the
+    /// error page, which names the client as Cognito's does.
+    RedirectMismatch { client_id: Option<String> },
     /// Sent back to the client's registered redirect URI.
     Redirect(String),
 }
@@ -131,14 +133,17 @@ impl Identity {
                 .map_err(|_| AuthorizeError::Page("server_error"))?,
             None => None,
         };
+        let mismatch = || AuthorizeError::RedirectMismatch {
+            client_id: p.get("client_id").map(|c| c.to_string()),
+        };
         let Some(client) = client.filter(|c| c.pool_id == pool_id) else {
-            return Err(AuthorizeError::Page("redirect_mismatch"));
+            return Err(mismatch());
         };
         let Some(redirect_uri) = p
             .get("redirect_uri")
             .filter(|r| client.settings.callback_urls.iter().any(|c| c == *r))
         else {
-            return Err(AuthorizeError::Page("redirect_mismatch"));
+            return Err(mismatch());
         };
         let state = p.get("state").map(|s| s.to_string());
         let fail = |error: &str, fragment: bool| {

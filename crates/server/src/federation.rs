@@ -121,12 +121,8 @@ fn auto_post(action: &str, fields: &[(String, String)]) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    // The hosted pages' headers, with a policy that lets this one script run.
+    crate::hosted::secure_page(h);
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_str(&format!(

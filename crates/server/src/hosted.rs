@@ -104,7 +104,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     r
 }
 
-fn secure_page(h: &mut HeaderMap) {
+pub(crate) fn secure_page(h: &mut HeaderMap) {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
@@ -162,6 +162,15 @@ fn trigger_error_page(message: &str) -> Response {
 pub(crate) fn authorize_failure(e: AuthorizeError) -> Response {
     match e {
         AuthorizeError::Page(code) => redirect(&format!("/error?error={code}")),
+        // Cognito's error page names the client (reference/cognito.md §5.1).
+        AuthorizeError::RedirectMismatch { client_id } => {
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            q.append_pair("error", "redirect_mismatch");
+            if let Some(c) = client_id {
+                q.append_pair("client_id", &c);
+            }
+            redirect(&format!("/error?{}", q.finish()))
+        }
         AuthorizeError::Redirect(url) => redirect(&url),
     }
 }
