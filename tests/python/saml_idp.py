@@ -157,3 +157,19 @@ class SamlIdp:
         args = server.apply_binding(BINDING_HTTP_POST, self.last_response,
                                     request.assertion_consumer_service_url, relay_state, response=True)
         return 200, args["data"]
+
+    def unsolicited(self, login, relay_state):
+        """An IdP-initiated response for `login` (answers no request): the
+        fields the browser posts to the ACS."""
+        person = self.people[login]
+        server = self.servers[15]
+        response = server.create_authn_response(
+            identity=person["attributes"], in_response_to=None, destination=self.acs,
+            sp_entity_id=self.sp_entity_id, userid=login,
+            name_id=NameID(format=NAMEID_FORMAT_PERSISTENT, text=person["name_id"]),
+            sign_response=False, sign_assertion=True,
+            authn={"class_ref": "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"},
+        )
+        self.last_response = str(response)
+        import base64
+        return {"SAMLResponse": base64.b64encode(self.last_response.encode()).decode(), "RelayState": relay_state}

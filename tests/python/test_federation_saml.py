@@ -317,3 +317,58 @@ def test_a_changed_signed_assertion_is_refused(server, admin, corp, idp, landing
     refused(flow.post(action, tampered(fields, lambda x: x.replace(f"{login}-nameid", "admin-nameid"))), landing)
     with pytest.raises(admin.exceptions.UserNotFoundException):
         admin.admin_get_user(UserPoolId=server["UserPoolId"], Username=f"{corp['name']}_admin-nameid")
+
+
+def test_idp_initiated_sign_in_only_when_allowed_and_only_once(server, admin, idp, landing):
+    """IDPInit: the IdP sends an unsolicited response whose RelayState is
+    the app's authorization request; the app gets a code. Without IDPInit,
+    or replayed, or asking for tokens in the fragment: refused."""
+    pool = server["UserPoolId"]
+    name = unique("Init")
+    admin.create_identity_provider(UserPoolId=pool, ProviderName=name, ProviderType="SAML",
+                                   ProviderDetails={"MetadataFile": idp.metadata, "IDPInit": "true"},
+                                   AttributeMapping={"email": MAIL})
+    client = admin.create_user_pool_client(
+        UserPoolId=pool, ClientName=unique("saml-init"), AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code", "implicit"], AllowedOAuthScopes=["openid", "email"], CallbackURLs=[landing.url],
+        SupportedIdentityProviders=[name])["UserPoolClient"]["ClientId"]
+    relay = urllib.parse.urlencode({"client_id": client, "redirect_uri": landing.url, "response_type": "code",
+                                    "scope": "openid email", "state": "app-state"})
+    login = person(idp)
+    fields = idp.unsolicited(login, relay)
+    browser = requests.Session()
+    page = browser.post(acs(server), data=fields, allow_redirects=False, timeout=10)
+    # No binding cookie (nothing began here): posted again from this site, then taken.
+    answer = browser.post(acs(server), data=Forms(page.text).forms[0]["fields"], allow_redirects=False, timeout=10)
+    flow = SamlFlow(server, {"name": name, "client": client}, landing)
+    claims = flow.claims(answer)
+    assert claims["cognito:username"] == f"{name}_{login}-nameid" and claims["email"] == f"{login}@corp.test"
+
+    # The same response again: its assertion was used.
+    again = browser.post(acs(server), data=dict(fields, cognate_reposted="1"), allow_redirects=False, timeout=10)
+    refused(again, landing)
+    # Tokens in a fragment are not given this way.
+    implicit = relay.replace("response_type=code", "response_type=token")
+    r = browser.post(acs(server), data=dict(idp.unsolicited(login, implicit), cognate_reposted="1"),
+                     allow_redirects=False, timeout=10)
+    assert r.headers["Location"] == "/error?error=invalid_request"
+
+
+def test_idp_initiated_is_refused_without_idp_init(server, admin, landing, tmp_path):
+    sp = f"urn:amazon:cognito:sp:{server['UserPoolId']}"
+    other = SamlIdp(tmp_path / "idp", sp, acs(server))
+    try:
+        name = unique("NoInit")
+        admin.create_identity_provider(UserPoolId=server["UserPoolId"], ProviderName=name, ProviderType="SAML",
+                                       ProviderDetails={"MetadataFile": other.metadata})
+        client = admin.create_user_pool_client(
+            UserPoolId=server["UserPoolId"], ClientName=unique("saml-noinit"), AllowedOAuthFlowsUserPoolClient=True,
+            AllowedOAuthFlows=["code"], AllowedOAuthScopes=["openid"], CallbackURLs=[landing.url],
+            SupportedIdentityProviders=[name])["UserPoolClient"]["ClientId"]
+        relay = urllib.parse.urlencode({"client_id": client, "redirect_uri": landing.url,
+                                        "response_type": "code", "scope": "openid", "state": "s"})
+        fields = dict(other.unsolicited(person(other), relay), cognate_reposted="1")
+        r = requests.post(acs(server), data=fields, allow_redirects=False, timeout=10)
+        assert r.status_code == 302 and r.headers["Location"] == "/error?error=invalid_request"
+    finally:
+        other.close()

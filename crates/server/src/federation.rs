@@ -207,8 +207,11 @@ async fn finish(s: &DomainState, params: Vec<(String, String)>, headers: &Header
     let identity = &s.app.identity;
     let now = s.app.now();
     let binding = cookie(headers, BINDING_COOKIE);
+    let Some(origin) = origin(s, headers) else {
+        return crate::hosted::error_page("invalid_request");
+    };
     let mut r = match identity
-        .federation_finish(&s.pool_id, &params, binding.as_deref(), now)
+        .federation_finish(&s.pool_id, &origin, &params, binding.as_deref(), now)
         .await
     {
         Ok((a, user)) => complete(s, &a, &user, now / 1000, true).await,

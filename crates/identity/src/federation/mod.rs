@@ -151,7 +151,7 @@ impl From<crate::CognitoError> for Failure {
     }
 }
 
-fn failure_redirect(a: &Authorization, provider: &str, f: &Failure) -> AuthorizeError {
+pub(crate) fn failure_redirect(a: &Authorization, provider: &str, f: &Failure) -> AuthorizeError {
     let description = f.description.clone().unwrap_or_else(|| {
         format!("The identity provider {provider} could not complete the sign-in.")
     });
@@ -269,11 +269,13 @@ impl Identity {
     }
 
     /// Finishes a federated sign-in with the provider's answer (the query
-    /// or form at `/oauth2/idpresponse`) and the browser's binding cookie:
-    /// the authorization to answer and the signed-in user.
+    /// or form at `/oauth2/idpresponse` or `/saml2/idpresponse`) and the
+    /// browser's binding cookie: the authorization to answer and the
+    /// signed-in user. `origin` is this domain as the browser reached it.
     pub async fn federation_finish(
         &self,
         pool_id: &str,
+        origin: &str,
         params: &[(String, String)],
         binding: Option<&str>,
         now_ms: i64,
@@ -290,6 +292,13 @@ impl Identity {
             .map_err(|_| AuthorizeError::Page("server_error"))?;
         let Some(session) = taken.filter(|s| s.pool_id == pool_id && s.challenge == CHALLENGE)
         else {
+            // A SAML response this server did not ask for: IdP-initiated,
+            // if the provider allows it.
+            if get("SAMLResponse").is_some() {
+                return self
+                    .saml_idp_initiated(pool_id, origin, params, now_ms)
+                    .await;
+            }
             return Err(AuthorizeError::Page("invalid_request"));
         };
         let Some(pending) = session

@@ -275,7 +275,9 @@ pub struct Expected<'a> {
     pub meta: &'a IdpMetadata,
     pub sp_entity_id: &'a str,
     pub acs: &'a str,
-    pub request_id: &'a str,
+    /// The AuthnRequest answered; None: an IdP-initiated response, which
+    /// must then answer none.
+    pub request_id: Option<&'a str>,
     pub now_ms: i64,
 }
 
@@ -300,8 +302,11 @@ pub fn verify_response(xml: &str, e: &Expected<'_>) -> Result<SamlIdentity, Stri
     {
         return Err("the response is for another Destination".into());
     }
-    if doc.get_attribute(root, "InResponseTo") != Some(e.request_id) {
-        return Err("the response does not answer our request".into());
+    if doc.get_attribute(root, "InResponseTo") != e.request_id {
+        return Err(match e.request_id {
+            Some(_) => "the response does not answer our request".into(),
+            None => "an IdP-initiated response answers a request".into(),
+        });
     }
     if let Some(issuer) = child(&doc, root, NS_ASSERTION, "Issuer") {
         if text(&doc, issuer) != e.meta.entity_id {
@@ -382,9 +387,11 @@ pub fn verify_response(xml: &str, e: &Expected<'_>) -> Result<SamlIdentity, Stri
             return false;
         };
         let recipient = doc.get_attribute(data, "Recipient") == Some(e.acs);
-        let answers = doc
-            .get_attribute(data, "InResponseTo")
-            .is_none_or(|r| r == e.request_id);
+        let answers = match (doc.get_attribute(data, "InResponseTo"), e.request_id) {
+            (None, _) => true,
+            (Some(r), Some(ours)) => r == ours,
+            (Some(_), None) => false,
+        };
         let fresh = doc
             .get_attribute(data, "NotOnOrAfter")
             .and_then(parse_instant)
@@ -415,6 +422,18 @@ pub fn verify_response(xml: &str, e: &Expected<'_>) -> Result<SamlIdentity, Stri
         name_id,
         attributes,
     })
+}
+
+/// The issuer a response claims (not yet verified): which provider to
+/// check an IdP-initiated response with.
+pub fn claimed_issuer(xml: &str) -> Option<String> {
+    no_dtd(xml).ok()?;
+    let doc = uppsala::parse(xml).ok()?;
+    let root = doc.document_element()?;
+    let from_response = child(&doc, root, NS_ASSERTION, "Issuer");
+    let from_assertion = child(&doc, root, NS_ASSERTION, "Assertion")
+        .and_then(|a| child(&doc, a, NS_ASSERTION, "Issuer"));
+    from_response.or(from_assertion).map(|i| text(&doc, i))
 }
 
 /// The assertion, or the response that holds it, must be covered by a
@@ -496,7 +515,7 @@ mod tests {
             },
             sp_entity_id: "sp",
             acs: "https://a/saml2/idpresponse",
-            request_id: "_1",
+            request_id: Some("_1"),
             now_ms: 0,
         };
         assert!(verify_response(xxe, &e)

@@ -3,9 +3,11 @@
 //! response made into a provider identity, each assertion used once.
 
 use cognate_store::providers::IdentityProvider;
+use cognate_store::users::User;
 
 use super::saml::{self, Expected, IdpMetadata, MetadataSource, SamlRequest};
-use super::{Begin, Failure, Pending, ProviderIdentity};
+use super::{failure_redirect, Begin, Failure, Pending, ProviderIdentity};
+use crate::authorize::{Authorization, AuthorizeError, ResponseType};
 use crate::{crypto, Identity};
 
 impl Identity {
@@ -50,8 +52,8 @@ impl Identity {
         }
     }
 
-    /// Verifies the provider's SAMLResponse; its assertion is remembered
-    /// until it expires, so the same assertion never signs in twice.
+    /// Verifies the provider's SAMLResponse for a sign-in this server
+    /// began.
     pub(super) async fn saml_identity(
         &self,
         p: &IdentityProvider,
@@ -59,24 +61,33 @@ impl Identity {
         response: Option<&str>,
         now_ms: i64,
     ) -> Result<ProviderIdentity, Failure> {
+        let request = pending.saml_request.as_deref().unwrap_or("");
+        self.verified_saml(p, response, &pending.callback, Some(request), now_ms)
+            .await
+    }
+
+    /// Checks a response (base64 as posted) as saml.rs says; its assertion
+    /// is remembered until it expires, so the same assertion never signs
+    /// in twice (with IdP-initiated sign-in, nothing else would stop it).
+    async fn verified_saml(
+        &self,
+        p: &IdentityProvider,
+        response: Option<&str>,
+        acs: &str,
+        request_id: Option<&str>,
+        now_ms: i64,
+    ) -> Result<ProviderIdentity, Failure> {
         let bad = |why: String| Failure::provider(&p.name, format!("SAML response refused: {why}"));
-        let raw: String = response
-            .ok_or_else(|| bad("no SAMLResponse".into()))?
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
-        let xml = crypto::b64_decode(&raw)
-            .and_then(|b| String::from_utf8(b).ok())
+        let xml = decode_response(response)
             .ok_or_else(|| bad("SAMLResponse is not base64 XML".into()))?;
         let meta = self.saml_metadata(p, now_ms).await?;
-        let request_id = pending.saml_request.as_deref().unwrap_or("");
         let sp = saml::sp_entity_id(&p.pool_id);
         let identity = saml::verify_response(
             &xml,
             &Expected {
                 meta: &meta,
                 sp_entity_id: &sp,
-                acs: &pending.callback,
+                acs,
                 request_id,
                 now_ms,
             },
@@ -114,4 +125,98 @@ impl Identity {
         };
         Ok(ProviderIdentity { subject, claims })
     }
+
+    /// IdP-initiated sign-in, for a SAML provider with `IDPInit: true`: a
+    /// response that answers no request, whose RelayState holds the
+    /// authorization request (client_id, redirect_uri, response_type=code,
+    /// scope, state) the app wants answered. No browser binding is
+    /// possible, so the assertion's single use is the guard.
+    pub(super) async fn saml_idp_initiated(
+        &self,
+        pool_id: &str,
+        origin: &str,
+        params: &[(String, String)],
+        now_ms: i64,
+    ) -> Result<(Authorization, User), AuthorizeError> {
+        let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let refused = |why: &str| {
+            tracing::warn!(pool_id, why, "IdP-initiated SAML response refused");
+            AuthorizeError::Page("invalid_request")
+        };
+        let xml = decode_response(get("SAMLResponse")).ok_or_else(|| refused("not base64 XML"))?;
+        let issuer = saml::claimed_issuer(&xml).ok_or_else(|| refused("no issuer"))?;
+        let provider = self
+            .idp_initiated_provider(pool_id, &issuer, now_ms)
+            .await
+            .ok_or_else(|| refused("no provider with IDPInit for this issuer"))?;
+        let mut request: Vec<(String, String)> =
+            url::form_urlencoded::parse(get("RelayState").unwrap_or("").as_bytes())
+                .into_owned()
+                .collect();
+        if request
+            .iter()
+            .any(|(k, v)| k == "identity_provider" && *v != provider.name)
+        {
+            return Err(refused("RelayState names another provider"));
+        }
+        if !request.iter().any(|(k, _)| k == "identity_provider") {
+            request.push(("identity_provider".into(), provider.name.clone()));
+        }
+        let a = self.authorize_request(pool_id, &request).await?;
+        if a.response_type != ResponseType::Code {
+            return Err(refused("IdP-initiated sign-in answers with a code only"));
+        }
+        let acs = format!("{origin}/saml2/idpresponse");
+        let result = async {
+            let identity = self
+                .verified_saml(&provider, get("SAMLResponse"), &acs, None, now_ms)
+                .await?;
+            self.federated_user(&provider, &a, identity, now_ms).await
+        }
+        .await;
+        match result {
+            Ok(user) => Ok((a, user)),
+            Err(f) => Err(failure_redirect(&a, &provider.name, &f)),
+        }
+    }
+
+    /// The pool's SAML provider that allows IdP-initiated sign-in and whose
+    /// metadata names `issuer`.
+    async fn idp_initiated_provider(
+        &self,
+        pool_id: &str,
+        issuer: &str,
+        now_ms: i64,
+    ) -> Option<IdentityProvider> {
+        let mut after = String::new();
+        loop {
+            let page = self
+                .store
+                .list_providers(pool_id, Some(&after), 60)
+                .await
+                .ok()?;
+            for p in &page {
+                let allowed = p.provider_type == "SAML"
+                    && p.details
+                        .get("IDPInit")
+                        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+                if allowed {
+                    if let Ok(meta) = self.saml_metadata(p, now_ms).await {
+                        if meta.entity_id == issuer {
+                            return Some(p.clone());
+                        }
+                    }
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == 60 => after = last.name.clone(),
+                _ => return None,
+            }
+        }
+    }
+}
+
+fn decode_response(response: Option<&str>) -> Option<String> {
+    let raw: String = response?.chars().filter(|c| !c.is_whitespace()).collect();
+    crypto::b64_decode(&raw).and_then(|b| String::from_utf8(b).ok())
 }
