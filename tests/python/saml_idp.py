@@ -40,17 +40,22 @@ def self_signed(folder):
     return key_path, cert_path
 
 
-def sp_metadata(entity_id, acs):
+def sp_metadata(entity_id, acs, cert=None, slo=None):
+    key = (f'<md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#">'
+           f'<ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>'
+           f'</md:KeyDescriptor>') if cert else ""
+    logout = f'<md:SingleLogoutService Binding="{BINDING_HTTP_REDIRECT}" Location="{slo}"/>' if slo else ""
     return f"""<?xml version="1.0"?>
 <md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity_id}">
   <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    {key}{logout}
     <md:AssertionConsumerService Binding="{BINDING_HTTP_POST}" Location="{acs}" index="0"/>
   </md:SPSSODescriptor>
 </md:EntityDescriptor>"""
 
 
 class SamlIdp:
-    def __init__(self, folder, sp_entity_id, acs, bindings=("redirect", "post")):
+    def __init__(self, folder, sp_entity_id, acs, bindings=("redirect", "post"), sp_cert=None, sp_slo=None):
         folder = pathlib.Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.key_file, self.cert_file = self_signed(folder)
@@ -62,6 +67,8 @@ class SamlIdp:
         self.expired = False
         self.last_response = None
         self.requests = []
+        self.logouts = []
+        self.sp_cert, self.sp_slo = sp_cert, sp_slo
         idp = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -83,6 +90,13 @@ class SamlIdp:
                     return self.send(200, idp.metadata, "application/samlmetadata+xml")
                 if url.path == "/sso/redirect":
                     return self.send(200, idp.authn(q, BINDING_HTTP_REDIRECT))
+                if url.path == "/slo":
+                    location = idp.logout(url.query, q)
+                    self.send_response(303)
+                    self.send_header("Location", location)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
                 return self.send(404, "not found")
 
             def do_POST(self):
@@ -98,6 +112,7 @@ class SamlIdp:
         self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.entity_id = f"{self.base}/metadata"
         endpoints = []
+        self.slo = [(f"{self.base}/slo", BINDING_HTTP_REDIRECT)] if sp_slo else []
         if "redirect" in bindings:
             endpoints.append((f"{self.base}/sso/redirect", BINDING_HTTP_REDIRECT))
         if "post" in bindings:
@@ -112,14 +127,15 @@ class SamlIdp:
         conf.load({
             "entityid": self.entity_id,
             "service": {"idp": {
-                "endpoints": {"single_sign_on_service": endpoints},
+                "endpoints": {"single_sign_on_service": endpoints, "single_logout_service": self.slo},
                 "policy": {"default": {"lifetime": {"minutes": lifetime}, "attribute_restrictions": None,
                                        "name_form": NAME_FORMAT_BASIC}},
                 "name_id_format": [NAMEID_FORMAT_PERSISTENT],
             }},
             "key_file": str(self.key_file),
             "cert_file": str(self.cert_file),
-            "metadata": {"inline": [sp_metadata(self.sp_entity_id, self.acs), sp_metadata(OTHER_SP, self.acs)]},
+            "metadata": {"inline": [sp_metadata(self.sp_entity_id, self.acs, self.sp_cert, self.sp_slo),
+                                    sp_metadata(OTHER_SP, self.acs)]},
             "xmlsec_binary": "/usr/bin/xmlsec1",
             "allow_unknown_attributes": True,
         })
@@ -173,3 +189,27 @@ class SamlIdp:
         self.last_response = str(response)
         import base64
         return {"SAMLResponse": base64.b64encode(self.last_response.encode()).decode(), "RelayState": relay_state}
+
+    def logout(self, raw_query, q):
+        """Single logout (HTTP-Redirect): the SP's signature over the query
+        as sent is checked with the SP's certificate, then a LogoutResponse
+        goes back to the SP's SingleLogoutService."""
+        import base64
+
+        from cryptography.hazmat.primitives.asymmetric import padding
+        parts = raw_query.split("&")
+        signed = "&".join(p for p in parts if not p.startswith("Signature="))
+        signature = base64.b64decode(q["Signature"])
+        cert = x509.load_der_x509_certificate(base64.b64decode(self.sp_cert))
+        cert.public_key().verify(signature, signed.encode(), padding.PKCS1v15(), hashes.SHA256())
+        assert q["SigAlg"] == "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+        server = self.servers[15]
+        request = server.parse_logout_request(q["SAMLRequest"], BINDING_HTTP_REDIRECT)
+        message = request.message
+        self.logouts.append({"name_id": message.name_id.text,
+                             "session_index": [i.text for i in message.session_index],
+                             "issuer": message.issuer.text})
+        response = server.create_logout_response(message, [BINDING_HTTP_REDIRECT])
+        args = server.apply_binding(BINDING_HTTP_REDIRECT, str(response), self.sp_slo, q["RelayState"],
+                                    response=True)
+        return dict(args["headers"])["Location"]

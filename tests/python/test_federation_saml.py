@@ -372,3 +372,44 @@ def test_idp_initiated_is_refused_without_idp_init(server, admin, landing, tmp_p
         assert r.status_code == 302 and r.headers["Location"] == "/error?error=invalid_request"
     finally:
         other.close()
+
+
+def test_single_logout_at_the_provider_with_idp_signout(server, admin, landing, tmp_path):
+    """IDPSignout: /logout sends the browser to the IdP's SingleLogoutService
+    with a LogoutRequest signed by the pool's key (the certificate of
+    GetSigningCertificate verifies it), naming the person and the IdP
+    session; the IdP's LogoutResponse at /saml2/logout leads on to the
+    app's logout URI. The hosted session is gone; the answer is single use."""
+    pool = server["UserPoolId"]
+    cert = admin.get_signing_certificate(UserPoolId=pool)["Certificate"]
+    sp = f"urn:amazon:cognito:sp:{pool}"
+    slo_idp = SamlIdp(tmp_path / "idp", sp, acs(server), sp_cert=cert,
+                      sp_slo=server["HostedUiUrl"] + "/saml2/logout")
+    try:
+        name = unique("Slo")
+        admin.create_identity_provider(UserPoolId=pool, ProviderName=name, ProviderType="SAML",
+                                       ProviderDetails={"MetadataFile": slo_idp.metadata, "IDPSignout": "true"},
+                                       AttributeMapping={"email": MAIL})
+        client = admin.create_user_pool_client(
+            UserPoolId=pool, ClientName=unique("saml-slo"), AllowedOAuthFlowsUserPoolClient=True,
+            AllowedOAuthFlows=["code"], AllowedOAuthScopes=["openid", "email"], CallbackURLs=[landing.url],
+            LogoutURLs=[landing.url], SupportedIdentityProviders=[name])["UserPoolClient"]["ClientId"]
+        login = person(slo_idp)
+        flow = SamlFlow(server, {"name": name, "client": client}, landing)
+        flow.claims(flow.post(*flow.response(login)))
+        assert flow.browser.cookies.get("cognate_session")
+
+        out = flow.browser.get(server["HostedUiUrl"] + "/logout?" + urllib.parse.urlencode(
+            {"client_id": client, "logout_uri": landing.url}), allow_redirects=False, timeout=10)
+        assert out.status_code == 302 and out.headers["Location"].startswith(slo_idp.base + "/slo?")
+        assert "cognate_session" not in flow.browser.cookies
+        back = flow.browser.get(out.headers["Location"], allow_redirects=False, timeout=10)
+        assert back.status_code == 303 and back.headers["Location"].startswith(server["HostedUiUrl"] + "/saml2/logout?")
+        [seen] = slo_idp.logouts
+        assert seen["name_id"] == f"{login}-nameid" and seen["issuer"] == sp and seen["session_index"]
+        done = flow.browser.get(back.headers["Location"], allow_redirects=False, timeout=10)
+        assert done.status_code == 302 and done.headers["Location"] == landing.url
+        again = flow.browser.get(back.headers["Location"], allow_redirects=False, timeout=10)
+        assert again.headers["Location"] == "/error?error=invalid_request"
+    finally:
+        slo_idp.close()

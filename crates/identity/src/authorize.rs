@@ -611,31 +611,33 @@ impl Identity {
     }
 
     /// The value of the hosted sign-in session cookie: pool, user, sign-in
-    /// time and expiry, HMAC-signed with a key every node shares.
+    /// time, expiry and, after a SAML sign-in whose provider signs out too,
+    /// that sign-in (`federation`), HMAC-signed with a key every node shares.
     pub async fn session_cookie(
         &self,
         pool_id: &str,
         sub: &str,
         auth_time: i64,
+        federation: Option<&Value>,
         now_ms: i64,
     ) -> Result<String, CognitoError> {
-        let body = crypto::b64url(
-            json!({"p": pool_id, "s": sub, "t": auth_time, "e": now_ms + SESSION_MS})
-                .to_string()
-                .as_bytes(),
-        );
+        let mut v = json!({"p": pool_id, "s": sub, "t": auth_time, "e": now_ms + SESSION_MS});
+        if let Some(f) = federation {
+            v["f"] = f.clone();
+        }
+        let body = crypto::b64url(v.to_string().as_bytes());
         let mac = crypto::hmac_sha256(&self.session_key().await?, body.as_bytes());
         Ok(format!("{body}.{}", crypto::b64url(&mac)))
     }
 
-    /// The user and sign-in time of a session cookie, if it is genuine,
-    /// unexpired, for this pool, and the user may still sign in.
-    pub async fn session_user(
+    /// A session cookie's content, if it is genuine, unexpired and for
+    /// this pool.
+    async fn session_payload(
         &self,
         pool_id: &str,
         cookie: &str,
         now_ms: i64,
-    ) -> Result<Option<(User, i64)>, CognitoError> {
+    ) -> Result<Option<Value>, CognitoError> {
         let Some((body, mac)) = cookie.split_once('.') else {
             return Ok(None);
         };
@@ -648,23 +650,47 @@ impl Identity {
         else {
             return Ok(None);
         };
-        let (Some(p), Some(s), Some(t), Some(e)) = (
-            v["p"].as_str(),
-            v["s"].as_str(),
-            v["t"].as_i64(),
-            v["e"].as_i64(),
-        ) else {
+        let fresh = v["e"].as_i64().is_some_and(|e| e > now_ms);
+        Ok((v["p"].as_str() == Some(pool_id) && fresh).then_some(v))
+    }
+
+    /// The user and sign-in time of a session cookie, if it is genuine,
+    /// unexpired, for this pool, and the user may still sign in.
+    pub async fn session_user(
+        &self,
+        pool_id: &str,
+        cookie: &str,
+        now_ms: i64,
+    ) -> Result<Option<(User, i64)>, CognitoError> {
+        let Some(v) = self.session_payload(pool_id, cookie, now_ms).await? else {
             return Ok(None);
         };
-        if p != pool_id || e <= now_ms {
+        let (Some(s), Some(t)) = (v["s"].as_str(), v["t"].as_i64()) else {
             return Ok(None);
-        }
+        };
         Ok(self
             .store
             .user_by_sub(pool_id, s)
             .await?
-            .filter(|u| u.enabled && u.status == status::CONFIRMED)
+            .filter(|u| {
+                u.enabled
+                    && (u.status == status::CONFIRMED || u.status == status::EXTERNAL_PROVIDER)
+            })
             .map(|u| (u, t)))
+    }
+
+    /// The federated sign-in a session cookie remembers, if any.
+    pub async fn session_federation(
+        &self,
+        pool_id: &str,
+        cookie: &str,
+        now_ms: i64,
+    ) -> Result<Option<Value>, CognitoError> {
+        Ok(self
+            .session_payload(pool_id, cookie, now_ms)
+            .await?
+            .and_then(|mut v| v.get_mut("f").map(Value::take))
+            .filter(|f| !f.is_null()))
     }
 }
 

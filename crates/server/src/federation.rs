@@ -17,7 +17,7 @@ use cognate_identity::crypto;
 use cognate_identity::federation::{Begin, Inbound, Method, Outbound, ProviderHttp};
 use cognate_identity::triggers::BoxFuture;
 
-use crate::hosted::{authorize_failure, complete, cookie, pairs, redirect};
+use crate::hosted::{authorize_failure, complete_with, cookie, pairs, redirect};
 use crate::oauth::DomainState;
 
 /// Binds a federated sign-in to the browser that began it.
@@ -192,6 +192,20 @@ pub async fn saml_response(
     finish(&s, form, &headers).await
 }
 
+/// The provider's LogoutResponse (HTTP-Redirect binding) after a single
+/// logout: on to where the logout was going.
+pub async fn saml_logout(State(s): State<DomainState>, RawQuery(query): RawQuery) -> Response {
+    match s
+        .app
+        .identity
+        .saml_logout_finish(&s.pool_id, &pairs(query.as_deref()), s.app.now())
+        .await
+    {
+        Ok(to) => redirect(&to),
+        Err(e) => authorize_failure(e),
+    }
+}
+
 /// Marks the re-posted SAML response.
 const REPOSTED: &str = "cognate_reposted";
 const SAML_PATH: &str = "/saml2/idpresponse";
@@ -214,7 +228,17 @@ async fn finish(s: &DomainState, params: Vec<(String, String)>, headers: &Header
         .federation_finish(&s.pool_id, &origin, &params, binding.as_deref(), now)
         .await
     {
-        Ok((a, user)) => complete(s, &a, &user, now / 1000, true).await,
+        Ok(done) => {
+            complete_with(
+                s,
+                &done.authorization,
+                &done.user,
+                now / 1000,
+                true,
+                done.session.as_ref(),
+            )
+            .await
+        }
         Err(e) => authorize_failure(e),
     };
     r.headers_mut()

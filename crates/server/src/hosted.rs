@@ -188,6 +188,19 @@ pub(crate) async fn complete(
     auth_time: i64,
     set_session: bool,
 ) -> Response {
+    complete_with(state, a, user, auth_time, set_session, None).await
+}
+
+/// [`complete`], the session remembering a federated sign-in to end at
+/// logout (`federation`).
+pub(crate) async fn complete_with(
+    state: &DomainState,
+    a: &Authorization,
+    user: &cognate_store::users::User,
+    auth_time: i64,
+    set_session: bool,
+    federation: Option<&serde_json::Value>,
+) -> Response {
     let now = state.app.now();
     let identity = &state.app.identity;
     // A fresh sign-in (not a session's): PostAuthentication may refuse it.
@@ -212,7 +225,7 @@ pub(crate) async fn complete(
     let mut r = redirect(&location);
     if set_session {
         match identity
-            .session_cookie(&state.pool_id, &user.sub, auth_time, now)
+            .session_cookie(&state.pool_id, &user.sub, auth_time, federation, now)
             .await
         {
             Ok(v) => {
@@ -465,11 +478,15 @@ pub async fn login_submit(
     }
 }
 
-pub async fn logout(State(s): State<DomainState>, RawQuery(query): RawQuery) -> Response {
+pub async fn logout(
+    State(s): State<DomainState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     let p = pairs(query.as_deref());
     let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let clear = format!("{SESSION_COOKIE}={}", cookie_attributes(&s, 0));
-    let mut r = if let Some(logout_uri) = get("logout_uri") {
+    let continue_to = if let Some(logout_uri) = get("logout_uri") {
         let allowed = match get("client_id") {
             Some(id) => matches!(s.app.identity.store().client(id).await,
                 Ok(Some(c)) if c.pool_id == s.pool_id && c.settings.logout_urls.iter().any(|u| u == logout_uri)),
@@ -478,14 +495,26 @@ pub async fn logout(State(s): State<DomainState>, RawQuery(query): RawQuery) -> 
         if !allowed {
             return error_page("invalid_request");
         }
-        redirect(logout_uri)
+        logout_uri.to_string()
     } else {
         // The re-login form: the parameters of an authorization request.
         match s.app.identity.authorize_request(&s.pool_id, &p).await {
-            Ok(_) => redirect(&format!("/login?{}", query.unwrap_or_default())),
+            Ok(_) => format!("/login?{}", query.unwrap_or_default()),
             Err(_) => return error_page("invalid_request"),
         }
     };
+    // A session from a SAML provider that signs out too ends there first.
+    let now = s.app.now();
+    let identity = &s.app.identity;
+    let mut at_provider = None;
+    if let Some(c) = cookie(&headers, SESSION_COOKIE) {
+        if let Ok(Some(f)) = identity.session_federation(&s.pool_id, &c, now).await {
+            at_provider = identity
+                .saml_logout_begin(&s.pool_id, &f, &continue_to, now)
+                .await;
+        }
+    }
+    let mut r = redirect(at_provider.as_deref().unwrap_or(&continue_to));
     r.headers_mut().append(
         header::SET_COOKIE,
         HeaderValue::from_str(&clear).expect("cookie is a header value"),

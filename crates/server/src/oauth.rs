@@ -54,6 +54,7 @@ pub fn domain_app(app: AppState, pool_id: String, secure: bool) -> Router {
             get(crate::federation::idp_response).post(crate::federation::idp_response_post),
         )
         .route("/saml2/idpresponse", post(crate::federation::saml_response))
+        .route("/saml2/logout", get(crate::federation::saml_logout))
         .route(
             "/oauth2/userInfo",
             get(hosted::userinfo).post(hosted::userinfo),

@@ -354,12 +354,31 @@ impl Identity {
     pub(crate) async fn get_signing_certificate(&self, i: SigningCertificateIn) -> Result<Value> {
         check_pool_id(&i.user_pool_id)?;
         self.pool_or_error(&i.user_pool_id).await?;
-        let key = format!("saml.signing_certificate.{}", i.user_pool_id);
-        let fresh = signing_certificate(&i.user_pool_id)?;
-        let kept = self.store.meta_get_or_insert(&key, &fresh).await?;
+        let (certificate, _) = self.pool_signing_key(&i.user_pool_id).await?;
+        Ok(json!({"Certificate": certificate}))
+    }
+
+    /// The pool's SAML signing certificate (base64 DER) and its key
+    /// (PKCS#8 DER), made at the first use and kept in the store.
+    pub(crate) async fn pool_signing_key(&self, pool_id: &str) -> Result<(String, Vec<u8>)> {
+        let key = format!("saml.signing_certificate.{pool_id}");
+        let kept = match self.store.meta_get(&key).await? {
+            Some(k) => k,
+            None => {
+                let fresh = signing_certificate(pool_id)?;
+                self.store.meta_get_or_insert(&key, &fresh).await?
+            }
+        };
         let kept: Value = serde_json::from_str(&kept)
             .map_err(|_| CognitoError::internal("An internal error occurred."))?;
-        Ok(json!({"Certificate": kept["certificate"]}))
+        let pkcs8 = kept["key_pkcs8"]
+            .as_str()
+            .and_then(crate::crypto::b64_decode)
+            .ok_or_else(|| CognitoError::internal("An internal error occurred."))?;
+        Ok((
+            kept["certificate"].as_str().unwrap_or_default().to_string(),
+            pkcs8,
+        ))
     }
 }
 

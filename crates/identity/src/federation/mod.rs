@@ -279,7 +279,7 @@ impl Identity {
         params: &[(String, String)],
         binding: Option<&str>,
         now_ms: i64,
-    ) -> Result<(Authorization, User), AuthorizeError> {
+    ) -> Result<FederatedSignIn, AuthorizeError> {
         let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         // OAuth providers answer with `state`, SAML ones with RelayState.
         let Some(state) = get("state").or_else(|| get("RelayState")) else {
@@ -353,11 +353,17 @@ impl Identity {
                 self.provider_identity(&provider, &pending, code, params, now_ms)
                     .await?
             };
-            self.federated_user(&provider, a, identity, now_ms).await
+            let session = identity.session.clone();
+            let user = self.federated_user(&provider, a, identity, now_ms).await?;
+            Ok::<_, Failure>((user, session))
         }
         .await;
         match result {
-            Ok(user) => Ok((pending.authorization, user)),
+            Ok((user, session)) => Ok(FederatedSignIn {
+                authorization: pending.authorization,
+                user,
+                session,
+            }),
             Err(f) => Err(failure_redirect(a, &pending.provider, &f)),
         }
     }
@@ -467,6 +473,19 @@ pub(crate) struct ProviderIdentity {
     pub subject: String,
     /// Every attribute the provider gave (ID token claims, userinfo).
     pub claims: serde_json::Map<String, Value>,
+    /// What the hosted session keeps to sign out at the provider too
+    /// (SAML with IDPSignout).
+    pub session: Option<Value>,
+}
+
+/// A finished federated sign-in.
+#[derive(Debug)]
+pub struct FederatedSignIn {
+    pub authorization: Authorization,
+    pub user: User,
+    /// For the hosted session cookie: the provider session to end at
+    /// logout (SAML with IDPSignout), if any.
+    pub session: Option<Value>,
 }
 
 #[cfg(test)]

@@ -271,7 +271,11 @@ impl Identity {
             .ok_or_else(|| {
                 Failure::provider(&p.name, format!("the provider gave no {subject_claim}"))
             })?;
-        Ok(ProviderIdentity { subject, claims })
+        Ok(ProviderIdentity {
+            subject,
+            claims,
+            session: None,
+        })
     }
 
     async fn exchange_code(

@@ -49,6 +49,8 @@ pub struct IdpMetadata {
     pub entity_id: String,
     pub sso_redirect: Option<String>,
     pub sso_post: Option<String>,
+    /// SingleLogoutService with the HTTP-Redirect binding.
+    pub slo_redirect: Option<String>,
     /// Signing certificates (DER).
     pub certificates: Vec<Vec<u8>>,
 }
@@ -125,8 +127,13 @@ pub fn parse_metadata(xml: &str) -> Result<IdpMetadata, String> {
             entity_id,
             sso_redirect: None,
             sso_post: None,
+            slo_redirect: None,
             certificates: Vec::new(),
         };
+        m.slo_redirect = children(&doc, idp, NS_METADATA, "SingleLogoutService")
+            .find(|s| doc.get_attribute(*s, "Binding") == Some(BINDING_REDIRECT))
+            .and_then(|s| doc.get_attribute(s, "Location"))
+            .map(str::to_owned);
         for sso in children(&doc, idp, NS_METADATA, "SingleSignOnService") {
             let location = doc.get_attribute(sso, "Location").map(str::to_owned);
             match doc.get_attribute(sso, "Binding") {
@@ -246,6 +253,105 @@ pub fn authn_request(
     }
 }
 
+/// RSA-SHA256, the signature algorithm of the Redirect binding.
+const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+
+fn deflate_b64(xml: &str) -> Result<String, String> {
+    let mut deflate =
+        flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    deflate
+        .write_all(xml.as_bytes())
+        .map_err(|e| e.to_string())?;
+    Ok(crypto::b64(&deflate.finish().map_err(|e| e.to_string())?))
+}
+
+/// What a LogoutRequest names: the person and the IdP session.
+pub struct LogoutSubject<'a> {
+    pub name_id: &'a str,
+    pub session_index: Option<&'a str>,
+}
+
+/// A LogoutRequest for the HTTP-Redirect binding, signed with the pool's
+/// key as that binding signs (SAML bindings §3.4.4.1: RSA-SHA256 over
+/// `SAMLRequest=..&RelayState=..&SigAlg=..` as sent).
+pub fn logout_request(
+    meta: &IdpMetadata,
+    pool_id: &str,
+    request_id: &str,
+    who: &LogoutSubject<'_>,
+    relay_state: &str,
+    key_pkcs8: &[u8],
+    now_ms: i64,
+) -> Result<String, String> {
+    let destination = meta
+        .slo_redirect
+        .as_deref()
+        .ok_or("no SingleLogoutService")?;
+    let session = who
+        .session_index
+        .map(|i| format!("<samlp:SessionIndex>{}</samlp:SessionIndex>", xml_escape(i)))
+        .unwrap_or_default();
+    let xml = format!(
+        "<samlp:LogoutRequest xmlns:samlp=\"{NS_PROTOCOL}\" xmlns:saml=\"{NS_ASSERTION}\" ID=\"{id}\" Version=\"2.0\" \
+         IssueInstant=\"{now}\" Destination=\"{dest}\"><saml:Issuer>{issuer}</saml:Issuer>\
+         <saml:NameID>{name}</saml:NameID>{session}</samlp:LogoutRequest>",
+        id = xml_escape(request_id),
+        now = instant(now_ms),
+        dest = xml_escape(destination),
+        issuer = xml_escape(&sp_entity_id(pool_id)),
+        name = xml_escape(who.name_id),
+    );
+    let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+    let signed = format!(
+        "SAMLRequest={}&RelayState={}&SigAlg={}",
+        enc(&deflate_b64(&xml)?),
+        enc(relay_state),
+        enc(RSA_SHA256)
+    );
+    let key = aws_lc_rs::signature::RsaKeyPair::from_pkcs8(key_pkcs8).map_err(|e| e.to_string())?;
+    let mut sig = vec![0u8; key.public_modulus_len()];
+    key.sign(
+        &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+        &aws_lc_rs::rand::SystemRandom::new(),
+        signed.as_bytes(),
+        &mut sig,
+    )
+    .map_err(|e| e.to_string())?;
+    let sep = if destination.contains('?') { '&' } else { '?' };
+    Ok(format!(
+        "{destination}{sep}{signed}&Signature={}",
+        enc(&crypto::b64(&sig))
+    ))
+}
+
+/// The request a LogoutResponse (Redirect binding: DEFLATE, base64)
+/// answers, and whether it says Success.
+pub fn logout_response(encoded: &str) -> Result<(String, bool), String> {
+    let raw: String = encoded.chars().filter(|c| !c.is_whitespace()).collect();
+    let packed = crypto::b64_decode(&raw).ok_or("not base64")?;
+    let mut xml = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::DeflateDecoder::new(&packed[..]),
+        &mut xml,
+    )
+    .map_err(|e| format!("not DEFLATE: {e}"))?;
+    no_dtd(&xml)?;
+    let doc = uppsala::parse(&xml).map_err(|e| format!("not XML: {e}"))?;
+    let root = doc.document_element().ok_or("empty")?;
+    if !is(&doc, root, NS_PROTOCOL, "LogoutResponse") {
+        return Err("not a LogoutResponse".into());
+    }
+    let answers = doc
+        .get_attribute(root, "InResponseTo")
+        .ok_or("no InResponseTo")?
+        .to_string();
+    let ok = child(&doc, root, NS_PROTOCOL, "Status")
+        .and_then(|s| child(&doc, s, NS_PROTOCOL, "StatusCode"))
+        .and_then(|c| doc.get_attribute(c, "Value"))
+        == Some(SUCCESS);
+    Ok((answers, ok))
+}
+
 /// What a verified assertion says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SamlIdentity {
@@ -253,6 +359,8 @@ pub struct SamlIdentity {
     /// Until when the assertion could be used (its ID is kept that long).
     pub expires_ms: i64,
     pub name_id: String,
+    /// The IdP's session (AuthnStatement SessionIndex), for single logout.
+    pub session_index: Option<String>,
     /// Every attribute, by its Name, with its values.
     pub attributes: BTreeMap<String, Vec<String>>,
 }
@@ -416,10 +524,14 @@ pub fn verify_response(xml: &str, e: &Expected<'_>) -> Result<SamlIdentity, Stri
                 .extend(values);
         }
     }
+    let session_index = child(&doc, assertion, NS_ASSERTION, "AuthnStatement")
+        .and_then(|a| doc.get_attribute(a, "SessionIndex"))
+        .map(str::to_owned);
     Ok(SamlIdentity {
         assertion_id,
         expires_ms: expires,
         name_id,
+        session_index,
         attributes,
     })
 }
@@ -511,6 +623,7 @@ mod tests {
                 entity_id: "idp".into(),
                 sso_redirect: None,
                 sso_post: None,
+                slo_redirect: None,
                 certificates: Vec::new(),
             },
             sp_entity_id: "sp",
@@ -546,6 +659,7 @@ mod tests {
             entity_id: "idp".into(),
             sso_redirect: Some("https://idp.test/sso?x=1".into()),
             sso_post: None,
+            slo_redirect: None,
             certificates: vec![vec![1]],
         };
         let SamlRequest::Redirect(url) = authn_request(

@@ -3,11 +3,10 @@
 //! response made into a provider identity, each assertion used once.
 
 use cognate_store::providers::IdentityProvider;
-use cognate_store::users::User;
 
 use super::saml::{self, Expected, IdpMetadata, MetadataSource, SamlRequest};
-use super::{failure_redirect, Begin, Failure, Pending, ProviderIdentity};
-use crate::authorize::{Authorization, AuthorizeError, ResponseType};
+use super::{failure_redirect, Begin, Failure, FederatedSignIn, Pending, ProviderIdentity};
+use crate::authorize::{AuthorizeError, ResponseType};
 use crate::{crypto, Identity};
 
 impl Identity {
@@ -123,7 +122,18 @@ impl Identity {
                 .ok_or_else(|| bad(format!("no {attr} attribute")))?,
             None => identity.name_id.clone(),
         };
-        Ok(ProviderIdentity { subject, claims })
+        let signs_out = p
+            .details
+            .get("IDPSignout")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let session = signs_out.then(
+            || serde_json::json!({"n": p.name, "i": identity.name_id, "x": identity.session_index}),
+        );
+        Ok(ProviderIdentity {
+            subject,
+            claims,
+            session,
+        })
     }
 
     /// IdP-initiated sign-in, for a SAML provider with `IDPInit: true`: a
@@ -137,7 +147,7 @@ impl Identity {
         origin: &str,
         params: &[(String, String)],
         now_ms: i64,
-    ) -> Result<(Authorization, User), AuthorizeError> {
+    ) -> Result<FederatedSignIn, AuthorizeError> {
         let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         let refused = |why: &str| {
             tracing::warn!(pool_id, why, "IdP-initiated SAML response refused");
@@ -171,11 +181,17 @@ impl Identity {
             let identity = self
                 .verified_saml(&provider, get("SAMLResponse"), &acs, None, now_ms)
                 .await?;
-            self.federated_user(&provider, &a, identity, now_ms).await
+            let session = identity.session.clone();
+            let user = self.federated_user(&provider, &a, identity, now_ms).await?;
+            Ok::<_, Failure>((user, session))
         }
         .await;
         match result {
-            Ok(user) => Ok((a, user)),
+            Ok((user, session)) => Ok(FederatedSignIn {
+                authorization: a,
+                user,
+                session,
+            }),
             Err(f) => Err(failure_redirect(&a, &provider.name, &f)),
         }
     }
@@ -213,6 +229,101 @@ impl Identity {
                 _ => return None,
             }
         }
+    }
+}
+
+/// The challenge name of a pending single logout.
+const LOGOUT: &str = "SAML_LOGOUT";
+
+impl Identity {
+    /// Single logout at logout: when the session came from a SAML provider
+    /// with IDPSignout, the browser goes to the provider's
+    /// SingleLogoutService with a signed LogoutRequest, and comes back to
+    /// `/saml2/logout`, then to `continue_to`. None: nothing to end there.
+    pub async fn saml_logout_begin(
+        &self,
+        pool_id: &str,
+        federation: &serde_json::Value,
+        continue_to: &str,
+        now_ms: i64,
+    ) -> Option<String> {
+        let name = federation["n"].as_str()?;
+        let name_id = federation["i"].as_str()?;
+        let p = self.store.provider(pool_id, name).await.ok()??;
+        let signs_out = p
+            .details
+            .get("IDPSignout")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        if p.provider_type != "SAML" || !signs_out {
+            return None;
+        }
+        let meta = self.saml_metadata(&p, now_ms).await.ok()?;
+        let (_, key) = self.pool_signing_key(pool_id).await.ok()?;
+        let state = crypto::b64url(&crypto::random_bytes::<32>());
+        let request_id = format!("_{}", crypto::hex(&crypto::random_bytes::<20>()));
+        let who = saml::LogoutSubject {
+            name_id,
+            session_index: federation["x"].as_str(),
+        };
+        let url =
+            match saml::logout_request(&meta, pool_id, &request_id, &who, &state, &key, now_ms) {
+                Ok(u) => u,
+                Err(e) => {
+                    tracing::warn!(provider = name, error = %e, "no single logout at the provider");
+                    return None;
+                }
+            };
+        let pending = cognate_store::codes::AuthSession {
+            session_hash: crypto::stored_hash(&state),
+            pool_id: pool_id.to_string(),
+            client_id: String::new(),
+            sub: String::new(),
+            challenge: LOGOUT.into(),
+            created_ms: now_ms,
+            expires_ms: now_ms + super::STATE_MS,
+            payload: Some(
+                serde_json::json!({"request": request_id, "to": continue_to}).to_string(),
+            ),
+        };
+        self.store.insert_auth_session(&pending).await.ok()?;
+        Some(url)
+    }
+
+    /// The provider's LogoutResponse at `/saml2/logout`: where the browser
+    /// goes on (the logout URI or sign-in page the logout asked for).
+    /// Err: no such logout (unknown, used or expired RelayState, or an
+    /// answer to another request).
+    pub async fn saml_logout_finish(
+        &self,
+        pool_id: &str,
+        params: &[(String, String)],
+        now_ms: i64,
+    ) -> Result<String, AuthorizeError> {
+        let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let refused = |why: &str| {
+            tracing::warn!(pool_id, why, "SAML LogoutResponse refused");
+            AuthorizeError::Page("invalid_request")
+        };
+        let state = get("RelayState").ok_or_else(|| refused("no RelayState"))?;
+        let pending = self
+            .store
+            .take_auth_session(&crypto::stored_hash(state), now_ms)
+            .await
+            .map_err(|_| AuthorizeError::Page("server_error"))?
+            .filter(|s| s.pool_id == pool_id && s.challenge == LOGOUT)
+            .and_then(|s| s.payload)
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
+            .ok_or_else(|| refused("unknown RelayState"))?;
+        let (answers, ok) =
+            saml::logout_response(get("SAMLResponse").unwrap_or("")).map_err(|e| refused(&e))?;
+        if Some(answers.as_str()) != pending["request"].as_str() {
+            return Err(refused("the response answers another request"));
+        }
+        if !ok {
+            // The session here is over either way; the provider's is not.
+            tracing::warn!(pool_id, "the identity provider did not end its session");
+        }
+        Ok(pending["to"].as_str().unwrap_or("/").to_string())
     }
 }
 
