@@ -140,6 +140,14 @@ def test_google(server, admin, google, landing):
     assert token_call["body"]["client_secret"] == google.client_secret and token_call["body"]["code_verifier"]
     assert "authorization" not in token_call["headers"]
     assert only_call(google, "/userinfo")["headers"]["authorization"].startswith("Bearer at-")
+    # The hosted session now signs the federated user in to the pool's
+    # clients without the provider (single sign-on).
+    calls = len(google.calls)
+    q = {"client_id": client_id, "response_type": "code", "redirect_uri": landing.url, "state": "app-state",
+         "scope": SCOPES}
+    sso = flow.browser.get(server["HostedUiUrl"] + "/oauth2/authorize?" + urllib.parse.urlencode(q),
+                           allow_redirects=False, timeout=10)
+    assert flow.tokens(sso)["sub"] == claims["sub"] and len(google.calls) == calls
 
 
 def test_facebook_graph_api(server, admin, landing):
