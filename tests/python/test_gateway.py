@@ -1021,13 +1021,21 @@ def test_access_log_lines_are_json_with_context_fields_and_no_tokens(gw, pool_us
     token = pool_user["p"]["AccessToken"]
     r = call(gw, "GET", f"/pool?access_token={token}", token)
     request_id = r.headers["apigw-requestid"]
-    time.sleep(0.2)
-    log = (gw.data_dir / "server.log").read_text()
-    line = next(l for l in log.splitlines() if request_id in l and "cognate::access" in l)
+
+    def access_line():
+        log = (gw.data_dir / "server.log").read_text()
+        return next((l for l in log.splitlines() if request_id in l and "cognate::access" in l), None)
+
+    # The line is written after the answer: wait for it to appear.
+    deadline = time.monotonic() + 10
+    while (line := access_line()) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert line, "no access log line for the request"
     entry = json.loads(line[line.index("{"):])
     assert entry["requestId"] == request_id and entry["routeKey"] == "GET /pool" and entry["status"] == 200
     assert entry["httpMethod"] == "GET" and entry["path"] == "/pool" and entry["stage"] == "$default"
     assert entry["authorizerPrincipal"] == pyjwt.decode(token, options={"verify_signature": False})["sub"]
+    log = (gw.data_dir / "server.log").read_text()
     assert token not in log and token.split(".")[2] not in log
 
 
