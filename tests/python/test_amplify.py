@@ -3,6 +3,7 @@ fetchAuthSession with a forced refresh (GetTokensFromRefreshToken),
 getCurrentUser and a global signOut."""
 
 import json
+import time
 import subprocess
 
 import jwt
@@ -32,10 +33,18 @@ def test_amplify_v6_signs_in_refreshes_and_signs_out(tmp_path):
         again = jwt.decode(result["refreshedAccessToken"], options={"verify_signature": False})
         assert first["origin_jti"] == again["origin_jti"] and first["jti"] != again["jti"]
         assert result["signedOut"] is True
-        with open(s.data_dir / "server.log") as f:
-            calls = [json_op for json_op in f.read().split() if json_op.startswith("operation=")]
-        for op in ["InitiateAuth", "RespondToAuthChallenge", "GetTokensFromRefreshToken", "GlobalSignOut"]:
-            assert f"operation={op}" in calls, (op, calls)
+        wanted = ["InitiateAuth", "RespondToAuthChallenge", "GetTokensFromRefreshToken", "GlobalSignOut"]
+
+        def calls():
+            with open(s.data_dir / "server.log") as f:
+                return [word for word in f.read().split() if word.startswith("operation=")]
+
+        # Log lines are written by the server's log thread: wait for them.
+        deadline = time.monotonic() + 10
+        while any(f"operation={op}" not in calls() for op in wanted) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for op in wanted:
+            assert f"operation={op}" in calls(), (op, calls())
         # The global sign-out revoked what Amplify held.
         public = s.client(signed=False)
         try:

@@ -254,12 +254,20 @@ enum UsersCommand {
 }
 
 fn main() -> ExitCode {
+    // Log lines (the access log among them) go to a channel and are written
+    // to stderr by a thread of their own, so a request never waits on a
+    // write(2). Not lossy: past 128k queued lines a request waits rather
+    // than a line being dropped. The guard flushes what is queued at exit.
+    let (writer, _flush_at_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("cognate-log")
+        .finish(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("COGNATE_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
