@@ -7,6 +7,7 @@
 # and the medians.
 #
 # Usage: bench/access_log.sh [SECONDS per run, default 10] [ROUNDS, default 3]
+# BENCH_BINARY=path runs another build of cognate (for a before/after).
 # Needs: nginx and wrk (Debian packages), jq, curl. Installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +16,8 @@ ROUNDS=${2:-3}
 for tool in nginx wrk jq curl; do
   command -v "$tool" >/dev/null || { echo "bench/access_log.sh needs $tool" >&2; exit 1; }
 done
-cargo build --release --locked --bin cognate
+BIN=${BENCH_BINARY:-target/release/cognate}
+[ -n "${BENCH_BINARY:-}" ] || cargo build --release --locked --bin cognate
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -73,7 +75,7 @@ EOF
 # token serves every run.
 start() {  # log-filter
   rm -f "$WORK/outputs.json"
-  COGNATE_LOG="$1" target/release/cognate serve --config "$WORK/cognate.toml" --data-dir "$WORK/cognate" \
+  COGNATE_LOG="$1" "$BIN" serve --config "$WORK/cognate.toml" --data-dir "$WORK/cognate" \
     --listen "127.0.0.1:$MAIN" --outputs-file "$WORK/outputs.json" >> "$WORK/cognate.log" 2>&1 &
   COGNATE_PID=$!
   for _ in $(seq 200); do [ -s "$WORK/outputs.json" ] && break; sleep 0.05; done
@@ -85,8 +87,8 @@ stop() {
 }
 
 start "info,sqlx=warn"
-target/release/cognate users create --outputs "$WORK/outputs.json" --username bench --password 'Bench-passw0rd!' >/dev/null
-TOKEN=$(target/release/cognate token --outputs "$WORK/outputs.json" --username bench --password 'Bench-passw0rd!' \
+"$BIN" users create --outputs "$WORK/outputs.json" --username bench --password 'Bench-passw0rd!' >/dev/null
+TOKEN=$("$BIN" token --outputs "$WORK/outputs.json" --username bench --password 'Bench-passw0rd!' \
   | jq -r '.AccessToken // .AuthenticationResult.AccessToken')
 status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$API/hello")
 [ "$status" = 200 ] || { echo "sanity: got $status" >&2; exit 1; }
