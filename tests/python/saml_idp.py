@@ -68,6 +68,8 @@ class SamlIdp:
         self.last_response = None
         self.requests = []
         self.logouts = []
+        # The SP's certificate (base64 DER) to encrypt assertions to.
+        self.encrypt_for = None
         self.sp_cert, self.sp_slo = sp_cert, sp_slo
         idp = self
 
@@ -170,6 +172,8 @@ class SamlIdp:
             authn={"class_ref": "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"},
         )
         self.last_response = str(response)
+        if self.encrypt_for:
+            self.last_response = self.encrypted(self.last_response)
         args = server.apply_binding(BINDING_HTTP_POST, self.last_response,
                                     request.assertion_consumer_service_url, relay_state, response=True)
         return 200, args["data"]
@@ -213,3 +217,22 @@ class SamlIdp:
         args = server.apply_binding(BINDING_HTTP_REDIRECT, str(response), self.sp_slo, q["RelayState"],
                                     response=True)
         return dict(args["headers"])["Location"]
+
+    def encrypted(self, response):
+        """The response with its (signed) assertion encrypted to the SP's
+        certificate by xmlsec1: AES-128-CBC content, RSA-OAEP key transport,
+        inside an EncryptedAssertion (signed, then encrypted)."""
+        import re
+        import tempfile
+
+        from saml2.sigver import pre_encryption_part
+        m = re.search(r"<(\w+:)?Assertion[ >]", response)
+        prefix = m.group(1) or ""
+        end = response.index(f"</{prefix}Assertion>") + len(f"</{prefix}Assertion>")
+        wrapped = (response[:m.start()] + f"<{prefix}EncryptedAssertion>" + response[m.start():end]
+                   + f"</{prefix}EncryptedAssertion>" + response[end:])
+        pem = "-----BEGIN CERTIFICATE-----\n" + self.encrypt_for + "\n-----END CERTIFICATE-----\n"
+        with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as f:
+            f.write(pem)
+        template = pre_encryption_part(msg_enc="http://www.w3.org/2001/04/xmlenc#aes128-cbc")
+        return self.servers[15].sec.encrypt_assertion(wrapped, f.name, template, key_type="aes-128")

@@ -413,3 +413,37 @@ def test_single_logout_at_the_provider_with_idp_signout(server, admin, landing, 
         assert again.headers["Location"] == "/error?error=invalid_request"
     finally:
         slo_idp.close()
+
+
+def test_encrypted_assertion_is_decrypted_with_the_pools_key(server, admin, landing, tmp_path):
+    """EncryptedResponses: the IdP encrypts the signed assertion to the
+    pool's certificate (GetSigningCertificate); cognate decrypts it with its
+    key and checks the signature inside. A provider without it refuses
+    encrypted assertions."""
+    pool = server["UserPoolId"]
+    cert = admin.get_signing_certificate(UserPoolId=pool)["Certificate"]
+    sp = f"urn:amazon:cognito:sp:{pool}"
+    enc_idp = SamlIdp(tmp_path / "idp", sp, acs(server))
+    enc_idp.encrypt_for = cert
+    try:
+        name = unique("Enc")
+        admin.create_identity_provider(UserPoolId=pool, ProviderName=name, ProviderType="SAML",
+                                       ProviderDetails={"MetadataFile": enc_idp.metadata, "EncryptedResponses": "true"},
+                                       AttributeMapping={"email": MAIL})
+        client = admin.create_user_pool_client(
+            UserPoolId=pool, ClientName=unique("saml-enc"), AllowedOAuthFlowsUserPoolClient=True,
+            AllowedOAuthFlows=["code"], AllowedOAuthScopes=["openid", "email"], CallbackURLs=[landing.url],
+            SupportedIdentityProviders=[name])["UserPoolClient"]["ClientId"]
+        login = person(enc_idp)
+        flow = SamlFlow(server, {"name": name, "client": client}, landing)
+        action, fields = flow.response(login)
+        assert "EncryptedAssertion" in base64.b64decode(fields["SAMLResponse"]).decode()
+        claims = flow.claims(flow.post(action, fields))
+        assert claims["email"] == f"{login}@corp.test"
+        # Without EncryptedResponses the provider's encrypted answers are refused.
+        admin.update_identity_provider(UserPoolId=pool, ProviderName=name,
+                                       ProviderDetails={"EncryptedResponses": "false"})
+        flow = SamlFlow(server, {"name": name, "client": client}, landing)
+        refused(flow.post(*flow.response(login)), landing)
+    finally:
+        enc_idp.close()

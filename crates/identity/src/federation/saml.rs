@@ -387,11 +387,48 @@ pub struct Expected<'a> {
     /// must then answer none.
     pub request_id: Option<&'a str>,
     pub now_ms: i64,
+    /// The pool's private key (PKCS#8 DER) when the provider encrypts its
+    /// assertions (EncryptedResponses); None: encrypted ones are refused.
+    pub decryption_key: Option<&'a [u8]>,
 }
 
 /// Checks a SAML Response (the decoded XML) as the module's rules say.
+/// An encrypted assertion is decrypted with the pool's key first (XML
+/// Encryption by bergshamra; CipherReference, which would fetch, is off)
+/// and must then carry its own signature: a signature over the Response
+/// covered the encrypted form, not what was decrypted.
 pub fn verify_response(xml: &str, e: &Expected<'_>) -> Result<SamlIdentity, String> {
     no_dtd(xml)?;
+    if !xml.contains("EncryptedAssertion") {
+        return verify_parsed(xml, e, false);
+    }
+    let key = e
+        .decryption_key
+        .ok_or("encrypted assertions are not accepted from this provider (EncryptedResponses)")?;
+    let plain = decrypt(xml, key)?;
+    verify_parsed(&plain, e, true)
+}
+
+fn decrypt(xml: &str, key_pkcs8: &[u8]) -> Result<String, String> {
+    let body: Vec<String> = crypto::b64(key_pkcs8)
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        body.join("\n")
+    );
+    let key = bergshamra_keys::loader::load_pem_auto(pem.as_bytes(), None)
+        .map_err(|e| format!("the pool's key cannot be read: {e}"))?;
+    let mut keys = KeysManager::new();
+    keys.add_key(key);
+    let ctx = bergshamra_enc::EncContext::new(keys).with_disable_cipher_reference(true);
+    bergshamra_enc::decrypt::decrypt(&ctx, xml)
+        .map_err(|e| format!("the assertion cannot be decrypted: {e}"))
+}
+
+fn verify_parsed(xml: &str, e: &Expected<'_>, decrypted: bool) -> Result<SamlIdentity, String> {
     let doc = uppsala::parse(xml).map_err(|err| format!("the response is not XML: {err}"))?;
     let root = doc.document_element().ok_or("the response is empty")?;
     if !is(&doc, root, NS_PROTOCOL, "Response") {
@@ -429,9 +466,6 @@ pub fn verify_response(xml: &str, e: &Expected<'_>) -> Result<SamlIdentity, Stri
         "EncryptedAssertion",
         &mut encrypted,
     );
-    if !encrypted.is_empty() {
-        return Err("encrypted assertions are not supported".into());
-    }
     let mut assertions = Vec::new();
     descendants(&doc, root, NS_ASSERTION, "Assertion", &mut assertions);
     let [assertion] = assertions[..] else {
@@ -440,10 +474,28 @@ pub fn verify_response(xml: &str, e: &Expected<'_>) -> Result<SamlIdentity, Stri
             assertions.len()
         ));
     };
-    if doc.parent(assertion) != Some(root) {
+    let holder = if decrypted {
+        // Decrypted in place: Response / EncryptedAssertion / Assertion,
+        // and nothing else encrypted left.
+        let [wrapper] = encrypted[..] else {
+            return Err("the response holds more than one encrypted assertion".into());
+        };
+        if doc.parent(wrapper) != Some(root) {
+            return Err("the encrypted assertion is not a child of the response".into());
+        }
+        wrapper
+    } else {
+        if !encrypted.is_empty() {
+            return Err("an encrypted assertion was not decrypted".into());
+        }
+        root
+    };
+    if doc.parent(assertion) != Some(holder) {
         return Err("the assertion is not a child of the response".into());
     }
-    check_signature(&doc, xml, e.meta, root, assertion)?;
+    // After decryption only the assertion's own signature counts.
+    let signed_response = if decrypted { assertion } else { root };
+    check_signature(&doc, xml, e.meta, signed_response, assertion)?;
 
     let issuer = child(&doc, assertion, NS_ASSERTION, "Issuer").map(|i| text(&doc, i));
     if issuer.as_deref() != Some(e.meta.entity_id.as_str()) {
@@ -630,6 +682,7 @@ mod tests {
             acs: "https://a/saml2/idpresponse",
             request_id: Some("_1"),
             now_ms: 0,
+            decryption_key: None,
         };
         assert!(verify_response(xxe, &e)
             .unwrap_err()

@@ -81,6 +81,15 @@ impl Identity {
             .ok_or_else(|| bad("SAMLResponse is not base64 XML".into()))?;
         let meta = self.saml_metadata(p, now_ms).await?;
         let sp = saml::sp_entity_id(&p.pool_id);
+        let encrypts = p
+            .details
+            .get("EncryptedResponses")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let key = if encrypts {
+            Some(self.pool_signing_key(&p.pool_id).await?.1)
+        } else {
+            None
+        };
         let identity = saml::verify_response(
             &xml,
             &Expected {
@@ -89,6 +98,7 @@ impl Identity {
                 acs,
                 request_id,
                 now_ms,
+                decryption_key: key.as_deref(),
             },
         )
         .map_err(bad)?;
