@@ -3,6 +3,7 @@ outbox, admin management, self-service, password and refresh flows,
 lockout, sign-out and revocation."""
 
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
 from conftest import PASSWORD, error_type, unique
@@ -247,7 +248,14 @@ def test_list_users_filters_and_pages(server, admin):
 
 def test_disable_enable_and_delete(server, public, admin, user):
     tokens = signin(server, public, user)["AuthenticationResult"]
+    bearer = {"Authorization": "Bearer " + tokens["AccessToken"]}
+    # Accepted (and so cached as verified) by the gateway before.
+    assert requests.get(server["ApiUrl"] + "/hello", headers=bearer, timeout=10).status_code == 200
     admin.admin_disable_user(UserPoolId=server["UserPoolId"], Username=user)
+    # The access token is refused at once by the JSON API and the gateway.
+    fails("NotAuthorizedException", public.get_user, AccessToken=tokens["AccessToken"])
+    refused = requests.get(server["ApiUrl"] + "/hello", headers=bearer, timeout=10)
+    assert refused.status_code == 401 and refused.json() == {"message": "Unauthorized"}
     assert fails("NotAuthorizedException", signin, server=server, public=public, username=user) == "User is disabled."
     fails("NotAuthorizedException", public.initiate_auth, AuthFlow="REFRESH_TOKEN_AUTH",
           ClientId=server["UserPoolClientId"], AuthParameters={"REFRESH_TOKEN": tokens["RefreshToken"]})

@@ -97,10 +97,20 @@ def test_code_flow_with_pkce_nonce_and_userinfo(server, user):
 
 def test_single_sign_on_until_logout(server, user):
     browser = requests.Session()
-    code_of(login(browser, server, authorize_url(server), user))
+    signed_in = login(browser, server, authorize_url(server), user)
+    code_of(signed_in)
+    # The hosted session lasts one hour, as Cognito's, and scripts cannot read it.
+    session = next(c for c in signed_in.raw.headers.getlist("Set-Cookie") if c.startswith("cognate_session="))
+    assert "Max-Age=3600" in session and "HttpOnly" in session and "SameSite=Lax" in session
     # Signed in: the next authorization answers at once, no form.
     again = browser.get(authorize_url(server), allow_redirects=False)
     assert code_of(again)["code"]
+    # The same at /authorize (Cognito's other path).
+    alias = browser.get(authorize_url(server).replace("/oauth2/authorize?", "/authorize?"), allow_redirects=False)
+    assert code_of(alias)["code"]
+    # prompt=login asks for the password although the session is there.
+    forced = browser.get(authorize_url(server, prompt="login"), allow_redirects=False)
+    assert forced.status_code == 302 and forced.headers["Location"].startswith("/login?")
     out = browser.get(server["HostedUiUrl"] + "/logout?" + urlencode({"client_id": server["UserPoolClientId"],
                                                                         "logout_uri": "http://localhost:3000/"}),
                       allow_redirects=False)

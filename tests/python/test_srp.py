@@ -226,3 +226,35 @@ def test_amazon_cognito_identity_js_signs_in_by_srp_with_a_client_secret_and_ref
                              text=True, timeout=60, cwd=JS)
     error = json.loads(no_hash.stdout)["error"]
     assert error == f"NotAuthorizedException: Client {created['ClientId']} is configured for secret but secret was not received"
+
+
+def test_admin_initiate_auth_with_srp_and_refresh(server, admin, user):
+    """AdminInitiateAuth USER_SRP_AUTH answered by AdminRespondToAuthChallenge
+    PASSWORD_VERIFIER (pycognito's SRP maths, the admin API), then
+    AdminInitiateAuth REFRESH_TOKEN_AUTH with the refresh token it gave."""
+    aws = AWSSRP(username=user, password=PASSWORD, pool_id=server["UserPoolId"],
+                 client_id=server["UserPoolClientId"], client=admin)
+    params = aws.get_auth_params()
+    challenge = admin.admin_initiate_auth(UserPoolId=server["UserPoolId"], ClientId=server["UserPoolClientId"],
+                                          AuthFlow="USER_SRP_AUTH", AuthParameters=params)
+    assert challenge["ChallengeName"] == "PASSWORD_VERIFIER"
+    answer = aws.process_challenge(challenge["ChallengeParameters"], params)
+    done = admin.admin_respond_to_auth_challenge(
+        UserPoolId=server["UserPoolId"], ClientId=server["UserPoolClientId"], ChallengeName="PASSWORD_VERIFIER",
+        ChallengeResponses=answer)["AuthenticationResult"]
+    assert done["AccessToken"] and done["RefreshToken"]
+    refreshed = admin.admin_initiate_auth(UserPoolId=server["UserPoolId"], ClientId=server["UserPoolClientId"],
+                                          AuthFlow="REFRESH_TOKEN_AUTH",
+                                          AuthParameters={"REFRESH_TOKEN": done["RefreshToken"]})["AuthenticationResult"]
+    assert refreshed["AccessToken"] != done["AccessToken"] and "RefreshToken" not in refreshed
+    # A wrong password's proof is refused by the admin API too.
+    wrong = AWSSRP(username=user, password=PASSWORD + "x", pool_id=server["UserPoolId"],
+                   client_id=server["UserPoolClientId"], client=admin)
+    params = wrong.get_auth_params()
+    challenge = admin.admin_initiate_auth(UserPoolId=server["UserPoolId"], ClientId=server["UserPoolClientId"],
+                                          AuthFlow="USER_SRP_AUTH", AuthParameters=params)
+    with pytest.raises(ClientError) as e:
+        admin.admin_respond_to_auth_challenge(
+            UserPoolId=server["UserPoolId"], ClientId=server["UserPoolClientId"], ChallengeName="PASSWORD_VERIFIER",
+            ChallengeResponses=wrong.process_challenge(challenge["ChallengeParameters"], params))
+    assert error_type(e) == "NotAuthorizedException"
