@@ -329,3 +329,29 @@ def test_add_custom_attributes_extends_the_schema_once(server, admin):
                             UserAttributes=[{"Name": "custom:tenant", "Value": "acme"}])
     attrs = {a["Name"]: a["Value"] for a in admin.admin_get_user(UserPoolId=pool, Username="u1")["UserAttributes"]}
     assert attrs["custom:tenant"] == "acme"
+
+
+def test_timestamps_are_epoch_seconds_on_the_wire(server, admin):
+    """Cognito sends dates as JSON numbers of seconds (botocore turns them
+    into datetimes): read the raw bodies."""
+    raw = {}
+
+    def keep(http_response, **_):
+        raw.update(json.loads(http_response.content))
+
+    admin.meta.events.register("after-call.cognito-idp.AdminGetUser", keep)
+    admin.meta.events.register("after-call.cognito-idp.DescribeUserPool", keep)
+    try:
+        name = unique("ts")
+        admin.admin_create_user(UserPoolId=server["UserPoolId"], Username=name, MessageAction="SUPPRESS")
+        got = admin.admin_get_user(UserPoolId=server["UserPoolId"], Username=name)
+        described = admin.describe_user_pool(UserPoolId=server["UserPoolId"])["UserPool"]
+    finally:
+        admin.meta.events.unregister("after-call.cognito-idp.AdminGetUser", keep)
+        admin.meta.events.unregister("after-call.cognito-idp.DescribeUserPool", keep)
+    for value in (raw["UserCreateDate"], raw["UserLastModifiedDate"], raw["UserPool"]["CreationDate"],
+                  raw["UserPool"]["LastModifiedDate"]):
+        # Seconds (10 digits these decades), not milliseconds (13).
+        assert isinstance(value, (int, float)) and 1e9 < value < 1e10, value
+    assert got["UserCreateDate"].timestamp() == pytest.approx(raw["UserCreateDate"])
+    assert described["CreationDate"].timestamp() == pytest.approx(raw["UserPool"]["CreationDate"])

@@ -216,3 +216,48 @@ def test_email_otp_as_second_factor(server, admin, mfa_pool):
     with pytest.raises(ClientError) as e:
         public.set_user_mfa_preference(AccessToken=pat, EmailMfaSettings={"Enabled": True})
     assert error_type(e) == "InvalidParameterException"
+
+
+def test_admin_flows_answer_the_mfa_challenges(server, admin, mfa_pool):
+    """AdminInitiateAuth + AdminRespondToAuthChallenge with
+    SOFTWARE_TOKEN_MFA (an enrolled user) and MFA_SETUP (a pool with MFA ON
+    and a user without a factor)."""
+    pid, _ = mfa_pool["OPTIONAL"]
+    cid = admin.create_user_pool_client(UserPoolId=pid, ClientName=unique("admin-app"), ExplicitAuthFlows=[
+        "ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])["UserPoolClient"]["ClientId"]
+    name = new_user(admin, pid)
+    u = py(server, pid, mfa_pool["OPTIONAL"][1], name)
+    u.authenticate(password=PASSWORD)
+    secret = u.associate_software_token()
+    assert u.verify_software_token(pyotp.TOTP(secret).now()) is True
+    u.set_user_mfa_preference(sms_mfa=False, software_token_mfa=True, preferred="SOFTWARE_TOKEN")
+    start = admin.admin_initiate_auth(UserPoolId=pid, ClientId=cid, AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+                                      AuthParameters={"USERNAME": name, "PASSWORD": PASSWORD})
+    assert start["ChallengeName"] == "SOFTWARE_TOKEN_MFA"
+    with pytest.raises(ClientError) as e:
+        admin.admin_respond_to_auth_challenge(
+            UserPoolId=pid, ClientId=cid, ChallengeName="SOFTWARE_TOKEN_MFA", Session=start["Session"],
+            ChallengeResponses={"USERNAME": name,
+                                "SOFTWARE_TOKEN_MFA_CODE": "000000" if next_code(secret) != "000000" else "111111"})
+    assert error_type(e) == "CodeMismatchException"
+    done = admin.admin_respond_to_auth_challenge(
+        UserPoolId=pid, ClientId=cid, ChallengeName="SOFTWARE_TOKEN_MFA", Session=start["Session"],
+        ChallengeResponses={"USERNAME": name, "SOFTWARE_TOKEN_MFA_CODE": next_code(secret)})
+    assert done["AuthenticationResult"]["AccessToken"]
+
+    pid, _ = mfa_pool["ON"]
+    cid = admin.create_user_pool_client(UserPoolId=pid, ClientName=unique("admin-app"), ExplicitAuthFlows=[
+        "ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])["UserPoolClient"]["ClientId"]
+    name = new_user(admin, pid)
+    start = admin.admin_initiate_auth(UserPoolId=pid, ClientId=cid, AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+                                      AuthParameters={"USERNAME": name, "PASSWORD": PASSWORD})
+    assert start["ChallengeName"] == "MFA_SETUP"
+    public = server.client(signed=False)
+    assoc = public.associate_software_token(Session=start["Session"])
+    verified = public.verify_software_token(Session=assoc["Session"],
+                                            UserCode=pyotp.TOTP(assoc["SecretCode"]).now())
+    assert verified["Status"] == "SUCCESS"
+    done = admin.admin_respond_to_auth_challenge(UserPoolId=pid, ClientId=cid, ChallengeName="MFA_SETUP",
+                                                 Session=verified["Session"], ChallengeResponses={"USERNAME": name})
+    assert done["AuthenticationResult"]["AccessToken"]
+    assert admin.admin_get_user(UserPoolId=pid, Username=name)["UserMFASettingList"] == ["SOFTWARE_TOKEN_MFA"]
