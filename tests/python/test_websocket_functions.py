@@ -84,3 +84,68 @@ def test_seed001_authorizer_function_denies_a_mismatched_csrf_token(server):
         with open_ws(server, "t2", "JWT=user-7; CSRF-TOKEN=t1"):
             pass
     assert e.value.response.status_code == 403
+
+
+def test_connect_integration_failures_refuse_the_upgrade(tmp_path):
+    """`$connect` whose integration cannot be reached: 502 before any
+    socket opens; one that answers a non-2xx status: that status."""
+    import http.server
+    import socket
+    import threading
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(409)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    refuser = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=refuser.serve_forever, daemon=True).start()
+    def free_port():
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        return port
+
+    dead_port = free_port()  # nothing listens there
+    down_port, refuses_port = free_port(), free_port()
+    config = tmp_path / "ws.toml"
+    config.write_text(f"""
+version = 1
+[[websocket_apis]]
+name = "down"
+listen = "127.0.0.1:{down_port}"
+[websocket_apis.integrations.gone]
+type = "http"
+url = "http://127.0.0.1:{dead_port}/events"
+[[websocket_apis.routes]]
+route = "$connect"
+integration = "gone"
+
+[[websocket_apis]]
+name = "refuses"
+listen = "127.0.0.1:{refuses_port}"
+[websocket_apis.integrations.no]
+type = "http"
+url = "http://127.0.0.1:{refuser.server_address[1]}/events"
+[[websocket_apis.routes]]
+route = "$connect"
+integration = "no"
+""")
+    s = Server(tmp_path / "data", config=config).start()
+    try:
+        statuses = {}
+        for name, port in (("down", down_port), ("refuses", refuses_port)):
+            with pytest.raises(InvalidStatus) as e:
+                ws_client.connect(f"ws://127.0.0.1:{port}/", open_timeout=20)
+            statuses[name] = e.value.response.status_code
+        assert statuses == {"down": 502, "refuses": 409}, statuses
+    finally:
+        s.stop()
+        refuser.shutdown()
+        refuser.server_close()
