@@ -148,6 +148,7 @@ host = "root.example.test"
 name = "$default"
 [http_apis.stages.route_throttle]
 "GET /throttled" = {{ rate = 0.001, burst = 2 }}
+"GET /throttled-auth" = {{ rate = 0.001, burst = 2 }}
 
 [[http_apis.stages]]
 name = "prod"
@@ -349,6 +350,7 @@ ROUTES = [
     ("GET /simple-route/{id}", "ctx", "simple_route", []),
     ("GET /simple-route2/{id}", "ctx", "simple_route", []),
     ("GET /nocache", "ctx", "nocache", []),
+    ("GET /throttled-auth", "ctx", "nocache", []),
     ("GET /policy/{id}", "ctx", "policy", []),
     ("POST /policy/{id}", "ctx", "policy", []),
     ("GET /stringtrue", "ok", "stringtrue", []),
@@ -499,6 +501,16 @@ def test_function_authorizer_allows_denies_and_times_out_closed(gw):
     # The worker that overran was ended; the next call gets a fresh one.
     r = call(gw, "GET", "/fn-authorized", headers={"x-fn": "yes"})
     assert r.status_code == 200
+
+
+def test_throttling_comes_before_the_authorizer(gw, helper):
+    """A throttled request never reaches the route's authorizer (uncached
+    here, so each allowed request calls it once)."""
+    key = unique("allow")
+    before = helper.recorder.count("/authz/simple")
+    statuses = [call(gw, "GET", "/throttled-auth", headers={"x-key": key}).status_code for _ in range(4)]
+    assert statuses == [200, 200, 429, 429]
+    assert helper.recorder.count("/authz/simple") - before == 2
 
 
 def test_throttled_route_is_429_before_the_integration(gw):
