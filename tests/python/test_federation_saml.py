@@ -193,35 +193,22 @@ def tampered(fields, change):
     return dict(fields, SAMLResponse=base64.b64encode(change(xml).encode()).decode())
 
 
-def test_unsigned_response_is_refused(server, corp, idp, landing):
+@pytest.mark.parametrize("knob, bad", [
+    ("sign_assertion", False),              # nothing signed at all
+    ("audience", "urn:example:another-service-provider"),  # for another SP
+    ("expired", True),                      # its time window is over
+], ids=["unsigned", "wrong-audience", "expired"])
+def test_a_response_the_idp_made_wrong_is_refused(server, admin, corp, idp, landing, knob, bad):
     login = person(idp)
-    idp.sign_assertion = False
+    good = getattr(idp, knob)
+    setattr(idp, knob, bad)
     try:
         flow = SamlFlow(server, corp, landing)
         refused(flow.post(*flow.response(login)), landing)
     finally:
-        idp.sign_assertion = True
-
-
-def test_wrong_audience_is_refused(server, corp, idp, landing):
-    from saml_idp import OTHER_SP
-    login = person(idp)
-    idp.audience = OTHER_SP
-    try:
-        flow = SamlFlow(server, corp, landing)
-        refused(flow.post(*flow.response(login)), landing)
-    finally:
-        idp.audience = idp.sp_entity_id
-
-
-def test_expired_assertion_is_refused(server, corp, idp, landing):
-    login = person(idp)
-    idp.expired = True
-    try:
-        flow = SamlFlow(server, corp, landing)
-        refused(flow.post(*flow.response(login)), landing)
-    finally:
-        idp.expired = False
+        setattr(idp, knob, good)
+    with pytest.raises(admin.exceptions.UserNotFoundException):
+        admin.admin_get_user(UserPoolId=server["UserPoolId"], Username=f"{corp['name']}_{login}-nameid")
 
 
 def test_signature_wrapped_assertion_is_refused(server, admin, corp, idp, landing):
