@@ -501,3 +501,39 @@ def test_a_new_email_waits_for_verification_when_the_pool_says_so(server, admin,
     with pytest.raises(admin.exceptions.InvalidParameterException):
         admin.update_user_pool(UserPoolId=pool["Id"],
                                UserAttributeUpdateSettings={"AttributesRequireVerificationBeforeUpdate": ["email"]})
+
+
+@pytest.mark.parametrize("named_by", ["username", "sub", "email"])
+def test_secret_hash_in_a_later_step_may_name_the_user_by_username_sub_or_alias(server, public, admin, named_by):
+    """NEW_PASSWORD_REQUIRED on the client with a secret: the answer's
+    SECRET_HASH may be computed over the username, the sub or the email
+    alias (the value sent as USERNAME); one over another name is refused."""
+    import base64
+    import hashlib
+    import hmac
+    cid, secret = server["ConfidentialClientId"], server["ConfidentialClientSecret"]
+
+    def h(name):
+        return base64.b64encode(hmac.new(secret.encode(), (name + cid).encode(), hashlib.sha256).digest()).decode()
+
+    name = unique("later")
+    email = f"{name}@example.com"
+    admin.admin_create_user(UserPoolId=server["UserPoolId"], Username=name, MessageAction="SUPPRESS",
+                            TemporaryPassword="Temp-passw0rd!",
+                            UserAttributes=[{"Name": "email", "Value": email},
+                                            {"Name": "email_verified", "Value": "true"}])
+    sub = next(a["Value"] for a in admin.admin_get_user(UserPoolId=server["UserPoolId"], Username=name)["UserAttributes"]
+               if a["Name"] == "sub")
+    start = public.initiate_auth(AuthFlow="USER_PASSWORD_AUTH", ClientId=cid, AuthParameters={
+        "USERNAME": name, "PASSWORD": "Temp-passw0rd!", "SECRET_HASH": h(name)})
+    assert start["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+    who = {"username": name, "sub": sub, "email": email}[named_by]
+    # A hash over another name than the one sent is refused, and the
+    # session survives to be answered properly.
+    fails("NotAuthorizedException", public.respond_to_auth_challenge, ClientId=cid,
+          ChallengeName="NEW_PASSWORD_REQUIRED", Session=start["Session"],
+          ChallengeResponses={"USERNAME": who, "NEW_PASSWORD": PASSWORD, "SECRET_HASH": h(who + "x")})
+    done = public.respond_to_auth_challenge(ClientId=cid, ChallengeName="NEW_PASSWORD_REQUIRED", Session=start["Session"],
+                                            ChallengeResponses={"USERNAME": who, "NEW_PASSWORD": PASSWORD,
+                                                                "SECRET_HASH": h(who)})
+    assert done["AuthenticationResult"]["AccessToken"]
