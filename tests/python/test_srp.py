@@ -258,3 +258,35 @@ def test_admin_initiate_auth_with_srp_and_refresh(server, admin, user):
             UserPoolId=server["UserPoolId"], ClientId=server["UserPoolClientId"], ChallengeName="PASSWORD_VERIFIER",
             ChallengeResponses=wrong.process_challenge(challenge["ChallengeParameters"], params))
     assert error_type(e) == "NotAuthorizedException"
+
+
+def test_a_user_stored_without_a_verifier_gets_one_at_the_next_password_sign_in(fresh_server):
+    """Users stored before SRP existed (no salt, no verifier) cannot prove
+    a password by SRP; the next USER_PASSWORD_AUTH sign-in writes the
+    verifier, and SRP works from then on."""
+    import sqlite3
+
+    from conftest import make_user
+    s = fresh_server
+    name = make_user(s)
+    cognito(s, name).authenticate(password=PASSWORD)
+    db = sqlite3.connect(str(s.data_dir / "cognate.db"), timeout=10, isolation_level=None)
+    try:
+        db.execute("UPDATE users SET srp_salt = NULL, srp_verifier = NULL WHERE username = ?", (name,))
+    finally:
+        db.close()
+    with pytest.raises(ClientError) as e:
+        cognito(s, name).authenticate(password=PASSWORD)
+    assert error_type(e) == "NotAuthorizedException"
+    public = s.client(signed=False)
+    public.initiate_auth(AuthFlow="USER_PASSWORD_AUTH", ClientId=s["UserPoolClientId"],
+                         AuthParameters={"USERNAME": name, "PASSWORD": PASSWORD})
+    db = sqlite3.connect(str(s.data_dir / "cognate.db"), timeout=10)
+    try:
+        (verifier,) = db.execute("SELECT srp_verifier FROM users WHERE username = ?", (name,)).fetchone()
+    finally:
+        db.close()
+    assert verifier
+    u = cognito(s, name)
+    u.authenticate(password=PASSWORD)
+    assert u.access_token
