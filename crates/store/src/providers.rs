@@ -117,28 +117,27 @@ impl Store {
         rows.iter().map(provider_from).collect()
     }
 
+    /// Every provider of a pool, by name (a pool has few: Cognito allows
+    /// 300 and each is small).
+    pub async fn providers_of(&self, pool_id: &str) -> Result<Vec<IdentityProvider>> {
+        let q =
+            format!("SELECT {COLUMNS} FROM identity_providers WHERE pool_id = $1 ORDER BY name");
+        let rows = sqlx::query(&q).bind(pool_id).fetch_all(&self.pool).await?;
+        rows.iter().map(provider_from).collect()
+    }
+
     /// The provider that lists `identifier` among its IdpIdentifiers.
     pub async fn provider_by_identifier(
         &self,
         pool_id: &str,
         identifier: &str,
     ) -> Result<Option<IdentityProvider>> {
-        // Identifiers live in a JSON column; a pool has few providers, so
-        // they are read page by page and compared here.
-        let mut after = String::new();
-        loop {
-            let page = self.list_providers(pool_id, Some(&after), 60).await?;
-            if let Some(p) = page
-                .iter()
-                .find(|p| p.idp_identifiers.iter().any(|i| i == identifier))
-            {
-                return Ok(Some(p.clone()));
-            }
-            match page.last() {
-                Some(last) if page.len() == 60 => after = last.name.clone(),
-                _ => return Ok(None),
-            }
-        }
+        // Identifiers live in a JSON column: compared here.
+        Ok(self
+            .providers_of(pool_id)
+            .await?
+            .into_iter()
+            .find(|p| p.idp_identifiers.iter().any(|i| i == identifier)))
     }
 
     pub async fn delete_provider(&self, pool_id: &str, name: &str) -> Result<bool> {

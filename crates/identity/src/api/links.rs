@@ -168,7 +168,8 @@ impl Identity {
                 .await?
                 .filter(|u| u.status != status::EXTERNAL_PROVIDER)
                 .ok_or_else(CognitoError::no_such_user)?;
-            return self.disable(&pool.id, &mut user, now).await;
+            self.disable_user(&pool.id, &mut user, now).await?;
+            return Ok(json!({}));
         }
         let (provider, subject) = external(self, &pool.id, &i.user, "User").await?;
         let mut found = false;
@@ -201,22 +202,12 @@ impl Identity {
             .user_by_username_key(&pool.id, &username_key(&pool, &federated))
             .await?
         {
-            self.disable(&pool.id, &mut user, now).await?;
+            self.disable_user(&pool.id, &mut user, now).await?;
             found = true;
         }
         if !found {
             return Err(CognitoError::no_such_user());
         }
-        Ok(json!({}))
-    }
-
-    async fn disable(&self, pool_id: &str, user: &mut User, now: i64) -> Result<Value> {
-        user.enabled = false;
-        user.updated_ms = now;
-        self.store.update_user(user, None, None).await?;
-        self.store
-            .revoke_user_origins(pool_id, &user.sub, now)
-            .await?;
         Ok(json!({}))
     }
 }

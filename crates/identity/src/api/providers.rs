@@ -153,27 +153,17 @@ impl Identity {
                 "Member must have length less than or equal to 50",
             ));
         }
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .store
-                .list_providers(pool_id, after.as_deref(), 60)
-                .await?;
-            for p in &page {
-                if p.name != name {
-                    if let Some(taken) = ids.iter().find(|i| p.idp_identifiers.contains(i)) {
-                        return Err(CognitoError::invalid_parameter(format!(
-                            "The identifier {taken} is already used by provider {}.",
-                            p.name
-                        )));
-                    }
+        for p in self.store.providers_of(pool_id).await? {
+            if p.name != name {
+                if let Some(taken) = ids.iter().find(|i| p.idp_identifiers.contains(i)) {
+                    return Err(CognitoError::invalid_parameter(format!(
+                        "The identifier {taken} is already used by provider {}.",
+                        p.name
+                    )));
                 }
             }
-            if page.len() < 60 {
-                return Ok(());
-            }
-            after = page.last().map(|p| p.name.clone());
         }
+        Ok(())
     }
 
     pub(crate) async fn create_identity_provider(
@@ -223,13 +213,9 @@ impl Identity {
         let mut mapping = i.attribute_mapping.unwrap_or_default();
         if i.provider_type != "SAML" {
             // Cognito maps the provider's subject to the username.
-            mapping
-                .entry("username".into())
-                .or_insert_with(|| match i.provider_type.as_str() {
-                    "Google" | "OIDC" | "SignInWithApple" => "sub".into(),
-                    "Facebook" => "id".into(),
-                    _ => "user_id".into(),
-                });
+            mapping.entry("username".into()).or_insert_with(|| {
+                crate::federation::default_subject_claim(&i.provider_type).into()
+            });
         }
         let p = IdentityProvider {
             pool_id: i.user_pool_id,

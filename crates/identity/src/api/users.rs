@@ -952,15 +952,30 @@ impl Identity {
         now: i64,
     ) -> Result<Value> {
         let (pool, mut user) = self.admin_user(&i.user_pool_id, &i.username).await?;
-        user.enabled = enabled;
-        user.updated_ms = now;
-        self.store.update_user(&user, None, None).await?;
-        if !enabled {
-            self.store
-                .revoke_user_origins(&pool.id, &user.sub, now)
-                .await?;
+        if enabled {
+            user.enabled = true;
+            user.updated_ms = now;
+            self.store.update_user(&user, None, None).await?;
+        } else {
+            self.disable_user(&pool.id, &mut user, now).await?;
         }
         Ok(json!({}))
+    }
+
+    /// Disables a user and revokes every token it holds.
+    pub(crate) async fn disable_user(
+        &self,
+        pool_id: &str,
+        user: &mut User,
+        now: i64,
+    ) -> Result<()> {
+        user.enabled = false;
+        user.updated_ms = now;
+        self.store.update_user(user, None, None).await?;
+        self.store
+            .revoke_user_origins(pool_id, &user.sub, now)
+            .await?;
+        Ok(())
     }
 
     pub(crate) async fn forgot_password(&self, i: ClientUserIn, now: i64) -> Result<Value> {

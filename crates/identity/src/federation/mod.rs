@@ -21,6 +21,7 @@ pub mod saml;
 mod saml_flow;
 mod users;
 
+pub(crate) use protocol::default_subject_claim;
 pub use users::federated_username;
 pub(crate) use users::identity_entry;
 

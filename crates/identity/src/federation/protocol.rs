@@ -255,22 +255,7 @@ impl Identity {
         if p.provider_type == "SignInWithApple" {
             apple_user_claims(params, &mut claims);
         }
-        let subject_claim = p
-            .attribute_mapping
-            .get("username")
-            .map(String::as_str)
-            .unwrap_or(match p.provider_type.as_str() {
-                "Facebook" => "id",
-                "LoginWithAmazon" => "user_id",
-                _ => "sub",
-            });
-        let subject = claims
-            .get(subject_claim)
-            .map(claim_text)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| {
-                Failure::provider(&p.name, format!("the provider gave no {subject_claim}"))
-            })?;
+        let subject = subject_of(p, &claims)?;
         Ok(ProviderIdentity {
             subject,
             claims,
@@ -476,6 +461,35 @@ fn find_rsa_key(set: &Value, kid: &str) -> Option<(Vec<u8>, Vec<u8>)> {
             crypto::b64url_decode(k["e"].as_str()?)?,
         ))
     })
+}
+
+/// The claim that names the person at a provider of type `kind` when the
+/// mapping does not say (`username` is mapped to it by default).
+pub(crate) fn default_subject_claim(kind: &str) -> &'static str {
+    match kind {
+        "Facebook" => "id",
+        "LoginWithAmazon" => "user_id",
+        "SAML" => "NameID",
+        _ => "sub",
+    }
+}
+
+/// The provider's identifier of the person: the claim `username` is
+/// mapped to, else the type's own.
+pub(crate) fn subject_of(
+    p: &IdentityProvider,
+    claims: &Map<String, Value>,
+) -> Result<String, Failure> {
+    let claim = p
+        .attribute_mapping
+        .get("username")
+        .map(String::as_str)
+        .unwrap_or(default_subject_claim(&p.provider_type));
+    claims
+        .get(claim)
+        .map(claim_text)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Failure::provider(&p.name, format!("the provider gave no {claim}")))
 }
 
 /// A claim as an attribute value: strings as they are, the rest as JSON.

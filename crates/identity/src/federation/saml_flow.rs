@@ -9,6 +9,9 @@ use super::{failure_redirect, Begin, Failure, FederatedSignIn, Pending, Provider
 use crate::authorize::{AuthorizeError, ResponseType};
 use crate::{crypto, Identity};
 
+/// The challenge name of a pending single logout.
+const LOGOUT: &str = "SAML_LOGOUT";
+
 impl Identity {
     async fn saml_metadata(
         &self,
@@ -123,15 +126,7 @@ impl Identity {
             )));
         }
         let claims = identity.claims();
-        let subject = match p.attribute_mapping.get("username") {
-            Some(attr) => claims
-                .get(attr)
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| bad(format!("no {attr} attribute")))?,
-            None => identity.name_id.clone(),
-        };
+        let subject = super::protocol::subject_of(p, &claims)?;
         let signs_out = p
             .details
             .get("IDPSignout")
@@ -214,38 +209,23 @@ impl Identity {
         issuer: &str,
         now_ms: i64,
     ) -> Option<IdentityProvider> {
-        let mut after = String::new();
-        loop {
-            let page = self
-                .store
-                .list_providers(pool_id, Some(&after), 60)
-                .await
-                .ok()?;
-            for p in &page {
-                let allowed = p.provider_type == "SAML"
-                    && p.details
-                        .get("IDPInit")
-                        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-                if allowed {
-                    if let Ok(meta) = self.saml_metadata(p, now_ms).await {
-                        if meta.entity_id == issuer {
-                            return Some(p.clone());
-                        }
+        let providers = self.store.providers_of(pool_id).await.ok()?;
+        for p in providers {
+            let allowed = p.provider_type == "SAML"
+                && p.details
+                    .get("IDPInit")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            if allowed {
+                if let Ok(meta) = self.saml_metadata(&p, now_ms).await {
+                    if meta.entity_id == issuer {
+                        return Some(p);
                     }
                 }
             }
-            match page.last() {
-                Some(last) if page.len() == 60 => after = last.name.clone(),
-                _ => return None,
-            }
         }
+        None
     }
-}
 
-/// The challenge name of a pending single logout.
-const LOGOUT: &str = "SAML_LOGOUT";
-
-impl Identity {
     /// Single logout at logout: when the session came from a SAML provider
     /// with IDPSignout, the browser goes to the provider's
     /// SingleLogoutService with a signed LogoutRequest, and comes back to
