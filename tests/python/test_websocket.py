@@ -188,8 +188,10 @@ def test_w07_5000_half_open_upgrades_are_cut_at_the_header_timeout_and_their_fds
     before = fds()
     u = urlsplit(server["WebSocketUrl"])
     held = []
-    for _ in range(5000):
-        s = socket.create_connection((u.hostname, u.port), timeout=20)
+    # From 100 client addresses (50 each, under the per-address limit on
+    # connections still sending headers, which test_framing.py covers).
+    for i in range(5000):
+        s = socket.create_connection((u.hostname, u.port), timeout=20, source_address=(f"127.0.1.{i % 100 + 1}", 0))
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")
         held.append(s)
     started = time.time()

@@ -38,6 +38,9 @@ struct ServerFile {
     public_url: Option<String>,
     tls: Option<TlsFile>,
     metrics_listen: Option<String>,
+    max_connections_per_ip: Option<u32>,
+    max_pending_connections_per_ip: Option<u32>,
+    body_timeout_seconds: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -302,6 +305,7 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
             _ => c.at("server.public_url", "must be an absolute http(s) URL"),
         }
     }
+    let limits = connection_limits(&mut c, &file.server);
     let tls = match file.server.tls {
         None => None,
         Some(TlsFile {
@@ -605,6 +609,7 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
                 public_url: file.server.public_url,
                 tls,
                 metrics,
+                limits,
             },
             admin,
             messages: Messages {
@@ -618,6 +623,39 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
         })
     } else {
         Err(Problems(c.0))
+    }
+}
+
+/// `[server]`'s connection limits; each must be at least 1.
+fn connection_limits(c: &mut Collector, server: &ServerFile) -> ConnectionLimits {
+    let d = ConnectionLimits::default();
+    let mut positive = |key: &str, v: Option<u64>, default: u64| match v {
+        Some(0) => {
+            c.at(format!("server.{key}"), "must be at least 1".to_string());
+            default
+        }
+        Some(n) => n,
+        None => default,
+    };
+    let open = positive(
+        "max_connections_per_ip",
+        server.max_connections_per_ip.map(u64::from),
+        d.max_connections_per_ip.into(),
+    );
+    let pending = positive(
+        "max_pending_connections_per_ip",
+        server.max_pending_connections_per_ip.map(u64::from),
+        d.max_pending_connections_per_ip.into(),
+    );
+    let body = positive(
+        "body_timeout_seconds",
+        server.body_timeout_seconds,
+        d.body_timeout.as_secs(),
+    );
+    ConnectionLimits {
+        max_connections_per_ip: u32::try_from(open).unwrap_or(u32::MAX),
+        max_pending_connections_per_ip: u32::try_from(pending).unwrap_or(u32::MAX),
+        body_timeout: std::time::Duration::from_secs(body),
     }
 }
 

@@ -28,6 +28,30 @@ pub struct Server {
     pub tls: Option<Tls>,
     /// Where Prometheus metrics are served (`GET /metrics`); none by default.
     pub metrics: Option<Listen>,
+    /// What every listener holds its connections to.
+    pub limits: ConnectionLimits,
+}
+
+/// Limits on clients' connections, on every listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Connections one client address may hold open.
+    pub max_connections_per_ip: u32,
+    /// Of those, how many may be still sending a request's headers.
+    pub max_pending_connections_per_ip: u32,
+    /// From a request's head to the end of its body (API Gateway's
+    /// integration limit is 30 s); a slower body gets 408.
+    pub body_timeout: std::time::Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections_per_ip: 4096,
+            max_pending_connections_per_ip: 256,
+            body_timeout: std::time::Duration::from_secs(30),
+        }
+    }
 }
 
 /// Where the TLS certificate comes from.

@@ -13,10 +13,6 @@ pub enum GatewayError {
     /// A path that could reach another resource than it appears to, or a
     /// body that could not be read.
     BadRequest,
-    /// Ambiguous message framing (Content-Length with Transfer-Encoding,
-    /// or a coding other than one `chunked`): 400, and the connection is
-    /// closed so nothing smuggled after it is read.
-    BadFraming,
     /// JWT missing or invalid: 401 with `www-authenticate`.
     Unauthorized(&'static str),
     /// A request authorizer's identity source is missing (401, no header).
@@ -58,12 +54,6 @@ pub fn response(e: &GatewayError) -> Response<Body> {
     match e {
         GatewayError::NotFound => json_message(StatusCode::NOT_FOUND, "Not Found"),
         GatewayError::BadRequest => json_message(StatusCode::BAD_REQUEST, "Bad Request"),
-        GatewayError::BadFraming => {
-            let mut r = json_message(StatusCode::BAD_REQUEST, "Bad Request");
-            r.headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            r
-        }
         GatewayError::Unauthorized(why) => {
             let mut r = json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
             let value =

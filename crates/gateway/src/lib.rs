@@ -532,22 +532,6 @@ impl Api {
         if line + header_bytes > MAX_REQUEST_HEAD {
             return Err(GatewayError::HeadersTooLarge);
         }
-        let te = parts.headers.get_all(axum::http::header::TRANSFER_ENCODING);
-        if te.iter().next().is_some() {
-            let mut codings = te.iter();
-            let single_chunked = codings
-                .next()
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"))
-                && codings.next().is_none();
-            if !single_chunked
-                || parts
-                    .headers
-                    .contains_key(axum::http::header::CONTENT_LENGTH)
-                || parts.version == axum::http::Version::HTTP_10
-            {
-                return Err(GatewayError::BadFraming);
-            }
-        }
         let raw_full = parts.uri.path().to_string();
 
         // 1. stage

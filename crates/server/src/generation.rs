@@ -75,6 +75,8 @@ pub(crate) struct Runtime {
     pub(crate) fresh: Vec<(String, Bound)>,
     pub(crate) offset: u16,
     pub(crate) watch: bool,
+    /// Connection limits and body deadline of every listener.
+    pub(crate) policy: Arc<crate::listener::Policy>,
 }
 
 /// One reading of the configuration, made ready to serve.
@@ -386,10 +388,11 @@ pub(crate) fn spawn_fresh(
             .cloned()
             .unwrap_or_else(app::not_found_app);
         tracing::info!(listener = %key, url = %b.url, "listening");
-        servers.spawn(crate::tls::serve(
+        servers.spawn(crate::listener::serve(
             b.listener,
             tls.clone(),
             slot.router(fixed),
+            rt.policy.clone(),
             stop.clone(),
         ));
     }

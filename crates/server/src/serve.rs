@@ -235,6 +235,8 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         fresh: Vec::new(),
         offset: 1,
         watch,
+        // The first configuration's limits hold for the process's life.
+        policy: crate::listener::Policy::from_config(&config.server),
     };
     let generation = rt
         .generation(
@@ -250,19 +252,21 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let mut servers = tokio::task::JoinSet::new();
     let main_slot = Slot(watch.then(|| Arc::new(std::sync::RwLock::new(app::not_found_app()))));
     let main_router = main_slot.router(generation.main_router.clone());
-    servers.spawn(crate::tls::serve(
+    servers.spawn(crate::listener::serve(
         main.listener,
         tls.clone(),
         main_router.clone(),
+        rt.policy.clone(),
         stop_rx.clone(),
     ));
     if let Some(a) = rt.aws.as_mut() {
         tracing::info!(url = %a.url, "AWS addresses of the stacks served here");
         if let Some(listener) = a.listener.take() {
-            servers.spawn(crate::tls::serve(
+            servers.spawn(crate::listener::serve(
                 listener,
                 Some(a.tls.clone()),
                 main_router,
+                rt.policy.clone(),
                 stop_rx.clone(),
             ));
         }

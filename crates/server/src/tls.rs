@@ -2,19 +2,14 @@
 //! development certificate made on first start and kept in the data
 //! directory (a CA in `tls/ca.pem` that clients can trust, and a leaf for
 //! localhost, 127.0.0.1, ::1 and the configured public host). rustls on
-//! aws-lc-rs terminates TLS; hyper serves each connection.
+//! aws-lc-rs terminates TLS (listener.rs serves the connections).
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use cognate_config::Tls;
-use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 /// The server configuration for a TLS setting.
 pub fn server_config(
@@ -121,102 +116,4 @@ pub fn development_certificate(
     write(&cert_path, &chain)?;
     tracing::info!(ca = %dir.join("ca.pem").display(), "made a development TLS certificate; trust this CA in clients");
     Ok((chain.into_bytes(), leaf_key.serialize_pem().into_bytes()))
-}
-
-/// Resolves once `stop` is true (or its sender is gone).
-async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
-    loop {
-        if *stop.borrow_and_update() {
-            return;
-        }
-        if stop.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
-/// How long a client may take to send a request's headers (slow-header
-/// clients are cut off, not kept forever).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A connection's byte stream, plain or TLS.
-trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
-
-/// Serves `router` on `listener`, over TLS when a config is given, until
-/// `stop` turns true; then stops accepting, asks every connection to end
-/// after its request in flight, and waits for them. Every connection gets
-/// the peer address (`ConnectInfo`), `TCP_NODELAY`, a header read timeout
-/// and HTTP upgrades (WebSockets; an upgraded connection is its handler's
-/// to end, which the WebSocket APIs do on stop).
-pub async fn serve(
-    listener: TcpListener,
-    config: Option<Arc<rustls::ServerConfig>>,
-    router: axum::Router,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    let acceptor = config.map(TlsAcceptor::from);
-    // Every connection task holds a clone; when all are dropped, every
-    // connection has ended.
-    let (running, mut all_done) = tokio::sync::mpsc::channel::<()>(1);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = stopped(&mut stop) => break,
-        };
-        let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(
-            router
-                .clone()
-                .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
-        );
-        let running = running.clone();
-        let mut stop = stop.clone();
-        tokio::spawn(async move {
-            let _running = running;
-            let io: Box<dyn Io> = match acceptor {
-                Some(acceptor) => {
-                    // A client that never finishes its handshake is dropped.
-                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(s)) => Box::new(s),
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => return,
-                    }
-                }
-                None => Box::new(tcp),
-            };
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT);
-            let conn = builder
-                .serve_connection(TokioIo::new(io), service)
-                .with_upgrades();
-            tokio::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = stopped(&mut stop) => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(running);
-    let _ = all_done.recv().await;
-    Ok(())
 }
