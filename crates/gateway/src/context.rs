@@ -98,32 +98,13 @@ impl RequestContext {
 
     /// The cookies of every Cookie header, split on `;` and trimmed.
     pub fn cookies(&self) -> Vec<String> {
-        self.headers
-            .get_all(axum::http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .map(str::to_string)
-            .collect()
+        crate::cookie::all(&self.headers)
     }
 
     /// A cookie by exact name. Two cookies of that name are ambiguous (one
     /// may have been planted by a sibling host) and give `None`.
     pub fn cookie(&self, name: &str) -> Option<String> {
-        let mut found = None;
-        for c in self.cookies() {
-            if let Some((n, v)) = c.split_once('=') {
-                if n == name {
-                    if found.is_some() {
-                        return None;
-                    }
-                    found = Some(v.to_string());
-                }
-            }
-        }
-        found
+        crate::cookie::unique(&self.headers, name)
     }
 
     pub fn user_agent(&self) -> String {

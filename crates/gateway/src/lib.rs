@@ -24,6 +24,7 @@
 pub mod authorizer;
 pub mod client;
 pub mod context;
+pub mod cookie;
 pub mod error;
 pub mod event;
 pub mod integration;

@@ -29,16 +29,7 @@ pub(crate) fn pairs(query: Option<&str>) -> Vec<(String, String)> {
 
 /// A cookie's value, only when exactly one cookie has that name.
 pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    let mut found = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .filter(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string());
-    let first = found.next()?;
-    found.next().is_none().then_some(first)
+    cognate_gateway::cookie::unique(headers, name)
 }
 
 pub(crate) fn escape(text: &str) -> String {
