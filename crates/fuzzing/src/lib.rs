@@ -12,8 +12,11 @@ use std::sync::OnceLock;
 
 use cognate_identity::keys::{self, KeySet, Purpose};
 
+/// A fuzz target: any bytes, never a panic.
+pub type Target = fn(&[u8]);
+
 /// The targets by name, as fuzz/ and the corpus folders name them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("jwt", jwt),
     ("sigv4", sigv4),
     ("route", route),
