@@ -41,6 +41,7 @@ struct ServerFile {
     max_connections_per_ip: Option<u32>,
     max_pending_connections_per_ip: Option<u32>,
     body_timeout_seconds: Option<u64>,
+    redis_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -306,6 +307,16 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
         }
     }
     let limits = connection_limits(&mut c, &file.server);
+    let redis_url = file.server.redis_url.clone();
+    if let Some(u) = &redis_url {
+        match url::Url::parse(u) {
+            Ok(p) if p.scheme() == "redis" && p.host_str().is_some() => {}
+            _ => c.at(
+                "server.redis_url",
+                "must be a redis://host[:port][/db] URL (TLS to Redis is not supported)",
+            ),
+        }
+    }
     let tls = match file.server.tls {
         None => None,
         Some(TlsFile {
@@ -610,6 +621,7 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
                 tls,
                 metrics,
                 limits,
+                redis_url,
             },
             admin,
             messages: Messages {

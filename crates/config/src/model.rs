@@ -30,6 +30,10 @@ pub struct Server {
     pub metrics: Option<Listen>,
     /// What every listener holds its connections to.
     pub limits: ConnectionLimits,
+    /// A Redis server (`redis://host:port[/db]`) that the nodes of one
+    /// deployment share their throttling buckets in. Without it each node
+    /// takes its share of every limit by the count of live nodes.
+    pub redis_url: Option<String>,
 }
 
 /// Limits on clients' connections, on every listener.

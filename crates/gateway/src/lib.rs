@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod route;
 pub mod runtime;
 pub mod session;
+pub mod throttle;
 pub mod upstream;
 pub mod websocket;
 
@@ -81,6 +82,8 @@ pub struct Setup<'a> {
     pub config_dir: &'a Path,
     /// Where the runtime clients are written.
     pub work_dir: &'a Path,
+    /// Throttling buckets shared in Redis by every node, when configured.
+    pub shared_buckets: Option<Arc<throttle::SharedBuckets>>,
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     /// Whether clients reach the listeners over HTTPS (`x-forwarded-proto`).
     pub secure: bool,
@@ -102,6 +105,7 @@ pub struct Shared {
     pub metrics: metrics::Metrics,
     pub region: String,
     pub secure: bool,
+    pub shared_buckets: Option<Arc<throttle::SharedBuckets>>,
 }
 
 impl Shared {
@@ -132,7 +136,14 @@ struct RouteRt {
 struct StageRt {
     variables: Arc<BTreeMap<String, String>>,
     /// One bucket per route index, when throttled.
-    buckets: Vec<Option<Bucket>>,
+    buckets: Vec<Option<RouteBucket>>,
+}
+
+/// A stage's bucket for a route: this node's, and its key in Redis when
+/// the nodes share buckets there.
+struct RouteBucket {
+    local: Bucket,
+    key: String,
 }
 
 /// One HTTP API, compiled for serving.
@@ -150,6 +161,9 @@ pub struct Api {
     unmatched: Arc<metrics::RouteCounters>,
     latency: Arc<metrics::Latency>,
     shared: Arc<Shared>,
+    /// The nodes holding this API's throttling limits (throttle.rs).
+    nodes: throttle::NodeCount,
+    store: cognate_store::Store,
 }
 
 /// A stable, AWS-shaped API id (10 lower-case letters and digits) from
@@ -192,6 +206,7 @@ pub fn shared(setup: &Setup<'_>, functions: &[Function]) -> Arc<Shared> {
         metrics: metrics::Metrics::default(),
         region: setup.region.clone(),
         secure: setup.secure,
+        shared_buckets: setup.shared_buckets.clone(),
     })
 }
 
@@ -296,7 +311,7 @@ pub async fn compile(
             scopes: r.scopes.clone(),
         });
     }
-    let stages = api
+    let stages: HashMap<String, StageRt> = api
         .stages
         .iter()
         .map(|s| {
@@ -307,7 +322,14 @@ pub async fn compile(
                     s.route_throttle
                         .get(&r.key.to_string())
                         .or(s.throttle.as_ref())
-                        .map(|t| Bucket::new(*t))
+                        .map(|t| RouteBucket {
+                            local: Bucket::new(*t),
+                            key: throttle::bucket_key(
+                                &api_id(&api.name),
+                                &s.name,
+                                &r.key.to_string(),
+                            ),
+                        })
                 })
                 .collect();
             (
@@ -330,7 +352,12 @@ pub async fn compile(
                 _ => None,
             },
         );
-    Ok(Arc::new(Api {
+    let throttled = stages
+        .values()
+        .any(|s: &StageRt| s.buckets.iter().any(Option::is_some));
+    let compiled = Arc::new(Api {
+        nodes: throttle::NodeCount::default(),
+        store: setup.identity.store().clone(),
         unmatched: shared.metrics.route(&api.name, "-"),
         latency: shared.metrics.latency(&api.name),
         session,
@@ -343,7 +370,16 @@ pub async fn compile(
         cors: api.cors.clone(),
         body_limit: api.body_limit,
         shared,
-    }))
+    });
+    // Nodes count each other only where there are limits to share, and
+    // only without Redis (whose buckets are shared whole).
+    if throttled && compiled.shared.shared_buckets.is_none() {
+        let mut tag = [0u8; 6];
+        aws_lc_rs::rand::fill(&mut tag).map_err(|_| "no system randomness".to_string())?;
+        let tag: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+        tokio::spawn(throttle::heartbeat(Arc::downgrade(&compiled), tag));
+    }
+    Ok(compiled)
 }
 
 /// The verifier of one of this server's pools, shared by every
@@ -510,6 +546,22 @@ impl Api {
         response
     }
 
+    /// Takes a token for a throttled route: from the bucket in Redis when
+    /// the nodes share one there (this node's share if Redis fails), else
+    /// from this node's share of the limit.
+    async fn take_token(&self, bucket: &RouteBucket, now_ms: i64) -> bool {
+        if let Some(shared) = &self.shared.shared_buckets {
+            match shared
+                .take(&bucket.key, bucket.local.rate(), bucket.local.burst())
+                .await
+            {
+                Ok(taken) => return taken,
+                Err(e) => shared.failed(&e, now_ms),
+            }
+        }
+        bucket.local.take_share(now_ms, self.nodes.get())
+    }
+
     async fn phases(
         &self,
         request: Request<Body>,
@@ -639,7 +691,7 @@ impl Api {
 
         // 5. throttle
         if let Some(bucket) = &stage.buckets[found.index] {
-            if !bucket.take(now_ms) {
+            if !self.take_token(bucket, now_ms).await {
                 return Err(GatewayError::TooManyRequests);
             }
         }

@@ -25,12 +25,20 @@ impl Bucket {
 
     /// Takes one token if there is one.
     pub fn take(&self, now_ms: i64) -> bool {
+        self.take_share(now_ms, 1)
+    }
+
+    /// Takes one token from this node's share of the bucket when `nodes`
+    /// nodes hold it: the rate and the burst divided among them.
+    pub fn take_share(&self, now_ms: i64, nodes: u32) -> bool {
+        let n = f64::from(nodes.max(1));
+        let (rate, burst) = (self.rate / n, self.burst / n);
         let mut s = self.state.lock().expect("bucket lock");
         let (tokens, last) = *s;
         let refilled = if last == i64::MIN {
-            tokens
+            burst
         } else {
-            (tokens + (now_ms - last).max(0) as f64 / 1000.0 * self.rate).min(self.burst)
+            (tokens + (now_ms - last).max(0) as f64 / 1000.0 * rate).min(burst)
         };
         if refilled >= 1.0 {
             *s = (refilled - 1.0, now_ms);
@@ -39,6 +47,14 @@ impl Bucket {
             *s = (refilled, now_ms);
             false
         }
+    }
+
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    pub fn burst(&self) -> u32 {
+        self.burst as u32
     }
 }
 
@@ -177,6 +193,22 @@ mod tests {
         assert!(!b.take(400));
         assert!(b.take(500));
         assert!(!b.take(500));
+    }
+
+    #[test]
+    fn a_node_holds_its_share_of_the_rate_and_the_burst() {
+        let b = Bucket::new(Throttle {
+            rate: 3.0,
+            burst: 9,
+        });
+        // Three nodes: three of the nine at once, then one a second.
+        assert!(b.take_share(0, 3) && b.take_share(0, 3) && b.take_share(0, 3));
+        assert!(!b.take_share(0, 3));
+        assert!(!b.take_share(900, 3));
+        assert!(b.take_share(1000, 3));
+        // Alone again: the whole rate.
+        assert!(!b.take_share(1000, 1));
+        assert!(b.take_share(1400, 1));
     }
 
     #[test]

@@ -84,6 +84,8 @@ pub struct Metrics {
     routes: Mutex<Vec<Arc<RouteCounters>>>,
     latencies: Mutex<Vec<Arc<Latency>>>,
     websockets: Mutex<Vec<Arc<WsCounters>>>,
+    /// Live nodes sharing each HTTP API's throttling limits.
+    nodes: Mutex<std::collections::BTreeMap<String, u32>>,
 }
 
 fn label(v: &str) -> String {
@@ -127,9 +129,26 @@ impl Metrics {
         c
     }
 
+    /// Records how many nodes share an API's throttling limits.
+    pub fn set_nodes(&self, api: &str, n: u32) {
+        self.nodes
+            .lock()
+            .expect("metrics lock")
+            .insert(api.to_string(), n);
+    }
+
     /// The text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
+        let nodes = self.nodes.lock().expect("metrics lock");
+        if !nodes.is_empty() {
+            out.push_str("# HELP cognate_gateway_nodes Live nodes sharing an HTTP API's throttling limits.\n");
+            out.push_str("# TYPE cognate_gateway_nodes gauge\n");
+            for (api, n) in nodes.iter() {
+                let _ = writeln!(out, "cognate_gateway_nodes{{api=\"{}\"}} {n}", label(api));
+            }
+        }
+        drop(nodes);
         let websockets = self.websockets.lock().expect("metrics lock");
         let families: [WsFamily; 5] = [
             (

@@ -51,6 +51,7 @@ pub async fn build(
     placeholders: &HashMap<String, String>,
     function_env: &BTreeMap<String, String>,
     aws_hosts: bool,
+    shared_buckets: Option<Arc<cognate_gateway::throttle::SharedBuckets>>,
 ) -> Result<(Apis, WsApis, Arc<cognate_gateway::Shared>), String> {
     let config_dir = match config_file.and_then(Path::parent) {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -64,6 +65,7 @@ pub async fn build(
         credentials: admin.clone(),
         config_dir: &config_dir,
         work_dir: &work_dir,
+        shared_buckets,
         clock,
         secure: config.server.tls.is_some(),
         function_env,

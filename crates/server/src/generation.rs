@@ -77,6 +77,9 @@ pub(crate) struct Runtime {
     pub(crate) watch: bool,
     /// Connection limits and body deadline of every listener.
     pub(crate) policy: Arc<crate::listener::Policy>,
+    /// Throttling buckets in Redis (`server.redis_url` of the first
+    /// configuration), shared with the other nodes.
+    pub(crate) shared_buckets: Option<Arc<cognate_gateway::throttle::SharedBuckets>>,
 }
 
 /// One reading of the configuration, made ready to serve.
@@ -242,6 +245,7 @@ impl Runtime {
             &placeholders,
             &function_env,
             self.aws.is_some(),
+            self.shared_buckets.clone(),
         )
         .await?;
         // The pools' triggers run on this configuration's functions.

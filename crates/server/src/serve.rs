@@ -219,6 +219,12 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         ),
         None => None,
     };
+    let shared_buckets = match &config.server.redis_url {
+        Some(url) => Some(Arc::new(
+            cognate_gateway::throttle::SharedBuckets::connect(url).await?,
+        )),
+        None => None,
+    };
     let watch = args.watch && args.stacks.is_some();
     let mut rt = Runtime {
         args_listen: args.listen,
@@ -237,6 +243,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         watch,
         // The first configuration's limits hold for the process's life.
         policy: crate::listener::Policy::from_config(&config.server),
+        shared_buckets,
     };
     let generation = rt
         .generation(
