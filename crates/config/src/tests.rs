@@ -136,6 +136,38 @@ fn tls_is_files_or_a_development_certificate() {
 }
 
 #[test]
+fn connection_limits_and_redis_have_defaults_and_checks() {
+    let d = parse("version = 1\n").unwrap().server;
+    assert_eq!(d.limits, ConnectionLimits::default());
+    assert_eq!(d.limits.body_timeout, std::time::Duration::from_secs(30));
+    assert_eq!(d.redis_url, None);
+    let set = parse(
+        "version = 1\n[server]\nmax_connections_per_ip = 10\nmax_pending_connections_per_ip = 2\n\
+         body_timeout_seconds = 5\nredis_url = \"redis://127.0.0.1:6379/2\"\n",
+    )
+    .unwrap()
+    .server;
+    assert_eq!(set.limits.max_connections_per_ip, 10);
+    assert_eq!(set.limits.max_pending_connections_per_ip, 2);
+    assert_eq!(set.limits.body_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(set.redis_url.as_deref(), Some("redis://127.0.0.1:6379/2"));
+    let bad = parse(
+        "version = 1\n[server]\nmax_connections_per_ip = 0\nbody_timeout_seconds = 0\nredis_url = \"rediss://x\"\n",
+    )
+    .unwrap_err()
+    .0;
+    let locations: Vec<_> = bad.iter().map(|p| p.location.as_str()).collect();
+    assert_eq!(
+        locations,
+        [
+            "server.max_connections_per_ip",
+            "server.body_timeout_seconds",
+            "server.redis_url"
+        ]
+    );
+}
+
+#[test]
 fn custom_domains_are_host_names_used_once() {
     let text = "version = 1\n[[user_pools]]\nname = \"a\"\ndomain = { prefix = \"a\", custom_domains = [\"Auth.Example.test\"] }\n\
                 [[user_pools]]\nname = \"b\"\ndomain = { prefix = \"b\", custom_domains = [\"auth.example.test\", \"bad host\"] }\n";
