@@ -347,8 +347,12 @@ impl Identity {
         let rt = self.live_refresh_token(client, token, now_ms).await?;
         let rotation = client.settings.refresh_token_rotation.filter(|r| r.enabled);
         if let Some(replaced) = rt.replaced_ms {
+            // Without a grace period any reuse is one, whatever the clocks
+            // say: a request that started on a node whose clock is behind
+            // the one that rotated (or in the same millisecond) must not
+            // read as a retry within the grace.
             let grace = rotation.map_or(0, |r| r.retry_grace_period_seconds as i64 * 1000);
-            if now_ms > replaced + grace {
+            if grace == 0 || now_ms > replaced + grace {
                 self.store
                     .revoke_origin(&rt.origin.origin_jti, now_ms)
                     .await?;
