@@ -24,12 +24,12 @@ cargo +nightly fuzz build -s none
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t" "artifacts/$t"
   before=$(ls "corpus/$t" | wc -l)
-  log="artifacts/$t/run.log"
+  log="artifacts/$t.log"
   # -timeout: one input running past 10 s is a hang, reported as a crash.
   cargo +nightly fuzz run -s none "$t" "corpus/$t" -- \
     -max_total_time="$secs" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
     -artifact_prefix="artifacts/$t/" >"$log" 2>&1 || {
-      echo "$t: CRASH, see fuzz/$log and fuzz/artifacts/$t/" >&2
+      echo "$t: CRASH, see fuzz/$log and the input in fuzz/artifacts/$t/" >&2
       tail -40 "$log" >&2
       exit 1
     }

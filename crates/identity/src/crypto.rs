@@ -82,14 +82,20 @@ pub fn percent_decode(text: &str, plus_is_space: bool) -> String {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&text[i + 1..i + 3], 16) {
-                Ok(v) => {
-                    out.push(v);
-                    i += 3;
-                    continue;
+            // Two hex digits, read as bytes: slicing the text there could
+            // cut a character in two (found by fuzzing), and
+            // `from_str_radix` would take a sign (`%+1`).
+            b'%' if i + 2 < bytes.len() => {
+                let hex = |b: u8| (b as char).to_digit(16);
+                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(high), Some(low)) => {
+                        out.push((high * 16 + low) as u8);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
                 }
-                Err(_) => out.push(b'%'),
-            },
+            }
             b'+' if plus_is_space => out.push(b' '),
             b => out.push(b),
         }
@@ -114,6 +120,17 @@ pub fn stored_hash(secret: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_decoding_reads_two_hex_digits_and_keeps_anything_else() {
+        assert_eq!(percent_decode("a%41%4a+b", false), "aAJ+b");
+        assert_eq!(percent_decode("a+b", true), "a b");
+        // A character cut by the escape's end, a sign, a short escape: kept.
+        assert_eq!(percent_decode("%a\u{46f}", false), "%a\u{46f}");
+        assert_eq!(percent_decode("%+1%-1", false), "%+1%-1");
+        assert_eq!(percent_decode("%4", false), "%4");
+        assert_eq!(percent_decode("%", false), "%");
+    }
 
     #[test]
     fn secret_hash_matches_the_documented_construction() {
