@@ -42,6 +42,7 @@ struct ServerFile {
     max_pending_connections_per_ip: Option<u32>,
     body_timeout_seconds: Option<u64>,
     redis_url: Option<String>,
+    secret_key_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -622,6 +623,7 @@ pub(crate) fn validate(file: File) -> Result<Config, Problems> {
                 metrics,
                 limits,
                 redis_url,
+                secret_key_file: file.server.secret_key_file,
             },
             admin,
             messages: Messages {

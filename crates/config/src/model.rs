@@ -34,6 +34,10 @@ pub struct Server {
     /// deployment share their throttling buckets in. Without it each node
     /// takes its share of every limit by the count of live nodes.
     pub redis_url: Option<String>,
+    /// The keys secrets are sealed with at rest (signing keys, client
+    /// secrets, the admin secret key, session keys): one `<id> <base64 of 32
+    /// bytes>` per line, the current key first.
+    pub secret_key_file: Option<String>,
 }
 
 /// Limits on clients' connections, on every listener.

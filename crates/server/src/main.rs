@@ -179,10 +179,21 @@ struct DataArgs {
     /// PostgreSQL URL (postgres://...) instead of SQLite.
     #[arg(long, env = "COGNATE_DATABASE_URL")]
     database_url: Option<String>,
+    /// The keys secrets are sealed with at rest (as `server.secret_key_file`;
+    /// `COGNATE_SECRET_KEYS` holds the same lines and comes first).
+    #[arg(long)]
+    secret_key_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
 enum KeysCommand {
+    /// Print a new key for sealing secrets at rest, as a line of a
+    /// `server.secret_key_file` (put it first to make it the current key).
+    NewSecretKey {
+        /// The key's id.
+        #[arg(long, default_value = "k1")]
+        id: String,
+    },
     /// Make new signing keys; tokens signed by the old ones stay valid until
     /// they expire.
     Rotate {
@@ -354,6 +365,12 @@ async fn run(cli: Cli) -> Result<(), (u8, String)> {
         Command::Keys {
             command: KeysCommand::Rotate { data, pool },
         } => rotate_keys(data, pool).await.map_err(fail),
+        Command::Keys {
+            command: KeysCommand::NewSecretKey { id },
+        } => {
+            println!("{}", cognate_store::seal::Keyring::new_key_line(&id));
+            Ok(())
+        }
         Command::Users {
             command:
                 UsersCommand::Create {
@@ -439,7 +456,12 @@ async fn run(cli: Cli) -> Result<(), (u8, String)> {
 }
 
 async fn rotate_keys(data: DataArgs, pool: Option<String>) -> Result<(), String> {
-    let store = serve::open_store(&data.data_dir, data.database_url.as_deref()).await?;
+    let store = serve::open_store(
+        &data.data_dir,
+        data.database_url.as_deref(),
+        data.secret_key_file.as_deref(),
+    )
+    .await?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

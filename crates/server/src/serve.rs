@@ -89,12 +89,43 @@ pub fn print_stack_notes(loaded: &Loaded) {
     }
 }
 
-pub async fn open_store(data_dir: &Path, database_url: Option<&str>) -> Result<Store, String> {
+/// Opens the store; with keys (`COGNATE_SECRET_KEYS`, else the file
+/// named) its secrets are sealed at rest, and every secret not sealed with
+/// the current key is sealed with it now.
+pub async fn open_store(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    secret_key_file: Option<&Path>,
+) -> Result<Store, String> {
     let store = match database_url {
         Some(url) => Store::connect(url).await,
         None => Store::open_sqlite(data_dir).await,
     };
-    store.map_err(|e| format!("cannot open the database: {e}"))
+    let mut store = store.map_err(|e| format!("cannot open the database: {e}"))?;
+    let keys = match (std::env::var("COGNATE_SECRET_KEYS"), secret_key_file) {
+        (Ok(text), _) => Some((text, "COGNATE_SECRET_KEYS".to_string())),
+        (Err(_), Some(f)) => Some((
+            std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?,
+            f.display().to_string(),
+        )),
+        (Err(_), None) => None,
+    };
+    if let Some((text, from)) = keys {
+        let ring =
+            cognate_store::seal::Keyring::parse(&text).map_err(|e| format!("{from}: {e}"))?;
+        store = store.with_keyring(ring);
+    }
+    let resealed = store
+        .reseal_all()
+        .await
+        .map_err(|e| format!("cannot read the secrets at rest: {e}"))?;
+    if resealed > 0 {
+        tracing::info!(
+            secrets = resealed,
+            "sealed secrets at rest with the current key"
+        );
+    }
+    Ok(store)
 }
 
 /// A bound listener and the URL clients reach it at.
@@ -160,7 +191,12 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         Some((s, _)) => Some(s.path.clone()),
         None => args.config.clone(),
     };
-    let store = open_store(&args.data_dir, args.database_url.as_deref()).await?;
+    let store = open_store(
+        &args.data_dir,
+        args.database_url.as_deref(),
+        config.server.secret_key_file.as_deref().map(Path::new),
+    )
+    .await?;
     let admin = bootstrap::admin_credentials(&store, &config)
         .await
         .map_err(|e| format!("cannot read the admin credentials: {e}"))?;

@@ -4,6 +4,11 @@ use sqlx::Row;
 
 use crate::{conflict, Result, Store};
 
+/// Where a key's sealed private part belongs (seal.rs).
+pub(crate) fn key_aad(kid: &str) -> String {
+    format!("signing_keys.private_key:{kid}")
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningKey {
     pub kid: String,
@@ -27,7 +32,7 @@ impl Store {
         .bind(&key.kid)
         .bind(&key.pool_id)
         .bind(&key.purpose)
-        .bind(&key.private_key)
+        .bind(self.seal_value(&key_aad(&key.kid), &key.private_key))
         .bind(key.created_ms)
         .bind(key.retired_ms)
         .execute(&self.pool)
@@ -55,7 +60,7 @@ impl Store {
             .bind(&key.kid)
             .bind(pool_id)
             .bind(&key.purpose)
-            .bind(&key.private_key)
+            .bind(self.seal_value(&key_aad(&key.kid), &key.private_key))
             .bind(key.created_ms)
             .execute(&mut *tx)
             .await?;
@@ -75,11 +80,12 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
+                let kid: String = r.try_get("kid")?;
                 Ok(SigningKey {
-                    kid: r.try_get("kid")?,
+                    private_key: self.open_value(&key_aad(&kid), r.try_get("private_key")?)?,
+                    kid,
                     pool_id: r.try_get("pool_id")?,
                     purpose: r.try_get("purpose")?,
-                    private_key: r.try_get("private_key")?,
                     created_ms: r.try_get("created_ms")?,
                     retired_ms: r.try_get("retired_ms")?,
                 })

@@ -24,6 +24,7 @@ pub mod meta;
 pub mod nodes;
 pub mod pools;
 pub mod providers;
+pub mod seal;
 pub mod tokens;
 pub mod users;
 
@@ -49,6 +50,9 @@ pub enum StoreError {
     /// A stored value could not be read back (bad JSON, ...).
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
+    /// A sealed secret could not be opened (no key, another key, changed).
+    #[error("secret at rest: {0}")]
+    Secret(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -100,6 +104,8 @@ pub struct Store {
     /// tokens (the gateway's) can re-check at once instead of waiting for
     /// their periodic re-check, which catches other nodes' revocations.
     revocations: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Seals secrets at rest, when keys are given (seal.rs).
+    keyring: Option<std::sync::Arc<seal::Keyring>>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -168,7 +174,35 @@ impl Store {
             pool,
             backend,
             revocations: Default::default(),
+            keyring: None,
         })
+    }
+
+    /// Seals the secrets this store writes with `keyring` from now on, and
+    /// opens what it sealed (seal.rs).
+    pub fn with_keyring(mut self, keyring: seal::Keyring) -> Store {
+        self.keyring = Some(std::sync::Arc::new(keyring));
+        self
+    }
+
+    /// `plain` as stored for the place `aad` names: sealed when a keyring
+    /// is set.
+    fn seal_value(&self, aad: &str, plain: &str) -> String {
+        match &self.keyring {
+            Some(k) => k.seal(aad, plain),
+            None => plain.to_string(),
+        }
+    }
+
+    /// A stored secret, opened when sealed.
+    fn open_value(&self, aad: &str, stored: String) -> Result<String> {
+        match (seal::sealed_with(&stored), &self.keyring) {
+            (None, _) => Ok(stored),
+            (Some(_), Some(k)) => k.open(aad, &stored),
+            (Some(id), None) => Err(StoreError::Secret(format!(
+                "a secret is sealed with key {id} and no keys were given (server.secret_key_file or COGNATE_SECRET_KEYS)"
+            ))),
+        }
     }
 
     pub fn backend(&self) -> Backend {

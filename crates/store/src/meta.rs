@@ -1,8 +1,28 @@
-//! Small named values kept with the data: generated demo credentials and ids.
+//! Small named values kept with the data: generated demo credentials and
+//! ids, and the process-wide secrets (sealed at rest when keys are given).
 
 use sqlx::Row;
 
 use crate::{Result, Store};
+
+/// The `meta` values that are secrets: the generated admin secret key, the
+/// hosted pages' and the gateway's session keys, the key SRP's stand-in
+/// answers for unknown users are derived from, and each pool's SAML
+/// signing key (with its certificate).
+pub(crate) fn is_secret(key: &str) -> bool {
+    matches!(
+        key,
+        "admin.secret_access_key"
+            | "hosted.session_key"
+            | "gateway_session_key"
+            | "srp.fake_user_key"
+    ) || key.starts_with("saml.signing_certificate.")
+}
+
+/// Where a sealed `meta` value belongs (seal.rs).
+pub(crate) fn meta_aad(key: &str) -> String {
+    format!("meta.value:{key}")
+}
 
 impl Store {
     pub async fn meta_get(&self, key: &str) -> Result<Option<String>> {
@@ -10,10 +30,10 @@ impl Store {
             .bind(key)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(match row {
-            Some(r) => Some(r.try_get("value")?),
-            None => None,
-        })
+        match row {
+            Some(r) => Ok(Some(self.open_meta(key, r.try_get("value")?)?)),
+            None => Ok(None),
+        }
     }
 
     /// Stores `value` under `key` unless a value is already there; returns the
@@ -21,14 +41,14 @@ impl Store {
     pub async fn meta_get_or_insert(&self, key: &str, value: &str) -> Result<String> {
         sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
             .bind(key)
-            .bind(value)
+            .bind(self.seal_meta(key, value))
             .execute(&self.pool)
             .await?;
         let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
             .bind(key)
             .fetch_one(&self.pool)
             .await?;
-        Ok(row.try_get("value")?)
+        self.open_meta(key, row.try_get("value")?)
     }
 
     /// Stores `value` under `key`, replacing what was there.
@@ -37,9 +57,25 @@ impl Store {
             "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
         )
         .bind(key)
-        .bind(value)
+        .bind(self.seal_meta(key, value))
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    fn seal_meta(&self, key: &str, value: &str) -> String {
+        if is_secret(key) {
+            self.seal_value(&meta_aad(key), value)
+        } else {
+            value.to_string()
+        }
+    }
+
+    fn open_meta(&self, key: &str, stored: String) -> Result<String> {
+        if is_secret(key) {
+            self.open_value(&meta_aad(key), stored)
+        } else {
+            Ok(stored)
+        }
     }
 }

@@ -50,12 +50,21 @@ fn pool_from(row: &AnyRow) -> Result<Pool> {
     })
 }
 
-fn client_from(row: &AnyRow) -> Result<Client> {
+/// Where a client's sealed secret belongs (seal.rs).
+pub(crate) fn secret_aad(client_id: &str) -> String {
+    format!("app_clients.secret:{client_id}")
+}
+
+fn client_from(store: &Store, row: &AnyRow) -> Result<Client> {
+    let id: String = row.try_get("id")?;
+    let secret: Option<String> = row.try_get("secret")?;
     Ok(Client {
-        id: row.try_get("id")?,
+        secret: secret
+            .map(|s| store.open_value(&secret_aad(&id), s))
+            .transpose()?,
+        id,
         pool_id: row.try_get("pool_id")?,
         name: row.try_get("name")?,
-        secret: row.try_get("secret")?,
         config_key: row.try_get("config_key")?,
         settings: json(&row.try_get::<String, _>("settings")?)?,
         created_ms: row.try_get("created_ms")?,
@@ -163,7 +172,12 @@ impl Store {
         .bind(&client.id)
         .bind(&client.pool_id)
         .bind(&client.name)
-        .bind(&client.secret)
+        .bind(
+            client
+                .secret
+                .as_ref()
+                .map(|s| self.seal_value(&secret_aad(&client.id), s)),
+        )
         .bind(&client.config_key)
         .bind(to_json(&client.settings))
         .bind(client.created_ms)
@@ -177,7 +191,7 @@ impl Store {
     pub async fn client(&self, id: &str) -> Result<Option<Client>> {
         let q = format!("SELECT {CLIENT_COLUMNS} FROM app_clients WHERE id = $1");
         let row = sqlx::query(&q).bind(id).fetch_optional(&self.pool).await?;
-        row.as_ref().map(client_from).transpose()
+        row.as_ref().map(|r| client_from(self, r)).transpose()
     }
 
     pub async fn client_by_config_key(&self, pool_id: &str, key: &str) -> Result<Option<Client>> {
@@ -189,7 +203,7 @@ impl Store {
             .bind(key)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(client_from).transpose()
+        row.as_ref().map(|r| client_from(self, r)).transpose()
     }
 
     pub async fn list_clients(
@@ -207,7 +221,7 @@ impl Store {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(client_from).collect()
+        rows.iter().map(|r| client_from(self, r)).collect()
     }
 
     /// Writes name, secret and settings of an existing client.
@@ -219,7 +233,12 @@ impl Store {
         .bind(&client.id)
         .bind(&client.pool_id)
         .bind(&client.name)
-        .bind(&client.secret)
+        .bind(
+            client
+                .secret
+                .as_ref()
+                .map(|s| self.seal_value(&secret_aad(&client.id), s)),
+        )
         .bind(to_json(&client.settings))
         .bind(client.updated_ms)
         .execute(&self.pool)

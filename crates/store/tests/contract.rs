@@ -3,7 +3,6 @@
 //! in a schema of its own.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use cognate_config::{ClientSettings, PoolSettings, ResourceScope};
 use cognate_store::auth_codes::{AuthCode, Taken};
@@ -15,76 +14,9 @@ use cognate_store::tokens::Origin;
 use cognate_store::users::{FilterColumn, User, UserFilter};
 use cognate_store::{Store, StoreError};
 
-/// A store under test, with what it takes to open it again.
-struct Harness {
-    store: Store,
-    reopen: String,
-    _dir: Option<tempfile::TempDir>,
-}
-
-async fn sqlite() -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(dir.path()).await.unwrap();
-    let reopen = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("cognate.db").display()
-    );
-    Harness {
-        store,
-        reopen,
-        _dir: Some(dir),
-    }
-}
-
-async fn postgres() -> Option<Harness> {
-    let base = std::env::var("COGNATE_TEST_DATABASE_URL").ok()?;
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let schema = format!(
-        "t{}_{}_{}",
-        std::process::id(),
-        nanos % 1_000_000_000,
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    sqlx::any::install_default_drivers();
-    let admin = sqlx::AnyPool::connect(&base)
-        .await
-        .expect("connect to COGNATE_TEST_DATABASE_URL");
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    admin.close().await;
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-    let store = Store::connect(&url).await.unwrap();
-    Some(Harness {
-        store,
-        reopen: url,
-        _dir: None,
-    })
-}
-
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod on_sqlite {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-               async fn $name() { super::$name(super::sqlite().await).await } )*
-        }
-        mod on_postgres {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-               async fn $name() {
-                   match super::postgres().await {
-                       Some(h) => super::$name(h).await,
-                       None => eprintln!("skipped: COGNATE_TEST_DATABASE_URL is unset, PostgreSQL not tested"),
-                   }
-               } )*
-        }
-    };
-}
+#[macro_use]
+mod common;
+use common::Harness;
 
 contract!(
     gateway_nodes_are_refreshed_listed_by_freshness_and_removed,
