@@ -148,64 +148,6 @@ pub fn sealed_with(stored: &str) -> Option<&str> {
         .map(|(id, _)| id)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ring(lines: &[&str]) -> Keyring {
-        Keyring::parse(&lines.join("\n")).unwrap()
-    }
-
-    #[test]
-    fn a_value_opens_only_with_its_key_and_in_its_place() {
-        let a = Keyring::new_key_line("a");
-        let b = Keyring::new_key_line("b");
-        let one = ring(&[&a]);
-        let sealed = one.seal("app_clients.secret:c1", "s3cret");
-        assert!(!sealed.contains("s3cret"));
-        assert_eq!(sealed_with(&sealed), Some("a"));
-        assert_eq!(
-            one.open("app_clients.secret:c1", &sealed).unwrap(),
-            "s3cret"
-        );
-        // Moved to another row, changed, or opened without its key: refused.
-        assert!(one.open("app_clients.secret:c2", &sealed).is_err());
-        let mut changed = sealed.clone();
-        changed.pop();
-        changed.push(if sealed.ends_with('A') { 'B' } else { 'A' });
-        assert!(one.open("app_clients.secret:c1", &changed).is_err());
-        assert!(ring(&[&b]).open("app_clients.secret:c1", &sealed).is_err());
-        // Rotated: the new key seals, the old one still opens.
-        let rotated = ring(&[&b, &a]);
-        assert_eq!(
-            rotated.open("app_clients.secret:c1", &sealed).unwrap(),
-            "s3cret"
-        );
-        assert_eq!(sealed_with(&rotated.seal("x", "y")), Some("b"));
-        // Two seals of one value differ (a fresh nonce each time).
-        assert_ne!(one.seal("x", "y"), one.seal("x", "y"));
-    }
-
-    #[test]
-    fn a_keyring_file_is_checked_line_by_line() {
-        let a = Keyring::new_key_line("a");
-        assert!(Keyring::parse(&format!("# current first\n\n{a}\n")).is_ok());
-        for (text, why) in [
-            ("", "no key"),
-            ("a", "expected"),
-            ("a !!!", "not base64"),
-            ("a AAAA", "32 bytes"),
-            ("a/b AAAA", "letters"),
-        ] {
-            let e = Keyring::parse(text).unwrap_err();
-            assert!(e.contains(why), "{text}: {e}");
-        }
-        assert!(Keyring::parse(&format!("{a}\n{a}"))
-            .unwrap_err()
-            .contains("twice"));
-    }
-}
-
 impl crate::Store {
     /// Seals again, with the current key, every secret that is not sealed
     /// with it (plain ones written before sealing was turned on, and ones
@@ -288,5 +230,63 @@ impl crate::Store {
             resealed += done.rows_affected();
         }
         Ok(resealed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring(lines: &[&str]) -> Keyring {
+        Keyring::parse(&lines.join("\n")).unwrap()
+    }
+
+    #[test]
+    fn a_value_opens_only_with_its_key_and_in_its_place() {
+        let a = Keyring::new_key_line("a");
+        let b = Keyring::new_key_line("b");
+        let one = ring(&[&a]);
+        let sealed = one.seal("app_clients.secret:c1", "s3cret");
+        assert!(!sealed.contains("s3cret"));
+        assert_eq!(sealed_with(&sealed), Some("a"));
+        assert_eq!(
+            one.open("app_clients.secret:c1", &sealed).unwrap(),
+            "s3cret"
+        );
+        // Moved to another row, changed, or opened without its key: refused.
+        assert!(one.open("app_clients.secret:c2", &sealed).is_err());
+        let mut changed = sealed.clone();
+        changed.pop();
+        changed.push(if sealed.ends_with('A') { 'B' } else { 'A' });
+        assert!(one.open("app_clients.secret:c1", &changed).is_err());
+        assert!(ring(&[&b]).open("app_clients.secret:c1", &sealed).is_err());
+        // Rotated: the new key seals, the old one still opens.
+        let rotated = ring(&[&b, &a]);
+        assert_eq!(
+            rotated.open("app_clients.secret:c1", &sealed).unwrap(),
+            "s3cret"
+        );
+        assert_eq!(sealed_with(&rotated.seal("x", "y")), Some("b"));
+        // Two seals of one value differ (a fresh nonce each time).
+        assert_ne!(one.seal("x", "y"), one.seal("x", "y"));
+    }
+
+    #[test]
+    fn a_keyring_file_is_checked_line_by_line() {
+        let a = Keyring::new_key_line("a");
+        assert!(Keyring::parse(&format!("# current first\n\n{a}\n")).is_ok());
+        for (text, why) in [
+            ("", "no key"),
+            ("a", "expected"),
+            ("a !!!", "not base64"),
+            ("a AAAA", "32 bytes"),
+            ("a/b AAAA", "letters"),
+        ] {
+            let e = Keyring::parse(text).unwrap_err();
+            assert!(e.contains(why), "{text}: {e}");
+        }
+        assert!(Keyring::parse(&format!("{a}\n{a}"))
+            .unwrap_err()
+            .contains("twice"));
     }
 }
