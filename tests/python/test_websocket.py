@@ -123,21 +123,24 @@ def test_w03_logout_closes_open_connections_with_1008(server, session):
 
 
 def test_w03_idle_connections_close_with_1001_and_busy_ones_at_their_lifetime(session):
+    """Idle 3 s, lifetime 6 s (the test config). The close and its reason
+    are the events waited for; the busy client sends once a second (its
+    pace, not a wait for a state), and its close names the lifetime, never
+    idleness, after more keepalives than fit in the idle timeout."""
     with connect(session) as idle:
-        started = time.time()
         assert closed_code(idle, timeout=8) == (1001, "Idle timeout")
-        assert 2.5 < time.time() - started < 6
     with connect(session) as busy:
-        started = time.time()
+        answered = 0
         try:
-            while time.time() - started < 10:
+            for _ in range(10):
                 busy.send("keepalive")
                 busy.recv(timeout=5)
+                answered += 1
                 time.sleep(1)
             raise AssertionError("not closed at its lifetime")
         except ConnectionClosed as e:
             assert e.rcvd.code == 1001 and e.rcvd.reason == "Connection lifetime exceeded"
-        assert 5.5 < time.time() - started < 8
+        assert answered > 3, "a busy connection outlives the idle timeout"
 
 
 def test_w04_frames_over_32_kb_and_messages_over_128_kb_close_with_1009(session):
@@ -194,7 +197,6 @@ def test_w07_5000_half_open_upgrades_are_cut_at_the_header_timeout_and_their_fds
         s = socket.create_connection((u.hostname, u.port), timeout=20, source_address=(f"127.0.1.{i % 100 + 1}", 0))
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")
         held.append(s)
-    started = time.time()
     # Meanwhile the API serves: a real client connects and echoes.
     with connect(session) as ws:
         ws.send("still serving")
@@ -210,7 +212,8 @@ def test_w07_5000_half_open_upgrades_are_cut_at_the_header_timeout_and_their_fds
             rest += chunk
         assert b"101" not in rest
         s.close()
-    assert time.time() - started < 30
+    # The server frees their descriptors after closing them: wait for
+    # that state (polled, bounded), not for a time.
     deadline = time.time() + 5
     while fds() > before + 20 and time.time() < deadline:
         time.sleep(0.1)
