@@ -2,11 +2,13 @@
 outbox, admin management, self-service, password and refresh flows,
 lockout, sign-out and revocation."""
 
+import pathlib
+
 import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from conftest import PASSWORD, error_type, unique
+from conftest import PASSWORD, Server, error_type, make_user, unique
 
 NEW_PASSWORD = "N3w-Passw0rd!"
 
@@ -383,7 +385,22 @@ def test_refresh_token_rotation_detects_reuse(server, public, admin, user):
           ClientId=cid)
 
 
-def test_lockout_after_five_failures_refuses_even_the_right_password(server, public, user):
+@pytest.fixture
+def slow_clock(tmp_path):
+    """A demo server whose wall clock runs a thousand times slower than
+    real time (libfaketime), so a 1 s lockout lasts 1,000 s of the test's
+    time: the test cannot be too slow to see it."""
+    lib = pathlib.Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
+    assert lib.exists(), "scripts/test installs Debian's faketime"
+    s = Server(tmp_path / "data", env={"LD_PRELOAD": str(lib), "FAKETIME": "+0 x0.001",
+                                       "DONT_FAKE_MONOTONIC": "1"}).start()
+    yield s
+    s.stop()
+
+
+def test_lockout_after_five_failures_refuses_even_the_right_password(slow_clock):
+    server, public = slow_clock, slow_clock.client(signed=False)
+    user = make_user(server)
     for _ in range(5):
         assert fails("NotAuthorizedException", signin, server=server, public=public, username=user,
                      password="wrong-Passw0rd!") == "Incorrect username or password."
