@@ -15,7 +15,7 @@ use cognate_identity::{bootstrap, Identity};
 use cognate_store::Store;
 
 use crate::app::{self, AppState};
-use crate::serve::{bind_secondary, write_atomically, Bound};
+use crate::binding::{bind_secondary, write_atomically, Bound};
 
 /// What a secondary listener serves, by name: `domain:{pool}`,
 /// `api:{name}`, `websocket:{name}`, `metrics`.

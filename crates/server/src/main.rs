@@ -9,6 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod app;
 mod aws;
+mod binding;
 mod client;
 mod errors;
 mod federation;

@@ -97,7 +97,7 @@ pub fn development_certificate(
     let leaf = leaf_params.signed_by(&leaf_key, &ca).map_err(fail)?;
     let chain = format!("{}{}", leaf.pem(), ca.pem());
     let write = |p: &Path, text: &str| -> Result<(), String> {
-        crate::serve::write_atomically(p, text.as_bytes())
+        crate::binding::write_atomically(p, text.as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
         #[cfg(unix)]
         {

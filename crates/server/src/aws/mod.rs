@@ -78,7 +78,7 @@ pub async fn prepare(
             std::fs::create_dir_all(parent)
                 .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         }
-        crate::serve::write_atomically(&p, text.as_bytes())
+        crate::binding::write_atomically(&p, text.as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
         Ok(p.canonicalize().unwrap_or(p).display().to_string())
     };
