@@ -50,7 +50,7 @@ pub enum HostedStep {
         session: String,
         challenge: &'static str,
         username: String,
-        setup: Option<crate::api::mfa::TotpSetup>,
+        setup: Option<crate::totp::TotpSetup>,
         destination: Option<String>,
     },
 }

@@ -12,6 +12,15 @@ pub const STEP: i64 = 30;
 /// Steps accepted on either side of now (clock drift).
 pub const WINDOW: i64 = 1;
 
+/// A new authenticator for the hosted setup page.
+#[derive(Debug, Clone)]
+pub struct TotpSetup {
+    /// base32, as typed into an app.
+    pub secret: String,
+    /// `otpauth://totp/...`, for the QR code.
+    pub uri: String,
+}
+
 /// A new secret: 20 random bytes (160 bits, RFC 4226's recommendation).
 pub fn new_secret() -> Vec<u8> {
     crypto::random_bytes::<20>().to_vec()

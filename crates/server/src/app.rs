@@ -14,6 +14,7 @@ use cognate_identity::{api, sigv4, Identity};
 use serde_json::{json, Value};
 
 use crate::errors;
+use crate::responses::{amz_json, cors};
 
 /// What every request handler can reach.
 #[derive(Clone)]
@@ -53,35 +54,6 @@ pub fn app(state: AppState) -> Router {
         .fallback(other_paths)
         .layer(DefaultBodyLimit::max(api::MAX_BODY))
         .with_state(state)
-}
-
-pub fn request_id() -> HeaderValue {
-    HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("uuid is a header value")
-}
-
-/// A JSON body with the content type of AWS JSON 1.1 and a request id.
-pub fn amz_json(status: StatusCode, body: &Value) -> Response {
-    let mut r = (status, body.to_string()).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-amz-json-1.1"),
-    );
-    h.insert("x-amzn-requestid", request_id());
-    cors(h);
-    r
-}
-
-/// Browser SDKs call the API cross-origin with custom headers.
-fn cors(h: &mut HeaderMap) {
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,Date"),
-    );
 }
 
 async fn preflight() -> Response {

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use cognate_identity::CognitoError;
 use serde_json::json;
 
-use crate::app::{amz_json, request_id};
+use crate::responses::{amz_json, request_id};
 
 pub fn cognito(e: &CognitoError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
@@ -43,7 +43,7 @@ pub fn oauth(e: &cognate_identity::oauth::OAuthError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let body = json!({"error": e.code, "error_description": e.description});
     let mut r = (status, body.to_string()).into_response();
-    crate::oauth::no_store(r.headers_mut());
+    crate::responses::no_store(r.headers_mut());
     if status == StatusCode::UNAUTHORIZED {
         r.headers_mut().insert(
             axum::http::header::WWW_AUTHENTICATE,

@@ -11,8 +11,8 @@ mod app;
 mod aws;
 mod binding;
 mod client;
+mod domain;
 mod errors;
-mod federation;
 mod framing;
 mod gateway;
 mod generation;
@@ -20,6 +20,7 @@ mod hosted;
 mod limits;
 mod listener;
 mod oauth;
+mod responses;
 mod serve;
 mod tls;
 

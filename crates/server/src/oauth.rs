@@ -11,15 +11,9 @@ use axum::Router;
 use cognate_identity::oauth::{self, OAuthError};
 
 use crate::app::AppState;
+use crate::domain::DomainState;
 use crate::errors;
-
-#[derive(Clone)]
-pub struct DomainState {
-    pub app: AppState,
-    pub pool_id: String,
-    /// Whether the domain is served over https (cookies get `Secure`).
-    pub secure: bool,
-}
+use crate::responses::no_store;
 
 pub fn domain_app(app: AppState, pool_id: String, secure: bool) -> Router {
     use crate::hosted;
@@ -51,10 +45,14 @@ pub fn domain_app(app: AppState, pool_id: String, secure: bool) -> Router {
         .route("/error", get(hosted::error))
         .route(
             "/oauth2/idpresponse",
-            get(crate::federation::idp_response).post(crate::federation::idp_response_post),
+            get(crate::hosted::federation::idp_response)
+                .post(crate::hosted::federation::idp_response_post),
         )
-        .route("/saml2/idpresponse", post(crate::federation::saml_response))
-        .route("/saml2/logout", get(crate::federation::saml_logout))
+        .route(
+            "/saml2/idpresponse",
+            post(crate::hosted::federation::saml_response),
+        )
+        .route("/saml2/logout", get(crate::hosted::federation::saml_logout))
         .route(
             "/oauth2/userInfo",
             get(hosted::userinfo).post(hosted::userinfo),
@@ -140,21 +138,6 @@ async fn revoke(State(s): State<DomainState>, headers: HeaderMap, body: Bytes) -
         }
         Err(e) => errors::oauth(&e),
     }
-}
-
-/// Token responses are never cached (RFC 6749 §5.1), and browsers may call
-/// the endpoints (Amplify does).
-pub fn no_store(h: &mut HeaderMap) {
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json;charset=UTF-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
 }
 
 async fn preflight() -> Response {

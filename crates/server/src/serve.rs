@@ -197,7 +197,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         admin.clone(),
         messenger,
     ));
-    identity.set_provider_http(crate::federation::provider_http());
+    identity.set_provider_http(crate::hosted::federation::provider_http());
     // Stacks: functions reach cognate at their resources' AWS addresses.
     let aws = match &args.stacks {
         Some(_) => Some(

@@ -490,14 +490,7 @@ fn hex_bytes(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// A new authenticator for the hosted setup page.
-#[derive(Debug, Clone)]
-pub struct TotpSetup {
-    /// base32, as typed into an app.
-    pub secret: String,
-    /// `otpauth://totp/...`, for the QR code.
-    pub uri: String,
-}
+pub use crate::totp::TotpSetup;
 
 impl Identity {
     /// Checks a TOTP code against a secret (hex) and uses its time step, so

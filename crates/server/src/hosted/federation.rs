@@ -17,8 +17,8 @@ use cognate_identity::crypto;
 use cognate_identity::federation::{Begin, Inbound, Method, Outbound, ProviderHttp};
 use cognate_identity::triggers::BoxFuture;
 
-use crate::hosted::{authorize_failure, complete_with, cookie, pairs, redirect};
-use crate::oauth::DomainState;
+use super::{authorize_failure, complete_with, cookie, pairs, redirect};
+use crate::domain::DomainState;
 
 /// Binds a federated sign-in to the browser that began it.
 const BINDING_COOKIE: &str = "cognate_federation";
@@ -104,8 +104,8 @@ fn auto_post(action: &str, fields: &[(String, String)]) -> Response {
         .map(|(k, v)| {
             format!(
                 "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                crate::hosted::escape(k),
-                crate::hosted::escape(v)
+                super::escape(k),
+                super::escape(v)
             )
         })
         .collect();
@@ -113,7 +113,7 @@ fn auto_post(action: &str, fields: &[(String, String)]) -> Response {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signing in</title></head><body>\
          <form method=\"post\" action=\"{}\">{inputs}<noscript><button type=\"submit\">Continue</button></noscript></form>\
          <script nonce=\"{nonce}\">document.forms[0].submit()</script></body></html>",
-        crate::hosted::escape(action)
+        super::escape(action)
     );
     let mut r = (axum::http::StatusCode::OK, html).into_response();
     let h = r.headers_mut();
@@ -122,7 +122,7 @@ fn auto_post(action: &str, fields: &[(String, String)]) -> Response {
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     // The hosted pages' headers, with a policy that lets this one script run.
-    crate::hosted::secure_page(h);
+    super::secure_page(h);
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_str(&format!(
@@ -136,7 +136,7 @@ fn auto_post(action: &str, fields: &[(String, String)]) -> Response {
 /// Sends the browser to the provider an authorization names.
 pub async fn begin(s: &DomainState, a: &Authorization, headers: &HeaderMap) -> Response {
     let Some(origin) = origin(s, headers) else {
-        return crate::hosted::error_page("invalid_request");
+        return super::error_page("invalid_request");
     };
     let binding = crypto::b64url(&crypto::random_bytes::<32>());
     match s
@@ -177,7 +177,7 @@ pub async fn saml_response(
     body: Bytes,
 ) -> Response {
     if !is_form(&headers) {
-        return crate::hosted::error_page("invalid_request");
+        return super::error_page("invalid_request");
     }
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     let reposted = form.iter().any(|(k, _)| k == REPOSTED);
@@ -222,7 +222,7 @@ async fn finish(s: &DomainState, params: Vec<(String, String)>, headers: &Header
     let now = s.app.now();
     let binding = cookie(headers, BINDING_COOKIE);
     let Some(origin) = origin(s, headers) else {
-        return crate::hosted::error_page("invalid_request");
+        return super::error_page("invalid_request");
     };
     let mut r = match identity
         .federation_finish(&s.pool_id, &origin, &params, binding.as_deref(), now)
@@ -252,7 +252,7 @@ async fn finish(s: &DomainState, params: Vec<(String, String)>, headers: &Header
 /// the browser-binding cookie arrives and is checked.
 pub async fn idp_response_post(headers: HeaderMap, body: Bytes) -> Response {
     if !is_form(&headers) {
-        return crate::hosted::error_page("invalid_request");
+        return super::error_page("invalid_request");
     }
     let query: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(url::form_urlencoded::parse(&body))
@@ -263,6 +263,6 @@ pub async fn idp_response_post(headers: HeaderMap, body: Bytes) -> Response {
             r.headers_mut().insert(header::LOCATION, v);
             r
         }
-        Err(_) => crate::hosted::error_page("invalid_request"),
+        Err(_) => super::error_page("invalid_request"),
     }
 }

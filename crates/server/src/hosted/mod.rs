@@ -8,6 +8,8 @@
 //! successful sign-in sets an HttpOnly session cookie (SameSite=Lax, one
 //! hour) that signs the user in to the pool's other clients until logout.
 
+pub(crate) mod federation;
+
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -16,7 +18,7 @@ use cognate_identity::authorize::{Authorization, AuthorizeError, HostedStep};
 use cognate_identity::crypto;
 use serde_json::json;
 
-use crate::oauth::DomainState;
+use crate::domain::DomainState;
 
 const SESSION_COOKIE: &str = "cognate_session";
 const CSRF_COOKIE: &str = "XSRF-TOKEN";
@@ -246,7 +248,7 @@ pub async fn authorize(
         Err(e) => return authorize_failure(e),
     };
     if a.provider.is_some() {
-        return crate::federation::begin(&s, &a, &headers).await;
+        return federation::begin(&s, &a, &headers).await;
     }
     if !a.prompt_login {
         if let Some(c) = cookie(&headers, SESSION_COOKIE) {
@@ -552,7 +554,7 @@ pub async fn userinfo(State(s): State<DomainState>, headers: HeaderMap) -> Respo
     match s.app.identity.userinfo(&token, s.app.now()).await {
         Ok(v) => {
             let mut r = (StatusCode::OK, v.to_string()).into_response();
-            crate::oauth::no_store(r.headers_mut());
+            crate::responses::no_store(r.headers_mut());
             r
         }
         Err(e) if e.is_internal() => {
@@ -572,7 +574,7 @@ fn bearer_error(status: StatusCode, code: &str, description: &str) -> Response {
         json!({"error": code, "error_description": description}).to_string(),
     )
         .into_response();
-    crate::oauth::no_store(r.headers_mut());
+    crate::responses::no_store(r.headers_mut());
     let challenge = format!("Bearer error=\"{code}\", error_description=\"{description}\"");
     r.headers_mut().insert(
         header::WWW_AUTHENTICATE,
