@@ -3,8 +3,8 @@
 
 A module is a file under crates/<crate>/src (`a/mod.rs` and `a.rs` are
 module `a`; `a/b.rs` is `a::b`). Module X uses module Y when X's text names
-`crate::Y` (in a `use` or a path), or `super::Y`/`self::Y` resolving to
-another module, counted at the top-level module of each side within the
+`crate::Y` (in a `use` or a path), `super::Y` resolving to another
+module, or a child module by its bare name (`y::`), counted at the top-level module of each side within the
 crate (so `api::users` using `api::pools` is no edge of `api`'s, while
 `api::users` using `tokens` is an edge api -> tokens). A circle is a
 strongly connected component of two or more top-level modules.
@@ -59,6 +59,11 @@ def edges(mods, deep):
             t = resolve(p.split("::"), known)
             if t is not None:
                 targets.add(t if deep else t[:1])
+        # A child module named by its bare name (`federation::begin`).
+        for child in known:
+            if len(child) == len(m) + 1 and child[:len(m)] == m:
+                if re.search(r"(?<![:\w])" + child[-1] + r"::", text):
+                    targets.add(child if deep else child[:1])
         if m:
             for name in SUPER_RE.findall(text):
                 t = resolve(list(m[:-1]) + [name], known)

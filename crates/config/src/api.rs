@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::file::Collector;
 use crate::model::{Listen, UserPool};
+use crate::Collector;
 
 /// An HTTP API.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,8 +4,8 @@
 use serde::Deserialize;
 
 use crate::model::{self, *};
-use crate::rules::{self, Violation};
-use crate::{Problem, Problems};
+use crate::rules;
+use crate::{Collector, Config, Problems};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -261,23 +261,6 @@ fn triggers(
         lambda_version: version,
     });
     out
-}
-
-/// Collects problems with their locations.
-pub(crate) struct Collector(pub(crate) Vec<Problem>);
-
-impl Collector {
-    pub(crate) fn at(&mut self, location: impl Into<String>, message: impl Into<String>) {
-        self.0.push(Problem {
-            location: location.into(),
-            message: message.into(),
-        });
-    }
-    fn violations(&mut self, prefix: &str, violations: Vec<Violation>) {
-        for v in violations {
-            self.at(format!("{prefix}.{}", v.field), v.message);
-        }
-    }
 }
 
 pub(crate) fn validate(file: File) -> Result<Config, Problems> {

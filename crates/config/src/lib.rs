@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! TOML text --(toml + serde, deny_unknown_fields)--> file::File
-//!           --(validate: every problem collected)--> model::Config
+//!           --(validate: every problem collected)--> Config
 //! ```
 //!
 //! Precedence is command line > environment > file: the server applies its
@@ -61,6 +61,36 @@ impl fmt::Display for Problems {
             write!(f, "{p}")?;
         }
         Ok(())
+    }
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub region: String,
+    pub server: Server,
+    pub admin: Option<AdminCredentials>,
+    pub messages: Messages,
+    pub user_pools: Vec<UserPool>,
+    pub functions: Vec<api::Function>,
+    pub http_apis: Vec<api::HttpApi>,
+    pub websocket_apis: Vec<websocket::WebSocketApi>,
+}
+
+/// Collects problems with their locations.
+pub(crate) struct Collector(pub(crate) Vec<Problem>);
+
+impl Collector {
+    pub(crate) fn at(&mut self, location: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem {
+            location: location.into(),
+            message: message.into(),
+        });
+    }
+    pub(crate) fn violations(&mut self, prefix: &str, violations: Vec<rules::Violation>) {
+        for v in violations {
+            self.at(format!("{prefix}.{}", v.field), v.message);
+        }
     }
 }
 

@@ -6,19 +6,6 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A validated configuration.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Config {
-    pub region: String,
-    pub server: Server,
-    pub admin: Option<AdminCredentials>,
-    pub messages: Messages,
-    pub user_pools: Vec<UserPool>,
-    pub functions: Vec<crate::api::Function>,
-    pub http_apis: Vec<crate::api::HttpApi>,
-    pub websocket_apis: Vec<crate::websocket::WebSocketApi>,
-}
-
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Server {
     /// The base URL clients use to reach the main listener (Cognito JSON API,

@@ -14,8 +14,8 @@ use crate::api::{
     authorizer_ttl, check_name, check_stage_name, http_url, named, timeout, ApiMapping, Function,
     HttpApi, IdentitySource, MappingFile, PayloadVersion, RequestAuthorizer, Target,
 };
-use crate::file::Collector;
 use crate::model::Listen;
+use crate::Collector;
 
 /// A WebSocket API.
 #[derive(Debug, Clone, PartialEq)]

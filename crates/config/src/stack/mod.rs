@@ -7,7 +7,7 @@
 //!         --(serverless.rs / sam.rs: expanded to plain CloudFormation)
 //!         --(template.rs: parameters, conditions, mappings, intrinsics;
 //!            translate.rs: resource by resource, refusing what is not supported)
-//!         --> the config file's shape --(file::validate)--> model::Config
+//!         --> the config file's shape --(file::validate)--> Config
 //! ```
 //!
 //! Values known only once cognate runs (pool, client and API ids, listener
