@@ -13,6 +13,7 @@ mod links;
 pub mod mfa;
 mod pools;
 mod providers;
+mod signup;
 mod users;
 
 use serde::de::DeserializeOwned;
