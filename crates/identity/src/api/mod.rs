@@ -7,12 +7,14 @@
 
 mod attributes;
 mod auth;
+mod clients;
 mod custom;
 mod groups;
 mod links;
 pub mod mfa;
 mod pools;
 mod providers;
+mod resource_servers;
 mod signup;
 mod users;
 
