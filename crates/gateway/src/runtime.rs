@@ -55,6 +55,10 @@ struct Worker {
     child: tokio::sync::Mutex<Option<tokio::process::Child>>,
     /// The invocation this worker is running.
     current: Mutex<Option<Pending>>,
+    /// Set when the running process's stdout closes: it is gone or going,
+    /// even if the system has not yet reported its exit. One flag per
+    /// process, so an old process's late watcher cannot mark a new one.
+    gone: Mutex<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 pub struct FunctionHost {
@@ -195,6 +199,7 @@ impl FunctionHost {
                 addr,
                 child: tokio::sync::Mutex::new(None),
                 current: Mutex::new(None),
+                gone: Mutex::new(Arc::new(std::sync::atomic::AtomicBool::new(false))),
             });
             let app = Router::new()
                 .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -218,7 +223,19 @@ impl FunctionHost {
     async fn ensure_running(&self, w: &Arc<Worker>) -> Result<(), InvokeError> {
         let mut child = w.child.lock().await;
         if let Some(c) = child.as_mut() {
-            if matches!(c.try_wait(), Ok(None)) {
+            // A process whose stdout has closed is ending even if it has not
+            // exited yet: an invocation queued for it now would wait for a
+            // `next` that never comes (a race seen under load). Wait for its
+            // exit (briefly; then end it) and start another.
+            let gone = w.gone.lock().expect("worker lock").clone();
+            if gone.load(std::sync::atomic::Ordering::Acquire) {
+                if tokio::time::timeout(Duration::from_secs(5), c.wait())
+                    .await
+                    .is_err()
+                {
+                    let _ = c.kill().await;
+                }
+            } else if matches!(c.try_wait(), Ok(None)) {
                 return Ok(());
             }
             // It ended: whatever it was running has failed.
@@ -241,6 +258,7 @@ impl FunctionHost {
         let mut c = cmd.spawn().map_err(|e| {
             InvokeError::Unavailable(format!("cannot start function {}: {e}", self.function.name))
         })?;
+        let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
         for (i, stream) in [
             c.stdout
                 .take()
@@ -255,6 +273,7 @@ impl FunctionHost {
         {
             let name = self.function.name.clone();
             let worker = w.clone();
+            let gone = gone.clone();
             tokio::spawn(async move {
                 let mut lines = tokio::io::BufReader::new(stream).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
@@ -263,6 +282,7 @@ impl FunctionHost {
                 // stdout closed: the process is gone. What it was running
                 // fails now (Lambda's "Runtime exited"), not at its timeout.
                 if i == 0 {
+                    gone.store(true, std::sync::atomic::Ordering::Release);
                     if let Some(p) = worker.current.lock().expect("worker lock").take() {
                         tracing::warn!(function = %name, worker = worker.index, "the function's process exited during an invocation");
                         let _ = p.reply.send(Err(InvokeError::Function(
@@ -273,6 +293,7 @@ impl FunctionHost {
             });
         }
         tracing::info!(function = %self.function.name, worker = w.index, "function worker started");
+        *w.gone.lock().expect("worker lock") = gone;
         *child = Some(c);
         Ok(())
     }
