@@ -33,6 +33,7 @@ pub mod jwks;
 pub mod jwt;
 pub mod limits;
 pub mod metrics;
+mod phases;
 pub mod route;
 pub mod runtime;
 pub mod session;
@@ -41,19 +42,16 @@ pub mod upstream;
 pub mod websocket;
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Request, Response};
 use base64::Engine;
 use cognate_config::{
     AdminCredentials, AuthorizerKind, Cors, Function, HttpApi, IntegrationKind, JwtIssuer, RouteKey,
 };
 use cognate_identity::Identity;
-use http_body_util::BodyExt;
 
 pub use context::{AuthorizerOutput, RequestContext};
 use error::GatewayError;
@@ -560,243 +558,5 @@ impl Api {
             }
         }
         bucket.local.take_share(now_ms, self.nodes.get())
-    }
-
-    async fn phases(
-        &self,
-        request: Request<Body>,
-        mapping: Option<Mapping>,
-        request_id: &str,
-        now_ms: i64,
-        matched_index: &mut Option<usize>,
-    ) -> Result<(Response<Body>, RequestContext), GatewayError> {
-        let (parts, body) = request.into_parts();
-        // 0. limits of the request line and headers (API Gateway: 10 240
-        // bytes together), before anything reads them.
-        let line = parts.uri.path().len() + parts.uri.query().map_or(0, str::len);
-        if line > MAX_REQUEST_LINE {
-            return Err(GatewayError::UriTooLong);
-        }
-        let header_bytes: usize = parts
-            .headers
-            .iter()
-            .map(|(k, v)| k.as_str().len() + v.len() + 4)
-            .sum();
-        if line + header_bytes > MAX_REQUEST_HEAD {
-            return Err(GatewayError::HeadersTooLarge);
-        }
-        let raw_full = parts.uri.path().to_string();
-
-        // 1. stage
-        let (stage_name, raw_path, base_path_matched) = match &mapping {
-            Some(m) => {
-                let rest = if m.base_path.is_empty() {
-                    raw_full.clone()
-                } else {
-                    let r = &raw_full[1 + m.base_path.len()..];
-                    if r.is_empty() {
-                        "/".to_string()
-                    } else {
-                        r.to_string()
-                    }
-                };
-                (
-                    m.stage.clone(),
-                    rest,
-                    (!m.base_path.is_empty()).then(|| m.base_path.clone()),
-                )
-            }
-            None => {
-                let first = raw_full[1..].split('/').next().unwrap_or("");
-                if !first.is_empty() && first != "$default" && self.stages.contains_key(first) {
-                    (first.to_string(), raw_full.clone(), None)
-                } else if self.stages.contains_key("$default") {
-                    ("$default".to_string(), raw_full.clone(), None)
-                } else {
-                    return Err(GatewayError::NotFound);
-                }
-            }
-        };
-        let stage = self.stages.get(&stage_name).ok_or(GatewayError::NotFound)?;
-        // The path routes see: without the stage segment.
-        let route_path = if stage_name != "$default" && mapping.is_none() {
-            let r = &raw_path[1 + stage_name.len()..];
-            if r.is_empty() {
-                "/".to_string()
-            } else {
-                r.to_string()
-            }
-        } else {
-            raw_path.clone()
-        };
-
-        // 2. path
-        let segments = route::split_path(&route_path).map_err(|_| GatewayError::BadRequest)?;
-
-        let mut ctx = RequestContext {
-            request_id: request_id.to_string(),
-            account_id: ACCOUNT_ID,
-            api_id: self.api_id.clone(),
-            method: parts.method.as_str().to_string(),
-            raw_path: raw_path.clone(),
-            full_path: raw_full,
-            segments,
-            raw_query: parts.uri.query().unwrap_or("").to_string(),
-            headers: parts.headers,
-            source_ip: parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or_else(String::new, |c| c.0.ip().to_string()),
-            protocol: match parts.version {
-                axum::http::Version::HTTP_10 => "HTTP/1.0",
-                axum::http::Version::HTTP_2 => "HTTP/2.0",
-                _ => "HTTP/1.1",
-            },
-            time_ms: now_ms,
-            stage: stage_name,
-            stage_variables: stage.variables.clone(),
-            route_key: String::new(),
-            resource: String::new(),
-            domain_name: String::new(),
-            base_path_matched,
-            path_params: Vec::new(),
-            authorizer: AuthorizerOutput::None,
-            response_cookies: Vec::new(),
-        };
-        ctx.domain_name = ctx
-            .header("host")
-            .map(|h| h.split(':').next().unwrap_or("").to_string())
-            .unwrap_or_default();
-        let segs: Vec<&str> = ctx.segments.iter().map(String::as_str).collect();
-        let found = self.table.find(ctx.method.as_str(), &segs);
-
-        // 3. preflight
-        if let Some(cors) = &self.cors {
-            if found.is_none() && limits::is_preflight(&parts.method, &ctx.headers) {
-                let mut r = Response::new(Body::empty());
-                *r.status_mut() = axum::http::StatusCode::NO_CONTENT;
-                *r.headers_mut() = limits::preflight(cors, &ctx.headers);
-                ctx.route_key = PREFLIGHT.to_string();
-                return Ok((r, ctx));
-            }
-        }
-
-        // 4. route
-        let found = found.ok_or(GatewayError::NotFound)?;
-        let route = &self.routes[found.index];
-        ctx.route_key = route.key.clone();
-        *matched_index = Some(found.index);
-        ctx.resource = route.resource.clone();
-        ctx.path_params = found.params;
-
-        // 5. throttle
-        if let Some(bucket) = &stage.buckets[found.index] {
-            if !self.take_token(bucket, now_ms).await {
-                return Err(GatewayError::TooManyRequests);
-            }
-        }
-
-        // 6. body
-        if ctx
-            .header("content-length")
-            .and_then(|l| l.parse::<usize>().ok())
-            .is_some_and(|l| l > self.body_limit)
-        {
-            return Err(GatewayError::PayloadTooLarge);
-        }
-        let body = http_body_util::Limited::new(body, self.body_limit)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some()
-                {
-                    GatewayError::PayloadTooLarge
-                } else {
-                    GatewayError::BadRequest
-                }
-            })?
-            .to_bytes();
-
-        // 7. authorize
-        ctx.authorizer = match &route.auth {
-            RouteAuth::None => AuthorizerOutput::None,
-            RouteAuth::Jwt(j) => match j.authorize(&ctx, &route.scopes, now_ms).await {
-                Ok((claims, scopes)) => AuthorizerOutput::Jwt { claims, scopes },
-                Err(jwt::Denial::Unauthorized(why)) => return Err(GatewayError::Unauthorized(why)),
-                Err(jwt::Denial::Forbidden) => return Err(GatewayError::Forbidden),
-                Err(jwt::Denial::Unavailable) => return Err(GatewayError::ServiceUnavailable),
-            },
-            RouteAuth::Session => {
-                let s = self.session.as_ref().ok_or(GatewayError::Internal)?;
-                match s.authorize(&ctx, now_ms).await {
-                    Ok(found) => {
-                        ctx.response_cookies = found.set_cookies;
-                        AuthorizerOutput::Jwt {
-                            claims: found.claims,
-                            scopes: None,
-                        }
-                    }
-                    Err(GatewayError::NoSession { set_cookies, .. })
-                        if s.sign_in_redirect()
-                            && ctx.method == "GET"
-                            && self.login_path.is_some() =>
-                    {
-                        let mut to = url::form_urlencoded::Serializer::new(String::new());
-                        let mut back = ctx.path();
-                        if !ctx.raw_query.is_empty() {
-                            back.push('?');
-                            back.push_str(&ctx.raw_query);
-                        }
-                        to.append_pair("return", &back);
-                        let login = self.login_path.as_deref().unwrap_or("/");
-                        let prefix = if ctx.stage == "$default" || ctx.base_path_matched.is_some() {
-                            String::new()
-                        } else {
-                            format!("/{}", ctx.stage)
-                        };
-                        return Err(GatewayError::NoSession {
-                            set_cookies,
-                            redirect: Some(format!("{prefix}{login}?{}", to.finish())),
-                        });
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            RouteAuth::Request(a) => {
-                match a
-                    .authorize(&ctx, &self.shared.invoker, &self.shared.region, now_ms)
-                    .await
-                {
-                    Ok(out) => out,
-                    Err(authorizer::Refusal::Unauthorized) => {
-                        return Err(GatewayError::AuthorizerUnauthorized)
-                    }
-                    Err(authorizer::Refusal::Forbidden) => return Err(GatewayError::Forbidden),
-                    Err(authorizer::Refusal::Error(why)) => {
-                        tracing::warn!(requestId = %request_id, error = %why, "authorizer failed; refusing");
-                        return Err(GatewayError::Internal);
-                    }
-                }
-            }
-        };
-
-        // 8. integrate
-        let mut response = integration::run(
-            &route.integration,
-            &ctx,
-            body,
-            &self.shared,
-            self.session.as_deref(),
-        )
-        .await?;
-        for c in &ctx.response_cookies {
-            if let Ok(v) = HeaderValue::from_str(c) {
-                response
-                    .headers_mut()
-                    .append(axum::http::header::SET_COOKIE, v);
-            }
-        }
-        Ok((response, ctx))
     }
 }
