@@ -16,6 +16,7 @@ mod pools;
 mod providers;
 mod resource_servers;
 mod signup;
+mod srp_auth;
 mod users;
 
 use serde::de::DeserializeOwned;

@@ -1,0 +1,491 @@
+//! The store's contract, second half: token origins and refresh tokens,
+//! challenge sessions and codes, signing keys, gateway nodes, identity
+//! providers and links, meta values, reopening, authorization codes and
+//! claims.
+
+use super::*;
+
+pub(crate) async fn live_origins_are_told_apart_from_revoked_and_unknown_ones(h: Harness) {
+    let s = &h.store;
+    s.insert_pool(&pool("us-east-1_a")).await.unwrap();
+    // More than one query's worth of names.
+    let mut names = Vec::new();
+    for i in 0..600 {
+        let jti = format!("o{i}");
+        s.insert_origin(
+            &origin("us-east-1_a", &jti, "sub-a"),
+            Some(&format!("h{i}")),
+        )
+        .await
+        .unwrap();
+        names.push(jti);
+    }
+    s.revoke_origin("o3", 5).await.unwrap();
+    s.revoke_origin("o550", 5).await.unwrap();
+    names.push("never-issued".into());
+    let live = s.live_origins(&names).await.unwrap();
+    assert_eq!(live.len(), 598);
+    assert!(live.contains("o0") && live.contains("o599"));
+    assert!(!live.contains("o3") && !live.contains("o550") && !live.contains("never-issued"));
+    assert!(s.live_origins(&[]).await.unwrap().is_empty());
+}
+
+pub(crate) async fn revoking_an_origin_kills_its_refresh_tokens(h: Harness) {
+    let s = &h.store;
+    s.insert_pool(&pool("us-east-1_a")).await.unwrap();
+    s.insert_origin(&origin("us-east-1_a", "o1", "sub-a"), Some("h1"))
+        .await
+        .unwrap();
+    s.insert_origin(&origin("us-east-1_a", "o2", "sub-a"), Some("h2"))
+        .await
+        .unwrap();
+    s.insert_origin(&origin("us-east-1_a", "o3", "sub-b"), None)
+        .await
+        .unwrap();
+    let rt = s.refresh_token("h1").await.unwrap().unwrap();
+    assert_eq!(rt.origin, origin("us-east-1_a", "o1", "sub-a"));
+    assert!(s.revoke_origin("o1", 500).await.unwrap());
+    assert!(!s.revoke_origin("o1", 600).await.unwrap());
+    assert_eq!(
+        s.refresh_token("h1")
+            .await
+            .unwrap()
+            .unwrap()
+            .origin
+            .revoked_ms,
+        Some(500)
+    );
+    assert_eq!(
+        s.revoke_user_origins("us-east-1_a", "sub-a", 700)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(s.origin("o2").await.unwrap().unwrap().revoked_ms, Some(700));
+    assert_eq!(s.origin("o3").await.unwrap().unwrap().revoked_ms, None);
+    assert_eq!(s.purge_origins(20_000_000).await.unwrap(), 3);
+    assert!(s.refresh_token("h2").await.unwrap().is_none());
+}
+
+pub(crate) async fn only_one_concurrent_rotation_wins(h: Harness) {
+    let s = &h.store;
+    s.insert_pool(&pool("us-east-1_a")).await.unwrap();
+    s.insert_origin(&origin("us-east-1_a", "o1", "sub-a"), Some("old"))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.rotate_refresh_token("old", &format!("new{i}"), 1_000, 2_000)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += t.await.unwrap() as i32;
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(
+        s.refresh_token("old").await.unwrap().unwrap().replaced_ms,
+        Some(1_000)
+    );
+}
+
+pub(crate) async fn a_challenge_session_is_taken_once(h: Harness) {
+    let s = &h.store;
+    s.insert_pool(&pool("us-east-1_a")).await.unwrap();
+    let session = AuthSession {
+        session_hash: "sh".into(),
+        pool_id: "us-east-1_a".into(),
+        client_id: "c".into(),
+        sub: "sub-a".into(),
+        challenge: "NEW_PASSWORD_REQUIRED".into(),
+        created_ms: 0,
+        expires_ms: 1_000,
+        payload: Some("{\"b\":\"ff\"}".into()),
+    };
+    s.insert_auth_session(&session).await.unwrap();
+    let mut expired = session.clone();
+    expired.session_hash = "old".into();
+    s.insert_auth_session(&expired).await.unwrap();
+    assert!(s.take_auth_session("old", 1_000).await.unwrap().is_none());
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.take_auth_session("sh", 10).await.unwrap()
+        }));
+    }
+    let mut taken = Vec::new();
+    for t in tasks {
+        taken.extend(t.await.unwrap());
+    }
+    assert_eq!(taken, vec![session]);
+    assert_eq!(s.purge_expired(5_000).await.unwrap(), 2);
+}
+
+pub(crate) async fn codes_are_replaced_and_consumed_with_the_user_write(h: Harness) {
+    let s = &h.store;
+    s.insert_pool(&pool("us-east-1_a")).await.unwrap();
+    let u = user("us-east-1_a", "alice");
+    let code = Code {
+        pool_id: "us-east-1_a".into(),
+        sub: u.sub.clone(),
+        purpose: "signup".into(),
+        code_hash: "h1".into(),
+        created_ms: 1,
+        expires_ms: 100,
+        attempts: 0,
+    };
+    s.insert_user(&u, Some(&code)).await.unwrap();
+    assert_eq!(
+        s.bump_code_attempts("us-east-1_a", &u.sub, "signup")
+            .await
+            .unwrap(),
+        1
+    );
+    let newer = Code {
+        code_hash: "h2".into(),
+        created_ms: 2,
+        ..code.clone()
+    };
+    s.put_code(&newer).await.unwrap();
+    assert_eq!(
+        s.code("us-east-1_a", &u.sub, "signup")
+            .await
+            .unwrap()
+            .unwrap(),
+        newer
+    );
+    let mut confirmed = u.clone();
+    confirmed.status = "CONFIRMED".into();
+    s.update_user(&confirmed, Some("signup"), None)
+        .await
+        .unwrap();
+    assert!(s
+        .code("us-east-1_a", &u.sub, "signup")
+        .await
+        .unwrap()
+        .is_none());
+    // A write that fails leaves the code where it was.
+    s.put_code(&newer).await.unwrap();
+    let mut ghost = confirmed.clone();
+    ghost.sub = "nobody".into();
+    assert!(s.update_user(&ghost, Some("signup"), None).await.is_err());
+    assert!(s
+        .code("us-east-1_a", &u.sub, "signup")
+        .await
+        .unwrap()
+        .is_some());
+}
+
+pub(crate) async fn key_rotation_retires_the_old_keys(h: Harness) {
+    let s = &h.store;
+    s.insert_pool(&pool("us-east-1_a")).await.unwrap();
+    let key = |kid: &str, purpose: &str, at: i64| SigningKey {
+        kid: kid.into(),
+        pool_id: "us-east-1_a".into(),
+        purpose: purpose.into(),
+        private_key: "pk".into(),
+        created_ms: at,
+        retired_ms: None,
+    };
+    s.insert_key(&key("a1", "access", 1)).await.unwrap();
+    s.insert_key(&key("i1", "id", 1)).await.unwrap();
+    s.rotate_keys(
+        "us-east-1_a",
+        &[key("a2", "access", 5), key("i2", "id", 5)],
+        5,
+    )
+    .await
+    .unwrap();
+    let keys = s.keys("us-east-1_a").await.unwrap();
+    let state: Vec<_> = keys
+        .iter()
+        .map(|k| (k.kid.as_str(), k.retired_ms))
+        .collect();
+    assert_eq!(
+        state,
+        [("a2", None), ("i2", None), ("a1", Some(5)), ("i1", Some(5))]
+    );
+    assert_eq!(
+        s.purge_all_retired_keys(5).await.unwrap(),
+        0,
+        "retired at 5, not before"
+    );
+    assert_eq!(s.purge_retired_keys("us-east-1_a", 6).await.unwrap(), 2);
+    assert_eq!(s.keys("us-east-1_a").await.unwrap().len(), 2);
+}
+
+pub(crate) async fn gateway_nodes_are_refreshed_listed_by_freshness_and_removed(h: Harness) {
+    let s = &h.store;
+    s.node_seen("chat", "AAAA", "http://10.0.0.1:4003", 1_000)
+        .await
+        .unwrap();
+    s.node_seen("chat", "BBBB", "http://10.0.0.2:4003", 1_000)
+        .await
+        .unwrap();
+    s.node_seen("other", "AAAA", "http://10.0.0.1:4004", 1_000)
+        .await
+        .unwrap();
+    // A refresh moves the node's URL and time.
+    s.node_seen("chat", "AAAA", "http://10.0.0.9:4003", 5_000)
+        .await
+        .unwrap();
+    let fresh = s.nodes("chat", 2_000).await.unwrap();
+    assert_eq!(fresh.len(), 1);
+    assert_eq!(
+        (
+            fresh[0].node_tag.as_str(),
+            fresh[0].url.as_str(),
+            fresh[0].seen_ms
+        ),
+        ("AAAA", "http://10.0.0.9:4003", 5_000)
+    );
+    assert_eq!(s.nodes("chat", 0).await.unwrap().len(), 2);
+    s.node_gone("chat", "AAAA").await.unwrap();
+    let left: Vec<_> = s
+        .nodes("chat", 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.node_tag)
+        .collect();
+    assert_eq!(left, ["BBBB"]);
+    assert_eq!(s.nodes("other", 0).await.unwrap().len(), 1);
+}
+
+pub(crate) async fn identity_providers_round_trip_and_go_with_their_pool(h: Harness) {
+    use cognate_store::providers::IdentityProvider;
+    let s = &h.store;
+    s.insert_pool(&pool("us-east-1_p")).await.unwrap();
+    let mut p = IdentityProvider {
+        pool_id: "us-east-1_p".into(),
+        name: "Okta".into(),
+        provider_type: "OIDC".into(),
+        details: BTreeMap::from([("client_id".to_string(), "abc".to_string())]),
+        attribute_mapping: BTreeMap::from([("email".to_string(), "email".to_string())]),
+        idp_identifiers: vec!["example.com".into()],
+        created_ms: 1,
+        updated_ms: 1,
+    };
+    s.insert_provider(&p).await.unwrap();
+    assert!(matches!(
+        s.insert_provider(&p).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.provider("us-east-1_p", "Okta").await.unwrap().unwrap(), p);
+    p.details.insert("authorize_scopes".into(), "openid".into());
+    p.updated_ms = 2;
+    s.update_provider(&p).await.unwrap();
+    assert_eq!(s.provider("us-east-1_p", "Okta").await.unwrap().unwrap(), p);
+    let mut g = p.clone();
+    g.name = "Google".into();
+    g.provider_type = "Google".into();
+    s.insert_provider(&g).await.unwrap();
+    let names: Vec<String> = s
+        .list_providers("us-east-1_p", None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["Google", "Okta"]);
+    assert_eq!(
+        s.list_providers("us-east-1_p", Some("Google"), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.provider_by_identifier("us-east-1_p", "example.com")
+            .await
+            .unwrap()
+            .map(|p| p.name),
+        Some("Google".to_string())
+    );
+    assert!(s
+        .provider_by_identifier("us-east-1_p", "nowhere.example")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s.delete_provider("us-east-1_p", "Google").await.unwrap());
+    assert!(!s.delete_provider("us-east-1_p", "Google").await.unwrap());
+    s.delete_pool("us-east-1_p").await.unwrap();
+    assert!(s.provider("us-east-1_p", "Okta").await.unwrap().is_none());
+}
+
+pub(crate) async fn meta_values_are_inserted_once_or_replaced(h: Harness) {
+    let s = &h.store;
+    assert_eq!(s.meta_get("k").await.unwrap(), None);
+    assert_eq!(s.meta_get_or_insert("k", "first").await.unwrap(), "first");
+    assert_eq!(s.meta_get_or_insert("k", "second").await.unwrap(), "first");
+    assert_eq!(s.meta_get("k").await.unwrap().as_deref(), Some("first"));
+    // meta_set replaces (what a stack declared last is rewritten each start).
+    s.meta_set("k", "third").await.unwrap();
+    assert_eq!(s.meta_get("k").await.unwrap().as_deref(), Some("third"));
+    s.meta_set("new", "v").await.unwrap();
+    assert_eq!(s.meta_get("new").await.unwrap().as_deref(), Some("v"));
+}
+
+pub(crate) async fn data_survives_reopening(h: Harness) {
+    let s = &h.store;
+    s.insert_pool(&pool("us-east-1_a")).await.unwrap();
+    s.insert_user(&user("us-east-1_a", "alice"), None)
+        .await
+        .unwrap();
+    s.insert_origin(&origin("us-east-1_a", "o1", "sub-alice"), Some("h1"))
+        .await
+        .unwrap();
+    s.close().await;
+    let again = Store::connect(&h.reopen).await.unwrap();
+    assert!(again.pool("us-east-1_a").await.unwrap().is_some());
+    assert!(again
+        .user_by_sub("us-east-1_a", "sub-alice")
+        .await
+        .unwrap()
+        .is_some());
+    assert!(again.refresh_token("h1").await.unwrap().is_some());
+}
+
+pub(crate) async fn an_authorization_code_is_taken_once_and_a_replay_is_recognised(h: Harness) {
+    let s = &h.store;
+    s.insert_pool(&pool("us-east-1_a")).await.unwrap();
+    let code = AuthCode {
+        code_hash: "ch".into(),
+        pool_id: "us-east-1_a".into(),
+        client_id: "c".into(),
+        sub: "sub-a".into(),
+        redirect_uri: "https://app/cb".into(),
+        scopes: "openid".into(),
+        nonce: Some("n".into()),
+        code_challenge: Some("x".into()),
+        auth_time: 5,
+        created_ms: 10,
+        expires_ms: 1_000,
+        consumed_ms: None,
+        origin_jti: None,
+    };
+    s.insert_auth_code(&code).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.take_auth_code("ch", 20).await.unwrap()
+        }));
+    }
+    let mut fresh = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Taken::Fresh(c) => {
+                fresh += 1;
+                assert_eq!(c.code_challenge.as_deref(), Some("x"));
+            }
+            Taken::Replayed(c) => assert_eq!(c.consumed_ms, Some(20)),
+            Taken::Unknown => panic!("the code exists"),
+        }
+    }
+    assert_eq!(fresh, 1);
+    s.set_auth_code_origin("ch", "o1").await.unwrap();
+    match s.take_auth_code("ch", 30).await.unwrap() {
+        Taken::Replayed(c) => assert_eq!(c.origin_jti.as_deref(), Some("o1")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.take_auth_code("nope", 30).await.unwrap(), Taken::Unknown);
+    assert_eq!(s.purge_auth_codes(2_000).await.unwrap(), 1);
+}
+
+pub(crate) async fn provider_links_are_unique_and_go_with_their_user(h: Harness) {
+    use cognate_store::links::ProviderLink;
+    let s = &h.store;
+    s.insert_pool(&pool("us-east-1_l")).await.unwrap();
+    let u = user("us-east-1_l", "native");
+    s.insert_user(&u, None).await.unwrap();
+    let link = ProviderLink {
+        pool_id: "us-east-1_l".into(),
+        provider_name: "Google".into(),
+        subject: "1234".into(),
+        sub: u.sub.clone(),
+        created_ms: 5,
+    };
+    s.insert_link(&link).await.unwrap();
+    assert!(matches!(
+        s.insert_link(&link).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        s.link("us-east-1_l", "Google", "1234").await.unwrap(),
+        Some(link.clone())
+    );
+    assert!(s
+        .link("us-east-1_l", "Google", "999")
+        .await
+        .unwrap()
+        .is_none());
+    let mut other = link.clone();
+    other.provider_name = "Facebook".into();
+    other.created_ms = 6;
+    s.insert_link(&other).await.unwrap();
+    let names: Vec<String> = s
+        .links_of("us-east-1_l", &u.sub)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.provider_name)
+        .collect();
+    assert_eq!(names, ["Google", "Facebook"]);
+    assert!(s
+        .delete_link("us-east-1_l", "Facebook", "1234")
+        .await
+        .unwrap());
+    assert!(!s
+        .delete_link("us-east-1_l", "Facebook", "1234")
+        .await
+        .unwrap());
+    // Deleting the user deletes its links.
+    assert!(s.delete_user("us-east-1_l", &u.sub).await.unwrap());
+    assert!(s
+        .link("us-east-1_l", "Google", "1234")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+pub(crate) async fn a_key_is_claimed_once_even_by_racing_callers(h: Harness) {
+    let s = &h.store;
+    s.insert_pool(&pool("us-east-1_k")).await.unwrap();
+    let tries = (0..8).map(|_| {
+        let s = s.clone();
+        tokio::spawn(async move {
+            s.claim_once("assertion-hash", "us-east-1_k", "SAML_ASSERTION", 1, 10_000)
+                .await
+                .unwrap()
+        })
+    });
+    let mut won = 0;
+    for t in tries {
+        if t.await.unwrap() {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1);
+    assert!(s
+        .claim_once("another-hash", "us-east-1_k", "SAML_ASSERTION", 1, 10_000)
+        .await
+        .unwrap());
+    // It is kept until it expires, then purged.
+    assert!(s.purge_expired(10_001).await.unwrap() >= 2);
+    assert!(s
+        .claim_once(
+            "assertion-hash",
+            "us-east-1_k",
+            "SAML_ASSERTION",
+            10_002,
+            20_000
+        )
+        .await
+        .unwrap());
+}
