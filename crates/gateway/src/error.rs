@@ -34,6 +34,11 @@ pub enum GatewayError {
     Internal,
     /// The upstream could not be reached or broke the exchange.
     BadGateway,
+    /// A WebSocket handshake without the upgrade it needs (426).
+    UpgradeRequired,
+    /// A WebSocket API's `$connect` integration failed: 502 with the
+    /// message API Gateway gives it.
+    ConnectIntegrationFailed,
     /// The integration timed out (HTTP APIs answer 503, not 504), or a
     /// check that must not be skipped could not be made.
     ServiceUnavailable,
@@ -106,6 +111,12 @@ pub fn response(e: &GatewayError) -> Response<Body> {
             json_message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         }
         GatewayError::BadGateway => json_message(StatusCode::BAD_GATEWAY, "Bad Gateway"),
+        GatewayError::UpgradeRequired => {
+            json_message(StatusCode::UPGRADE_REQUIRED, "Upgrade Required")
+        }
+        GatewayError::ConnectIntegrationFailed => {
+            json_message(StatusCode::BAD_GATEWAY, "Internal server error")
+        }
         GatewayError::ServiceUnavailable => {
             json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
         }

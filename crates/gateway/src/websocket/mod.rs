@@ -336,14 +336,14 @@ impl WsApi {
             }
         };
         if !self.stages.contains_key(&stage) {
-            return upgrade::refuse(StatusCode::NOT_FOUND, "Not Found");
+            return upgrade::refuse(&crate::error::GatewayError::NotFound);
         }
         if let Some(id) = rest.strip_prefix("/@connections/") {
             let id = id.to_string();
             return manage::handle(&self, request, &stage, &id).await;
         }
         if !(rest.is_empty() || rest == "/") {
-            return upgrade::refuse(StatusCode::NOT_FOUND, "Not Found");
+            return upgrade::refuse(&crate::error::GatewayError::NotFound);
         }
         let r = self.clone().upgrade(request, stage).await;
         let counter = if r.status() == StatusCode::SWITCHING_PROTOCOLS {

@@ -18,7 +18,7 @@ use super::events::{self, ConnInfo};
 use super::{connection, connection_id, request_id, Conn, ConnectAuth, WsApi};
 use crate::authorizer::Refusal;
 use crate::context::{AuthorizerOutput, RequestContext};
-use crate::error::{json_message, GatewayError};
+use crate::error::GatewayError;
 use crate::ACCOUNT_ID;
 
 /// Whether `origin` is on the allow-list (`*`, exact, or `scheme://*.domain`).
@@ -49,8 +49,9 @@ fn has_token(value: Option<&HeaderValue>, token: &str) -> bool {
         .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
 }
 
-pub(super) fn refuse(status: StatusCode, message: &str) -> Response<Body> {
-    let mut r = json_message(status, message);
+/// A refusal before the upgrade: error.rs's answer, with a request id.
+pub(super) fn refuse(e: &GatewayError) -> Response<Body> {
+    let mut r = crate::error::response(e);
     if let Ok(v) = HeaderValue::from_str(&request_id()) {
         r.headers_mut().insert("x-amzn-requestid", v);
     }
@@ -68,7 +69,7 @@ impl WsApi {
         // 2. handshake (RFC 6455 §4.2.1)
         let upgrade = h.get(header::UPGRADE);
         if upgrade.is_none() {
-            let mut r = refuse(StatusCode::UPGRADE_REQUIRED, "Upgrade Required");
+            let mut r = refuse(&GatewayError::UpgradeRequired);
             r.headers_mut()
                 .insert("sec-websocket-version", HeaderValue::from_static("13"));
             r.headers_mut()
@@ -80,10 +81,10 @@ impl WsApi {
             || request.method() != axum::http::Method::GET
             || request.version() != axum::http::Version::HTTP_11
         {
-            return refuse(StatusCode::BAD_REQUEST, "Bad Request");
+            return refuse(&GatewayError::BadRequest);
         }
         if h.get("sec-websocket-version").and_then(|v| v.to_str().ok()) != Some("13") {
-            let mut r = refuse(StatusCode::UPGRADE_REQUIRED, "Upgrade Required");
+            let mut r = refuse(&GatewayError::UpgradeRequired);
             r.headers_mut()
                 .insert("sec-websocket-version", HeaderValue::from_static("13"));
             return r;
@@ -96,12 +97,12 @@ impl WsApi {
             {
                 k.trim().to_string()
             }
-            _ => return refuse(StatusCode::BAD_REQUEST, "Bad Request"),
+            _ => return refuse(&GatewayError::BadRequest),
         };
         // New connections past the API's rate: 429, as API Gateway's.
         if let Some(bucket) = &self.connect_bucket {
             if !bucket.take(now_ms) {
-                return refuse(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+                return refuse(&GatewayError::TooManyRequests);
             }
         }
         // 3. origin
@@ -109,7 +110,7 @@ impl WsApi {
             let origin = h.get(header::ORIGIN).and_then(|v| v.to_str().ok());
             if !origin.is_some_and(|o| origin_allowed(list, o)) {
                 tracing::info!(api = %self.name, origin = ?origin, "upgrade refused: origin not allowed");
-                return refuse(StatusCode::FORBIDDEN, "Forbidden");
+                return refuse(&GatewayError::Forbidden);
             }
         }
 
@@ -182,7 +183,7 @@ impl WsApi {
             ConnectAuth::None => {}
             ConnectAuth::Request(a) => {
                 let Some(identity) = a.identity_of(&ctx) else {
-                    return refuse(StatusCode::UNAUTHORIZED, "Unauthorized");
+                    return refuse(&GatewayError::AuthorizerUnauthorized);
                 };
                 let arn = events::connect_arn(&info, &self.shared.region, ACCOUNT_ID);
                 let started = self.now();
@@ -202,10 +203,7 @@ impl WsApi {
                     }) => {
                         if serde_json::to_vec(&context).map_or(0, |v| v.len()) > 8192 {
                             tracing::warn!(api = %self.name, "authorizer context over 8 KB");
-                            return refuse(
-                                StatusCode::INTERNAL_SERVER_ERROR,
-                                "Internal Server Error",
-                            );
+                            return refuse(&GatewayError::Internal);
                         }
                         info.authorizer = Some(events::authorizer_output(
                             principal_id.as_deref(),
@@ -213,16 +211,14 @@ impl WsApi {
                             self.now() - started,
                         ));
                     }
-                    Ok(_) => {
-                        return refuse(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
-                    }
+                    Ok(_) => return refuse(&GatewayError::Internal),
                     Err(Refusal::Unauthorized) => {
-                        return refuse(StatusCode::UNAUTHORIZED, "Unauthorized")
+                        return refuse(&GatewayError::AuthorizerUnauthorized)
                     }
-                    Err(Refusal::Forbidden) => return refuse(StatusCode::FORBIDDEN, "Forbidden"),
+                    Err(Refusal::Forbidden) => return refuse(&GatewayError::Forbidden),
                     Err(Refusal::Error(why)) => {
                         tracing::warn!(api = %self.name, error = %why, "$connect authorizer failed");
-                        return refuse(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+                        return refuse(&GatewayError::Internal);
                     }
                 }
             }
@@ -230,12 +226,10 @@ impl WsApi {
                 let found = match rt.authorize(&ctx, now_ms).await {
                     Ok(f) => f,
                     Err(GatewayError::ServiceUnavailable) => {
-                        return refuse(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+                        return refuse(&GatewayError::ServiceUnavailable)
                     }
-                    Err(GatewayError::Internal) => {
-                        return refuse(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
-                    }
-                    Err(_) => return refuse(StatusCode::FORBIDDEN, "Forbidden"),
+                    Err(GatewayError::Internal) => return refuse(&GatewayError::Internal),
+                    Err(_) => return refuse(&GatewayError::Forbidden),
                 };
                 // The CSRF token: a query parameter, or a subprotocol
                 // entry (then chosen as the subprotocol).
@@ -258,7 +252,7 @@ impl WsApi {
                     },
                 };
                 if !ok {
-                    return refuse(StatusCode::FORBIDDEN, "Forbidden");
+                    return refuse(&GatewayError::Forbidden);
                 }
                 let claim = |k: &str| found.claims.get(k).and_then(Value::as_str);
                 let mut context = Map::new();
@@ -295,7 +289,7 @@ impl WsApi {
                 }
                 Err(why) => {
                     tracing::warn!(api = %self.name, error = %why, "$connect integration failed");
-                    return refuse(StatusCode::BAD_GATEWAY, "Internal server error");
+                    return refuse(&GatewayError::ConnectIntegrationFailed);
                 }
             }
         }
