@@ -128,8 +128,7 @@ class Proxy:
         except OSError:
             pass
         finally:
-            for w in (writer,):
-                w.close()
+            writer.close()
 
     async def _pipe(self, reader, writer):
         try:

@@ -20,6 +20,22 @@ BINARY = os.environ.get("COGNATE_BIN", str(ROOT / "target" / "debug" / "cognate"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
 
+LIBFAKETIME = pathlib.Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
+
+
+def faked_clock(clock_file=None, faketime=None):
+    """The environment of a server whose wall clock libfaketime moves: by
+    an offset the test writes to `clock_file` (read on every call), or by a
+    fixed FAKETIME spec. Timers keep the real monotonic clock."""
+    assert LIBFAKETIME.exists(), "scripts/test installs Debian's faketime"
+    env = {"LD_PRELOAD": str(LIBFAKETIME), "DONT_FAKE_MONOTONIC": "1"}
+    if clock_file is not None:
+        env.update(FAKETIME_TIMESTAMP_FILE=str(clock_file), FAKETIME_NO_CACHE="1")
+    if faketime is not None:
+        env["FAKETIME"] = faketime
+    return env
+
+
 class Server:
     """One running cognate, with its outputs."""
 

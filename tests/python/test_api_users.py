@@ -2,13 +2,11 @@
 outbox, admin management, self-service, password and refresh flows,
 lockout, sign-out and revocation."""
 
-import pathlib
-
 import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from conftest import PASSWORD, Server, error_type, make_user, unique
+from conftest import PASSWORD, Server, error_type, faked_clock, make_user, unique
 
 NEW_PASSWORD = "N3w-Passw0rd!"
 
@@ -390,10 +388,7 @@ def slow_clock(tmp_path):
     """A demo server whose wall clock runs a thousand times slower than
     real time (libfaketime), so a 1 s lockout lasts 1,000 s of the test's
     time: the test cannot be too slow to see it."""
-    lib = pathlib.Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
-    assert lib.exists(), "scripts/test installs Debian's faketime"
-    s = Server(tmp_path / "data", env={"LD_PRELOAD": str(lib), "FAKETIME": "+0 x0.001",
-                                       "DONT_FAKE_MONOTONIC": "1"}).start()
+    s = Server(tmp_path / "data", env=faked_clock(faketime="+0 x0.001")).start()
     yield s
     s.stop()
 

@@ -4,16 +4,14 @@ cookie rows of reference/security.md §2.4. Cookies are handled by hand:
 they are `Secure`, which requests would not send over http (browsers do on
 loopback; the Chromium test shows that)."""
 
-import pathlib
 import re
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
 
-from conftest import PASSWORD, Server, unique
+from conftest import PASSWORD, Server, faked_clock, unique
 
-LIBFAKETIME = pathlib.Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
 
 
 def set_cookies(response):
@@ -225,12 +223,9 @@ def test_global_sign_out_ends_the_cookie_session(server, user, admin):
 def clocked(tmp_path):
     """A demo server whose wall clock the test moves (libfaketime reads the
     offset from a file on every call; timers keep the real monotonic clock)."""
-    assert LIBFAKETIME.exists(), "scripts/test installs Debian's faketime"
     clock = tmp_path / "clock"
     clock.write_text("+0\n")
-    s = Server(tmp_path / "data", env={
-        "LD_PRELOAD": str(LIBFAKETIME), "FAKETIME_TIMESTAMP_FILE": str(clock),
-        "FAKETIME_NO_CACHE": "1", "DONT_FAKE_MONOTONIC": "1"}).start()
+    s = Server(tmp_path / "data", env=faked_clock(clock)).start()
     s.clock = clock
     yield s
     s.stop()

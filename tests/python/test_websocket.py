@@ -15,8 +15,8 @@ import pytest
 import requests
 from websockets.exceptions import ConnectionClosed
 
-from conftest import ROOT, Server, make_user
-from test_sessions import LIBFAKETIME, logout
+from conftest import ROOT, Server, faked_clock, make_user
+from test_sessions import logout
 from ws_helpers import Raw, Session, connect, frame, refused
 
 LIMITS = """
@@ -250,15 +250,12 @@ def clocked_ws(tmp_path):
     """The demo with tokens closing their connections at expiry, on a wall
     clock the test moves (libfaketime; timers keep the real monotonic
     clock)."""
-    assert LIBFAKETIME.exists(), "scripts/test installs Debian's faketime"
     clock = tmp_path / "clock"
     clock.write_text("+0\n")
     config = tmp_path / "demo-expiry.toml"
     config.write_text((ROOT / "examples" / "demo.toml").read_text()
                       + "\n[websocket_apis.limits]\nsession_check_seconds = 1\nclose_on_token_expiry = true\n")
-    s = Server(tmp_path / "data", config=config, env={
-        "LD_PRELOAD": str(LIBFAKETIME), "FAKETIME_TIMESTAMP_FILE": str(clock),
-        "FAKETIME_NO_CACHE": "1", "DONT_FAKE_MONOTONIC": "1"}).start()
+    s = Server(tmp_path / "data", config=config, env=faked_clock(clock)).start()
     s.clock = clock
     yield s
     s.stop()

@@ -14,7 +14,7 @@ import botocore.config
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from conftest import PASSWORD, ROOT, Server, make_user, unique
+from conftest import PASSWORD, ROOT, Server, faked_clock, make_user, unique
 from test_lifecycle import _pg_schema_url
 from ws_helpers import WHOAMI, Session, connect
 
@@ -112,7 +112,6 @@ def test_broadcasts_and_management_calls_reach_connections_on_the_other_node(nod
         assert r.status_code == 403
 
 
-LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
 
 
 @pytest.fixture
@@ -122,7 +121,6 @@ def clocked_nodes(tmp_path):
     base = os.environ.get("COGNATE_TEST_DATABASE_URL")
     if not base:
         pytest.skip("COGNATE_TEST_DATABASE_URL is unset: PostgreSQL not tested")
-    assert os.path.exists(str(LIBFAKETIME)), "scripts/test installs Debian's faketime"
     url, schema = _pg_schema_url(base)
     config = tmp_path / "demo-whoami.toml"
     config.write_text((ROOT / "examples" / "demo.toml").read_text() + WHOAMI)
@@ -131,9 +129,7 @@ def clocked_nodes(tmp_path):
     started = []
     try:
         started.append(Server(tmp_path / "a", database_url=url, config=config).start())
-        b = Server(tmp_path / "b", database_url=url, config=config, env={
-            "LD_PRELOAD": str(LIBFAKETIME), "FAKETIME_TIMESTAMP_FILE": str(clock),
-            "FAKETIME_NO_CACHE": "1", "DONT_FAKE_MONOTONIC": "1"}).start()
+        b = Server(tmp_path / "b", database_url=url, config=config, env=faked_clock(clock)).start()
         b.clock = clock
         started.append(b)
         yield started

@@ -287,14 +287,13 @@ impl<IO> Framed<IO> {
     /// Moves bytes from held to ready as far as the framing allows;
     /// false when more bytes are needed first.
     fn advance(&mut self) -> bool {
-        let held = &self.buf[self.ready..];
-        if held.is_empty() {
+        if self.ready == self.buf.len() {
             return false;
         }
         match self.state {
             State::Head => self.advance_head(),
             _ => {
-                let n = self.body(self.ready, self.buf.len());
+                let n = scan_body(&mut self.state, &self.buf[self.ready..]);
                 self.ready += n;
                 n > 0 || self.state == State::Head
             }
@@ -343,13 +342,6 @@ impl<IO> Framed<IO> {
             }
         }
         true
-    }
-
-    /// How many bytes of `buf[from..to]` belong to the body being read;
-    /// moves to `Head` when the body ends within them.
-    fn body(&mut self, from: usize, to: usize) -> usize {
-        let bytes = &self.buf[from..to];
-        scan_body(&mut self.state, bytes)
     }
 }
 

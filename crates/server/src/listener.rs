@@ -173,7 +173,8 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         }
         req.extensions_mut()
             .insert(axum::extract::ConnectInfo(self.peer));
-        let timed_out = Arc::new(AtomicBool::new(false));
+        // A request without a body (most) needs no deadline nor its flag.
+        let timed_out = (!req.body().is_end_stream()).then(|| Arc::new(AtomicBool::new(false)));
         let deadline = tokio::time::Instant::now() + self.body_timeout;
         let flag = timed_out.clone();
         let req = req.map(|inner| Deadline {
@@ -185,7 +186,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         let router = self.router.clone();
         Box::pin(async move {
             let Ok(response) = router.oneshot(req).await;
-            if timed_out.load(Ordering::Relaxed) {
+            if timed_out.is_some_and(|t| t.load(Ordering::Relaxed)) {
                 return Ok(closing(StatusCode::REQUEST_TIMEOUT));
             }
             Ok(response)
@@ -224,7 +225,8 @@ struct Deadline {
     inner: Incoming,
     deadline: tokio::time::Instant,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
-    timed_out: Arc<AtomicBool>,
+    /// Set when the deadline passed; `None` for a request without a body.
+    timed_out: Option<Arc<AtomicBool>>,
 }
 
 impl HttpBody for Deadline {
@@ -244,7 +246,9 @@ impl HttpBody for Deadline {
                     .sleep
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
                 if sleep.as_mut().poll(cx).is_ready() {
-                    this.timed_out.store(true, Ordering::Relaxed);
+                    if let Some(t) = &this.timed_out {
+                        t.store(true, Ordering::Relaxed);
+                    }
                     return Poll::Ready(Some(Err(Box::new(BodyTimeout))));
                 }
                 Poll::Pending
