@@ -5,7 +5,7 @@ pair planted from another session is still refused, and only origins
 under the cookie domain may make state-changing calls."""
 
 from conftest import Server
-from test_sessions import cookie_header, hosted_code, jar, set_cookies
+from session_helpers import cookie_header, hosted_code, jar, set_cookies
 from conftest import PASSWORD, unique
 
 import requests

@@ -16,7 +16,7 @@ import requests
 from websockets.exceptions import ConnectionClosed
 
 from conftest import ROOT, Server, faked_clock, make_user
-from test_sessions import logout
+from session_helpers import logout
 from ws_helpers import Raw, Session, connect, frame, refused
 
 LIMITS = """

@@ -12,7 +12,7 @@ import websockets.sync.client as ws_client
 from websockets.exceptions import InvalidStatus
 
 from conftest import Server, make_user
-from test_sessions import cookie_header, hosted_code, jar
+from session_helpers import cookie_header, hosted_code, jar
 from test_sessions_subdomain import CONFIG as SESSION_CONFIG
 
 CONFIG = SESSION_CONFIG + """

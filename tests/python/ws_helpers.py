@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import websockets.sync.client as ws_client
 from websockets.exceptions import InvalidStatus
 
-from test_sessions import cookie_header, signed_in
+from session_helpers import cookie_header, signed_in
 
 
 # A route that answers a connection its own id (as a backend's

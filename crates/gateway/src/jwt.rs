@@ -85,7 +85,7 @@ impl Verifier {
 
     fn epoch(&self) -> u64 {
         match &self.keys {
-            Keys::Pool { identity, .. } => identity.store().revocation_epoch(),
+            Keys::Pool { identity, .. } => identity.revocation_epoch(),
             Keys::External(_) => 0,
         }
     }
@@ -179,10 +179,8 @@ impl Verifier {
         let Some(origin) = claims.get("origin_jti").and_then(Value::as_str) else {
             return Ok(false);
         };
-        match identity.store().origin(origin).await {
-            Ok(Some(o)) => Ok(o.revoked_ms.is_some()),
-            // Purged after its refresh token expired: no longer valid.
-            Ok(None) => Ok(true),
+        match identity.origin_revoked(origin).await {
+            Ok(revoked) => Ok(revoked),
             Err(e) => {
                 tracing::warn!(error = %e, "revocation check failed; refusing the token");
                 Err(Denial::Unavailable)

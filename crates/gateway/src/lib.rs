@@ -72,6 +72,9 @@ pub const ACCOUNT_ID: &str = "000000000000";
 /// What the gateway needs from the rest of cognate.
 pub struct Setup<'a> {
     pub identity: Arc<Identity>,
+    /// The gateway's own tables (node heartbeats, WebSocket connections,
+    /// the session key); identity's data is reached through `identity`.
+    pub store: cognate_store::Store,
     /// Config pool name -> pool id.
     pub pool_ids: &'a BTreeMap<String, String>,
     pub region: String,
@@ -233,7 +236,6 @@ pub async fn compile(
                         for a in &j.audience {
                             let by_name = setup
                                 .identity
-                                .store()
                                 .client_by_config_key(&pool_id, a)
                                 .await
                                 .map_err(|e| e.to_string())?;
@@ -355,7 +357,7 @@ pub async fn compile(
         .any(|s: &StageRt| s.buckets.iter().any(Option::is_some));
     let compiled = Arc::new(Api {
         nodes: throttle::NodeCount::default(),
-        store: setup.identity.store().clone(),
+        store: setup.store.clone(),
         unmatched: shared.metrics.route(&api.name, "-"),
         latency: shared.metrics.latency(&api.name),
         session,
@@ -393,7 +395,6 @@ async fn pool_verifier(
         .ok_or_else(|| format!("no pool {pool_name}"))?;
     let pool = setup
         .identity
-        .store()
         .pool(pool_id)
         .await
         .map_err(|e| e.to_string())?
@@ -420,8 +421,8 @@ pub(crate) async fn compile_session(
     verifiers: &mut Verifiers,
 ) -> Result<session::SessionRt, String> {
     let (pool_id, verifier) = pool_verifier(&s.user_pool, setup, verifiers).await?;
-    let store = setup.identity.store();
-    let client = store
+    let client = setup
+        .identity
         .client_by_config_key(&pool_id, &s.client)
         .await
         .map_err(|e| e.to_string())?
@@ -430,7 +431,8 @@ pub(crate) async fn compile_session(
     // one node verify on another.
     let fresh: [u8; 32] = cognate_identity::crypto::random_bytes();
     let fresh_hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
-    let key_hex = store
+    let key_hex = setup
+        .store
         .meta_get_or_insert("gateway_session_key", &fresh_hex)
         .await
         .map_err(|e| e.to_string())?;

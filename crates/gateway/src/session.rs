@@ -442,7 +442,6 @@ impl SessionRt {
         }
         .ok_or(GatewayError::Forbidden)?;
         self.identity
-            .store()
             .revoke_origin(&origin, now_ms)
             .await
             .map_err(|_| GatewayError::ServiceUnavailable)?;

@@ -11,6 +11,7 @@ pub mod error;
 pub mod federation;
 pub mod jwt;
 pub mod keys;
+mod lookups;
 pub mod messages;
 pub mod oauth;
 pub mod password;
@@ -94,10 +95,6 @@ impl Identity {
 
     pub(crate) fn function_runner(&self) -> Option<Arc<dyn triggers::FunctionRunner>> {
         self.functions.read().expect("functions lock").clone()
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 
     pub fn region(&self) -> &str {

@@ -12,6 +12,7 @@ const PASSWORD: &str = "Corr3ct-Horse!";
 
 struct World {
     id: Identity,
+    store: cognate_store::Store,
     pool: String,
     client: String,
     dir: std::path::PathBuf,
@@ -34,7 +35,7 @@ async fn world() -> World {
     let dir = std::env::temp_dir().join(format!("cognate-clock-{}", uuid::Uuid::new_v4()));
     let store = cognate_store::Store::open_sqlite(&dir).await.unwrap();
     let id = Identity::new(
-        store,
+        store.clone(),
         "us-east-1".into(),
         "http://127.0.0.1:9".into(),
         admin(),
@@ -52,6 +53,7 @@ async fn world() -> World {
         pool: applied.outputs["UserPoolId"].clone(),
         client: applied.outputs["UserPoolClientId"].clone(),
         id,
+        store,
         dir,
     }
 }
@@ -337,9 +339,9 @@ async fn authorization_codes_expire_after_five_minutes() {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let a = w.id.authorize_request(&w.pool, &pairs).await.unwrap();
-    let pool = w.id.store().pool(&w.pool).await.unwrap().unwrap();
+    let pool = w.store.pool(&w.pool).await.unwrap().unwrap();
     let user =
-        w.id.store()
+        w.store
             .user_by_username_key(&w.pool, "hank")
             .await
             .unwrap()

@@ -143,7 +143,7 @@ fn public_json(value: &Value) -> Response {
 
 async fn jwks(State(state): State<AppState>, Path(pool_id): Path<String>) -> Response {
     let now = state.now();
-    match state.identity.store().pool(&pool_id).await {
+    match state.identity.pool(&pool_id).await {
         Ok(Some(pool)) => match state.identity.keys(&pool.id, now).await {
             Ok(keys) => public_json(&keys.jwks()),
             Err(e) => errors::cognito(&e),
@@ -154,7 +154,7 @@ async fn jwks(State(state): State<AppState>, Path(pool_id): Path<String>) -> Res
 }
 
 async fn discovery(State(state): State<AppState>, Path(pool_id): Path<String>) -> Response {
-    match state.identity.store().pool(&pool_id).await {
+    match state.identity.pool(&pool_id).await {
         Ok(Some(pool)) => public_json(&discovery_document(&state, &pool)),
         Ok(None) => errors::not_found(),
         Err(e) => errors::cognito(&e.into()),

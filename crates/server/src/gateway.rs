@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::Router;
-use cognate_config::{AdminCredentials, Config};
+use cognate_config::Config;
 use cognate_gateway::websocket::WsApi;
 use cognate_gateway::{Api, Mapping, Setup};
-use cognate_identity::{bootstrap, Identity};
+use cognate_identity::bootstrap;
+
+use crate::generation::Runtime;
 
 /// HTTP API name -> the compiled API.
 pub type Apis = HashMap<String, Arc<Api>>;
@@ -36,40 +38,38 @@ pub fn metrics_app(shared: Arc<cognate_gateway::Shared>) -> Router {
     )
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the wiring's inputs, each made by a different step of serve"
-)]
-pub async fn build(
+/// Compiles the config's HTTP and WebSocket APIs on the run's identity,
+/// store, clock and functions.
+pub(crate) async fn build(
     config: &Config,
-    identity: &Arc<Identity>,
+    rt: &Runtime,
     applied: &bootstrap::Applied,
-    admin: &AdminCredentials,
     config_file: Option<&Path>,
-    data_dir: &Path,
-    clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     placeholders: &HashMap<String, String>,
-    function_env: &BTreeMap<String, String>,
-    aws_hosts: bool,
-    shared_buckets: Option<Arc<cognate_gateway::throttle::SharedBuckets>>,
 ) -> Result<(Apis, WsApis, Arc<cognate_gateway::Shared>), String> {
     let config_dir = match config_file.and_then(Path::parent) {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::env::current_dir().map_err(|e| e.to_string())?,
     };
-    let work_dir = data_dir.join("runtime");
+    let work_dir = rt.data_dir.join("runtime");
+    let function_env = rt
+        .aws
+        .as_ref()
+        .map(|a| a.function_env.clone())
+        .unwrap_or_default();
     let setup = Setup {
-        identity: identity.clone(),
+        identity: rt.identity.clone(),
+        store: rt.store.clone(),
         pool_ids: &applied.pool_ids,
         region: config.region.clone(),
-        credentials: admin.clone(),
+        credentials: rt.admin.clone(),
         config_dir: &config_dir,
         work_dir: &work_dir,
-        shared_buckets,
-        clock,
+        shared_buckets: rt.shared_buckets.clone(),
+        clock: rt.clock.clone(),
         secure: config.server.tls.is_some(),
-        function_env,
-        aws_hosts: aws_hosts.then_some(config.region.as_str()),
+        function_env: &function_env,
+        aws_hosts: rt.aws.is_some().then_some(config.region.as_str()),
     };
     let shared = cognate_gateway::shared(&setup, &config.functions);
     let mut verifiers = cognate_gateway::Verifiers::new();

@@ -229,25 +229,8 @@ impl Runtime {
                 }
             }
         }
-        let function_env = self
-            .aws
-            .as_ref()
-            .map(|a| a.function_env.clone())
-            .unwrap_or_default();
-        let (apis, ws_apis, shared) = crate::gateway::build(
-            &config,
-            &self.identity,
-            &applied,
-            &self.admin,
-            config_file,
-            &self.data_dir,
-            self.clock.clone(),
-            &placeholders,
-            &function_env,
-            self.aws.is_some(),
-            self.shared_buckets.clone(),
-        )
-        .await?;
+        let (apis, ws_apis, shared) =
+            crate::gateway::build(&config, self, &applied, config_file, &placeholders).await?;
         // The pools' triggers run on this configuration's functions.
         self.identity
             .set_functions(cognate_gateway::invoke::trigger_runner(shared.clone()));

@@ -7,22 +7,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-mod app;
-mod aws;
-mod binding;
-mod client;
-mod domain;
-mod errors;
-mod framing;
-mod gateway;
-mod generation;
-mod hosted;
-mod limits;
-mod listener;
-mod oauth;
-mod responses;
-mod serve;
-mod tls;
+use cognate::{client, serve};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

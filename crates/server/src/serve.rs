@@ -128,6 +128,44 @@ pub async fn open_store(
     Ok(store)
 }
 
+/// The clock every part of a run reads, in epoch milliseconds.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The identity service of a run over `store`: its admin credentials
+/// (generated once and kept in the store unless the config gives them),
+/// its outbox folder and messenger, and the federation client.
+pub(crate) async fn identity_for(
+    config: &Config,
+    store: &Store,
+    public_url: &str,
+    data_dir: &Path,
+) -> Result<(Arc<Identity>, cognate_config::AdminCredentials, PathBuf), String> {
+    let admin = bootstrap::admin_credentials(store, config)
+        .await
+        .map_err(|e| format!("cannot read the admin credentials: {e}"))?;
+    let outbox = match &config.messages.outbox_dir {
+        Some(d) if Path::new(d).is_absolute() => PathBuf::from(d),
+        Some(d) => data_dir.join(d),
+        None => data_dir.join("outbox"),
+    };
+    std::fs::create_dir_all(&outbox)
+        .map_err(|e| format!("cannot create {}: {e}", outbox.display()))?;
+    let outbox = outbox.canonicalize().unwrap_or(outbox);
+    let messenger = match &config.messages.smtp {
+        Some(smtp) => Messenger::smtp(smtp)?,
+        None => Messenger::outbox(&outbox),
+    };
+    let identity = Arc::new(Identity::new(
+        store.clone(),
+        config.region.clone(),
+        public_url.to_string(),
+        admin.clone(),
+        messenger,
+    ));
+    identity.set_provider_http(crate::hosted::federation::provider_http());
+    Ok((identity, admin, outbox))
+}
+
 pub async fn run(args: ServeArgs) -> Result<(), String> {
     let config = match &args.stacks {
         Some((_, loaded)) => {
@@ -147,10 +185,6 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         config.server.secret_key_file.as_deref().map(Path::new),
     )
     .await?;
-    let admin = bootstrap::admin_credentials(&store, &config)
-        .await
-        .map_err(|e| format!("cannot read the admin credentials: {e}"))?;
-
     let scheme = if config.server.tls.is_some() {
         "https"
     } else {
@@ -178,26 +212,8 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         .public_url
         .clone()
         .unwrap_or_else(|| main.url.clone());
-    let outbox = match &config.messages.outbox_dir {
-        Some(d) if Path::new(d).is_absolute() => PathBuf::from(d),
-        Some(d) => args.data_dir.join(d),
-        None => args.data_dir.join("outbox"),
-    };
-    std::fs::create_dir_all(&outbox)
-        .map_err(|e| format!("cannot create {}: {e}", outbox.display()))?;
-    let outbox = outbox.canonicalize().unwrap_or(outbox);
-    let messenger = match &config.messages.smtp {
-        Some(smtp) => Messenger::smtp(smtp)?,
-        None => Messenger::outbox(&outbox),
-    };
-    let identity = Arc::new(Identity::new(
-        store.clone(),
-        config.region.clone(),
-        public_url.clone(),
-        admin.clone(),
-        messenger,
-    ));
-    identity.set_provider_http(crate::hosted::federation::provider_http());
+    let (identity, admin, outbox) =
+        identity_for(&config, &store, &public_url, &args.data_dir).await?;
     // Stacks: functions reach cognate at their resources' AWS addresses.
     let aws = match &args.stacks {
         Some(_) => Some(

@@ -225,7 +225,7 @@ pub async fn compile(
         tag: base64::engine::general_purpose::URL_SAFE.encode(node),
         own_url,
         peers: RwLock::new(Vec::new()),
-        store: setup.identity.store().clone(),
+        store: setup.store.clone(),
         counters: shared.metrics.websocket(&api.name),
         connect_bucket: api.limits.connect_throttle.map(crate::limits::Bucket::new),
         shared,
@@ -421,7 +421,7 @@ async fn session_sweep(api: std::sync::Weak<WsApi>) {
             continue;
         }
         let names: Vec<String> = by_origin.keys().map(|o| o.to_string()).collect();
-        match rt.identity.store().live_origins(&names).await {
+        match rt.identity.live_origins(&names).await {
             Ok(live) => {
                 for (origin, holders) in by_origin {
                     if !live.contains(origin) {

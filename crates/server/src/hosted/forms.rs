@@ -34,7 +34,7 @@ pub(super) async fn public_call(
 ) -> Result<serde_json::Value, cognate_identity::CognitoError> {
     let identity = &s.app.identity;
     body["ClientId"] = json!(client_id);
-    if let Ok(Some(c)) = identity.store().client(client_id).await {
+    if let Ok(Some(c)) = identity.client(client_id).await {
         if let Some(secret) = &c.secret {
             body["SecretHash"] = json!(crypto::secret_hash(secret, username, client_id));
         }
@@ -86,7 +86,7 @@ pub(super) async fn page_post(
         .authorize_request(&s.pool_id, &pairs(Some(&oauth_query(query))))
         .await
         .map_err(authorize_failure)?;
-    match identity.store().pool(&s.pool_id).await {
+    match identity.pool(&s.pool_id).await {
         Ok(Some(pool)) => Ok((form, a, pool)),
         _ => Err(error_page("server_error")),
     }

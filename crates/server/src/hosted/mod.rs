@@ -351,7 +351,7 @@ async fn sign_in_options(s: &DomainState, a: &Authorization) -> Result<SignInOpt
 }
 
 async fn pool_name(s: &DomainState) -> String {
-    match s.app.identity.store().pool(&s.pool_id).await {
+    match s.app.identity.pool(&s.pool_id).await {
         Ok(Some(p)) => p.name,
         _ => "your account".into(),
     }
@@ -486,7 +486,7 @@ pub async fn logout(
     let clear = format!("{SESSION_COOKIE}={}", cookie_attributes(&s, 0));
     let continue_to = if let Some(logout_uri) = get("logout_uri") {
         let allowed = match get("client_id") {
-            Some(id) => matches!(s.app.identity.store().client(id).await,
+            Some(id) => matches!(s.app.identity.client(id).await,
                 Ok(Some(c)) if c.pool_id == s.pool_id && c.settings.logout_urls.iter().any(|u| u == logout_uri)),
             None => false,
         };

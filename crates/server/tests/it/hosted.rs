@@ -1,0 +1,710 @@
+//! The code and implicit flows through the hosted sign-in pages, driven as
+//! a browser does (a cookie-keeping client following the forms), the
+//! pages' forms (sign-up, confirmation, reset, new password) and the OAuth
+//! rows of reference/security.md §2.2 that they touch.
+
+use base64::Engine;
+use serde_json::json;
+
+use crate::harness::{
+    action, claims, encode, field, link, query, App, Browser, Reply, PASSWORD,
+};
+
+const CALLBACK: &str = "http://localhost:3000/";
+
+fn pkce() -> (String, String) {
+    let verifier = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
+    (verifier, challenge)
+}
+
+/// `/oauth2/authorize` of the web client with these parameters over the
+/// defaults (`None` drops one).
+fn authorize_url(app: &App, params: &[(&str, Option<&str>)]) -> String {
+    let client = app.out("UserPoolClientId");
+    let mut all: Vec<(&str, Option<&str>)> = vec![
+        ("client_id", Some(client.as_str())),
+        ("response_type", Some("code")),
+        ("redirect_uri", Some(CALLBACK)),
+        ("scope", Some("openid email profile")),
+        ("state", Some("st-1")),
+    ];
+    for (k, v) in params {
+        match all.iter_mut().find(|(n, _)| n == k) {
+            Some(slot) => slot.1 = *v,
+            None => all.push((k, *v)),
+        }
+    }
+    let pairs: Vec<(&str, &str)> = all.iter().filter_map(|(k, v)| Some((*k, (*v)?))).collect();
+    format!("{}/oauth2/authorize?{}", app.out("HostedUiUrl"), encode(&pairs))
+}
+
+/// Follows the authorization to the login form and submits it; returns the
+/// answer to the form.
+async fn login(browser: &mut Browser, app: &App, url: &str, user: &str, password: &str) -> Reply {
+    let hosted = app.out("HostedUiUrl");
+    let r = browser.get(app, url).await;
+    assert_eq!(r.status.as_u16(), 302, "{}", r.text());
+    assert!(r.location().starts_with("/login?"), "{}", r.location());
+    let page = browser.get(app, &format!("{hosted}{}", r.location())).await;
+    assert_eq!(page.status.as_u16(), 200);
+    assert!(page.header("content-type").unwrap().contains("text/html"));
+    let html = page.text();
+    let csrf = field(&html, "_csrf").expect("CSRF value");
+    browser
+        .post_form(
+            app,
+            &format!("{hosted}{}", action(&html)),
+            &[("_csrf", &csrf), ("username", user), ("password", password)],
+        )
+        .await
+}
+
+/// The callback's query (or fragment) of a redirect to the client.
+fn code_of(r: &Reply) -> std::collections::BTreeMap<String, String> {
+    assert_eq!(r.status.as_u16(), 302, "{}", r.text());
+    let location = r.location();
+    assert!(location.starts_with(CALLBACK), "{location}");
+    query(&location)
+}
+
+async fn exchange(app: &App, code: &str, verifier: Option<&str>, redirect: Option<&str>) -> Reply {
+    let client = app.out("UserPoolClientId");
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("client_id", client.as_str()),
+    ];
+    if let Some(r) = redirect {
+        form.push(("redirect_uri", r));
+    }
+    if let Some(v) = verifier {
+        form.push(("code_verifier", v));
+    }
+    app.post(&format!("{}/oauth2/token", app.out("HostedUiUrl")))
+        .form(&form)
+        .send()
+        .await
+}
+
+async fn userinfo(app: &App, access: &str) -> Reply {
+    app.get(&format!("{}/oauth2/userInfo", app.out("HostedUiUrl")))
+        .bearer(access)
+        .send()
+        .await
+}
+
+async fn fresh_code(app: &App, user: &str, params: &[(&str, Option<&str>)]) -> String {
+    let r = login(&mut Browser::default(), app, &authorize_url(app, params), user, PASSWORD).await;
+    code_of(&r)["code"].clone()
+}
+
+#[tokio::test]
+async fn code_flow_with_pkce_nonce_and_userinfo() {
+    let app = App::demo().await;
+    let user = app.user("alice").await;
+    let (verifier, challenge) = pkce();
+    let url = authorize_url(
+        &app,
+        &[
+            ("code_challenge", Some(&challenge)),
+            ("code_challenge_method", Some("S256")),
+            ("nonce", Some("n-0S6_WzA2Mj")),
+            ("state", Some("a b&c")),
+        ],
+    );
+    let r = login(&mut Browser::default(), &app, &url, &user, PASSWORD).await;
+    let q = code_of(&r);
+    assert_eq!(q["state"], "a b&c", "state comes back byte for byte");
+    let session = r.set_cookie("cognate_session").expect("hosted session");
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax"));
+    let t = exchange(&app, &q["code"], Some(&verifier), Some(CALLBACK)).await;
+    assert_eq!(t.status.as_u16(), 200, "{}", t.text());
+    assert_eq!(t.header("cache-control"), Some("no-store"));
+    let tokens = t.json();
+    let mut keys: Vec<_> = tokens.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    assert_eq!(keys, ["access_token", "expires_in", "id_token", "refresh_token", "token_type"]);
+    let id = claims(tokens["id_token"].as_str().unwrap());
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(id["nonce"], "n-0S6_WzA2Mj");
+    assert_eq!(id["aud"], app.out("UserPoolClientId"));
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access.as_bytes());
+    let half = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16]);
+    assert_eq!(id["at_hash"], half);
+    let at = claims(access);
+    assert_eq!((at["scope"].as_str(), at["username"].as_str()), (Some("openid email profile"), Some(user.as_str())));
+    let info = userinfo(&app, access).await;
+    assert_eq!(info.status.as_u16(), 200, "{}", info.text());
+    let info = info.json();
+    assert_eq!(info["email"], format!("{user}@example.com"));
+    assert_eq!(info["email_verified"], "true");
+    assert_eq!((&info["username"], &info["sub"]), (&json!(user), &at["sub"]));
+    // The API-issued token lacks openid: userInfo refuses it.
+    let api = app
+        .public(
+            "InitiateAuth",
+            json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": app.out("UserPoolClientId"),
+                   "AuthParameters": {"USERNAME": user, "PASSWORD": PASSWORD}}),
+        )
+        .await
+        .expect("signed in");
+    let refused = userinfo(&app, api["AuthenticationResult"]["AccessToken"].as_str().unwrap()).await;
+    assert_eq!(refused.status.as_u16(), 401);
+    assert!(refused.header("www-authenticate").unwrap().contains(r#"error="invalid_token""#));
+    let empty = app
+        .get(&format!("{}/oauth2/userInfo", app.out("HostedUiUrl")))
+        .send()
+        .await;
+    // No token at all is a bad request, not a bad token (reference/cognito.md §5.5).
+    assert_eq!(empty.status.as_u16(), 400);
+    assert!(empty.header("www-authenticate").unwrap().contains(r#"error="invalid_request""#));
+}
+
+#[tokio::test]
+async fn single_sign_on_until_logout() {
+    let app = App::demo().await;
+    let user = app.user("bob").await;
+    let mut browser = Browser::default();
+    let signed_in = login(&mut browser, &app, &authorize_url(&app, &[]), &user, PASSWORD).await;
+    code_of(&signed_in);
+    // The hosted session lasts one hour, as Cognito's, and scripts cannot read it.
+    let session = signed_in.set_cookie("cognate_session").unwrap();
+    for attr in ["Max-Age=3600", "HttpOnly", "SameSite=Lax"] {
+        assert!(session.contains(attr), "{session}");
+    }
+    // Signed in: the next authorization answers at once, no form.
+    assert!(!code_of(&browser.get(&app, &authorize_url(&app, &[])).await)["code"].is_empty());
+    // The same at /authorize (Cognito's other path).
+    let alias = authorize_url(&app, &[]).replace("/oauth2/authorize?", "/authorize?");
+    assert!(!code_of(&browser.get(&app, &alias).await)["code"].is_empty());
+    // prompt=login asks for the password although the session is there.
+    let forced = browser.get(&app, &authorize_url(&app, &[("prompt", Some("login"))])).await;
+    assert_eq!(forced.status.as_u16(), 302);
+    assert!(forced.location().starts_with("/login?"));
+    let out = browser
+        .get(
+            &app,
+            &format!(
+                "{}/logout?{}",
+                app.out("HostedUiUrl"),
+                encode(&[("client_id", &app.out("UserPoolClientId")), ("logout_uri", CALLBACK)])
+            ),
+        )
+        .await;
+    assert_eq!((out.status.as_u16(), out.location()), (302, CALLBACK.to_string()));
+    let after = browser.get(&app, &authorize_url(&app, &[])).await;
+    assert!(after.location().starts_with("/login?"));
+    // prompt=none without a session: login_required back to the client.
+    let none = browser
+        .get(&app, &authorize_url(&app, &[("prompt", Some("none")), ("state", Some("s1"))]))
+        .await;
+    let q = query(&none.location());
+    assert_eq!(q.len(), 2);
+    assert_eq!((q["error"].as_str(), q["state"].as_str()), ("login_required", "s1"));
+}
+
+#[tokio::test]
+async fn the_hosted_session_ends_after_an_hour() {
+    let app = App::demo().await;
+    let user = app.user("bob").await;
+    let mut browser = Browser::default();
+    code_of(&login(&mut browser, &app, &authorize_url(&app, &[]), &user, PASSWORD).await);
+    app.advance_s(3599);
+    assert!(!code_of(&browser.get(&app, &authorize_url(&app, &[])).await)["code"].is_empty());
+    // Past the hour the session is over, although the browser kept the cookie.
+    app.advance_s(2);
+    let expired = browser.get(&app, &authorize_url(&app, &[])).await;
+    assert!(expired.location().starts_with("/login?"), "{}", expired.location());
+}
+
+#[tokio::test]
+async fn implicit_flow_puts_tokens_in_the_fragment() {
+    let app = App::demo().await;
+    let user = app.user("carol").await;
+    let url = authorize_url(&app, &[("response_type", Some("token")), ("state", Some("xyz"))]);
+    let r = login(&mut Browser::default(), &app, &url, &user, PASSWORD).await;
+    assert_eq!(r.status.as_u16(), 302);
+    let location = r.location();
+    assert!(location.starts_with(&format!("{CALLBACK}#")) && !location.contains('?'));
+    let fragment = location.split_once('#').unwrap().1;
+    let names: Vec<_> = fragment.split('&').map(|kv| kv.split('=').next().unwrap()).collect();
+    assert_eq!(names, ["id_token", "access_token", "expires_in", "token_type", "state"]);
+    let f = query(&location);
+    assert_eq!((f["expires_in"].as_str(), f["token_type"].as_str(), f["state"].as_str()), ("3600", "Bearer", "xyz"));
+    let id = claims(&f["id_token"]);
+    assert_eq!(id["cognito:username"], user.as_str());
+    assert!(id.get("at_hash").is_some());
+    // C10: redirects that carry tokens send no referrer and are not stored.
+    assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+}
+
+#[tokio::test]
+async fn unregistered_redirect_uris_never_redirect() {
+    let app = App::demo().await;
+    let client = app.out("UserPoolClientId");
+    for redirect in [
+        "http://localhost:3000",
+        "http://localhost:3000/x",
+        "http://LOCALHOST:3000/",
+        "https://localhost:3000/",
+        "http://localhost:3000/?a=1",
+        "http://localhost:3000/#f",
+        "http://evil.example/",
+        "javascript:alert(1)",
+        "http://localhost:3000@evil.example/",
+    ] {
+        let r = app.get(&authorize_url(&app, &[("redirect_uri", Some(redirect))])).send().await;
+        // Cognito's error page names the client (reference/cognito.md §5.1).
+        assert_eq!(r.status.as_u16(), 302, "{redirect}");
+        assert_eq!(r.location(), format!("/error?error=redirect_mismatch&client_id={client}"));
+        let page = app.get(&format!("{}{}", app.out("HostedUiUrl"), r.location())).send().await;
+        assert_eq!(page.status.as_u16(), 400);
+        assert!(page.text().contains("redirect_mismatch"));
+        assert_eq!(page.header("x-frame-options"), Some("DENY"));
+        assert!(page.header("content-security-policy").unwrap().contains("frame-ancestors 'none'"));
+    }
+}
+
+#[tokio::test]
+async fn authorization_request_errors_go_back_to_the_client() {
+    let app = App::demo().await;
+    let (_, challenge) = pkce();
+    let c = Some(challenge.as_str());
+    let cases: [(&[(&str, Option<&str>)], &str); 7] = [
+        (&[("code_challenge", c), ("code_challenge_method", Some("plain"))], "invalid_request"),
+        (&[("code_challenge", c)], "invalid_request"),
+        (&[("code_challenge_method", Some("S256"))], "invalid_request"),
+        (&[("scope", Some("openid demo-api/read"))], "invalid_scope"),
+        (&[("scope", Some("email"))], "invalid_scope"),
+        (&[("response_type", Some("id_token"))], "unsupported_response_type"),
+        (&[("request", Some("eyJ..."))], "request_not_supported"),
+    ];
+    for (params, error) in cases {
+        let mut all = params.to_vec();
+        all.push(("state", Some("s")));
+        let r = app.get(&authorize_url(&app, &all)).send().await;
+        let location = r.location();
+        assert!(location.starts_with(CALLBACK), "{location}");
+        let q = query(&location);
+        assert_eq!((q["error"].as_str(), q["state"].as_str()), (error, "s"), "{params:?}");
+    }
+    // The machine client has no callback: redirect_mismatch, never a redirect.
+    let machine = app.out("MachineClientId");
+    let r = app.get(&authorize_url(&app, &[("client_id", Some(&machine))])).send().await;
+    assert_eq!(r.location(), format!("/error?error=redirect_mismatch&client_id={machine}"));
+}
+
+#[tokio::test]
+async fn codes_are_single_use_and_bound() {
+    let app = App::demo().await;
+    let user = app.user("dave").await;
+    let hosted = app.out("HostedUiUrl");
+    let error = |r: Reply| r.json()["error"].as_str().unwrap_or_default().to_string();
+    let (verifier, challenge) = pkce();
+    let pkce_params = [("code_challenge", Some(challenge.as_str())), ("code_challenge_method", Some("S256"))];
+    let code = fresh_code(&app, &user, &pkce_params).await;
+    let first = exchange(&app, &code, Some(&verifier), Some(CALLBACK)).await;
+    assert_eq!(first.status.as_u16(), 200);
+    let first = first.json();
+    // O07: a replay fails and revokes what the first exchange issued.
+    let replay = exchange(&app, &code, Some(&verifier), Some(CALLBACK)).await;
+    assert_eq!(error(replay), "invalid_grant");
+    assert_eq!(userinfo(&app, first["access_token"].as_str().unwrap()).await.status.as_u16(), 401);
+    let refresh = app
+        .post(&format!("{hosted}/oauth2/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &app.out("UserPoolClientId")),
+            ("refresh_token", first["refresh_token"].as_str().unwrap()),
+        ])
+        .send()
+        .await;
+    assert_eq!(error(refresh), "invalid_grant");
+    // O15: a wrong verifier burns the code.
+    let code = fresh_code(&app, &user, &pkce_params).await;
+    assert_eq!(error(exchange(&app, &code, Some(&pkce().0), Some(CALLBACK)).await), "invalid_grant");
+    assert_eq!(error(exchange(&app, &code, Some(&verifier), Some(CALLBACK)).await), "invalid_grant");
+    // O12: challenge sent, verifier missing. O13: verifier without challenge.
+    let code = fresh_code(&app, &user, &pkce_params).await;
+    assert_eq!(error(exchange(&app, &code, None, Some(CALLBACK)).await), "invalid_grant");
+    let code = fresh_code(&app, &user, &[]).await;
+    assert_eq!(error(exchange(&app, &code, Some(&verifier), Some(CALLBACK)).await), "invalid_grant");
+    // O10: another redirect_uri, or none.
+    let other = format!("{}/oauth2/callback", app.out("ApiUrl"));
+    let code = fresh_code(&app, &user, &[]).await;
+    assert_eq!(error(exchange(&app, &code, None, Some(&other)).await), "invalid_grant");
+    let code = fresh_code(&app, &user, &[]).await;
+    assert_eq!(error(exchange(&app, &code, None, None).await), "invalid_grant");
+    // O09: another client cannot redeem it, and the attempt burns it.
+    let stolen = fresh_code(&app, &user, &[]).await;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        app.out("MachineClientId"),
+        app.out("MachineClientSecret")
+    ));
+    let other = app
+        .post(&format!("{hosted}/oauth2/token"))
+        .header("authorization", &format!("Basic {basic}"))
+        .form(&[("grant_type", "authorization_code"), ("code", &stolen), ("redirect_uri", CALLBACK)])
+        .send()
+        .await;
+    assert_eq!(other.status.as_u16(), 400);
+    assert!(["invalid_grant", "unauthorized_client"].contains(&error(other).as_str()));
+    assert_eq!(error(exchange(&app, &stolen, None, Some(CALLBACK)).await), "invalid_grant");
+    assert_eq!(error(exchange(&app, "made-up-code", None, Some(CALLBACK)).await), "invalid_grant");
+}
+
+#[tokio::test]
+async fn an_expired_code_is_an_invalid_grant() {
+    let app = App::demo().await;
+    let user = app.user("erin").await;
+    let code = fresh_code(&app, &user, &[]).await;
+    // Cognito's authorization codes live five minutes.
+    app.advance_s(301);
+    let r = exchange(&app, &code, None, Some(CALLBACK)).await;
+    assert_eq!((r.status.as_u16(), r.json()["error"].as_str()), (400, Some("invalid_grant")));
+}
+
+#[tokio::test]
+async fn login_form_refusals() {
+    let app = App::demo().await;
+    let user = app.user("frank").await;
+    let hosted = app.out("HostedUiUrl");
+    let mut browser = Browser::default();
+    let r = browser.get(&app, &authorize_url(&app, &[])).await;
+    let page = browser.get(&app, &format!("{hosted}{}", r.location())).await.text();
+    let target = format!("{hosted}{}", action(&page));
+    // L15: no or wrong CSRF value: 403, no session.
+    for csrf in [None, Some("forged")] {
+        let mut form = vec![("username", user.as_str()), ("password", PASSWORD)];
+        if let Some(c) = csrf {
+            form.push(("_csrf", c));
+        }
+        let bad = browser.post_form(&app, &target, &form).await;
+        assert_eq!(bad.status.as_u16(), 403, "{csrf:?}");
+        assert!(bad.set_cookie("cognate_session").is_none());
+    }
+    let csrf = field(&page, "_csrf").unwrap();
+    // Wrong password and unknown user look the same; input is escaped on re-render.
+    let wrong = browser
+        .post_form(&app, &target, &[("_csrf", &csrf), ("username", &user), ("password", "Wrong-Passw0rd!")])
+        .await;
+    let ghost = browser
+        .post_form(
+            &app,
+            &target,
+            &[("_csrf", &csrf), ("username", "\"><script>x</script>"), ("password", "Wrong-Passw0rd!")],
+        )
+        .await;
+    for resp in [&wrong, &ghost] {
+        assert_eq!(resp.status.as_u16(), 400);
+        assert!(resp.text().contains("Incorrect username or password."));
+        assert!(resp.set_cookie("cognate_session").is_none());
+    }
+    assert!(!ghost.text().contains("<script>x</script>") && ghost.text().contains("&lt;script&gt;"));
+    // Logout to an unregistered address: error page, no redirect.
+    let out = browser
+        .get(
+            &app,
+            &format!(
+                "{hosted}/logout?{}",
+                encode(&[("client_id", &app.out("UserPoolClientId")), ("logout_uri", "https://evil.example/")])
+            ),
+        )
+        .await;
+    assert_eq!(out.status.as_u16(), 400);
+    assert!(out.header("location").is_none());
+}
+
+#[tokio::test]
+async fn a_user_who_must_confirm_sees_why() {
+    let app = App::demo().await;
+    app.public(
+        "SignUp",
+        json!({"ClientId": app.out("UserPoolClientId"), "Username": "unconfirmed", "Password": PASSWORD}),
+    )
+    .await
+    .expect("signed up");
+    let r = login(&mut Browser::default(), &app, &authorize_url(&app, &[]), "unconfirmed", PASSWORD).await;
+    assert_eq!(r.status.as_u16(), 400);
+    assert!(r.text().contains("not confirmed"));
+}
+
+#[tokio::test]
+async fn sign_up_confirm_and_sign_in_through_the_pages() {
+    let app = App::demo().await;
+    let hosted = app.out("HostedUiUrl");
+    let mut browser = Browser::default();
+    let first = browser.get(&app, &authorize_url(&app, &[("state", Some("signup-state"))])).await;
+    let login_page = browser.get(&app, &format!("{hosted}{}", first.location())).await.text();
+    let signup = link(&login_page, "/signup?").expect("a sign-up link");
+    let page = browser.get(&app, &format!("{hosted}{signup}")).await;
+    assert_eq!(page.status.as_u16(), 200);
+    let html = page.text();
+    assert!(html.contains("Create an account"));
+    let (csrf, target) = (field(&html, "_csrf").unwrap(), format!("{hosted}{}", action(&html)));
+    let name = "pages";
+    let email = "pages@example.com";
+    let weak = browser
+        .post_form(&app, &target, &[("_csrf", &csrf), ("username", name), ("email", email), ("password", "weak")])
+        .await;
+    assert_eq!(weak.status.as_u16(), 400);
+    assert!(weak.text().contains("Password did not conform with policy"));
+    assert!(weak.text().contains(&format!("value=\"{name}\"")), "what was typed is kept");
+    assert!(weak.text().contains(&format!("value=\"{email}\"")));
+    let done = browser
+        .post_form(&app, &target, &[("_csrf", &csrf), ("username", name), ("email", email), ("password", PASSWORD)])
+        .await;
+    assert_eq!(done.status.as_u16(), 302);
+    assert!(done.location().starts_with("/confirmUser?"));
+    let confirm = browser.get(&app, &format!("{hosted}{}", done.location())).await.text();
+    assert!(confirm.contains(&format!("value=\"{name}\"")));
+    let (csrf, target) = (field(&confirm, "_csrf").unwrap(), format!("{hosted}{}", action(&confirm)));
+    let code = app.outbox_codes(name).pop().expect("a confirmation code");
+    let other = if code == "000000" { "111111" } else { "000000" };
+    let wrong = browser
+        .post_form(&app, &target, &[("_csrf", &csrf), ("username", name), ("code", other)])
+        .await;
+    assert_eq!(wrong.status.as_u16(), 400);
+    assert!(wrong.text().contains("Invalid verification code"));
+    let ok = browser
+        .post_form(&app, &target, &[("_csrf", &csrf), ("username", name), ("code", &code)])
+        .await;
+    assert_eq!(ok.status.as_u16(), 302);
+    assert!(ok.location().starts_with("/login?"));
+    let page = browser.get(&app, &format!("{hosted}{}", ok.location())).await.text();
+    let (csrf, target) = (field(&page, "_csrf").unwrap(), format!("{hosted}{}", action(&page)));
+    let signed_in = browser
+        .post_form(&app, &target, &[("_csrf", &csrf), ("username", email), ("password", PASSWORD)])
+        .await;
+    let q = code_of(&signed_in);
+    assert_eq!(q["state"], "signup-state");
+    assert_eq!(exchange(&app, &q["code"], None, Some(CALLBACK)).await.status.as_u16(), 200);
+}
+
+#[tokio::test]
+async fn confirmation_link_prefills_the_form() {
+    let app = App::demo().await;
+    app.public(
+        "SignUp",
+        json!({"ClientId": app.out("UserPoolClientId"), "Username": "link", "Password": PASSWORD,
+               "UserAttributes": [{"Name": "email", "Value": "link@example.com"}]}),
+    )
+    .await
+    .expect("signed up");
+    let code = app.outbox_codes("link").pop().expect("a code");
+    let page = app
+        .get(&format!(
+            "{}/confirmUser?{}",
+            app.out("HostedUiUrl"),
+            encode(&[
+                ("client_id", &app.out("UserPoolClientId")),
+                ("response_type", "code"),
+                ("redirect_uri", CALLBACK),
+                ("user_name", "link"),
+                ("confirmation_code", &code),
+            ])
+        ))
+        .send()
+        .await;
+    assert_eq!(page.status.as_u16(), 200);
+    assert!(page.text().contains("value=\"link\"") && page.text().contains(&format!("value=\"{code}\"")));
+}
+
+#[tokio::test]
+async fn forgot_password_through_the_pages() {
+    let app = App::demo().await;
+    let user = app.user("grace").await;
+    let hosted = app.out("HostedUiUrl");
+    let mut browser = Browser::default();
+    let base = encode(&[
+        ("client_id", &app.out("UserPoolClientId")),
+        ("response_type", "code"),
+        ("redirect_uri", CALLBACK),
+    ]);
+    let page = browser.get(&app, &format!("{hosted}/forgotPassword?{base}")).await.text();
+    let sent = browser
+        .post_form(
+            &app,
+            &format!("{hosted}{}", action(&page)),
+            &[("_csrf", &field(&page, "_csrf").unwrap()), ("username", &user)],
+        )
+        .await;
+    assert_eq!(sent.status.as_u16(), 302);
+    assert!(sent.location().starts_with("/confirmForgotPassword?"));
+    let page = browser.get(&app, &format!("{hosted}{}", sent.location())).await.text();
+    let code = app.outbox_codes(&user).pop().expect("a reset code");
+    let reset = browser
+        .post_form(
+            &app,
+            &format!("{hosted}{}", action(&page)),
+            &[
+                ("_csrf", &field(&page, "_csrf").unwrap()),
+                ("username", &user),
+                ("code", &code),
+                ("password", "Br4nd-New-Pass!"),
+            ],
+        )
+        .await;
+    assert_eq!(reset.status.as_u16(), 302);
+    assert!(reset.location().starts_with("/login?"));
+    let old = login(&mut Browser::default(), &app, &authorize_url(&app, &[]), &user, PASSWORD).await;
+    assert_eq!(old.status.as_u16(), 400, "the old password is gone");
+    let r = login(&mut Browser::default(), &app, &authorize_url(&app, &[]), &user, "Br4nd-New-Pass!").await;
+    assert!(!code_of(&r)["code"].is_empty());
+}
+
+#[tokio::test]
+async fn page_forms_need_their_csrf_value_and_a_valid_client() {
+    let app = App::demo().await;
+    let hosted = app.out("HostedUiUrl");
+    let base = encode(&[
+        ("client_id", &app.out("UserPoolClientId")),
+        ("response_type", "code"),
+        ("redirect_uri", CALLBACK),
+    ]);
+    for path in ["/signup", "/confirmUser", "/forgotPassword", "/confirmForgotPassword"] {
+        let r = app.post(&format!("{hosted}{path}?{base}")).form(&[("username", "x")]).send().await;
+        assert_eq!(r.status.as_u16(), 403, "{path}");
+        let bad = app
+            .get(&format!("{hosted}{path}?client_id=nope&response_type=code&redirect_uri={CALLBACK}"))
+            .send()
+            .await;
+        assert_eq!(bad.location(), "/error?error=redirect_mismatch&client_id=nope", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn temporary_password_leads_to_the_new_password_page() {
+    let app = App::demo().await;
+    let pool = app.out("UserPoolId");
+    app.admin(
+        "AdminCreateUser",
+        json!({"UserPoolId": pool, "Username": "temp", "TemporaryPassword": "Temp0rary-Pass!",
+               "MessageAction": "SUPPRESS"}),
+    )
+    .await
+    .expect("created");
+    let hosted = app.out("HostedUiUrl");
+    let mut browser = Browser::default();
+    let url = authorize_url(&app, &[("state", Some("np"))]);
+    let page = login(&mut browser, &app, &url, "temp", "Temp0rary-Pass!").await;
+    assert_eq!(page.status.as_u16(), 200);
+    let html = page.text();
+    assert!(html.contains("Choose a new password"));
+    let (csrf, target) = (field(&html, "_csrf").unwrap(), format!("{hosted}{}", action(&html)));
+    let session = field(&html, "session").expect("the challenge session");
+    let post = |pw: &'static str, confirm: &'static str| {
+        app.post(&target)
+            .cookies(&browser.cookies(&hosted))
+            .form(&[
+                ("_csrf", csrf.as_str()),
+                ("session", session.as_str()),
+                ("username", "temp"),
+                ("password", pw),
+                ("confirm", confirm),
+            ])
+            .send()
+    };
+    assert!(post("N3w-Passw0rd!", "N3w-Passw0rd?").await.text().contains("differ"));
+    let weak = post("weak", "weak").await;
+    assert_eq!(weak.status.as_u16(), 400);
+    assert!(weak.text().contains("Password did not conform with policy"));
+    let done = post("N3w-Passw0rd!", "N3w-Passw0rd!").await;
+    let q = code_of(&done);
+    assert_eq!(q["state"], "np");
+    assert_eq!(exchange(&app, &q["code"], None, Some(CALLBACK)).await.status.as_u16(), 200);
+    let got = app.admin("AdminGetUser", json!({"UserPoolId": pool, "Username": "temp"})).await.unwrap();
+    assert_eq!(got["UserStatus"], "CONFIRMED");
+    let again = post("An0ther-Passw0rd!", "An0ther-Passw0rd!").await;
+    assert_eq!(again.status.as_u16(), 302);
+    assert!(again.location().starts_with("/login?"), "the step is used once");
+    let r = login(&mut Browser::default(), &app, &authorize_url(&app, &[]), "temp", "N3w-Passw0rd!").await;
+    assert!(!code_of(&r)["code"].is_empty());
+    let no_csrf = app
+        .post(&target)
+        .form(&[("session", session.as_str()), ("password", "x"), ("confirm", "x")])
+        .send()
+        .await;
+    assert_eq!(no_csrf.status.as_u16(), 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_exchanges_of_one_code_give_one_token() {
+    let app = App::demo().await;
+    let user = app.user("heidi").await;
+    let code = fresh_code(&app, &user, &[]).await;
+    let all = futures_join(20, || exchange(&app, &code, None, Some(CALLBACK))).await;
+    let mut statuses: Vec<u16> = all.iter().map(|r| r.status.as_u16()).collect();
+    statuses.sort();
+    let mut expected = vec![400; 19];
+    expected.insert(0, 200);
+    assert_eq!(statuses, expected);
+    for r in all.iter().filter(|r| r.status.as_u16() == 400) {
+        assert_eq!(r.json()["error"], "invalid_grant");
+    }
+}
+
+/// Runs `n` of the futures `make` makes at once, on the test's runtime.
+async fn futures_join<'a, F, Fut>(n: usize, make: F) -> Vec<Reply>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Reply> + 'a,
+{
+    let mut set = Vec::new();
+    for _ in 0..n {
+        set.push(make());
+    }
+    let mut out = Vec::new();
+    // join_all without the futures crate: poll them together.
+    let mut pinned: Vec<_> = set.into_iter().map(Box::pin).collect();
+    std::future::poll_fn(|cx| {
+        let mut i = 0;
+        while i < pinned.len() {
+            if let std::task::Poll::Ready(r) = pinned[i].as_mut().poll(cx) {
+                out.push(r);
+                drop(pinned.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        if pinned.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out
+}
+
+#[tokio::test]
+async fn a_response_type_the_client_may_not_use_is_unauthorized() {
+    let app = App::demo().await;
+    let created = app
+        .admin(
+            "CreateUserPoolClient",
+            json!({"UserPoolId": app.out("UserPoolId"), "ClientName": "code-only",
+                   "AllowedOAuthFlows": ["code"], "AllowedOAuthScopes": ["openid"],
+                   "AllowedOAuthFlowsUserPoolClient": true, "CallbackURLs": [CALLBACK],
+                   "SupportedIdentityProviders": ["COGNITO"]}),
+        )
+        .await
+        .expect("client created");
+    let id = created["UserPoolClient"]["ClientId"].as_str().unwrap().to_string();
+    let r = app
+        .get(&authorize_url(
+            &app,
+            &[("client_id", Some(&id)), ("response_type", Some("token")), ("scope", Some("openid")), ("state", Some("s"))],
+        ))
+        .send()
+        .await;
+    let location = r.location();
+    assert!(location.starts_with(&format!("{CALLBACK}#")), "{location}");
+    let q = query(&location);
+    assert_eq!(q.len(), 2);
+    assert_eq!((q["error"].as_str(), q["state"].as_str()), ("unauthorized_client", "s"));
+}
