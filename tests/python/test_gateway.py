@@ -2,7 +2,11 @@
 §0-4) and the JWT and gateway rows of reference/security.md §2, each test
 named for the behaviour it pins. Upstreams, authorizers and the external
 issuer are loopback helpers (gateway_helpers.py); functions are real
-Node.js and Python handlers run by cognate."""
+Node.js and Python handlers run by cognate. The answers the gateway makes
+itself, request authorizers, throttling, the proxy's forwarding, stages,
+CORS and custom domains are pinned in process
+(crates/server/tests/it/gateway.rs); this file keeps the JWT rows with
+forged tokens, functions, raw-socket framing, metrics and logs."""
 
 import base64
 import json
@@ -457,40 +461,12 @@ def assert_message(r, status, message):
     assert r.headers["apigw-requestid"]
 
 
-# ---- §0: the responses the gateway makes itself --------------------------
-
-def test_no_route_is_404_not_found(gw):
-    for method, path in [("GET", "/nothing-here"), ("DELETE", "/pool"), ("GET", "/pool/"), ("GET", "/staging/pool")]:
-        assert_message(call(gw, method, path), 404, "Not Found")
-
-
-def test_jwt_missing_is_401_unauthorized_with_www_authenticate(gw):
-    r = call(gw, "GET", "/pool")
-    assert_message(r, 401, "Unauthorized")
-    assert r.headers["www-authenticate"].startswith('Bearer scope="" error="invalid_token"')
-
+# ---- §0: refusals of external-issuer tokens and functions -----------------
 
 def test_jwt_without_a_route_scope_is_403_forbidden(gw, helper):
     r = call(gw, "GET", "/scoped-none", helper.token())
     assert_message(r, 403, "Forbidden")
     assert "www-authenticate" not in r.headers
-
-
-def test_request_authorizer_without_identity_source_is_401_and_not_called(gw, helper):
-    before = helper.recorder.count("/authz/")
-    for headers in ({}, {"x-key": ""}):
-        assert_message(call(gw, "GET", "/simple/1", headers=headers), 401, "Unauthorized")
-    assert helper.recorder.count("/authz/") == before
-
-
-def test_request_authorizer_deny_is_403_forbidden(gw):
-    assert_message(call(gw, "GET", "/simple/1", headers={"x-key": "deny-1"}), 403, "Forbidden")
-    assert_message(call(gw, "GET", "/policy/1?tenant=t", headers={"x-key": "deny-1"}), 403, "Forbidden")
-
-
-@pytest.mark.parametrize("path", ["/throw", "/stringtrue"])
-def test_request_authorizer_error_or_bad_answer_is_500_never_allow(gw, path):
-    assert_message(call(gw, "GET", path, headers={"x-key": "allow-1"}), 500, "Internal Server Error")
 
 
 def test_function_authorizer_allows_denies_and_times_out_closed(gw):
@@ -503,24 +479,7 @@ def test_function_authorizer_allows_denies_and_times_out_closed(gw):
     assert r.status_code == 200
 
 
-def test_throttling_comes_before_the_authorizer(gw, helper):
-    """A throttled request never reaches the route's authorizer (uncached
-    here, so each allowed request calls it once)."""
-    key = unique("allow")
-    before = helper.recorder.count("/authz/simple")
-    statuses = [call(gw, "GET", "/throttled-auth", headers={"x-key": key}).status_code for _ in range(4)]
-    assert statuses == [200, 200, 429, 429]
-    assert helper.recorder.count("/authz/simple") - before == 2
-
-
-def test_throttled_route_is_429_before_the_integration(gw):
-    statuses = [call(gw, "GET", "/throttled").status_code for _ in range(4)]
-    assert statuses[:2] == [200, 200]
-    r = call(gw, "GET", "/throttled")
-    assert_message(r, 429, "Too Many Requests")
-
-
-@pytest.mark.parametrize("path", ["/node-fail", "/node-invalid", "/node-missing", "/py-fail", "/fn-error", "/fn-invalid", "/invoke-fail"])
+@pytest.mark.parametrize("path", ["/node-fail", "/node-invalid", "/node-missing", "/py-fail", "/invoke-fail"])
 def test_function_error_or_invalid_response_is_500_internal_server_error(gw, path):
     assert_message(call(gw, "GET", path), 500, "Internal Server Error")
 
@@ -529,21 +488,12 @@ def test_function_past_its_own_timeout_is_500_task_timed_out(gw):
     assert_message(call(gw, "GET", "/node-slow"), 500, "Internal Server Error")
 
 
-@pytest.mark.parametrize("path", ["/py-slow", "/fn-hang", "/slow"])
+@pytest.mark.parametrize("path", ["/py-slow", "/fn-hang"])
 def test_integration_timeout_is_503_service_unavailable(gw, path):
     """Each of these answers 200, but later than its integration's
     timeout (3 s or 10 s against 500 ms or 1 s): the 503 itself shows the
     configured timeout cut it, with no clock read by the test."""
     assert_message(call(gw, "GET", path), 503, "Service Unavailable")
-
-
-def test_body_over_the_limit_is_413_and_the_integration_never_runs(gw):
-    assert_message(call(gw, "POST", "/small", data=b"x" * 2000), 413, "Request Entity Too Large")
-    assert call(gw, "POST", "/small", data=b"x" * 100).status_code == 200
-
-
-def test_unreachable_upstream_is_502(gw):
-    assert_message(call(gw, "GET", "/dead"), 502, "Bad Gateway")
 
 
 # ---- JWT authorizer (security §2.1) -----------------------------------------
@@ -707,104 +657,12 @@ def test_j23_bearer_scheme_spelling_and_query_tokens(gw, helper):
     assert call(gw, "GET", f"/ext-query?token={t}").status_code == 200
 
 
-# ---- request authorizers (§2, security G13-G15) ---------------------------
-
-def test_simple_authorizer_context_reaches_the_integration(gw):
-    r = call(gw, "GET", "/simple/42", headers={"x-key": "allow-a"})
-    assert r.text == "allow-a|||42"
-
-
-def test_policy_authorizer_payload_1_gets_method_arn_and_principal(gw, helper):
-    r = call(gw, "GET", "/policy/7?tenant=t1", headers={"x-key": "allow-b"})
-    # The helper's context names the identity it saw: the joined sources.
-    assert r.text == "allow-b,t1|p-allow-b,t1||7"
-    event = json.loads(helper.recorder.last("/authz/policy")["body"])
-    assert event["type"] == "REQUEST" and event["version"] == "1.0"
-    assert event["authorizationToken"] == event["identitySource"] == "allow-b,t1"
-    assert event["methodArn"].endswith("/$default/GET/policy/7")
-
-
-def test_authorizer_results_are_cached_per_identity_and_shared_across_routes(gw, helper):
-    key = unique("allow")
-    before = helper.recorder.count("/authz/simple")
-    for path in ("/simple/1", "/simple/2", "/simple-other"):
-        assert call(gw, "GET", path, headers={"x-key": key}).status_code == 200
-    assert helper.recorder.count("/authz/simple") - before == 1
-    call(gw, "GET", "/simple/1", headers={"x-key": key + "-y"})
-    assert helper.recorder.count("/authz/simple") - before == 2
-
-
-def test_route_key_in_identity_sources_keeps_routes_apart(gw, helper):
-    key = unique("allow")
-    before = helper.recorder.count("/authz/simple")
-    call(gw, "GET", "/simple-route/1", headers={"x-key": key})
-    call(gw, "GET", "/simple-route2/1", headers={"x-key": key})
-    call(gw, "GET", "/simple-route/2", headers={"x-key": key})
-    assert helper.recorder.count("/authz/simple") - before == 2
-
-
-def test_ttl_zero_never_caches_and_deny_is_cached(gw, helper):
-    key = unique("allow")
-    before = helper.recorder.count("/authz/simple")
-    for _ in range(3):
-        call(gw, "GET", "/nocache", headers={"x-key": key})
-    assert helper.recorder.count("/authz/simple") - before == 3
-    deny = unique("deny")
-    before = helper.recorder.count("/authz/simple")
-    for _ in range(3):
-        assert call(gw, "GET", "/simple/1", headers={"x-key": deny}).status_code == 403
-    assert helper.recorder.count("/authz/simple") - before == 1
-
-
-def test_cached_policy_is_evaluated_against_each_route(gw):
-    # The policy allows exactly the ARN of the first request.
-    key = unique("allow")
-    assert call(gw, "GET", "/policy/1?tenant=z", headers={"x-key": key}).status_code == 200
-    assert_message(call(gw, "POST", "/policy/1?tenant=z", headers={"x-key": key}), 403, "Forbidden")
-
-
-# ---- HTTP proxy (§3.5-3.6, security G06-G08) -------------------------------
-
-def test_http_proxy_forwards_path_variables_query_and_mapped_claims(gw, helper, pool_user):
-    p = pool_user["p"]
-    r = call(gw, "POST", "/up/a/b%20c?x=1", p["AccessToken"], data=b"payload",
-             headers={"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https", "X-User": "spoofed", "Connection": "close, X-Drop", "X-Drop": "1"})
-    assert r.status_code == 200
-    got = r.json()
-    assert got["method"] == "POST" and got["body"] == "payload"
-    assert got["path"].startswith("/up/a/b%20c?")
-    assert "x=1" in got["path"] and "via=gateway" in got["path"]
-    sub = pyjwt.decode(p["AccessToken"], options={"verify_signature": False})["sub"]
-    assert got["headers"]["x-user"] == sub
-    assert got["headers"]["x-forwarded-for"] == "127.0.0.1"
-    assert got["headers"]["x-forwarded-proto"] == "http"
-    assert "x-drop" not in got["headers"]
-    assert got["headers"]["x-amzn-trace-id"].startswith("Root=1-")
-    # Hop-by-hop headers of the upstream's answer are not passed on.
-    assert r.headers["x-upstream"] == "yes" and "x-secret" not in r.headers
-
-
-def test_greedy_route_forwards_the_rest_of_the_path_and_the_query(gw, helper):
-    got = call(gw, "GET", "/store/checkout/now?a=b").json()
-    assert got["path"] == "/store/checkout/now?a=b"
-
+# ---- HTTP proxy: upstream connections (§3.5-3.6) ----------------------------
 
 def test_pooled_upstream_connections_closed_by_the_upstream_are_not_a_502(gw):
     for _ in range(30):
         r = call(gw, "GET", "/store/idle-close")
         assert (r.status_code, r.json()) == (200, {"idle": "closed"})
-
-
-def test_g08_ambiguous_paths_are_refused_and_encodings_are_normalised(gw):
-    for path in ["/up/..%2fadmin", "/up/%2e%2e/admin", "/up/a%00b", "/up/%5cadmin"]:
-        assert_message(call(gw, "GET", path), 400, "Bad Request")
-    got = call(gw, "GET", "/%73tore/%61").json()
-    assert got["path"] == "/store/a"
-
-
-def test_named_stage_strips_its_prefix_and_fills_stage_variables(gw):
-    got = call(gw, "GET", "/prod/staged").json()
-    assert got["path"] == "/staged"
 
 
 # ---- functions: real Node.js and Python handlers -----------------------------
@@ -869,50 +727,6 @@ def test_lambda_invoke_api_endpoint_gets_a_sigv4_authorization_and_its_function_
     sent = helper.recorder.last("/2015-03-31/functions/greeter")
     assert sent["headers"]["authorization"].startswith("AWS4-HMAC-SHA256 Credential=")
     assert "/lambda/aws4_request" in sent["headers"]["authorization"]
-
-
-# ---- CORS (§4.5, security G17) ----------------------------------------------
-
-def test_g17_preflight_is_answered_without_auth_and_never_forwarded(gw, helper):
-    before = helper.recorder.count("/cors")
-    r = call(gw, "OPTIONS", "/cors", headers={
-        "Origin": "https://app.example", "Access-Control-Request-Method": "GET",
-        "Access-Control-Request-Headers": "authorization"})
-    # No route matches OPTIONS /cors, so the gateway answers it itself.
-    assert r.status_code == 204
-    assert r.headers["access-control-allow-origin"] == "https://app.example"
-    assert r.headers["access-control-allow-methods"] == "GET,POST"
-    assert r.headers["access-control-allow-headers"] == "authorization"
-    assert r.headers["access-control-max-age"] == "300"
-    assert helper.recorder.count("/cors") == before
-    # A route that matches OPTIONS runs with its authorizer (sst#5493).
-    r = call(gw, "OPTIONS", "/up/x", headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"})
-    assert_message(r, 401, "Unauthorized")
-
-
-def test_actual_request_gets_configured_cors_headers_and_backend_ones_are_dropped(gw, pool_user):
-    r = call(gw, "GET", "/cors", pool_user["p"]["AccessToken"], headers={"Origin": "https://app.example"})
-    assert r.headers["access-control-allow-origin"] == "https://app.example"
-    assert r.headers["access-control-allow-credentials"] == "true"
-    assert r.headers["access-control-expose-headers"] == "x-upstream"
-    assert "access-control-allow-headers" not in r.headers
-    evil = call(gw, "GET", "/cors", pool_user["p"]["AccessToken"], headers={"Origin": "https://evil.example"})
-    assert "access-control-allow-origin" not in evil.headers
-
-
-# ---- custom domains and API mappings (§4.4) ---------------------------------
-
-def test_custom_domain_mapping_picks_the_longest_base_path_and_strips_it(gw):
-    def via(host, path):
-        return requests.get(api_url(gw) + path, headers={"Host": host}, timeout=10)
-    # v1 -> stage prod: its stage variables point the upstream at /staged.
-    assert via("api.example.test", "/v1/staged").json()["path"] == "/staged"
-    # v1/deep -> $default stage, routes see the path after the base path.
-    assert via("api.example.test", "/v1/deep/store/x").json()["path"] == "/store/x"
-    assert_message(via("api.example.test", "/v2/staged"), 404, "Not Found")
-    assert_message(via("api.example.test", "/v1x/staged"), 404, "Not Found")
-    # The root mapping: no base path, $default stage.
-    assert via("root.example.test", "/store/y").json()["path"] == "/store/y"
 
 
 # ---- HTTP framing and upstream faults (security §2.6) ---------------------

@@ -12,6 +12,9 @@ use crate::harness::{
 
 const CALLBACK: &str = "http://localhost:3000/";
 
+/// Authorization parameters over the defaults (`None` drops one).
+type Params<'a> = &'a [(&'a str, Option<&'a str>)];
+
 fn pkce() -> (String, String) {
     let verifier = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
@@ -273,7 +276,7 @@ async fn authorization_request_errors_go_back_to_the_client() {
     let app = App::demo().await;
     let (_, challenge) = pkce();
     let c = Some(challenge.as_str());
-    let cases: [(&[(&str, Option<&str>)], &str); 7] = [
+    let cases: [(Params, &str); 7] = [
         (&[("code_challenge", c), ("code_challenge_method", Some("plain"))], "invalid_request"),
         (&[("code_challenge", c)], "invalid_request"),
         (&[("code_challenge_method", Some("S256"))], "invalid_request"),

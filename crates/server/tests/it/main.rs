@@ -6,8 +6,10 @@
 //! keeps what needs a real client (SDKs, browsers, functions, raw sockets,
 //! several nodes).
 
+mod gateway;
 mod gateway_demo;
 mod harness;
 mod hosted;
 mod oauth;
 mod sessions;
+mod upstream;
