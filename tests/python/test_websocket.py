@@ -178,7 +178,7 @@ def test_w05_permessage_deflate_is_never_negotiated_so_a_compressed_frame_is_a_p
     (frame(0x9, b"p" * 126), 1002),
     (frame(0x1, b"\xff\xfe not utf-8"), 1007),
     (frame(0x2, b"\x00\x01 binary"), 1003),
-])
+], ids=["unmasked", "rsv", "opcode-3", "long-ping", "bad-utf8", "binary"])
 def test_w06_protocol_violations_close_with_their_codes(session, bad, code):
     raw = Raw(session)
     raw.send(bad)
