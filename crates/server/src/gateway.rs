@@ -2,7 +2,6 @@
 //! its listener's router and its custom domains' routers.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::Request;
@@ -10,9 +9,6 @@ use axum::Router;
 use cognate_config::Config;
 use cognate_gateway::websocket::WsApi;
 use cognate_gateway::{Api, Mapping, Setup};
-use cognate_identity::bootstrap;
-
-use crate::generation::Runtime;
 
 /// HTTP API name -> the compiled API.
 pub type Apis = HashMap<String, Arc<Api>>;
@@ -38,44 +34,18 @@ pub fn metrics_app(shared: Arc<cognate_gateway::Shared>) -> Router {
     )
 }
 
-/// Compiles the config's HTTP and WebSocket APIs on the run's identity,
-/// store, clock and functions.
+/// Compiles the config's HTTP and WebSocket APIs on what `setup` gives
+/// (identity, store, clock, functions).
 pub(crate) async fn build(
     config: &Config,
-    rt: &Runtime,
-    applied: &bootstrap::Applied,
-    config_file: Option<&Path>,
+    setup: &Setup<'_>,
     placeholders: &HashMap<String, String>,
 ) -> Result<(Apis, WsApis, Arc<cognate_gateway::Shared>), String> {
-    let config_dir = match config_file.and_then(Path::parent) {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::env::current_dir().map_err(|e| e.to_string())?,
-    };
-    let work_dir = rt.data_dir.join("runtime");
-    let function_env = rt
-        .aws
-        .as_ref()
-        .map(|a| a.function_env.clone())
-        .unwrap_or_default();
-    let setup = Setup {
-        identity: rt.identity.clone(),
-        store: rt.store.clone(),
-        pool_ids: &applied.pool_ids,
-        region: config.region.clone(),
-        credentials: rt.admin.clone(),
-        config_dir: &config_dir,
-        work_dir: &work_dir,
-        shared_buckets: rt.shared_buckets.clone(),
-        clock: rt.clock.clone(),
-        secure: config.server.tls.is_some(),
-        function_env: &function_env,
-        aws_hosts: rt.aws.is_some().then_some(config.region.as_str()),
-    };
-    let shared = cognate_gateway::shared(&setup, &config.functions);
+    let shared = cognate_gateway::shared(setup, &config.functions);
     let mut verifiers = cognate_gateway::Verifiers::new();
     let mut apis = HashMap::new();
     for api in &config.http_apis {
-        let compiled = cognate_gateway::compile(api, &setup, shared.clone(), &mut verifiers)
+        let compiled = cognate_gateway::compile(api, setup, shared.clone(), &mut verifiers)
             .await
             .map_err(|e| format!("HTTP API {}: {e}", api.name))?;
         apis.insert(api.name.clone(), compiled);
@@ -103,7 +73,7 @@ pub(crate) async fn build(
             api,
             &config.http_apis,
             own_url,
-            &setup,
+            setup,
             shared.clone(),
             &mut verifiers,
         )

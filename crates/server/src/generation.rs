@@ -229,8 +229,31 @@ impl Runtime {
                 }
             }
         }
-        let (apis, ws_apis, shared) =
-            crate::gateway::build(&config, self, &applied, config_file, &placeholders).await?;
+        let config_dir = match config_file.and_then(Path::parent) {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => std::env::current_dir().map_err(|e| e.to_string())?,
+        };
+        let work_dir = self.data_dir.join("runtime");
+        let function_env = self
+            .aws
+            .as_ref()
+            .map(|a| a.function_env.clone())
+            .unwrap_or_default();
+        let setup = cognate_gateway::Setup {
+            identity: self.identity.clone(),
+            store: self.store.clone(),
+            pool_ids: &applied.pool_ids,
+            region: config.region.clone(),
+            credentials: self.admin.clone(),
+            config_dir: &config_dir,
+            work_dir: &work_dir,
+            shared_buckets: self.shared_buckets.clone(),
+            clock: self.clock.clone(),
+            secure: config.server.tls.is_some(),
+            function_env: &function_env,
+            aws_hosts: self.aws.is_some().then_some(config.region.as_str()),
+        };
+        let (apis, ws_apis, shared) = crate::gateway::build(&config, &setup, &placeholders).await?;
         // The pools' triggers run on this configuration's functions.
         self.identity
             .set_functions(cognate_gateway::invoke::trigger_runner(shared.clone()));
