@@ -28,7 +28,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderValue, Response, StatusCode};
 use base64::Engine;
 use cognate_config::Session;
-use cognate_identity::oauth::{ClientAuth, Grant, TokenRequest};
+use cognate_identity::oauth::{ClientAuth, Grant, TokenRequest, TokenResponse};
 use cognate_identity::Identity;
 use serde_json::{Map, Value};
 
@@ -127,18 +127,12 @@ impl SessionRt {
     }
 
     /// Cookies for freshly issued tokens.
-    fn token_cookies(&self, tokens: &Value) -> Result<Vec<String>, GatewayError> {
-        let access = tokens
-            .get("access_token")
-            .and_then(Value::as_str)
-            .ok_or(GatewayError::Internal)?;
-        let expires = tokens
-            .get("expires_in")
-            .and_then(Value::as_i64)
-            .unwrap_or(3600);
+    fn token_cookies(&self, tokens: &TokenResponse) -> Result<Vec<String>, GatewayError> {
+        let access = &tokens.access_token;
+        let expires = i64::try_from(tokens.expires_in).unwrap_or(3600);
         let origin = origin_of(access).ok_or(GatewayError::Internal)?;
         let mut out = vec![self.cookie(&self.access_cookie(), access, expires, true)];
-        if let Some(rt) = tokens.get("refresh_token").and_then(Value::as_str) {
+        if let Some(rt) = &tokens.refresh_token {
             out.push(self.cookie(&self.refresh_cookie(), rt, self.refresh_max_age_s, true));
         }
         out.push(self.cookie(
@@ -160,7 +154,11 @@ impl SessionRt {
     /// A grant at the pool's token endpoint, in-process, as the session's
     /// client. `Err(None)`: refused (the caller says how);
     /// `Err(Some(..))`: the store is away.
-    async fn token(&self, grant: Grant, now_ms: i64) -> Result<Value, Option<GatewayError>> {
+    async fn token(
+        &self,
+        grant: Grant,
+        now_ms: i64,
+    ) -> Result<TokenResponse, Option<GatewayError>> {
         let request = TokenRequest {
             client: ClientAuth {
                 client_id: self.client_id.clone(),
@@ -172,7 +170,10 @@ impl SessionRt {
         self.identity
             .oauth_token(&self.pool_id, request, now_ms)
             .await
-            .map_err(|e| (e.status() >= 500).then_some(GatewayError::ServiceUnavailable))
+            .map_err(|e| {
+                e.is_server_error()
+                    .then_some(GatewayError::ServiceUnavailable)
+            })
     }
 
     /// The session authorizer.
@@ -198,12 +199,8 @@ impl SessionRt {
                     .token(Grant::RefreshToken { refresh_token: rt }, now_ms)
                     .await
                     .map_err(|e| e.unwrap_or_else(|| self.denied(true)))?;
-                let access = tokens
-                    .get("access_token")
-                    .and_then(Value::as_str)
-                    .ok_or(GatewayError::Internal)?;
                 let claims = self
-                    .verify(access, now_ms)
+                    .verify(&tokens.access_token, now_ms)
                     .await
                     .map_err(|_| GatewayError::Internal)?;
                 set_cookies = self.token_cookies(&tokens)?;

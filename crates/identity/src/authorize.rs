@@ -381,7 +381,7 @@ impl Identity {
         redirect_uri: Option<&str>,
         verifier: Option<&str>,
         now_ms: i64,
-    ) -> Result<Value, OAuthError> {
+    ) -> Result<crate::oauth::TokenResponse, OAuthError> {
         let invalid = |d: &str| OAuthError::invalid_grant(d);
         let found = match self
             .store
@@ -457,17 +457,7 @@ impl Identity {
         self.store
             .set_auth_code_origin(&found.code_hash, &issued.origin_jti)
             .await?;
-        let mut out = Map::new();
-        if let Some(id) = issued.id_token {
-            out.insert("id_token".into(), json!(id));
-        }
-        out.insert("access_token".into(), json!(issued.access_token));
-        if let Some(rt) = issued.refresh_token {
-            out.insert("refresh_token".into(), json!(rt));
-        }
-        out.insert("expires_in".into(), json!(issued.expires_in));
-        out.insert("token_type".into(), json!("Bearer"));
-        Ok(Value::Object(out))
+        Ok(crate::oauth::TokenResponse::issued(issued))
     }
 
     /// `/oauth2/userInfo`: the claims an access token with `openid` may

@@ -143,7 +143,7 @@ impl Identity {
                     .await;
                 match deleted {
                     Ok(_) => removed.push(format!("user {u} of {pool_key}")),
-                    Err(e) if e.kind == "UserNotFound" => {}
+                    Err(e) if e.kind == crate::error::ErrorKind::UserNotFound => {}
                     Err(e) => return Err(e),
                 }
             }
@@ -312,7 +312,7 @@ impl Identity {
                 .await;
             match created {
                 Ok(_) => {}
-                Err(e) if e.kind == "UsernameExists" => {}
+                Err(e) if e.kind == crate::error::ErrorKind::UsernameExists => {}
                 Err(e) => return Err(e),
             }
             for g in &u.groups {

@@ -29,7 +29,7 @@ use cognate_config::{AdminCredentials, IssuerStyle};
 use cognate_store::pools::Pool;
 use cognate_store::Store;
 
-pub use error::{CognitoError, Result};
+pub use error::{CognitoError, ErrorKind, Result};
 use keys::KeySet;
 use messages::Messenger;
 

@@ -27,14 +27,20 @@ impl Identity {
     }
 
     /// Of these origins, the ones that still vouch for their tokens.
-    pub async fn live_origins(&self, origin_jtis: &[String]) -> Result<HashSet<String>, StoreError> {
+    pub async fn live_origins(
+        &self,
+        origin_jtis: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
         self.store.live_origins(origin_jtis).await
     }
 
     /// Ends the sign-in `origin_jti`: every token descending from it is
     /// refused from now on (a cookie session's logout).
     pub async fn revoke_origin(&self, origin_jti: &str, now_ms: i64) -> Result<(), StoreError> {
-        self.store.revoke_origin(origin_jti, now_ms).await.map(|_| ())
+        self.store
+            .revoke_origin(origin_jti, now_ms)
+            .await
+            .map(|_| ())
     }
 
     pub async fn pool(&self, pool_id: &str) -> Result<Option<Pool>, StoreError> {

@@ -8,15 +8,45 @@
 
 use cognate_config::{AuthFlow, OAuthFlow};
 use cognate_store::pools::{Client, Pool};
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
 use crate::keys::Purpose;
 use crate::{crypto, jwt, CognitoError, Identity};
 
 /// RFC 6749 §5.2 error codes (and RFC 7009's `unsupported_token_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    InvalidScope,
+    UnsupportedTokenType,
+    ServerError,
+}
+
+impl OAuthErrorCode {
+    /// The `error` value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OAuthErrorCode::InvalidRequest => "invalid_request",
+            OAuthErrorCode::InvalidClient => "invalid_client",
+            OAuthErrorCode::InvalidGrant => "invalid_grant",
+            OAuthErrorCode::UnauthorizedClient => "unauthorized_client",
+            OAuthErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthErrorCode::InvalidScope => "invalid_scope",
+            OAuthErrorCode::UnsupportedTokenType => "unsupported_token_type",
+            OAuthErrorCode::ServerError => "server_error",
+        }
+    }
+}
+
+/// An OAuth error: its code and description; the HTTP status each gets is
+/// the server's choice (server/src/errors.rs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthError {
-    pub code: &'static str,
+    pub code: OAuthErrorCode,
     pub description: String,
     /// `invalid_client` for a client that authenticated with HTTP Basic is
     /// answered 401 with `WWW-Authenticate` (RFC 6749 §5.2).
@@ -24,7 +54,7 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
-    fn new(code: &'static str, description: impl Into<String>) -> OAuthError {
+    fn new(code: OAuthErrorCode, description: impl Into<String>) -> OAuthError {
         OAuthError {
             code,
             description: description.into(),
@@ -32,36 +62,36 @@ impl OAuthError {
         }
     }
     pub fn invalid_request(d: impl Into<String>) -> OAuthError {
-        OAuthError::new("invalid_request", d)
+        OAuthError::new(OAuthErrorCode::InvalidRequest, d)
     }
     pub fn invalid_client(d: impl Into<String>) -> OAuthError {
-        OAuthError::new("invalid_client", d)
+        OAuthError::new(OAuthErrorCode::InvalidClient, d)
     }
     pub fn invalid_grant(d: impl Into<String>) -> OAuthError {
-        OAuthError::new("invalid_grant", d)
+        OAuthError::new(OAuthErrorCode::InvalidGrant, d)
     }
     pub fn unauthorized_client(d: impl Into<String>) -> OAuthError {
-        OAuthError::new("unauthorized_client", d)
+        OAuthError::new(OAuthErrorCode::UnauthorizedClient, d)
     }
     pub fn unsupported_grant_type(d: impl Into<String>) -> OAuthError {
-        OAuthError::new("unsupported_grant_type", d)
+        OAuthError::new(OAuthErrorCode::UnsupportedGrantType, d)
     }
     pub fn invalid_scope(d: impl Into<String>) -> OAuthError {
-        OAuthError::new("invalid_scope", d)
+        OAuthError::new(OAuthErrorCode::InvalidScope, d)
     }
     pub fn unsupported_token_type(d: impl Into<String>) -> OAuthError {
-        OAuthError::new("unsupported_token_type", d)
+        OAuthError::new(OAuthErrorCode::UnsupportedTokenType, d)
     }
     pub fn server_error() -> OAuthError {
-        OAuthError::new("server_error", "The server could not complete the request.")
+        OAuthError::new(
+            OAuthErrorCode::ServerError,
+            "The server could not complete the request.",
+        )
     }
 
-    pub fn status(&self) -> u16 {
-        match (self.code, self.basic_auth) {
-            ("invalid_client", true) => 401,
-            ("server_error", _) => 500,
-            _ => 400,
-        }
+    /// A failure on the server's side, never the client's.
+    pub fn is_server_error(&self) -> bool {
+        self.code == OAuthErrorCode::ServerError
     }
 }
 
@@ -69,6 +99,32 @@ impl From<cognate_store::StoreError> for OAuthError {
     fn from(e: cognate_store::StoreError) -> Self {
         tracing::error!(error = %e, "store error");
         OAuthError::server_error()
+    }
+}
+
+/// The token endpoint's answer (RFC 6749 §5.1): the ID token and the
+/// refresh token only where the grant gives them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TokenResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    pub access_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Seconds the access token lives.
+    pub expires_in: u64,
+    pub token_type: &'static str,
+}
+
+impl TokenResponse {
+    pub(crate) fn issued(issued: crate::tokens::Issued) -> TokenResponse {
+        TokenResponse {
+            id_token: issued.id_token,
+            access_token: issued.access_token,
+            refresh_token: issued.refresh_token,
+            expires_in: issued.expires_in,
+            token_type: "Bearer",
+        }
     }
 }
 
@@ -240,7 +296,7 @@ impl Identity {
         pool_id: &str,
         req: TokenRequest,
         now_ms: i64,
-    ) -> Result<Value, OAuthError> {
+    ) -> Result<TokenResponse, OAuthError> {
         let pool = self
             .store
             .pool(pool_id)
@@ -285,17 +341,7 @@ impl Identity {
                             OAuthError::invalid_grant(e.message)
                         }
                     })?;
-                let mut out = Map::new();
-                out.insert("access_token".into(), json!(issued.access_token));
-                if let Some(id) = issued.id_token {
-                    out.insert("id_token".into(), json!(id));
-                }
-                if let Some(rt) = issued.refresh_token {
-                    out.insert("refresh_token".into(), json!(rt));
-                }
-                out.insert("token_type".into(), json!("Bearer"));
-                out.insert("expires_in".into(), json!(issued.expires_in));
-                Ok(Value::Object(out))
+                Ok(TokenResponse::issued(issued))
             }
         }
     }
@@ -309,7 +355,7 @@ impl Identity {
         client: &Client,
         scope: Option<&str>,
         now_ms: i64,
-    ) -> Result<Value, OAuthError> {
+    ) -> Result<TokenResponse, OAuthError> {
         if client.secret.is_none() {
             return Err(OAuthError::invalid_client(
                 "Public clients cannot use client_credentials.",
@@ -409,9 +455,13 @@ impl Identity {
             }
             m.extend(o.access_add.clone());
         }
-        Ok(
-            json!({"access_token": jwt::sign(key, &claims), "expires_in": life, "token_type": "Bearer"}),
-        )
+        Ok(TokenResponse {
+            id_token: None,
+            access_token: jwt::sign(key, &claims),
+            refresh_token: None,
+            expires_in: life as u64,
+            token_type: "Bearer",
+        })
     }
 
     /// The revocation endpoint (RFC 7009): revokes a refresh token and what
@@ -512,7 +562,10 @@ mod tests {
     #[test]
     fn malformed_requests_get_rfc_errors() {
         let code = |p: &[(&str, &str)], auth: Option<&str>| {
-            parse_token_request(&pairs(p), auth).unwrap_err().code
+            parse_token_request(&pairs(p), auth)
+                .unwrap_err()
+                .code
+                .as_str()
         };
         assert_eq!(code(&[("client_id", "c")], None), "invalid_request");
         assert_eq!(
@@ -558,7 +611,10 @@ mod tests {
             Some("Basic !!!"),
         )
         .unwrap_err();
-        assert_eq!((bad.code, bad.status()), ("invalid_client", 401));
+        assert_eq!(
+            (bad.code, bad.basic_auth),
+            (OAuthErrorCode::InvalidClient, true)
+        );
         assert_eq!(
             code(&[("grant_type", "client_credentials")], Some("Bearer x")),
             "invalid_client"

@@ -154,16 +154,16 @@ mod tests {
         assert!(check_policy(&p, "Abcdef1!").is_ok());
         assert_eq!(
             check_policy(&p, "Abcde1!").unwrap_err().kind,
-            "InvalidPassword"
+            crate::error::ErrorKind::InvalidPassword
         );
         assert!(check_policy(&p, "Abcdefg1!x").is_ok());
         assert_eq!(
             check_policy(&p, &"Aa1!".repeat(65)).unwrap_err().kind,
-            "InvalidParameter"
+            crate::error::ErrorKind::InvalidParameter
         );
         assert_eq!(
             check_policy(&p, " Abcdefg1!").unwrap_err().kind,
-            "InvalidParameter"
+            crate::error::ErrorKind::InvalidParameter
         );
     }
 

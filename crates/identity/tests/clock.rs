@@ -340,12 +340,12 @@ async fn authorization_codes_expire_after_five_minutes() {
     .collect();
     let a = w.id.authorize_request(&w.pool, &pairs).await.unwrap();
     let pool = w.store.pool(&w.pool).await.unwrap().unwrap();
-    let user =
-        w.store
-            .user_by_username_key(&w.pool, "hank")
-            .await
-            .unwrap()
-            .unwrap();
+    let user = w
+        .store
+        .user_by_username_key(&w.pool, "hank")
+        .await
+        .unwrap()
+        .unwrap();
     let code_for = |location: String| location.split("code=").nth(1).unwrap().to_string();
     let request = |code: String| TokenRequest {
         client: ClientAuth {
@@ -378,5 +378,5 @@ async fn authorization_codes_expire_after_five_minutes() {
         w.id.oauth_token(&pool.id, request(stale), T0 + 5 * 60_000 + 1)
             .await
             .unwrap_err();
-    assert_eq!(err.code, "invalid_grant");
+    assert_eq!(err.code.as_str(), "invalid_grant");
 }

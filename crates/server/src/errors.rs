@@ -8,13 +8,26 @@
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use cognate_identity::CognitoError;
+use cognate_identity::oauth::{OAuthError, OAuthErrorCode};
+use cognate_identity::{CognitoError, ErrorKind};
 use serde_json::json;
 
 use crate::responses::{amz_json, request_id};
 
+/// The status Cognito answers an error kind with: 500 for internal
+/// errors, 503 when the database is away or busy, 403 for a request with
+/// no signature at all, 400 for everything else.
+pub fn cognito_status(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::MissingAuthenticationToken => StatusCode::FORBIDDEN,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
 pub fn cognito(e: &CognitoError) -> Response {
-    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let status = cognito_status(e.kind);
     let type_name = e.type_name();
     let body = json!({"__type": type_name, "message": e.message});
     let mut response = amz_json(status, &body);
@@ -39,9 +52,13 @@ pub fn cognito(e: &CognitoError) -> Response {
 /// An OAuth error (RFC 6749 §5.2): `{"error", "error_description"}`, never
 /// cached; a failed HTTP Basic client authentication is a 401 with a
 /// `WWW-Authenticate` challenge.
-pub fn oauth(e: &cognate_identity::oauth::OAuthError) -> Response {
-    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let body = json!({"error": e.code, "error_description": e.description});
+pub fn oauth(e: &OAuthError) -> Response {
+    let status = match (e.code, e.basic_auth) {
+        (OAuthErrorCode::InvalidClient, true) => StatusCode::UNAUTHORIZED,
+        (OAuthErrorCode::ServerError, _) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let body = json!({"error": e.code.as_str(), "error_description": e.description});
     let mut r = (status, body.to_string()).into_response();
     crate::responses::no_store(r.headers_mut());
     if status == StatusCode::UNAUTHORIZED {

@@ -112,8 +112,9 @@ async fn token(State(s): State<DomainState>, headers: HeaderMap, body: Bytes) ->
     }
     .await;
     match result {
-        Ok(v) => {
-            let mut r = (StatusCode::OK, v.to_string()).into_response();
+        Ok(tokens) => {
+            let body = serde_json::to_string(&tokens).expect("token responses serialize");
+            let mut r = (StatusCode::OK, body).into_response();
             no_store(r.headers_mut());
             r
         }

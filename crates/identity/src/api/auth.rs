@@ -253,7 +253,12 @@ impl Identity {
                 .await
             {
                 Ok(u) => u,
-                Err(e) if self.hides(client) && e.kind == "UserLambdaValidation" => None,
+                Err(e)
+                    if self.hides(client)
+                        && e.kind == crate::error::ErrorKind::UserLambdaValidation =>
+                {
+                    None
+                }
                 Err(e) => return Err(e),
             },
         };

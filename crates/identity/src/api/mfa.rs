@@ -398,7 +398,7 @@ impl Identity {
     ) -> Result<Value> {
         self.check_lock(&user, now)?;
         if let Err(e) = self.check_code(&user, EMAIL_OTP_PURPOSE, code, now).await {
-            if e.kind == "CodeMismatch" {
+            if e.kind == crate::error::ErrorKind::CodeMismatch {
                 self.count_failure(&user, now).await?;
             }
             return Err(e);
@@ -630,7 +630,7 @@ impl Identity {
             }
             "EMAIL_OTP" => {
                 if let Err(e) = self.check_code(&user, EMAIL_OTP_PURPOSE, code, now).await {
-                    if e.kind == "CodeMismatch" {
+                    if e.kind == crate::error::ErrorKind::CodeMismatch {
                         self.count_failure(&user, now).await?;
                     }
                     return Err(e);

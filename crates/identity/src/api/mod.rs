@@ -401,13 +401,13 @@ mod tests {
                 .dispatch(op, serde_json::json!({}), 0)
                 .await
                 .unwrap_err();
-            assert_ne!(err.kind, "UnknownOperation", "{op}");
+            assert_ne!(err.kind, crate::error::ErrorKind::UnknownOperation, "{op}");
         }
         let err = identity
             .dispatch("NoSuchOperation", serde_json::json!({}), 0)
             .await
             .unwrap_err();
-        assert_eq!(err.kind, "UnknownOperation");
+        assert_eq!(err.kind, crate::error::ErrorKind::UnknownOperation);
         std::fs::remove_dir_all(dir).ok();
     }
 }

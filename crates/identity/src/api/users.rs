@@ -648,7 +648,12 @@ impl Identity {
                 .await
             {
                 Ok(u) => u,
-                Err(e) if Self::hides_users(&client) && e.kind == "UserLambdaValidation" => None,
+                Err(e)
+                    if Self::hides_users(&client)
+                        && e.kind == crate::error::ErrorKind::UserLambdaValidation =>
+                {
+                    None
+                }
                 Err(e) => return Err(e),
             },
         };
@@ -763,7 +768,7 @@ mod tests {
         ] {
             assert_eq!(
                 parse_filter(bad).unwrap_err().kind,
-                "InvalidParameter",
+                crate::error::ErrorKind::InvalidParameter,
                 "{bad}"
             );
         }

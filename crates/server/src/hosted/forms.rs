@@ -503,7 +503,9 @@ pub async fn new_password_submit(
     {
         Ok(user) => complete(&s, &a, &user, now / 1000, true).await,
         Err(e) if e.is_internal() => error_page("server_error"),
-        Err(e) if e.kind == "NotAuthorized" => redirect(&format!("/login?{}", oauth_query(&query))),
+        Err(e) if e.kind == cognate_identity::ErrorKind::NotAuthorized => {
+            redirect(&format!("/login?{}", oauth_query(&query)))
+        }
         Err(e) => new_password_form(
             &s,
             &headers,

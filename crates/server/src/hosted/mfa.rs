@@ -145,11 +145,14 @@ pub async fn mfa_submit(
     {
         Ok(user) => complete(&s, &a, &user, now / 1000, true).await,
         Err(e) if e.is_internal() => error_page("server_error"),
-        Err(e) if e.kind == "NotAuthorized" && e.message.contains("session") => {
+        Err(e)
+            if e.kind == cognate_identity::ErrorKind::NotAuthorized
+                && e.message.contains("session") =>
+        {
             redirect(&format!("/login?{}", oauth_query(&query)))
         }
         Err(e) => {
-            let message = if e.kind == "CodeMismatch" {
+            let message = if e.kind == cognate_identity::ErrorKind::CodeMismatch {
                 "That code is not right. Try the current one."
             } else {
                 e.message.as_str()

@@ -20,7 +20,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cognate_identity::authorize::{Authorization, AuthorizeError, HostedStep};
-use cognate_identity::crypto;
+use cognate_identity::{crypto, ErrorKind};
 use serde_json::json;
 
 use crate::domain::DomainState;
@@ -453,10 +453,12 @@ pub async fn login_submit(
         Err(e) => {
             let csrf = field(&form, "_csrf");
             let message = match e.kind {
-                "UserNotConfirmed" => {
+                ErrorKind::UserNotConfirmed => {
                     "Your account is not confirmed yet. Use the code we sent you to confirm it."
                 }
-                "PasswordResetRequired" => "You need to reset your password before signing in.",
+                ErrorKind::PasswordResetRequired => {
+                    "You need to reset your password before signing in."
+                }
                 _ => e.message.as_str(),
             };
             page(

@@ -86,7 +86,10 @@ async fn whoami_names_the_user_from_access_and_id_tokens() {
     let user = app.user("bob").await;
     let (access, id) = sign_in(&app, &user).await;
     for token in [&access, &id] {
-        assert_eq!(get(&app, "/whoami", token).await.answer(), (200, format!("Hello, World! I am {user}!")));
+        assert_eq!(
+            get(&app, "/whoami", token).await.answer(),
+            (200, format!("Hello, World! I am {user}!"))
+        );
     }
 }
 
@@ -104,8 +107,14 @@ async fn user_profile_echoes_the_payload_2_event_with_string_claims() {
         .await;
     assert_eq!(r.status.as_u16(), 200);
     let e = r.json();
-    assert_eq!((&e["version"], &e["routeKey"]), (&json!("2.0"), &json!("GET /user/profile")));
-    assert_eq!((&e["rawPath"], &e["rawQueryString"]), (&json!("/user/profile"), &json!("q=1&q=2")));
+    assert_eq!(
+        (&e["version"], &e["routeKey"]),
+        (&json!("2.0"), &json!("GET /user/profile"))
+    );
+    assert_eq!(
+        (&e["rawPath"], &e["rawQueryString"]),
+        (&json!("/user/profile"), &json!("q=1&q=2"))
+    );
     assert_eq!(e["queryStringParameters"], json!({"q": "1,2"}));
     assert_eq!(e["cookies"], json!(["a=1", "b=2"]));
     assert!(e["headers"].get("cookie").is_none());
@@ -113,21 +122,33 @@ async fn user_profile_echoes_the_payload_2_event_with_string_claims() {
     assert!(e.get("body").is_none());
     assert_eq!(e["isBase64Encoded"], false);
     let rc = &e["requestContext"];
-    assert_eq!((&rc["routeKey"], &rc["stage"]), (&json!("GET /user/profile"), &json!("$default")));
-    assert_eq!((&rc["http"]["method"], &rc["http"]["path"]), (&json!("GET"), &json!("/user/profile")));
+    assert_eq!(
+        (&rc["routeKey"], &rc["stage"]),
+        (&json!("GET /user/profile"), &json!("$default"))
+    );
+    assert_eq!(
+        (&rc["http"]["method"], &rc["http"]["path"]),
+        (&json!("GET"), &json!("/user/profile"))
+    );
     assert_eq!(rc["http"]["sourceIp"], "127.0.0.1");
     assert_eq!(rc["requestId"], r.header("apigw-requestid").unwrap());
     let claims = &rc["authorizer"]["jwt"]["claims"];
     assert_eq!(claims["cognito:username"], user.as_str());
     assert_eq!(claims["email_verified"], "true");
-    assert_eq!((&claims["token_use"], &claims["email"]), (&json!("id"), &json!(format!("{user}@example.com"))));
+    assert_eq!(
+        (&claims["token_use"], &claims["email"]),
+        (&json!("id"), &json!(format!("{user}@example.com")))
+    );
     assert_eq!(claims["aud"], app.out("UserPoolClientId"));
     assert!(claims.as_object().unwrap().values().all(Value::is_string));
     assert_eq!(rc["authorizer"]["jwt"]["scopes"], Value::Null);
     // The access token's claims differ: the seed's "different set of information".
     let e2 = get(&app, "/user/profile", &access).await.json();
     let c2 = &e2["requestContext"]["authorizer"]["jwt"]["claims"];
-    assert_eq!((&c2["token_use"], &c2["username"]), (&json!("access"), &json!(user)));
+    assert_eq!(
+        (&c2["token_use"], &c2["username"]),
+        (&json!("access"), &json!(user))
+    );
     assert!(c2.get("aud").is_none());
     assert!(!c2["scope"].as_str().unwrap_or_default().is_empty());
 }
@@ -139,17 +160,36 @@ async fn user_profile_post_echoes_the_body() {
     let (access, _) = sign_in(&app, &user).await;
     let url = format!("{}/user/profile", app.out("ApiUrl"));
     let body = json!({"name": "Ada", "favourite": "∑"});
-    let e = app.post(&url).bearer(&access).json(&body).send().await.json();
+    let e = app
+        .post(&url)
+        .bearer(&access)
+        .json(&body)
+        .send()
+        .await
+        .json();
     assert_eq!(e["routeKey"], "POST /user/profile");
     let sent: Value = serde_json::from_str(e["body"].as_str().unwrap()).unwrap();
     assert_eq!(sent, body);
     assert_eq!(e["isBase64Encoded"], false);
     // Anything but text, JSON, XML and JavaScript arrives base64-encoded.
-    let form = app.post(&url).bearer(&access).form(&[("a", "1")]).send().await.json();
-    assert_eq!((&form["isBase64Encoded"], &form["body"]), (&json!(true), &json!("YT0x")));
+    let form = app
+        .post(&url)
+        .bearer(&access)
+        .form(&[("a", "1")])
+        .send()
+        .await
+        .json();
+    assert_eq!(
+        (&form["isBase64Encoded"], &form["body"]),
+        (&json!(true), &json!("YT0x"))
+    );
     // Without a token: 401 on both methods (seed 004).
     for method in [axum::http::Method::GET, axum::http::Method::POST] {
-        let r = app.request(method, &url).json(&json!({"x": 1})).send().await;
+        let r = app
+            .request(method, &url)
+            .json(&json!({"x": 1}))
+            .send()
+            .await;
         assert_eq!(r.answer(), (401, UNAUTHORIZED.into()));
     }
 }
@@ -178,7 +218,11 @@ async fn unknown_route_is_404_not_found() {
             .request(method.parse().unwrap(), &format!("{api}{path}"))
             .send()
             .await;
-        assert_eq!(r.answer(), (404, r#"{"message":"Not Found"}"#.into()), "{method} {path}");
+        assert_eq!(
+            r.answer(),
+            (404, r#"{"message":"Not Found"}"#.into()),
+            "{method} {path}"
+        );
     }
 }
 
@@ -230,6 +274,10 @@ async fn expired_tokens_are_401_and_the_gateway_uses_the_servers_clock() {
     for token in [&access, &id] {
         let r = get(&app, "/hello", token).await;
         assert_eq!(r.answer(), (401, UNAUTHORIZED.into()));
-        assert!(r.header("www-authenticate").unwrap().contains("expired"), "{:?}", r.header("www-authenticate"));
+        assert!(
+            r.header("www-authenticate").unwrap().contains("expired"),
+            "{:?}",
+            r.header("www-authenticate")
+        );
     }
 }

@@ -100,7 +100,11 @@ impl App {
 
     async fn json_api(&self, operation: &str, input: Value, signed: bool) -> Result<Value, Reply> {
         let endpoint = self.out("CognitoEndpoint");
-        let host = endpoint.split("://").nth(1).expect("endpoint host").to_string();
+        let host = endpoint
+            .split("://")
+            .nth(1)
+            .expect("endpoint host")
+            .to_string();
         let body = serde_json::to_vec(&input).expect("input serializes");
         let target = format!("AWSCognitoIdentityProviderService.{operation}");
         let mut call = self
@@ -109,7 +113,10 @@ impl App {
             .header("x-amz-target", &target);
         if signed {
             let headers = vec![
-                ("content-type".to_string(), "application/x-amz-json-1.1".to_string()),
+                (
+                    "content-type".to_string(),
+                    "application/x-amz-json-1.1".to_string(),
+                ),
                 ("host".to_string(), host),
                 ("x-amz-target".to_string(), target.clone()),
             ];
@@ -238,15 +245,27 @@ impl<'a> Call<'a> {
             .served
             .route(&self.url)
             .unwrap_or_else(|| panic!("no listener serves {}", self.url));
-        let authority = self.url.split("://").nth(1).and_then(|r| r.split('/').next());
-        let authority = authority.unwrap_or_default().split('?').next().unwrap_or_default();
+        let authority = self
+            .url
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.split('/').next());
+        let authority = authority
+            .unwrap_or_default()
+            .split('?')
+            .next()
+            .unwrap_or_default();
         let path = if rest.is_empty() || rest.starts_with('?') {
             format!("/{rest}")
         } else {
             rest.to_string()
         };
         let mut request = Request::builder().method(self.method).uri(path);
-        if !self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        if !self
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("host"))
+        {
             request = request.header("host", authority);
         }
         for (name, value) in &self.headers {
@@ -255,7 +274,9 @@ impl<'a> Call<'a> {
         if !self.body.is_empty() {
             request = request.header("content-length", self.body.len().to_string());
         }
-        let mut request = request.body(Body::from(self.body)).expect("a valid request");
+        let mut request = request
+            .body(Body::from(self.body))
+            .expect("a valid request");
         let peer: SocketAddr = "127.0.0.1:50000".parse().expect("address");
         request.extensions_mut().insert(ConnectInfo(peer));
         let response = router.oneshot(request).await.expect("infallible");
@@ -381,7 +402,11 @@ impl Browser {
 
     pub async fn send(&mut self, call: Call<'_>, url: &str) -> Reply {
         let jar = self.jars.entry(origin(url)).or_default();
-        let call = if jar.is_empty() { call } else { call.cookies(jar) };
+        let call = if jar.is_empty() {
+            call
+        } else {
+            call.cookies(jar)
+        };
         let reply = call.send().await;
         for line in reply.set_cookies() {
             let pair = line.split(';').next().unwrap_or_default();
@@ -435,7 +460,10 @@ fn unescape(s: &str) -> String {
 
 /// The query parameters of a URL (or of its fragment), first value each.
 pub fn query(url: &str) -> BTreeMap<String, String> {
-    let part = url.split_once(['?', '#']).map(|(_, q)| q).unwrap_or_default();
+    let part = url
+        .split_once(['?', '#'])
+        .map(|(_, q)| q)
+        .unwrap_or_default();
     let mut out = BTreeMap::new();
     for (k, v) in url::form_urlencoded::parse(part.as_bytes()) {
         out.entry(k.into_owned()).or_insert_with(|| v.into_owned());
@@ -461,5 +489,8 @@ pub fn claims(token: &str) -> Value {
 
 /// A fresh name.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple().to_string().split_at(8).0)
+    format!(
+        "{prefix}-{}",
+        uuid::Uuid::new_v4().simple().to_string().split_at(8).0
+    )
 }

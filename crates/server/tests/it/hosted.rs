@@ -6,9 +6,7 @@
 use base64::Engine;
 use serde_json::json;
 
-use crate::harness::{
-    action, claims, encode, field, link, query, App, Browser, Reply, PASSWORD,
-};
+use crate::harness::{action, claims, encode, field, link, query, App, Browser, Reply, PASSWORD};
 
 const CALLBACK: &str = "http://localhost:3000/";
 
@@ -16,7 +14,11 @@ const CALLBACK: &str = "http://localhost:3000/";
 type Params<'a> = &'a [(&'a str, Option<&'a str>)];
 
 fn pkce() -> (String, String) {
-    let verifier = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let verifier = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
     (verifier, challenge)
@@ -40,7 +42,11 @@ fn authorize_url(app: &App, params: &[(&str, Option<&str>)]) -> String {
         }
     }
     let pairs: Vec<(&str, &str)> = all.iter().filter_map(|(k, v)| Some((*k, (*v)?))).collect();
-    format!("{}/oauth2/authorize?{}", app.out("HostedUiUrl"), encode(&pairs))
+    format!(
+        "{}/oauth2/authorize?{}",
+        app.out("HostedUiUrl"),
+        encode(&pairs)
+    )
 }
 
 /// Follows the authorization to the login form and submits it; returns the
@@ -99,7 +105,14 @@ async fn userinfo(app: &App, access: &str) -> Reply {
 }
 
 async fn fresh_code(app: &App, user: &str, params: &[(&str, Option<&str>)]) -> String {
-    let r = login(&mut Browser::default(), app, &authorize_url(app, params), user, PASSWORD).await;
+    let r = login(
+        &mut Browser::default(),
+        app,
+        &authorize_url(app, params),
+        user,
+        PASSWORD,
+    )
+    .await;
     code_of(&r)["code"].clone()
 }
 
@@ -128,7 +141,16 @@ async fn code_flow_with_pkce_nonce_and_userinfo() {
     let tokens = t.json();
     let mut keys: Vec<_> = tokens.as_object().unwrap().keys().cloned().collect();
     keys.sort();
-    assert_eq!(keys, ["access_token", "expires_in", "id_token", "refresh_token", "token_type"]);
+    assert_eq!(
+        keys,
+        [
+            "access_token",
+            "expires_in",
+            "id_token",
+            "refresh_token",
+            "token_type"
+        ]
+    );
     let id = claims(tokens["id_token"].as_str().unwrap());
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(id["nonce"], "n-0S6_WzA2Mj");
@@ -137,13 +159,19 @@ async fn code_flow_with_pkce_nonce_and_userinfo() {
     let half = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16]);
     assert_eq!(id["at_hash"], half);
     let at = claims(access);
-    assert_eq!((at["scope"].as_str(), at["username"].as_str()), (Some("openid email profile"), Some(user.as_str())));
+    assert_eq!(
+        (at["scope"].as_str(), at["username"].as_str()),
+        (Some("openid email profile"), Some(user.as_str()))
+    );
     let info = userinfo(&app, access).await;
     assert_eq!(info.status.as_u16(), 200, "{}", info.text());
     let info = info.json();
     assert_eq!(info["email"], format!("{user}@example.com"));
     assert_eq!(info["email_verified"], "true");
-    assert_eq!((&info["username"], &info["sub"]), (&json!(user), &at["sub"]));
+    assert_eq!(
+        (&info["username"], &info["sub"]),
+        (&json!(user), &at["sub"])
+    );
     // The API-issued token lacks openid: userInfo refuses it.
     let api = app
         .public(
@@ -153,16 +181,26 @@ async fn code_flow_with_pkce_nonce_and_userinfo() {
         )
         .await
         .expect("signed in");
-    let refused = userinfo(&app, api["AuthenticationResult"]["AccessToken"].as_str().unwrap()).await;
+    let refused = userinfo(
+        &app,
+        api["AuthenticationResult"]["AccessToken"].as_str().unwrap(),
+    )
+    .await;
     assert_eq!(refused.status.as_u16(), 401);
-    assert!(refused.header("www-authenticate").unwrap().contains(r#"error="invalid_token""#));
+    assert!(refused
+        .header("www-authenticate")
+        .unwrap()
+        .contains(r#"error="invalid_token""#));
     let empty = app
         .get(&format!("{}/oauth2/userInfo", app.out("HostedUiUrl")))
         .send()
         .await;
     // No token at all is a bad request, not a bad token (reference/cognito.md §5.5).
     assert_eq!(empty.status.as_u16(), 400);
-    assert!(empty.header("www-authenticate").unwrap().contains(r#"error="invalid_request""#));
+    assert!(empty
+        .header("www-authenticate")
+        .unwrap()
+        .contains(r#"error="invalid_request""#));
 }
 
 #[tokio::test]
@@ -170,7 +208,14 @@ async fn single_sign_on_until_logout() {
     let app = App::demo().await;
     let user = app.user("bob").await;
     let mut browser = Browser::default();
-    let signed_in = login(&mut browser, &app, &authorize_url(&app, &[]), &user, PASSWORD).await;
+    let signed_in = login(
+        &mut browser,
+        &app,
+        &authorize_url(&app, &[]),
+        &user,
+        PASSWORD,
+    )
+    .await;
     code_of(&signed_in);
     // The hosted session lasts one hour, as Cognito's, and scripts cannot read it.
     let session = signed_in.set_cookie("cognate_session").unwrap();
@@ -183,7 +228,9 @@ async fn single_sign_on_until_logout() {
     let alias = authorize_url(&app, &[]).replace("/oauth2/authorize?", "/authorize?");
     assert!(!code_of(&browser.get(&app, &alias).await)["code"].is_empty());
     // prompt=login asks for the password although the session is there.
-    let forced = browser.get(&app, &authorize_url(&app, &[("prompt", Some("login"))])).await;
+    let forced = browser
+        .get(&app, &authorize_url(&app, &[("prompt", Some("login"))]))
+        .await;
     assert_eq!(forced.status.as_u16(), 302);
     assert!(forced.location().starts_with("/login?"));
     let out = browser
@@ -192,20 +239,32 @@ async fn single_sign_on_until_logout() {
             &format!(
                 "{}/logout?{}",
                 app.out("HostedUiUrl"),
-                encode(&[("client_id", &app.out("UserPoolClientId")), ("logout_uri", CALLBACK)])
+                encode(&[
+                    ("client_id", &app.out("UserPoolClientId")),
+                    ("logout_uri", CALLBACK)
+                ])
             ),
         )
         .await;
-    assert_eq!((out.status.as_u16(), out.location()), (302, CALLBACK.to_string()));
+    assert_eq!(
+        (out.status.as_u16(), out.location()),
+        (302, CALLBACK.to_string())
+    );
     let after = browser.get(&app, &authorize_url(&app, &[])).await;
     assert!(after.location().starts_with("/login?"));
     // prompt=none without a session: login_required back to the client.
     let none = browser
-        .get(&app, &authorize_url(&app, &[("prompt", Some("none")), ("state", Some("s1"))]))
+        .get(
+            &app,
+            &authorize_url(&app, &[("prompt", Some("none")), ("state", Some("s1"))]),
+        )
         .await;
     let q = query(&none.location());
     assert_eq!(q.len(), 2);
-    assert_eq!((q["error"].as_str(), q["state"].as_str()), ("login_required", "s1"));
+    assert_eq!(
+        (q["error"].as_str(), q["state"].as_str()),
+        ("login_required", "s1")
+    );
 }
 
 #[tokio::test]
@@ -213,29 +272,64 @@ async fn the_hosted_session_ends_after_an_hour() {
     let app = App::demo().await;
     let user = app.user("bob").await;
     let mut browser = Browser::default();
-    code_of(&login(&mut browser, &app, &authorize_url(&app, &[]), &user, PASSWORD).await);
+    code_of(
+        &login(
+            &mut browser,
+            &app,
+            &authorize_url(&app, &[]),
+            &user,
+            PASSWORD,
+        )
+        .await,
+    );
     app.advance_s(3599);
     assert!(!code_of(&browser.get(&app, &authorize_url(&app, &[])).await)["code"].is_empty());
     // Past the hour the session is over, although the browser kept the cookie.
     app.advance_s(2);
     let expired = browser.get(&app, &authorize_url(&app, &[])).await;
-    assert!(expired.location().starts_with("/login?"), "{}", expired.location());
+    assert!(
+        expired.location().starts_with("/login?"),
+        "{}",
+        expired.location()
+    );
 }
 
 #[tokio::test]
 async fn implicit_flow_puts_tokens_in_the_fragment() {
     let app = App::demo().await;
     let user = app.user("carol").await;
-    let url = authorize_url(&app, &[("response_type", Some("token")), ("state", Some("xyz"))]);
+    let url = authorize_url(
+        &app,
+        &[("response_type", Some("token")), ("state", Some("xyz"))],
+    );
     let r = login(&mut Browser::default(), &app, &url, &user, PASSWORD).await;
     assert_eq!(r.status.as_u16(), 302);
     let location = r.location();
     assert!(location.starts_with(&format!("{CALLBACK}#")) && !location.contains('?'));
     let fragment = location.split_once('#').unwrap().1;
-    let names: Vec<_> = fragment.split('&').map(|kv| kv.split('=').next().unwrap()).collect();
-    assert_eq!(names, ["id_token", "access_token", "expires_in", "token_type", "state"]);
+    let names: Vec<_> = fragment
+        .split('&')
+        .map(|kv| kv.split('=').next().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "id_token",
+            "access_token",
+            "expires_in",
+            "token_type",
+            "state"
+        ]
+    );
     let f = query(&location);
-    assert_eq!((f["expires_in"].as_str(), f["token_type"].as_str(), f["state"].as_str()), ("3600", "Bearer", "xyz"));
+    assert_eq!(
+        (
+            f["expires_in"].as_str(),
+            f["token_type"].as_str(),
+            f["state"].as_str()
+        ),
+        ("3600", "Bearer", "xyz")
+    );
     let id = claims(&f["id_token"]);
     assert_eq!(id["cognito:username"], user.as_str());
     assert!(id.get("at_hash").is_some());
@@ -259,15 +353,27 @@ async fn unregistered_redirect_uris_never_redirect() {
         "javascript:alert(1)",
         "http://localhost:3000@evil.example/",
     ] {
-        let r = app.get(&authorize_url(&app, &[("redirect_uri", Some(redirect))])).send().await;
+        let r = app
+            .get(&authorize_url(&app, &[("redirect_uri", Some(redirect))]))
+            .send()
+            .await;
         // Cognito's error page names the client (reference/cognito.md §5.1).
         assert_eq!(r.status.as_u16(), 302, "{redirect}");
-        assert_eq!(r.location(), format!("/error?error=redirect_mismatch&client_id={client}"));
-        let page = app.get(&format!("{}{}", app.out("HostedUiUrl"), r.location())).send().await;
+        assert_eq!(
+            r.location(),
+            format!("/error?error=redirect_mismatch&client_id={client}")
+        );
+        let page = app
+            .get(&format!("{}{}", app.out("HostedUiUrl"), r.location()))
+            .send()
+            .await;
         assert_eq!(page.status.as_u16(), 400);
         assert!(page.text().contains("redirect_mismatch"));
         assert_eq!(page.header("x-frame-options"), Some("DENY"));
-        assert!(page.header("content-security-policy").unwrap().contains("frame-ancestors 'none'"));
+        assert!(page
+            .header("content-security-policy")
+            .unwrap()
+            .contains("frame-ancestors 'none'"));
     }
 }
 
@@ -277,12 +383,24 @@ async fn authorization_request_errors_go_back_to_the_client() {
     let (_, challenge) = pkce();
     let c = Some(challenge.as_str());
     let cases: [(Params, &str); 7] = [
-        (&[("code_challenge", c), ("code_challenge_method", Some("plain"))], "invalid_request"),
+        (
+            &[
+                ("code_challenge", c),
+                ("code_challenge_method", Some("plain")),
+            ],
+            "invalid_request",
+        ),
         (&[("code_challenge", c)], "invalid_request"),
-        (&[("code_challenge_method", Some("S256"))], "invalid_request"),
+        (
+            &[("code_challenge_method", Some("S256"))],
+            "invalid_request",
+        ),
         (&[("scope", Some("openid demo-api/read"))], "invalid_scope"),
         (&[("scope", Some("email"))], "invalid_scope"),
-        (&[("response_type", Some("id_token"))], "unsupported_response_type"),
+        (
+            &[("response_type", Some("id_token"))],
+            "unsupported_response_type",
+        ),
         (&[("request", Some("eyJ..."))], "request_not_supported"),
     ];
     for (params, error) in cases {
@@ -292,12 +410,22 @@ async fn authorization_request_errors_go_back_to_the_client() {
         let location = r.location();
         assert!(location.starts_with(CALLBACK), "{location}");
         let q = query(&location);
-        assert_eq!((q["error"].as_str(), q["state"].as_str()), (error, "s"), "{params:?}");
+        assert_eq!(
+            (q["error"].as_str(), q["state"].as_str()),
+            (error, "s"),
+            "{params:?}"
+        );
     }
     // The machine client has no callback: redirect_mismatch, never a redirect.
     let machine = app.out("MachineClientId");
-    let r = app.get(&authorize_url(&app, &[("client_id", Some(&machine))])).send().await;
-    assert_eq!(r.location(), format!("/error?error=redirect_mismatch&client_id={machine}"));
+    let r = app
+        .get(&authorize_url(&app, &[("client_id", Some(&machine))]))
+        .send()
+        .await;
+    assert_eq!(
+        r.location(),
+        format!("/error?error=redirect_mismatch&client_id={machine}")
+    );
 }
 
 #[tokio::test]
@@ -307,7 +435,10 @@ async fn codes_are_single_use_and_bound() {
     let hosted = app.out("HostedUiUrl");
     let error = |r: Reply| r.json()["error"].as_str().unwrap_or_default().to_string();
     let (verifier, challenge) = pkce();
-    let pkce_params = [("code_challenge", Some(challenge.as_str())), ("code_challenge_method", Some("S256"))];
+    let pkce_params = [
+        ("code_challenge", Some(challenge.as_str())),
+        ("code_challenge_method", Some("S256")),
+    ];
     let code = fresh_code(&app, &user, &pkce_params).await;
     let first = exchange(&app, &code, Some(&verifier), Some(CALLBACK)).await;
     assert_eq!(first.status.as_u16(), 200);
@@ -315,7 +446,13 @@ async fn codes_are_single_use_and_bound() {
     // O07: a replay fails and revokes what the first exchange issued.
     let replay = exchange(&app, &code, Some(&verifier), Some(CALLBACK)).await;
     assert_eq!(error(replay), "invalid_grant");
-    assert_eq!(userinfo(&app, first["access_token"].as_str().unwrap()).await.status.as_u16(), 401);
+    assert_eq!(
+        userinfo(&app, first["access_token"].as_str().unwrap())
+            .await
+            .status
+            .as_u16(),
+        401
+    );
     let refresh = app
         .post(&format!("{hosted}/oauth2/token"))
         .form(&[
@@ -328,19 +465,37 @@ async fn codes_are_single_use_and_bound() {
     assert_eq!(error(refresh), "invalid_grant");
     // O15: a wrong verifier burns the code.
     let code = fresh_code(&app, &user, &pkce_params).await;
-    assert_eq!(error(exchange(&app, &code, Some(&pkce().0), Some(CALLBACK)).await), "invalid_grant");
-    assert_eq!(error(exchange(&app, &code, Some(&verifier), Some(CALLBACK)).await), "invalid_grant");
+    assert_eq!(
+        error(exchange(&app, &code, Some(&pkce().0), Some(CALLBACK)).await),
+        "invalid_grant"
+    );
+    assert_eq!(
+        error(exchange(&app, &code, Some(&verifier), Some(CALLBACK)).await),
+        "invalid_grant"
+    );
     // O12: challenge sent, verifier missing. O13: verifier without challenge.
     let code = fresh_code(&app, &user, &pkce_params).await;
-    assert_eq!(error(exchange(&app, &code, None, Some(CALLBACK)).await), "invalid_grant");
+    assert_eq!(
+        error(exchange(&app, &code, None, Some(CALLBACK)).await),
+        "invalid_grant"
+    );
     let code = fresh_code(&app, &user, &[]).await;
-    assert_eq!(error(exchange(&app, &code, Some(&verifier), Some(CALLBACK)).await), "invalid_grant");
+    assert_eq!(
+        error(exchange(&app, &code, Some(&verifier), Some(CALLBACK)).await),
+        "invalid_grant"
+    );
     // O10: another redirect_uri, or none.
     let other = format!("{}/oauth2/callback", app.out("ApiUrl"));
     let code = fresh_code(&app, &user, &[]).await;
-    assert_eq!(error(exchange(&app, &code, None, Some(&other)).await), "invalid_grant");
+    assert_eq!(
+        error(exchange(&app, &code, None, Some(&other)).await),
+        "invalid_grant"
+    );
     let code = fresh_code(&app, &user, &[]).await;
-    assert_eq!(error(exchange(&app, &code, None, None).await), "invalid_grant");
+    assert_eq!(
+        error(exchange(&app, &code, None, None).await),
+        "invalid_grant"
+    );
     // O09: another client cannot redeem it, and the attempt burns it.
     let stolen = fresh_code(&app, &user, &[]).await;
     let basic = base64::engine::general_purpose::STANDARD.encode(format!(
@@ -351,13 +506,23 @@ async fn codes_are_single_use_and_bound() {
     let other = app
         .post(&format!("{hosted}/oauth2/token"))
         .header("authorization", &format!("Basic {basic}"))
-        .form(&[("grant_type", "authorization_code"), ("code", &stolen), ("redirect_uri", CALLBACK)])
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &stolen),
+            ("redirect_uri", CALLBACK),
+        ])
         .send()
         .await;
     assert_eq!(other.status.as_u16(), 400);
     assert!(["invalid_grant", "unauthorized_client"].contains(&error(other).as_str()));
-    assert_eq!(error(exchange(&app, &stolen, None, Some(CALLBACK)).await), "invalid_grant");
-    assert_eq!(error(exchange(&app, "made-up-code", None, Some(CALLBACK)).await), "invalid_grant");
+    assert_eq!(
+        error(exchange(&app, &stolen, None, Some(CALLBACK)).await),
+        "invalid_grant"
+    );
+    assert_eq!(
+        error(exchange(&app, "made-up-code", None, Some(CALLBACK)).await),
+        "invalid_grant"
+    );
 }
 
 #[tokio::test]
@@ -368,7 +533,10 @@ async fn an_expired_code_is_an_invalid_grant() {
     // Cognito's authorization codes live five minutes.
     app.advance_s(301);
     let r = exchange(&app, &code, None, Some(CALLBACK)).await;
-    assert_eq!((r.status.as_u16(), r.json()["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (r.status.as_u16(), r.json()["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 }
 
 #[tokio::test]
@@ -378,7 +546,10 @@ async fn login_form_refusals() {
     let hosted = app.out("HostedUiUrl");
     let mut browser = Browser::default();
     let r = browser.get(&app, &authorize_url(&app, &[])).await;
-    let page = browser.get(&app, &format!("{hosted}{}", r.location())).await.text();
+    let page = browser
+        .get(&app, &format!("{hosted}{}", r.location()))
+        .await
+        .text();
     let target = format!("{hosted}{}", action(&page));
     // L15: no or wrong CSRF value: 403, no session.
     for csrf in [None, Some("forged")] {
@@ -393,13 +564,25 @@ async fn login_form_refusals() {
     let csrf = field(&page, "_csrf").unwrap();
     // Wrong password and unknown user look the same; input is escaped on re-render.
     let wrong = browser
-        .post_form(&app, &target, &[("_csrf", &csrf), ("username", &user), ("password", "Wrong-Passw0rd!")])
+        .post_form(
+            &app,
+            &target,
+            &[
+                ("_csrf", &csrf),
+                ("username", &user),
+                ("password", "Wrong-Passw0rd!"),
+            ],
+        )
         .await;
     let ghost = browser
         .post_form(
             &app,
             &target,
-            &[("_csrf", &csrf), ("username", "\"><script>x</script>"), ("password", "Wrong-Passw0rd!")],
+            &[
+                ("_csrf", &csrf),
+                ("username", "\"><script>x</script>"),
+                ("password", "Wrong-Passw0rd!"),
+            ],
         )
         .await;
     for resp in [&wrong, &ghost] {
@@ -407,14 +590,19 @@ async fn login_form_refusals() {
         assert!(resp.text().contains("Incorrect username or password."));
         assert!(resp.set_cookie("cognate_session").is_none());
     }
-    assert!(!ghost.text().contains("<script>x</script>") && ghost.text().contains("&lt;script&gt;"));
+    assert!(
+        !ghost.text().contains("<script>x</script>") && ghost.text().contains("&lt;script&gt;")
+    );
     // Logout to an unregistered address: error page, no redirect.
     let out = browser
         .get(
             &app,
             &format!(
                 "{hosted}/logout?{}",
-                encode(&[("client_id", &app.out("UserPoolClientId")), ("logout_uri", "https://evil.example/")])
+                encode(&[
+                    ("client_id", &app.out("UserPoolClientId")),
+                    ("logout_uri", "https://evil.example/")
+                ])
             ),
         )
         .await;
@@ -431,7 +619,14 @@ async fn a_user_who_must_confirm_sees_why() {
     )
     .await
     .expect("signed up");
-    let r = login(&mut Browser::default(), &app, &authorize_url(&app, &[]), "unconfirmed", PASSWORD).await;
+    let r = login(
+        &mut Browser::default(),
+        &app,
+        &authorize_url(&app, &[]),
+        "unconfirmed",
+        PASSWORD,
+    )
+    .await;
     assert_eq!(r.status.as_u16(), 400);
     assert!(r.text().contains("not confirmed"));
 }
@@ -441,51 +636,117 @@ async fn sign_up_confirm_and_sign_in_through_the_pages() {
     let app = App::demo().await;
     let hosted = app.out("HostedUiUrl");
     let mut browser = Browser::default();
-    let first = browser.get(&app, &authorize_url(&app, &[("state", Some("signup-state"))])).await;
-    let login_page = browser.get(&app, &format!("{hosted}{}", first.location())).await.text();
+    let first = browser
+        .get(
+            &app,
+            &authorize_url(&app, &[("state", Some("signup-state"))]),
+        )
+        .await;
+    let login_page = browser
+        .get(&app, &format!("{hosted}{}", first.location()))
+        .await
+        .text();
     let signup = link(&login_page, "/signup?").expect("a sign-up link");
     let page = browser.get(&app, &format!("{hosted}{signup}")).await;
     assert_eq!(page.status.as_u16(), 200);
     let html = page.text();
     assert!(html.contains("Create an account"));
-    let (csrf, target) = (field(&html, "_csrf").unwrap(), format!("{hosted}{}", action(&html)));
+    let (csrf, target) = (
+        field(&html, "_csrf").unwrap(),
+        format!("{hosted}{}", action(&html)),
+    );
     let name = "pages";
     let email = "pages@example.com";
     let weak = browser
-        .post_form(&app, &target, &[("_csrf", &csrf), ("username", name), ("email", email), ("password", "weak")])
+        .post_form(
+            &app,
+            &target,
+            &[
+                ("_csrf", &csrf),
+                ("username", name),
+                ("email", email),
+                ("password", "weak"),
+            ],
+        )
         .await;
     assert_eq!(weak.status.as_u16(), 400);
     assert!(weak.text().contains("Password did not conform with policy"));
-    assert!(weak.text().contains(&format!("value=\"{name}\"")), "what was typed is kept");
+    assert!(
+        weak.text().contains(&format!("value=\"{name}\"")),
+        "what was typed is kept"
+    );
     assert!(weak.text().contains(&format!("value=\"{email}\"")));
     let done = browser
-        .post_form(&app, &target, &[("_csrf", &csrf), ("username", name), ("email", email), ("password", PASSWORD)])
+        .post_form(
+            &app,
+            &target,
+            &[
+                ("_csrf", &csrf),
+                ("username", name),
+                ("email", email),
+                ("password", PASSWORD),
+            ],
+        )
         .await;
     assert_eq!(done.status.as_u16(), 302);
     assert!(done.location().starts_with("/confirmUser?"));
-    let confirm = browser.get(&app, &format!("{hosted}{}", done.location())).await.text();
+    let confirm = browser
+        .get(&app, &format!("{hosted}{}", done.location()))
+        .await
+        .text();
     assert!(confirm.contains(&format!("value=\"{name}\"")));
-    let (csrf, target) = (field(&confirm, "_csrf").unwrap(), format!("{hosted}{}", action(&confirm)));
+    let (csrf, target) = (
+        field(&confirm, "_csrf").unwrap(),
+        format!("{hosted}{}", action(&confirm)),
+    );
     let code = app.outbox_codes(name).pop().expect("a confirmation code");
     let other = if code == "000000" { "111111" } else { "000000" };
     let wrong = browser
-        .post_form(&app, &target, &[("_csrf", &csrf), ("username", name), ("code", other)])
+        .post_form(
+            &app,
+            &target,
+            &[("_csrf", &csrf), ("username", name), ("code", other)],
+        )
         .await;
     assert_eq!(wrong.status.as_u16(), 400);
     assert!(wrong.text().contains("Invalid verification code"));
     let ok = browser
-        .post_form(&app, &target, &[("_csrf", &csrf), ("username", name), ("code", &code)])
+        .post_form(
+            &app,
+            &target,
+            &[("_csrf", &csrf), ("username", name), ("code", &code)],
+        )
         .await;
     assert_eq!(ok.status.as_u16(), 302);
     assert!(ok.location().starts_with("/login?"));
-    let page = browser.get(&app, &format!("{hosted}{}", ok.location())).await.text();
-    let (csrf, target) = (field(&page, "_csrf").unwrap(), format!("{hosted}{}", action(&page)));
+    let page = browser
+        .get(&app, &format!("{hosted}{}", ok.location()))
+        .await
+        .text();
+    let (csrf, target) = (
+        field(&page, "_csrf").unwrap(),
+        format!("{hosted}{}", action(&page)),
+    );
     let signed_in = browser
-        .post_form(&app, &target, &[("_csrf", &csrf), ("username", email), ("password", PASSWORD)])
+        .post_form(
+            &app,
+            &target,
+            &[
+                ("_csrf", &csrf),
+                ("username", email),
+                ("password", PASSWORD),
+            ],
+        )
         .await;
     let q = code_of(&signed_in);
     assert_eq!(q["state"], "signup-state");
-    assert_eq!(exchange(&app, &q["code"], None, Some(CALLBACK)).await.status.as_u16(), 200);
+    assert_eq!(
+        exchange(&app, &q["code"], None, Some(CALLBACK))
+            .await
+            .status
+            .as_u16(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -514,7 +775,10 @@ async fn confirmation_link_prefills_the_form() {
         .send()
         .await;
     assert_eq!(page.status.as_u16(), 200);
-    assert!(page.text().contains("value=\"link\"") && page.text().contains(&format!("value=\"{code}\"")));
+    assert!(
+        page.text().contains("value=\"link\"")
+            && page.text().contains(&format!("value=\"{code}\""))
+    );
 }
 
 #[tokio::test]
@@ -528,17 +792,26 @@ async fn forgot_password_through_the_pages() {
         ("response_type", "code"),
         ("redirect_uri", CALLBACK),
     ]);
-    let page = browser.get(&app, &format!("{hosted}/forgotPassword?{base}")).await.text();
+    let page = browser
+        .get(&app, &format!("{hosted}/forgotPassword?{base}"))
+        .await
+        .text();
     let sent = browser
         .post_form(
             &app,
             &format!("{hosted}{}", action(&page)),
-            &[("_csrf", &field(&page, "_csrf").unwrap()), ("username", &user)],
+            &[
+                ("_csrf", &field(&page, "_csrf").unwrap()),
+                ("username", &user),
+            ],
         )
         .await;
     assert_eq!(sent.status.as_u16(), 302);
     assert!(sent.location().starts_with("/confirmForgotPassword?"));
-    let page = browser.get(&app, &format!("{hosted}{}", sent.location())).await.text();
+    let page = browser
+        .get(&app, &format!("{hosted}{}", sent.location()))
+        .await
+        .text();
     let code = app.outbox_codes(&user).pop().expect("a reset code");
     let reset = browser
         .post_form(
@@ -554,9 +827,23 @@ async fn forgot_password_through_the_pages() {
         .await;
     assert_eq!(reset.status.as_u16(), 302);
     assert!(reset.location().starts_with("/login?"));
-    let old = login(&mut Browser::default(), &app, &authorize_url(&app, &[]), &user, PASSWORD).await;
+    let old = login(
+        &mut Browser::default(),
+        &app,
+        &authorize_url(&app, &[]),
+        &user,
+        PASSWORD,
+    )
+    .await;
     assert_eq!(old.status.as_u16(), 400, "the old password is gone");
-    let r = login(&mut Browser::default(), &app, &authorize_url(&app, &[]), &user, "Br4nd-New-Pass!").await;
+    let r = login(
+        &mut Browser::default(),
+        &app,
+        &authorize_url(&app, &[]),
+        &user,
+        "Br4nd-New-Pass!",
+    )
+    .await;
     assert!(!code_of(&r)["code"].is_empty());
 }
 
@@ -569,14 +856,29 @@ async fn page_forms_need_their_csrf_value_and_a_valid_client() {
         ("response_type", "code"),
         ("redirect_uri", CALLBACK),
     ]);
-    for path in ["/signup", "/confirmUser", "/forgotPassword", "/confirmForgotPassword"] {
-        let r = app.post(&format!("{hosted}{path}?{base}")).form(&[("username", "x")]).send().await;
-        assert_eq!(r.status.as_u16(), 403, "{path}");
-        let bad = app
-            .get(&format!("{hosted}{path}?client_id=nope&response_type=code&redirect_uri={CALLBACK}"))
+    for path in [
+        "/signup",
+        "/confirmUser",
+        "/forgotPassword",
+        "/confirmForgotPassword",
+    ] {
+        let r = app
+            .post(&format!("{hosted}{path}?{base}"))
+            .form(&[("username", "x")])
             .send()
             .await;
-        assert_eq!(bad.location(), "/error?error=redirect_mismatch&client_id=nope", "{path}");
+        assert_eq!(r.status.as_u16(), 403, "{path}");
+        let bad = app
+            .get(&format!(
+                "{hosted}{path}?client_id=nope&response_type=code&redirect_uri={CALLBACK}"
+            ))
+            .send()
+            .await;
+        assert_eq!(
+            bad.location(),
+            "/error?error=redirect_mismatch&client_id=nope",
+            "{path}"
+        );
     }
 }
 
@@ -598,7 +900,10 @@ async fn temporary_password_leads_to_the_new_password_page() {
     assert_eq!(page.status.as_u16(), 200);
     let html = page.text();
     assert!(html.contains("Choose a new password"));
-    let (csrf, target) = (field(&html, "_csrf").unwrap(), format!("{hosted}{}", action(&html)));
+    let (csrf, target) = (
+        field(&html, "_csrf").unwrap(),
+        format!("{hosted}{}", action(&html)),
+    );
     let session = field(&html, "session").expect("the challenge session");
     let post = |pw: &'static str, confirm: &'static str| {
         app.post(&target)
@@ -612,24 +917,53 @@ async fn temporary_password_leads_to_the_new_password_page() {
             ])
             .send()
     };
-    assert!(post("N3w-Passw0rd!", "N3w-Passw0rd?").await.text().contains("differ"));
+    assert!(post("N3w-Passw0rd!", "N3w-Passw0rd?")
+        .await
+        .text()
+        .contains("differ"));
     let weak = post("weak", "weak").await;
     assert_eq!(weak.status.as_u16(), 400);
     assert!(weak.text().contains("Password did not conform with policy"));
     let done = post("N3w-Passw0rd!", "N3w-Passw0rd!").await;
     let q = code_of(&done);
     assert_eq!(q["state"], "np");
-    assert_eq!(exchange(&app, &q["code"], None, Some(CALLBACK)).await.status.as_u16(), 200);
-    let got = app.admin("AdminGetUser", json!({"UserPoolId": pool, "Username": "temp"})).await.unwrap();
+    assert_eq!(
+        exchange(&app, &q["code"], None, Some(CALLBACK))
+            .await
+            .status
+            .as_u16(),
+        200
+    );
+    let got = app
+        .admin(
+            "AdminGetUser",
+            json!({"UserPoolId": pool, "Username": "temp"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(got["UserStatus"], "CONFIRMED");
     let again = post("An0ther-Passw0rd!", "An0ther-Passw0rd!").await;
     assert_eq!(again.status.as_u16(), 302);
-    assert!(again.location().starts_with("/login?"), "the step is used once");
-    let r = login(&mut Browser::default(), &app, &authorize_url(&app, &[]), "temp", "N3w-Passw0rd!").await;
+    assert!(
+        again.location().starts_with("/login?"),
+        "the step is used once"
+    );
+    let r = login(
+        &mut Browser::default(),
+        &app,
+        &authorize_url(&app, &[]),
+        "temp",
+        "N3w-Passw0rd!",
+    )
+    .await;
     assert!(!code_of(&r)["code"].is_empty());
     let no_csrf = app
         .post(&target)
-        .form(&[("session", session.as_str()), ("password", "x"), ("confirm", "x")])
+        .form(&[
+            ("session", session.as_str()),
+            ("password", "x"),
+            ("confirm", "x"),
+        ])
         .send()
         .await;
     assert_eq!(no_csrf.status.as_u16(), 403);
@@ -697,11 +1031,19 @@ async fn a_response_type_the_client_may_not_use_is_unauthorized() {
         )
         .await
         .expect("client created");
-    let id = created["UserPoolClient"]["ClientId"].as_str().unwrap().to_string();
+    let id = created["UserPoolClient"]["ClientId"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let r = app
         .get(&authorize_url(
             &app,
-            &[("client_id", Some(&id)), ("response_type", Some("token")), ("scope", Some("openid")), ("state", Some("s"))],
+            &[
+                ("client_id", Some(&id)),
+                ("response_type", Some("token")),
+                ("scope", Some("openid")),
+                ("state", Some("s")),
+            ],
         ))
         .send()
         .await;
@@ -709,5 +1051,8 @@ async fn a_response_type_the_client_may_not_use_is_unauthorized() {
     assert!(location.starts_with(&format!("{CALLBACK}#")), "{location}");
     let q = query(&location);
     assert_eq!(q.len(), 2);
-    assert_eq!((q["error"].as_str(), q["state"].as_str()), ("unauthorized_client", "s"));
+    assert_eq!(
+        (q["error"].as_str(), q["state"].as_str()),
+        ("unauthorized_client", "s")
+    );
 }

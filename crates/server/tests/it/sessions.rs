@@ -23,7 +23,9 @@ async fn hosted_code(app: &App, user: &str, url: &str) -> String {
     let mut browser = Browser::default();
     let mut page = browser.get(app, url).await;
     if page.status.as_u16() == 302 {
-        page = browser.get(app, &format!("{hosted}{}", page.location())).await;
+        page = browser
+            .get(app, &format!("{hosted}{}", page.location()))
+            .await;
     }
     let html = page.text();
     let csrf = field(&html, "_csrf").expect("the form's CSRF value");
@@ -58,7 +60,9 @@ async fn root(app: &App, cookies: &Jar) -> Reply {
 }
 
 async fn logout(app: &App, cookies: &Jar, headers: &[(&str, &str)]) -> Reply {
-    let mut call = app.post(&format!("{}/logout", app.out("ApiUrl"))).cookies(cookies);
+    let mut call = app
+        .post(&format!("{}/logout", app.out("ApiUrl")))
+        .cookies(cookies);
     for (n, v) in headers {
         call = call.header(n, v);
     }
@@ -82,7 +86,13 @@ async fn callback_sets_http_only_host_cookies_and_root_says_hello() {
     let user = app.user("alice").await;
     let (r, cookies) = signed_in(&app, &user).await;
     let access = r.set_cookie(ACCESS).expect("access cookie");
-    for attr in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/", "Max-Age=3600"] {
+    for attr in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Lax",
+        "Path=/",
+        "Max-Age=3600",
+    ] {
         assert!(access.contains(attr), "{access} lacks {attr}");
     }
     assert!(!access.contains("Domain"));
@@ -93,7 +103,10 @@ async fn callback_sets_http_only_host_cookies_and_root_says_hello() {
     assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
     assert_eq!(root(&app, &cookies).await.answer(), (200, HELLO.into()));
     // The route is authorized by the cookie; without one it is 403 Forbidden.
-    assert_eq!(root(&app, &Jar::new()).await.answer(), (403, FORBIDDEN.into()));
+    assert_eq!(
+        root(&app, &Jar::new()).await.answer(),
+        (403, FORBIDDEN.into())
+    );
 }
 
 #[tokio::test]
@@ -128,7 +141,10 @@ async fn c03_duplicate_or_lookalike_session_cookies_are_not_used() {
         assert_eq!(r.status.as_u16(), 403, "{header}");
     }
     // The same token alone opens the session: the refusals were the shape.
-    assert_eq!(root(&app, &only(&cookies, &[ACCESS])).await.status.as_u16(), 200);
+    assert_eq!(
+        root(&app, &only(&cookies, &[ACCESS])).await.status.as_u16(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -149,7 +165,10 @@ async fn login_route_binds_state_and_pkce_to_a_cookie() {
     assert_eq!(query(&callback)["state"], q["state"]);
     // O16/O17: without the cookie that bound the state, or with another
     // state, the callback refuses and sets no session.
-    let other = format!("{LOGIN}={}", login_cookie.replace(&q["state"], "other-state"));
+    let other = format!(
+        "{LOGIN}={}",
+        login_cookie.replace(&q["state"], "other-state")
+    );
     for cookie in [None, Some(other)] {
         let mut call = app.get(&callback);
         if let Some(c) = &cookie {
@@ -162,7 +181,10 @@ async fn login_route_binds_state_and_pkce_to_a_cookie() {
     // The refused attempts did not burn the code: the right browser goes on.
     let right = format!("{LOGIN}={login_cookie}");
     let r = app.get(&callback).header("cookie", &right).send().await;
-    assert_eq!((r.status.as_u16(), r.location()), (302, "/hello".to_string()));
+    assert_eq!(
+        (r.status.as_u16(), r.location()),
+        (302, "/hello".to_string())
+    );
     let cookies = r.jar();
     assert!(!cookies.contains_key(LOGIN));
     assert!(r.cleared().contains(LOGIN), "the login cookie is cleared");
@@ -203,7 +225,11 @@ async fn c04_state_changing_requests_need_the_csrf_header() {
     let (_, cookies) = signed_in(&app, &user).await;
     let csrf = cookies[CSRF].clone();
     let longer = format!("{csrf}x");
-    for headers in [vec![], vec![("x-csrf-token", "wrong")], vec![("x-csrf-token", longer.as_str())]] {
+    for headers in [
+        vec![],
+        vec![("x-csrf-token", "wrong")],
+        vec![("x-csrf-token", longer.as_str())],
+    ] {
         let r = logout(&app, &cookies, &headers).await;
         assert_eq!(r.answer(), (403, FORBIDDEN.into()), "{headers:?}");
     }
@@ -271,15 +297,29 @@ async fn logout_clears_cookies_and_revokes_c08() {
     let user = app.user("ivan").await;
     let (_, cookies) = signed_in(&app, &user).await;
     let api = app.out("ApiUrl");
-    let r = logout(&app, &cookies, &[("x-csrf-token", &cookies[CSRF]), ("origin", &api)]).await;
+    let r = logout(
+        &app,
+        &cookies,
+        &[("x-csrf-token", &cookies[CSRF]), ("origin", &api)],
+    )
+    .await;
     assert_eq!(r.status.as_u16(), 204);
     assert_eq!(
         r.cleared(),
-        [ACCESS, REFRESH, CSRF].map(String::from).into_iter().collect()
+        [ACCESS, REFRESH, CSRF]
+            .map(String::from)
+            .into_iter()
+            .collect()
     );
     // C08: the old cookies, access or refresh, no longer open the session.
     assert_eq!(root(&app, &cookies).await.status.as_u16(), 403);
-    assert_eq!(root(&app, &only(&cookies, &[REFRESH])).await.status.as_u16(), 403);
+    assert_eq!(
+        root(&app, &only(&cookies, &[REFRESH]))
+            .await
+            .status
+            .as_u16(),
+        403
+    );
 }
 
 #[tokio::test]
@@ -293,7 +333,10 @@ async fn silent_refresh_when_the_access_cookie_is_gone() {
     assert_ne!(renewed[ACCESS], cookies[ACCESS]);
     // The CSRF token is bound to the sign-in, so it stays the same.
     assert_eq!(renewed[CSRF], cookies[CSRF]);
-    assert_eq!(root(&app, &only(&renewed, &[ACCESS])).await.status.as_u16(), 200);
+    assert_eq!(
+        root(&app, &only(&renewed, &[ACCESS])).await.status.as_u16(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -309,11 +352,18 @@ async fn global_sign_out_ends_the_cookie_session() {
     .expect("signed out");
     assert_eq!(root(&app, &cookies).await.status.as_u16(), 403);
     // The refresh cookie is revoked too: no silent way back in.
-    assert_eq!(root(&app, &only(&cookies, &[REFRESH])).await.status.as_u16(), 403);
+    assert_eq!(
+        root(&app, &only(&cookies, &[REFRESH]))
+            .await
+            .status
+            .as_u16(),
+        403
+    );
 }
 
 #[tokio::test]
-async fn expired_access_cookie_is_refreshed_silently_then_the_session_ends_with_the_refresh_token() {
+async fn expired_access_cookie_is_refreshed_silently_then_the_session_ends_with_the_refresh_token()
+{
     let app = App::demo().await;
     let user = app.user(&unique("clocked")).await;
     let (_, cookies) = signed_in(&app, &user).await;
@@ -321,12 +371,18 @@ async fn expired_access_cookie_is_refreshed_silently_then_the_session_ends_with_
     // Two hours later the access cookie has expired: the gateway refreshes
     // with the refresh cookie, the request goes through, new cookies come back.
     app.advance_s(2 * 3600);
-    assert_eq!(root(&app, &only(&cookies, &[ACCESS])).await.status.as_u16(), 403);
+    assert_eq!(
+        root(&app, &only(&cookies, &[ACCESS])).await.status.as_u16(),
+        403
+    );
     let r = root(&app, &cookies).await;
     assert_eq!(r.answer(), (200, HELLO.into()));
     let renewed = r.jar();
     assert_ne!(renewed[ACCESS], cookies[ACCESS]);
-    assert_eq!(root(&app, &only(&renewed, &[ACCESS])).await.status.as_u16(), 200);
+    assert_eq!(
+        root(&app, &only(&renewed, &[ACCESS])).await.status.as_u16(),
+        200
+    );
     // Past the refresh token's 30 days the session is over: 403, cookies cleared.
     app.advance_s(31 * 86_400);
     let r = root(&app, &cookies).await;
@@ -338,7 +394,10 @@ async fn expired_access_cookie_is_refreshed_silently_then_the_session_ends_with_
 async fn a_started_sign_in_does_not_block_the_sign_in_url_and_its_code_needs_its_verifier() {
     let app = App::demo().await;
     let user = app.user("leo").await;
-    let start = app.get(&format!("{}/login", app.out("ApiUrl"))).send().await;
+    let start = app
+        .get(&format!("{}/login", app.out("ApiUrl")))
+        .send()
+        .await;
     let login_cookie = format!("{LOGIN}={}", start.jar()[LOGIN]);
     // The /login flow's code, sent without its state, is refused: it was
     // issued with a PKCE challenge and the verifier stays in the cookie.
@@ -348,7 +407,11 @@ async fn a_started_sign_in_does_not_block_the_sign_in_url_and_its_code_needs_its
         callback.split('?').next().unwrap(),
         query(&callback)["code"]
     );
-    let r = app.get(&code_only).header("cookie", &login_cookie).send().await;
+    let r = app
+        .get(&code_only)
+        .header("cookie", &login_cookie)
+        .send()
+        .await;
     assert_eq!(r.status.as_u16(), 403);
     assert!(!r.jar().contains_key(ACCESS));
     // The same browser, abandoning that flow for the SignInUrl, signs in.

@@ -44,10 +44,14 @@ pub struct Upstream {
 
 impl Upstream {
     pub async fn start() -> Upstream {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let port = listener.local_addr().unwrap().port();
         let recorder = Arc::new(Recorder::default());
-        let app = axum::Router::new().fallback(handle).with_state(recorder.clone());
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(recorder.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -142,7 +146,11 @@ fn authorizer(mode: &str, body: &[u8]) -> Response {
         }
         "policy" => {
             let key = event["authorizationToken"].as_str().unwrap_or_default();
-            let effect = if key.starts_with("allow") { "Allow" } else { "Deny" };
+            let effect = if key.starts_with("allow") {
+                "Allow"
+            } else {
+                "Deny"
+            };
             reply(
                 200,
                 json!({"principalId": format!("p-{key}"),
