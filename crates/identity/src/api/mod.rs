@@ -27,117 +27,66 @@ use crate::{crypto, sigv4, Identity};
 
 pub const TARGET_PREFIX: &str = "AWSCognitoIdentityProviderService.";
 
-/// Operations callable without a signature (botocore `authtype: none`); every
-/// other operation requires SigV4 from the admin credentials.
-pub const PUBLIC_OPERATIONS: [&str; 32] = [
-    "AssociateSoftwareToken",
-    "ChangePassword",
-    "CompleteWebAuthnRegistration",
-    "ConfirmDevice",
-    "ConfirmForgotPassword",
-    "ConfirmSignUp",
-    "DeleteUser",
-    "DeleteUserAttributes",
-    "DeleteWebAuthnCredential",
-    "ForgetDevice",
-    "ForgotPassword",
-    "GetDevice",
-    "GetTokensFromRefreshToken",
-    "GetUser",
-    "GetUserAttributeVerificationCode",
-    "GetUserAuthFactors",
-    "GlobalSignOut",
-    "InitiateAuth",
-    "ListDevices",
-    "ListWebAuthnCredentials",
-    "ResendConfirmationCode",
-    "RespondToAuthChallenge",
-    "RevokeToken",
-    "SetUserMFAPreference",
-    "SetUserSettings",
-    "SignUp",
-    "StartWebAuthnRegistration",
-    "UpdateAuthEventFeedback",
-    "UpdateDeviceStatus",
-    "UpdateUserAttributes",
-    "VerifySoftwareToken",
-    "VerifyUserAttribute",
-];
+macro_rules! operations {
+    (public: $($public:ident),+; admin: $($admin:ident),+;) => {
+        /// Every operation this server implements, by its name on the wire.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Operation {
+            $($public,)*
+            $($admin,)*
+        }
 
-/// Every operation this server implements.
-pub const OPERATIONS: [&str; 71] = [
-    "CreateUserPool",
-    "DescribeUserPool",
-    "ListUserPools",
-    "UpdateUserPool",
-    "DeleteUserPool",
-    "AddCustomAttributes",
-    "CreateIdentityProvider",
-    "DescribeIdentityProvider",
-    "ListIdentityProviders",
-    "UpdateIdentityProvider",
-    "DeleteIdentityProvider",
-    "GetIdentityProviderByIdentifier",
-    "GetSigningCertificate",
-    "AdminLinkProviderForUser",
-    "AdminDisableProviderForUser",
-    "CreateUserPoolClient",
-    "DescribeUserPoolClient",
-    "ListUserPoolClients",
-    "UpdateUserPoolClient",
-    "DeleteUserPoolClient",
-    "CreateResourceServer",
-    "DescribeResourceServer",
-    "ListResourceServers",
-    "UpdateResourceServer",
-    "DeleteResourceServer",
-    "CreateGroup",
-    "GetGroup",
-    "ListGroups",
-    "UpdateGroup",
-    "DeleteGroup",
-    "AdminAddUserToGroup",
-    "AdminRemoveUserFromGroup",
-    "AdminListGroupsForUser",
-    "ListUsersInGroup",
-    "SignUp",
-    "ConfirmSignUp",
-    "AdminConfirmSignUp",
-    "ResendConfirmationCode",
-    "AdminCreateUser",
-    "AdminSetUserPassword",
-    "AdminResetUserPassword",
-    "AdminGetUser",
-    "GetUser",
-    "ListUsers",
-    "AdminUpdateUserAttributes",
-    "AdminDeleteUserAttributes",
-    "UpdateUserAttributes",
-    "GetUserAttributeVerificationCode",
-    "VerifyUserAttribute",
-    "DeleteUserAttributes",
-    "AdminDeleteUser",
-    "DeleteUser",
-    "AdminDisableUser",
-    "AdminEnableUser",
-    "ForgotPassword",
-    "ConfirmForgotPassword",
-    "ChangePassword",
-    "InitiateAuth",
-    "AdminInitiateAuth",
-    "RespondToAuthChallenge",
-    "AdminRespondToAuthChallenge",
-    "GetTokensFromRefreshToken",
-    "GlobalSignOut",
-    "AdminUserGlobalSignOut",
-    "RevokeToken",
-    "AssociateSoftwareToken",
-    "VerifySoftwareToken",
-    "SetUserMFAPreference",
-    "AdminSetUserMFAPreference",
-    "SetUserPoolMfaConfig",
-    "GetUserPoolMfaConfig",
-];
+        impl Operation {
+            pub const ALL: &'static [Operation] =
+                &[$(Operation::$public,)* $(Operation::$admin,)*];
+
+            /// The operation an `X-Amz-Target` names (after the prefix).
+            pub fn parse(name: &str) -> Option<Operation> {
+                match name {
+                    $(stringify!($public) => Some(Operation::$public),)*
+                    $(stringify!($admin) => Some(Operation::$admin),)*
+                    _ => None,
+                }
+            }
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Operation::$public => stringify!($public),)*
+                    $(Operation::$admin => stringify!($admin),)*
+                }
+            }
+
+            /// Callable without a signature (botocore's `authtype: none`);
+            /// every other operation needs SigV4 by the admin credentials.
+            pub fn is_public(self) -> bool {
+                matches!(self, $(Operation::$public)|*)
+            }
+        }
+    };
+}
+
+operations! {
+    public:
+    SignUp, ConfirmSignUp, ResendConfirmationCode, GetUser, UpdateUserAttributes,
+    GetUserAttributeVerificationCode, VerifyUserAttribute, DeleteUserAttributes, DeleteUser,
+    ForgotPassword, ConfirmForgotPassword, ChangePassword, InitiateAuth, RespondToAuthChallenge,
+    GetTokensFromRefreshToken, GlobalSignOut, RevokeToken, AssociateSoftwareToken,
+    VerifySoftwareToken, SetUserMFAPreference;
+    admin:
+    CreateUserPool, DescribeUserPool, ListUserPools, UpdateUserPool, DeleteUserPool,
+    AddCustomAttributes, CreateIdentityProvider, DescribeIdentityProvider,
+    ListIdentityProviders, UpdateIdentityProvider, DeleteIdentityProvider,
+    GetIdentityProviderByIdentifier, GetSigningCertificate, AdminLinkProviderForUser,
+    AdminDisableProviderForUser, CreateUserPoolClient, DescribeUserPoolClient,
+    ListUserPoolClients, UpdateUserPoolClient, DeleteUserPoolClient, CreateResourceServer,
+    DescribeResourceServer, ListResourceServers, UpdateResourceServer, DeleteResourceServer,
+    CreateGroup, GetGroup, ListGroups, UpdateGroup, DeleteGroup, AdminAddUserToGroup,
+    AdminRemoveUserFromGroup, AdminListGroupsForUser, ListUsersInGroup, AdminConfirmSignUp,
+    AdminCreateUser, AdminSetUserPassword, AdminResetUserPassword, AdminGetUser, ListUsers,
+    AdminUpdateUserAttributes, AdminDeleteUserAttributes, AdminDeleteUser, AdminDisableUser,
+    AdminEnableUser, AdminInitiateAuth, AdminRespondToAuthChallenge, AdminUserGlobalSignOut,
+    AdminSetUserMFAPreference, SetUserPoolMfaConfig, GetUserPoolMfaConfig;
+}
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 256 * 1024;
@@ -154,12 +103,12 @@ impl Identity {
             .and_then(|t| t.strip_prefix(TARGET_PREFIX))
             .ok_or_else(|| CognitoError::unknown_operation("Operation is not supported."))?;
         tracing::debug!(operation = %op, "json api call");
-        if !OPERATIONS.contains(&op) {
+        let Some(op) = Operation::parse(op) else {
             return Err(CognitoError::unknown_operation(format!(
                 "Operation {op} is not supported by cognate."
             )));
-        }
-        if !PUBLIC_OPERATIONS.contains(&op) {
+        };
+        if !op.is_public() {
             sigv4::verify(
                 http,
                 &self.admin,
@@ -190,102 +139,105 @@ impl Identity {
 
     /// Runs one of the public operations (SignUp, ConfirmSignUp, ...) for
     /// the hosted pages; admin operations are refused.
-    pub async fn call_public(&self, op: &str, body: Value, now_ms: i64) -> Result<Value> {
-        if !PUBLIC_OPERATIONS.contains(&op) {
+    pub async fn call_public(&self, op: Operation, body: Value, now_ms: i64) -> Result<Value> {
+        if !op.is_public() {
             return Err(CognitoError::unknown_operation(format!(
-                "{op} is not a public operation."
+                "{} is not a public operation.",
+                op.as_str()
             )));
         }
         self.dispatch(op, body, now_ms).await
     }
 
-    async fn dispatch(&self, op: &str, b: Value, now: i64) -> Result<Value> {
+    async fn dispatch(&self, op: Operation, b: Value, now: i64) -> Result<Value> {
+        use Operation as O;
         match op {
-            "CreateUserPool" => self.create_user_pool(input(b)?, now).await,
-            "DescribeUserPool" => self.describe_user_pool(input(b)?).await,
-            "ListUserPools" => self.list_user_pools(input(b)?).await,
-            "UpdateUserPool" => self.update_user_pool(input(b)?, now).await,
-            "AddCustomAttributes" => self.add_custom_attributes(input(b)?, now).await,
-            "CreateIdentityProvider" => self.create_identity_provider(input(b)?, now).await,
-            "DescribeIdentityProvider" => self.describe_identity_provider(input(b)?).await,
-            "ListIdentityProviders" => self.list_identity_providers(input(b)?).await,
-            "UpdateIdentityProvider" => self.update_identity_provider(input(b)?, now).await,
-            "DeleteIdentityProvider" => self.delete_identity_provider(input(b)?).await,
-            "GetSigningCertificate" => self.get_signing_certificate(input(b)?).await,
-            "AdminLinkProviderForUser" => self.admin_link_provider_for_user(input(b)?, now).await,
-            "AdminDisableProviderForUser" => {
+            O::CreateUserPool => self.create_user_pool(input(b)?, now).await,
+            O::DescribeUserPool => self.describe_user_pool(input(b)?).await,
+            O::ListUserPools => self.list_user_pools(input(b)?).await,
+            O::UpdateUserPool => self.update_user_pool(input(b)?, now).await,
+            O::AddCustomAttributes => self.add_custom_attributes(input(b)?, now).await,
+            O::CreateIdentityProvider => self.create_identity_provider(input(b)?, now).await,
+            O::DescribeIdentityProvider => self.describe_identity_provider(input(b)?).await,
+            O::ListIdentityProviders => self.list_identity_providers(input(b)?).await,
+            O::UpdateIdentityProvider => self.update_identity_provider(input(b)?, now).await,
+            O::DeleteIdentityProvider => self.delete_identity_provider(input(b)?).await,
+            O::GetSigningCertificate => self.get_signing_certificate(input(b)?).await,
+            O::AdminLinkProviderForUser => self.admin_link_provider_for_user(input(b)?, now).await,
+            O::AdminDisableProviderForUser => {
                 self.admin_disable_provider_for_user(input(b)?, now).await
             }
-            "GetIdentityProviderByIdentifier" => {
+            O::GetIdentityProviderByIdentifier => {
                 self.get_identity_provider_by_identifier(input(b)?).await
             }
-            "DeleteUserPool" => self.delete_user_pool(input(b)?).await,
-            "CreateUserPoolClient" => self.create_user_pool_client(input(b)?, now).await,
-            "DescribeUserPoolClient" => self.describe_user_pool_client(input(b)?).await,
-            "ListUserPoolClients" => self.list_user_pool_clients(input(b)?).await,
-            "UpdateUserPoolClient" => self.update_user_pool_client(input(b)?, now).await,
-            "DeleteUserPoolClient" => self.delete_user_pool_client(input(b)?).await,
-            "CreateResourceServer" => self.create_resource_server(input(b)?).await,
-            "DescribeResourceServer" => self.describe_resource_server(input(b)?).await,
-            "ListResourceServers" => self.list_resource_servers(input(b)?).await,
-            "UpdateResourceServer" => self.update_resource_server(input(b)?).await,
-            "DeleteResourceServer" => self.delete_resource_server(input(b)?).await,
-            "CreateGroup" => self.create_group(input(b)?, now).await,
-            "GetGroup" => self.get_group(input(b)?).await,
-            "ListGroups" => self.list_groups(input(b)?).await,
-            "UpdateGroup" => self.update_group(input(b)?, now).await,
-            "DeleteGroup" => self.delete_group(input(b)?).await,
-            "AdminAddUserToGroup" => self.admin_add_user_to_group(input(b)?).await,
-            "AdminRemoveUserFromGroup" => self.admin_remove_user_from_group(input(b)?).await,
-            "AdminListGroupsForUser" => self.admin_list_groups_for_user(input(b)?).await,
-            "ListUsersInGroup" => self.list_users_in_group(input(b)?).await,
-            "SignUp" => self.sign_up(input(b)?, now).await,
-            "ConfirmSignUp" => self.confirm_sign_up(input(b)?, now).await,
-            "AdminConfirmSignUp" => self.admin_confirm_sign_up(input(b)?, now).await,
-            "ResendConfirmationCode" => self.resend_confirmation_code(input(b)?, now).await,
-            "AdminCreateUser" => self.admin_create_user(input(b)?, now).await,
-            "AdminSetUserPassword" => self.admin_set_user_password(input(b)?, now).await,
-            "AdminResetUserPassword" => self.admin_reset_user_password(input(b)?, now).await,
-            "AdminGetUser" => self.admin_get_user(input(b)?).await,
-            "GetUser" => self.get_user(input(b)?, now).await,
-            "ListUsers" => self.list_users(input(b)?).await,
-            "AdminUpdateUserAttributes" => self.admin_update_user_attributes(input(b)?, now).await,
-            "AdminDeleteUserAttributes" => self.admin_delete_user_attributes(input(b)?, now).await,
-            "UpdateUserAttributes" => self.update_user_attributes(input(b)?, now).await,
-            "GetUserAttributeVerificationCode" => {
+            O::DeleteUserPool => self.delete_user_pool(input(b)?).await,
+            O::CreateUserPoolClient => self.create_user_pool_client(input(b)?, now).await,
+            O::DescribeUserPoolClient => self.describe_user_pool_client(input(b)?).await,
+            O::ListUserPoolClients => self.list_user_pool_clients(input(b)?).await,
+            O::UpdateUserPoolClient => self.update_user_pool_client(input(b)?, now).await,
+            O::DeleteUserPoolClient => self.delete_user_pool_client(input(b)?).await,
+            O::CreateResourceServer => self.create_resource_server(input(b)?).await,
+            O::DescribeResourceServer => self.describe_resource_server(input(b)?).await,
+            O::ListResourceServers => self.list_resource_servers(input(b)?).await,
+            O::UpdateResourceServer => self.update_resource_server(input(b)?).await,
+            O::DeleteResourceServer => self.delete_resource_server(input(b)?).await,
+            O::CreateGroup => self.create_group(input(b)?, now).await,
+            O::GetGroup => self.get_group(input(b)?).await,
+            O::ListGroups => self.list_groups(input(b)?).await,
+            O::UpdateGroup => self.update_group(input(b)?, now).await,
+            O::DeleteGroup => self.delete_group(input(b)?).await,
+            O::AdminAddUserToGroup => self.admin_add_user_to_group(input(b)?).await,
+            O::AdminRemoveUserFromGroup => self.admin_remove_user_from_group(input(b)?).await,
+            O::AdminListGroupsForUser => self.admin_list_groups_for_user(input(b)?).await,
+            O::ListUsersInGroup => self.list_users_in_group(input(b)?).await,
+            O::SignUp => self.sign_up(input(b)?, now).await,
+            O::ConfirmSignUp => self.confirm_sign_up(input(b)?, now).await,
+            O::AdminConfirmSignUp => self.admin_confirm_sign_up(input(b)?, now).await,
+            O::ResendConfirmationCode => self.resend_confirmation_code(input(b)?, now).await,
+            O::AdminCreateUser => self.admin_create_user(input(b)?, now).await,
+            O::AdminSetUserPassword => self.admin_set_user_password(input(b)?, now).await,
+            O::AdminResetUserPassword => self.admin_reset_user_password(input(b)?, now).await,
+            O::AdminGetUser => self.admin_get_user(input(b)?).await,
+            O::GetUser => self.get_user(input(b)?, now).await,
+            O::ListUsers => self.list_users(input(b)?).await,
+            O::AdminUpdateUserAttributes => self.admin_update_user_attributes(input(b)?, now).await,
+            O::AdminDeleteUserAttributes => self.admin_delete_user_attributes(input(b)?, now).await,
+            O::UpdateUserAttributes => self.update_user_attributes(input(b)?, now).await,
+            O::GetUserAttributeVerificationCode => {
                 self.get_user_attribute_verification_code(input(b)?, now)
                     .await
             }
-            "VerifyUserAttribute" => self.verify_user_attribute(input(b)?, now).await,
-            "DeleteUserAttributes" => self.delete_user_attributes(input(b)?, now).await,
-            "AdminDeleteUser" => self.admin_delete_user(input(b)?).await,
-            "DeleteUser" => self.delete_user(input(b)?, now).await,
-            "AdminDisableUser" => self.admin_set_enabled(input(b)?, false, now).await,
-            "AdminEnableUser" => self.admin_set_enabled(input(b)?, true, now).await,
-            "ForgotPassword" => self.forgot_password(input(b)?, now).await,
-            "ConfirmForgotPassword" => self.confirm_forgot_password(input(b)?, now).await,
-            "ChangePassword" => self.change_password(input(b)?, now).await,
-            "InitiateAuth" => self.initiate_auth(input(b)?, now).await,
-            "AdminInitiateAuth" => self.admin_initiate_auth(input(b)?, now).await,
-            "RespondToAuthChallenge" => self.respond_to_auth_challenge(input(b)?, None, now).await,
-            "AdminRespondToAuthChallenge" => {
+            O::VerifyUserAttribute => self.verify_user_attribute(input(b)?, now).await,
+            O::DeleteUserAttributes => self.delete_user_attributes(input(b)?, now).await,
+            O::AdminDeleteUser => self.admin_delete_user(input(b)?).await,
+            O::DeleteUser => self.delete_user(input(b)?, now).await,
+            O::AdminDisableUser => self.admin_set_enabled(input(b)?, false, now).await,
+            O::AdminEnableUser => self.admin_set_enabled(input(b)?, true, now).await,
+            O::ForgotPassword => self.forgot_password(input(b)?, now).await,
+            O::ConfirmForgotPassword => self.confirm_forgot_password(input(b)?, now).await,
+            O::ChangePassword => self.change_password(input(b)?, now).await,
+            O::InitiateAuth => self.initiate_auth(input(b)?, now).await,
+            O::AdminInitiateAuth => self.admin_initiate_auth(input(b)?, now).await,
+            O::RespondToAuthChallenge => self.respond_to_auth_challenge(input(b)?, None, now).await,
+            O::AdminRespondToAuthChallenge => {
                 let pool: PoolRef = input(b.clone())?;
                 self.respond_to_auth_challenge(input(b)?, Some(pool.user_pool_id), now)
                     .await
             }
-            "GetTokensFromRefreshToken" => self.get_tokens_from_refresh_token(input(b)?, now).await,
-            "GlobalSignOut" => self.global_sign_out(input(b)?, now).await,
-            "AdminUserGlobalSignOut" => self.admin_user_global_sign_out(input(b)?, now).await,
-            "RevokeToken" => self.revoke_token(input(b)?, now).await,
-            "AssociateSoftwareToken" => self.associate_software_token(input(b)?, now).await,
-            "VerifySoftwareToken" => self.verify_software_token(input(b)?, now).await,
-            "SetUserMFAPreference" => self.set_user_mfa_preference(input(b)?, false, now).await,
-            "AdminSetUserMFAPreference" => self.set_user_mfa_preference(input(b)?, true, now).await,
-            "SetUserPoolMfaConfig" => self.set_user_pool_mfa_config(input(b)?, now).await,
-            "GetUserPoolMfaConfig" => self.get_user_pool_mfa_config(input(b)?).await,
-            _ => Err(CognitoError::unknown_operation(format!(
-                "Operation {op} is not supported by cognate."
-            ))),
+            O::GetTokensFromRefreshToken => {
+                self.get_tokens_from_refresh_token(input(b)?, now).await
+            }
+            O::GlobalSignOut => self.global_sign_out(input(b)?, now).await,
+            O::AdminUserGlobalSignOut => self.admin_user_global_sign_out(input(b)?, now).await,
+            O::RevokeToken => self.revoke_token(input(b)?, now).await,
+            O::AssociateSoftwareToken => self.associate_software_token(input(b)?, now).await,
+            O::VerifySoftwareToken => self.verify_software_token(input(b)?, now).await,
+            O::SetUserMFAPreference => self.set_user_mfa_preference(input(b)?, false, now).await,
+            O::AdminSetUserMFAPreference => {
+                self.set_user_mfa_preference(input(b)?, true, now).await
+            }
+            O::SetUserPoolMfaConfig => self.set_user_pool_mfa_config(input(b)?, now).await,
+            O::GetUserPoolMfaConfig => self.get_user_pool_mfa_config(input(b)?).await,
         }
     }
 }
@@ -379,8 +331,7 @@ pub(crate) fn check_pool_id(id: &str) -> Result<()> {
 mod tests {
     use super::*;
 
-    /// The list of operations and the dispatch table agree: every listed
-    /// operation reaches a handler (which refuses the empty input as a
+    /// Every operation's name parses back to it and reaches a handler (which refuses the empty input as a
     /// handler would, never as an unknown operation).
     #[tokio::test]
     async fn every_listed_operation_is_dispatched() {
@@ -396,18 +347,22 @@ mod tests {
             },
             crate::messages::Messenger::outbox(&dir.join("outbox")),
         );
-        for op in OPERATIONS {
+        for &op in Operation::ALL {
+            assert_eq!(Operation::parse(op.as_str()), Some(op));
             let err = identity
                 .dispatch(op, serde_json::json!({}), 0)
                 .await
                 .unwrap_err();
-            assert_ne!(err.kind, crate::error::ErrorKind::UnknownOperation, "{op}");
+            assert_ne!(
+                err.kind,
+                crate::error::ErrorKind::UnknownOperation,
+                "{op:?}"
+            );
         }
-        let err = identity
-            .dispatch("NoSuchOperation", serde_json::json!({}), 0)
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind, crate::error::ErrorKind::UnknownOperation);
+        assert_eq!(Operation::parse("NoSuchOperation"), None);
+        // Public ones refuse no unsigned caller; admin ones need SigV4.
+        assert!(Operation::SignUp.is_public() && Operation::InitiateAuth.is_public());
+        assert!(!Operation::AdminInitiateAuth.is_public() && !Operation::ListUsers.is_public());
         std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -2,6 +2,8 @@
 //! new-password step of a sign-in: forms posted back to the pool's domain,
 //! each a call of the identity core.
 
+use cognate_identity::api::Operation;
+
 use super::*;
 
 /// The authorization parameters a page carries, without its own fields.
@@ -28,7 +30,7 @@ pub(super) fn query_value(query: &str, name: &str) -> Option<String> {
 pub(super) async fn public_call(
     s: &DomainState,
     client_id: &str,
-    op: &str,
+    op: Operation,
     mut body: serde_json::Value,
     username: &str,
 ) -> Result<serde_json::Value, cognate_identity::CognitoError> {
@@ -521,7 +523,7 @@ pub async fn new_password_submit(
 /// What a page's form turns into: the operation's request, the user it is
 /// for, and the username to show again if it fails.
 pub(super) struct Step {
-    pub(super) op: &'static str,
+    pub(super) op: Operation,
     pub(super) request: serde_json::Value,
     pub(super) username: String,
 }
@@ -571,7 +573,7 @@ pub async fn signup_submit(
 ) -> Response {
     let query = query.unwrap_or_default();
     let step = |form: &[(String, String)]| Step {
-        op: "SignUp",
+        op: Operation::SignUp,
         request: json!({"Username": field(form, "username"), "Password": secret_field(form, "password"),
             "UserAttributes": [{"Name": "email", "Value": field(form, "email")}]}),
         username: field(form, "username").to_string(),
@@ -613,7 +615,7 @@ pub async fn confirm_submit(
 ) -> Response {
     let query = query.unwrap_or_default();
     let step = |form: &[(String, String)]| Step {
-        op: "ConfirmSignUp",
+        op: Operation::ConfirmSignUp,
         request: json!({"Username": field(form, "username"), "ConfirmationCode": field(form, "code")}),
         username: field(form, "username").to_string(),
     };
@@ -647,7 +649,7 @@ pub async fn forgot_submit(
 ) -> Response {
     let query = query.unwrap_or_default();
     let step = |form: &[(String, String)]| Step {
-        op: "ForgotPassword",
+        op: Operation::ForgotPassword,
         request: json!({"Username": field(form, "username")}),
         username: field(form, "username").to_string(),
     };
@@ -680,7 +682,7 @@ pub async fn reset_submit(
 ) -> Response {
     let query = query.unwrap_or_default();
     let step = |form: &[(String, String)]| Step {
-        op: "ConfirmForgotPassword",
+        op: Operation::ConfirmForgotPassword,
         request: json!({"Username": field(form, "username"), "ConfirmationCode": field(form, "code"),
             "Password": secret_field(form, "password")}),
         username: field(form, "username").to_string(),
