@@ -14,6 +14,7 @@ use cognate_config::{IdentitySource, PayloadVersion, RequestAuthorizer};
 use serde_json::{Map, Value};
 
 use crate::context::{AuthorizerOutput, RequestContext};
+use crate::error::GatewayError;
 use crate::event;
 use crate::invoke::Invoker;
 
@@ -25,6 +26,21 @@ pub enum Refusal {
     Forbidden,
     /// It failed, timed out, or answered badly (500).
     Error(String),
+}
+
+impl Refusal {
+    /// The gateway's answer to a refusal, the same on HTTP routes and at
+    /// `$connect`: an authorizer's failure is logged and never an allow.
+    pub fn into_error(self, api: &str, request_id: &str) -> GatewayError {
+        match self {
+            Refusal::Unauthorized => GatewayError::AuthorizerUnauthorized,
+            Refusal::Forbidden => GatewayError::Forbidden,
+            Refusal::Error(why) => {
+                tracing::warn!(api, requestId = request_id, error = %why, "authorizer failed; refusing");
+                GatewayError::Internal
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +96,8 @@ impl Authorizer {
             .collect()
     }
 
+    /// An HTTP route's request authorizer: the payload 1.0 or 2.0 event,
+    /// evaluated against the route's ARN.
     pub async fn authorize(
         &self,
         ctx: &RequestContext,
@@ -87,11 +105,10 @@ impl Authorizer {
         region: &str,
         now_ms: i64,
     ) -> Result<AuthorizerOutput, Refusal> {
-        let identity = self.identity(ctx).ok_or(Refusal::Unauthorized)?;
         let arn = event::route_arn(ctx, region);
         let version = self.config.payload_version;
-        self.decide(
-            identity,
+        self.authorize_with(
+            ctx,
             |identity| match version {
                 PayloadVersion::V2 => event::authorizer_v2(ctx, region, identity),
                 PayloadVersion::V1 => event::authorizer_v1(ctx, region, identity),
@@ -103,15 +120,24 @@ impl Authorizer {
         .await
     }
 
-    /// The identity-source values of a request; `None` when one is
-    /// missing or empty (401 without calling the authorizer).
-    pub fn identity_of(&self, ctx: &RequestContext) -> Option<Vec<String>> {
-        self.identity(ctx)
+    /// The one path of every request authorizer, HTTP routes' and
+    /// `$connect`'s: the identity sources (a missing or empty one is 401
+    /// without a call), then the decision for them (cached, or from
+    /// calling the authorizer with the event `event` makes), evaluated
+    /// against `arn`. The API kind only chooses the event and the ARN.
+    pub async fn authorize_with(
+        &self,
+        ctx: &RequestContext,
+        event: impl FnOnce(&[String]) -> Value,
+        arn: &str,
+        invoker: &Invoker,
+        now_ms: i64,
+    ) -> Result<AuthorizerOutput, Refusal> {
+        let identity = self.identity(ctx).ok_or(Refusal::Unauthorized)?;
+        self.decide(identity, event, arn, invoker, now_ms).await
     }
 
-    /// The decision for `identity` (cached, or from calling the authorizer
-    /// with the event `event` makes), evaluated against `arn`.
-    pub async fn decide(
+    async fn decide(
         &self,
         identity: Vec<String>,
         event: impl FnOnce(&[String]) -> Value,

@@ -20,6 +20,7 @@ use cognate_identity::Identity;
 use serde_json::{Map, Value};
 
 use crate::context::RequestContext;
+use crate::error::GatewayError;
 use crate::jwks::Jwks;
 
 /// How long a revocation check of a cached token stays good when nothing
@@ -37,6 +38,17 @@ pub enum Denial {
     Forbidden,
     /// The revocation check could not be made: refused (fail closed).
     Unavailable,
+}
+
+impl From<Denial> for GatewayError {
+    /// A JWT authorizer's refusal, wherever a token is checked.
+    fn from(d: Denial) -> GatewayError {
+        match d {
+            Denial::Unauthorized(why) => GatewayError::Unauthorized(why),
+            Denial::Forbidden => GatewayError::Forbidden,
+            Denial::Unavailable => GatewayError::ServiceUnavailable,
+        }
+    }
 }
 
 /// Where the keys come from.

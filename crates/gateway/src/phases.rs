@@ -14,8 +14,8 @@ use http_body_util::BodyExt;
 use crate::context::{AuthorizerOutput, RequestContext};
 use crate::error::GatewayError;
 use crate::{
-    authorizer, integration, jwt, limits, route, Api, Mapping, RouteAuth, RouteRt, StageRt,
-    ACCOUNT_ID, MAX_REQUEST_HEAD, MAX_REQUEST_LINE, PREFLIGHT,
+    integration, limits, route, Api, Mapping, RouteAuth, RouteRt, StageRt, ACCOUNT_ID,
+    MAX_REQUEST_HEAD, MAX_REQUEST_LINE, PREFLIGHT,
 };
 
 /// The stage a request is for, and the paths it sees.
@@ -231,29 +231,15 @@ impl Api {
     ) -> Result<AuthorizerOutput, GatewayError> {
         match &route.auth {
             RouteAuth::None => Ok(AuthorizerOutput::None),
-            RouteAuth::Jwt(j) => match j.authorize(ctx, &route.scopes, now_ms).await {
-                Ok((claims, scopes)) => Ok(AuthorizerOutput::Jwt { claims, scopes }),
-                Err(jwt::Denial::Unauthorized(why)) => Err(GatewayError::Unauthorized(why)),
-                Err(jwt::Denial::Forbidden) => Err(GatewayError::Forbidden),
-                Err(jwt::Denial::Unavailable) => Err(GatewayError::ServiceUnavailable),
-            },
-            RouteAuth::Session => self.authorize_session(ctx, now_ms).await,
-            RouteAuth::Request(a) => {
-                match a
-                    .authorize(ctx, &self.shared.invoker, &self.shared.region, now_ms)
-                    .await
-                {
-                    Ok(out) => Ok(out),
-                    Err(authorizer::Refusal::Unauthorized) => {
-                        Err(GatewayError::AuthorizerUnauthorized)
-                    }
-                    Err(authorizer::Refusal::Forbidden) => Err(GatewayError::Forbidden),
-                    Err(authorizer::Refusal::Error(why)) => {
-                        tracing::warn!(requestId = %request_id, error = %why, "authorizer failed; refusing");
-                        Err(GatewayError::Internal)
-                    }
-                }
+            RouteAuth::Jwt(j) => {
+                let (claims, scopes) = j.authorize(ctx, &route.scopes, now_ms).await?;
+                Ok(AuthorizerOutput::Jwt { claims, scopes })
             }
+            RouteAuth::Session => self.authorize_session(ctx, now_ms).await,
+            RouteAuth::Request(a) => a
+                .authorize(ctx, &self.shared.invoker, &self.shared.region, now_ms)
+                .await
+                .map_err(|r| r.into_error(&self.name, request_id)),
         }
     }
 

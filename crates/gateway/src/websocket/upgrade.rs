@@ -16,7 +16,6 @@ use tokio::sync::mpsc;
 
 use super::events::{self, ConnInfo};
 use super::{connection, connection_id, request_id, Conn, ConnectAuth, WsApi};
-use crate::authorizer::Refusal;
 use crate::context::{AuthorizerOutput, RequestContext};
 use crate::error::GatewayError;
 use crate::ACCOUNT_ID;
@@ -182,14 +181,11 @@ impl WsApi {
         match &self.auth {
             ConnectAuth::None => {}
             ConnectAuth::Request(a) => {
-                let Some(identity) = a.identity_of(&ctx) else {
-                    return refuse(&GatewayError::AuthorizerUnauthorized);
-                };
                 let arn = events::connect_arn(&info, &self.shared.region, ACCOUNT_ID);
                 let started = self.now();
                 let decided = a
-                    .decide(
-                        identity,
+                    .authorize_with(
+                        &ctx,
                         |_| events::authorizer(&ctx, &info, &self.shared.region, now_ms),
                         &arn,
                         &self.shared.invoker,
@@ -212,13 +208,8 @@ impl WsApi {
                         ));
                     }
                     Ok(_) => return refuse(&GatewayError::Internal),
-                    Err(Refusal::Unauthorized) => {
-                        return refuse(&GatewayError::AuthorizerUnauthorized)
-                    }
-                    Err(Refusal::Forbidden) => return refuse(&GatewayError::Forbidden),
-                    Err(Refusal::Error(why)) => {
-                        tracing::warn!(api = %self.name, error = %why, "$connect authorizer failed");
-                        return refuse(&GatewayError::Internal);
+                    Err(refusal) => {
+                        return refuse(&refusal.into_error(&self.name, &info.connection_id))
                     }
                 }
             }
