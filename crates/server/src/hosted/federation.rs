@@ -99,22 +99,7 @@ fn binding_cookie(s: &DomainState, value: &str, max_age: i64) -> HeaderValue {
 /// SAML response.
 fn auto_post(action: &str, fields: &[(String, String)]) -> Response {
     let nonce = crypto::b64url(&crypto::random_bytes::<16>());
-    let inputs: String = fields
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                super::escape(k),
-                super::escape(v)
-            )
-        })
-        .collect();
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signing in</title></head><body>\
-         <form method=\"post\" action=\"{}\">{inputs}<noscript><button type=\"submit\">Continue</button></noscript></form>\
-         <script nonce=\"{nonce}\">document.forms[0].submit()</script></body></html>",
-        super::escape(action)
-    );
+    let html = super::templates::auto_post(action, fields, &nonce);
     let mut r = (axum::http::StatusCode::OK, html).into_response();
     let h = r.headers_mut();
     h.insert(

@@ -110,13 +110,7 @@ pub(super) fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
         .unwrap_or("")
 }
 
-pub(super) struct Input<'a> {
-    pub(super) name: &'a str,
-    pub(super) label: &'a str,
-    pub(super) kind: &'a str,
-    pub(super) autocomplete: &'a str,
-    pub(super) value: &'a str,
-}
+pub(super) use super::templates::Input;
 
 /// A form page with the CSRF field and cookie.
 #[allow(clippy::too_many_arguments)]
@@ -155,35 +149,17 @@ pub(super) fn form_page_with(
     let csrf = cookie(headers, CSRF_COOKIE)
         .filter(|c| c.len() == 43)
         .unwrap_or_else(|| crypto::b64url(&crypto::random_bytes::<32>()));
-    let error = error
-        .map(|e| {
-            format!(
-                "<p class=\"error\" role=\"alert\" id=\"error\">{}</p>",
-                escape(e)
-            )
-        })
-        .unwrap_or_default();
-    let mut fields = String::new();
-    for (i, input) in inputs.iter().enumerate() {
-        if input.kind == "hidden" {
-            fields.push_str(&format!(
-                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                input.name,
-                escape(input.value)
-            ));
-            continue;
-        }
-        fields.push_str(&format!(
-            "<label for=\"{n}\">{l}</label><input id=\"{n}\" name=\"{n}\" type=\"{t}\" autocomplete=\"{a}\" required{f} value=\"{v}\">",
-            n = input.name, l = escape(input.label), t = input.kind, a = input.autocomplete,
-            f = if i == 0 { " autofocus" } else { "" }, v = escape(input.value),
-        ));
-    }
-    let body = format!(
-        "<h1>{t}</h1><p class=\"sub\">{intro}</p>{error}{before_form}<form method=\"post\" action=\"{action}\" novalidate>\
-         <input type=\"hidden\" name=\"_csrf\" value=\"{csrf}\">{fields}<button type=\"submit\">{submit}</button></form>{links}",
-        t = escape(title), intro = escape(intro), action = escape(action), csrf = escape(&csrf), submit = escape(submit),
-    );
+    let body = templates::form(&templates::Form {
+        title,
+        intro,
+        action,
+        csrf: &csrf,
+        inputs,
+        submit,
+        error,
+        links,
+        before_form,
+    });
     let mut r = page(status, title, &body);
     let c = format!(
         "{CSRF_COOKIE}={csrf}; Path=/; SameSite=Strict{}",
@@ -247,10 +223,7 @@ pub(super) fn signup_form(
         ],
         "Sign up",
         error,
-        &format!(
-            "<footer><a href=\"/login?{}\">Already have an account? Sign in</a></footer>",
-            escape(&oauth_query(query))
-        ),
+        &templates::sign_in_link(&oauth_query(query)),
     )
 }
 

@@ -57,8 +57,7 @@ pub(super) fn mfa_form(
         ),
     };
     let before = if p.challenge == "MFA_SETUP" && !p.uri.is_empty() {
-        format!("<div class=\"qr\" role=\"img\" aria-label=\"QR code for your authenticator app\">{}</div>\
-                 <p class=\"sub\">Or enter this key: <code>{}</code></p>", qr_svg(p.uri), escape(p.secret))
+        super::templates::totp_setup(&qr_svg(p.uri), p.secret)
     } else {
         String::new()
     };

@@ -11,6 +11,7 @@
 pub(crate) mod federation;
 mod forms;
 mod mfa;
+mod templates;
 
 pub(crate) use forms::*;
 pub(crate) use mfa::*;
@@ -39,60 +40,8 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     cognate_gateway::cookie::unique(headers, name)
 }
 
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-const STYLE: &str = "
-*{box-sizing:border-box}
-body{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;
- background:#f3f4f6;font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#111827}
-main{width:100%;max-width:24rem;margin:1rem;background:#fff;border-radius:.75rem;
- box-shadow:0 1px 3px rgba(0,0,0,.1),0 8px 24px rgba(0,0,0,.06);padding:2rem}
-h1{font-size:1.35rem;margin:0 0 .25rem}
-p.sub{margin:0 0 1.5rem;color:#4b5563;font-size:.95rem}
-label{display:block;font-weight:600;font-size:.9rem;margin:1rem 0 .35rem}
-input[type=text],input[type=password]{width:100%;padding:.65rem .75rem;border:1px solid #d1d5db;
- border-radius:.5rem;font-size:1rem}
-input:focus,button:focus{outline:3px solid #93c5fd;outline-offset:1px;border-color:#2563eb}
-button{width:100%;margin-top:1.5rem;padding:.7rem;border:0;border-radius:.5rem;background:#2563eb;
- color:#fff;font-size:1rem;font-weight:600;cursor:pointer}
-button:hover{background:#1d4ed8}
-.error{background:#fef2f2;color:#991b1b;border:1px solid #fecaca;border-radius:.5rem;padding:.6rem .75rem;margin:0 0 1rem}
-footer{margin-top:1.5rem;font-size:.8rem;color:#6b7280;text-align:center}
-p.links{margin:1.25rem 0 0;text-align:center;font-size:.9rem}
-.qr{display:flex;justify-content:center;margin:0 0 .75rem}
-.qr svg{width:200px;height:200px;background:#fff;border-radius:.5rem}
-code{font-family:ui-monospace,monospace;word-break:break-all}
-a{color:#2563eb}
-a.idp{display:block;margin:.5rem 0;padding:.65rem;border:1px solid #d1d5db;border-radius:.5rem;
- text-align:center;font-weight:600;text-decoration:none;color:#111827;background:#fff}
-a.idp:hover{background:#f9fafb}
-p.or{text-align:center;color:#6b7280;margin:1rem 0 0;font-size:.9rem}
-input[type=email]{width:100%;padding:.65rem .75rem;border:1px solid #d1d5db;border-radius:.5rem;font-size:1rem}
-@media (prefers-color-scheme:dark){body{background:#111827;color:#f9fafb}main{background:#1f2937}
- p.sub,footer{color:#d1d5db}input[type=text],input[type=password]{background:#111827;color:#f9fafb;border-color:#4b5563}}
-";
-
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{}</title><style>{STYLE}</style></head><body><main>{body}<footer>Secured by cognate</footer></main></body></html>",
-        escape(title)
-    );
-    let mut r = (status, html).into_response();
+    let mut r = (status, templates::layout(title, body)).into_response();
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -141,7 +90,7 @@ pub(crate) fn error_page(code: &str) -> Response {
     page(
         StatusCode::BAD_REQUEST,
         "Sign-in error",
-        &format!("<h1>Sign-in error</h1><p class=\"error\" role=\"alert\">{}</p><p class=\"sub\">Error code: {}</p>", escape(message), escape(code)),
+        &templates::error(message, Some(code)),
     )
 }
 
@@ -150,10 +99,7 @@ fn trigger_error_page(message: &str) -> Response {
     page(
         StatusCode::BAD_REQUEST,
         "Sign-in error",
-        &format!(
-            "<h1>Sign-in error</h1><p class=\"error\" role=\"alert\">{}</p>",
-            escape(message)
-        ),
+        &templates::error(message, None),
     )
 }
 
@@ -280,19 +226,6 @@ fn login_form(
     options: &SignInOptions,
 ) -> String {
     let _ = s;
-    let error = error
-        .map(|e| {
-            format!(
-                "<p class=\"error\" role=\"alert\" id=\"error\">{}</p>",
-                escape(e)
-            )
-        })
-        .unwrap_or_default();
-    let described = if error.is_empty() {
-        ""
-    } else {
-        " aria-describedby=\"error\""
-    };
     let (password, providers) = options;
     // One button per external provider: the same authorization, sent
     // straight to that provider.
@@ -300,43 +233,25 @@ fn login_form(
         .into_iter()
         .filter(|(k, _)| k != "identity_provider" && k != "idp_identifier")
         .collect();
-    let mut buttons = String::new();
-    for name in providers {
-        let href: String = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&base)
-            .append_pair("identity_provider", name)
-            .finish();
-        buttons.push_str(&format!(
-            "<a class=\"idp\" href=\"/oauth2/authorize?{}\">Continue with {}</a>",
-            escape(&href),
-            escape(name)
-        ));
-    }
-    if !*password {
-        return format!(
-            "<h1>Sign in</h1><p class=\"sub\">to {pool}</p>{error}{buttons}",
-            pool = escape(pool_name),
-        );
-    }
-    if !buttons.is_empty() {
-        buttons.push_str("<p class=\"or\">or</p>");
-    }
-    format!(
-        "<h1>Sign in</h1><p class=\"sub\">to {pool}</p>{error}{buttons}\
-         <form name=\"cognitoSignInForm\" method=\"post\" action=\"/login?{action}\" novalidate>\
-         <input type=\"hidden\" name=\"_csrf\" value=\"{csrf}\">\
-         <label for=\"username\">Username or email</label>\
-         <input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" autocapitalize=\"none\" required autofocus value=\"{user}\"{described}>\
-         <label for=\"password\">Password</label>\
-         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required{described}>\
-         <button type=\"submit\" name=\"signInSubmitButton\">Sign in</button></form>\
-         <p class=\"links\"><a href=\"/forgotPassword?{action}\">Forgot your password?</a> · \
-         <a href=\"/signup?{action}\">Need an account? Sign up</a></p>",
-        pool = escape(pool_name),
-        action = escape(query),
-        csrf = escape(csrf),
-        user = escape(username),
-    )
+    let buttons: Vec<(String, &str)> = providers
+        .iter()
+        .map(|name| {
+            let href = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&base)
+                .append_pair("identity_provider", name)
+                .finish();
+            (href, name.as_str())
+        })
+        .collect();
+    templates::login(&templates::Login {
+        pool: pool_name,
+        query,
+        csrf,
+        username,
+        error,
+        providers: &buttons,
+        password: *password,
+    })
 }
 
 /// Whether the page offers a password, and its external providers.
