@@ -4,6 +4,9 @@
 # Envoy with its jwt_authn filter, all in front of the same upstream (a
 # separate nginx process with one worker answering a fixed 200). wrk on
 # loopback, 2 threads, 64 connections. Access logs are off everywhere.
+# Then the scaling rows: nginx and cognate with a JWT at 1, 64 and 1,024
+# connections, and cognate with 10,000 distinct valid tokens in rotation
+# (its verified-token cache under churn); BENCH_SCALE=0 leaves them out.
 #
 # Usage: bench/gateway.sh [SECONDS per target, default 15]
 # Diagnostics (stderr): BENCH_PARTS=1 adds cognate targets without auth and
@@ -73,6 +76,12 @@ output = "UserPool"
 name = "web"
 output = "UserPoolClient"
 explicit_auth_flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+
+# The benchmark opens up to 1,024 connections at once from one address:
+# more than the default per-address limit on connections still sending
+# their first request (256).
+[server]
+max_pending_connections_per_ip = 2048
 
 [[http_apis]]
 name = "bench"
@@ -179,10 +188,12 @@ echo "sanity: nginx $(check nginx "http://127.0.0.1:$NGINX/hello" x:y)" \
 
 ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
 HZ=$(getconf CLK_TCK)
-run() {  # name url header pids-whose-CPU-to-count
-  local out t0 t1
+run() {  # name url header pids-whose-CPU-to-count [connections [wrk script]]
+  local out t0 t1 conns=${5:-64} threads=2 script=()
+  [ "$conns" -lt 2 ] && threads=1
+  [ -n "${6:-}" ] && script=(-s "$6")
   t0=$(ticks $4)
-  out=$(wrk -t2 -c64 -d"${SECONDS_PER}s" --latency -H "$3" "$2")
+  out=$(wrk -t"$threads" -c"$conns" -d"${SECONDS_PER}s" --latency "${script[@]}" -H "$3" "$2")
   t1=$(ticks $4)
   local rps p50 p99 non2xx total
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
@@ -231,4 +242,52 @@ if [ -n "${BENCH_PARTS:-}" ]; then  # where cognate's time goes
   target/release/examples/proxy_floor "127.0.0.1:$HELLO" hello &
   HELLO_PID=$!; PIDS+=($HELLO_PID); sleep 0.3
   run hyper-bare-server-floor "http://127.0.0.1:$HELLO/hello" "x-bench: 1" "$HELLO_PID"
+fi
+
+# --- scaling: the cost of growth, not one point --------------------------
+if [ "${BENCH_SCALE:-1}" != 0 ]; then
+  ulimit -n 65536 2>/dev/null || true
+  for conns in 1 64 1024; do
+    run "nginx-plain-proxy-c$conns" "http://127.0.0.1:$NGINX/hello" "x-bench: 1" "$NGINX_PIDS" "$conns"
+    run "cognate-jwt-c$conns" "$API/hello" "Authorization: Bearer $TOKEN" "$COGNATE_PID" "$conns"
+  done
+  # 10,000 distinct valid access tokens (REFRESH_TOKEN_AUTH on the JSON
+  # API, each with a fresh jti), sent in turn: each is verified once, then
+  # found in the verified-token cache until it is pushed out.
+  REFRESH=$(target/release/cognate token --outputs "$WORK/outputs.json" --username bench --password 'Bench-passw0rd!' \
+    | jq -r '.RefreshToken // .AuthenticationResult.RefreshToken')
+  python3 - "$(jq -r .CognitoEndpoint "$WORK/outputs.json")" "$CLIENT" "$REFRESH" 10000 > "$WORK/tokens.txt" <<'PY'
+import http.client, json, sys, threading, urllib.parse
+endpoint, client, refresh, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+url = urllib.parse.urlsplit(endpoint)
+tokens, lock = [], threading.Lock()
+def work(count):
+    c = http.client.HTTPConnection(url.hostname, url.port)
+    body = json.dumps({"AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": client,
+                       "AuthParameters": {"REFRESH_TOKEN": refresh}})
+    headers = {"content-type": "application/x-amz-json-1.1",
+               "x-amz-target": "AWSCognitoIdentityProviderService.InitiateAuth"}
+    for _ in range(count):
+        c.request("POST", "/", body, headers)
+        answer = json.loads(c.getresponse().read())
+        with lock:
+            tokens.append(answer["AuthenticationResult"]["AccessToken"])
+threads = [threading.Thread(target=work, args=(n // 4,)) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+assert len(set(tokens)) == n, "the tokens are distinct"
+print("\n".join(tokens))
+PY
+  cat > "$WORK/rotate.lua" <<LUA
+local tokens = {}
+for line in io.lines("$WORK/tokens.txt") do tokens[#tokens + 1] = "Bearer " .. line end
+local i = math.random(#tokens)
+request = function()
+  i = i % #tokens + 1
+  return wrk.format("GET", "/hello", { Authorization = tokens[i] })
+end
+LUA
+  run cognate-jwt-10000-tokens "$API/hello" "x-bench: 1" "$COGNATE_PID" 64 "$WORK/rotate.lua"
+  # Every one of them is valid: a refusal here would be a wrong answer.
+  echo "sanity: a rotated token $(check cognate "$API/hello" "Authorization: Bearer $(sed -n 5000p "$WORK/tokens.txt")")" >&2
 fi
