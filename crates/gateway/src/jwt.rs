@@ -77,6 +77,18 @@ pub struct Verifier {
     pub issuer: String,
     keys: Keys,
     cache: Mutex<HashMap<Box<str>, Cached>>,
+    /// Revocation checks by sign-in (`origin_jti`): every token of one
+    /// sign-in (each refresh makes another) shares one check, re-read
+    /// under the same rule as a cached token's (`RECHECK_MS`, or at once
+    /// after a revocation in this process).
+    origins: Mutex<HashMap<Box<str>, OriginCheck>>,
+}
+
+#[derive(Clone, Copy)]
+struct OriginCheck {
+    revoked: bool,
+    checked_ms: i64,
+    epoch: u64,
 }
 
 /// A JWT authorizer of an API.
@@ -92,6 +104,7 @@ impl Verifier {
             issuer,
             keys,
             cache: Mutex::new(HashMap::new()),
+            origins: Mutex::new(HashMap::new()),
         }
     }
 
@@ -126,7 +139,9 @@ impl Verifier {
             Some((claims, false, false)) => claims,
             None => Arc::new(self.verify_signature(token, now_ms).await?),
         };
-        let revoked = self.revoked(&claims).await?;
+        // The token's check is as old as its origin's (read now, or by
+        // another token of the same sign-in less than RECHECK_MS ago).
+        let (revoked, checked_ms) = self.revoked(&claims, epoch, now_ms).await?;
         let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
         let mut cache = self.cache.lock().expect("token cache lock");
         if cache.len() >= CACHE_MAX {
@@ -141,7 +156,7 @@ impl Verifier {
             Cached {
                 claims: claims.clone(),
                 exp,
-                checked_ms: now_ms,
+                checked_ms,
                 epoch,
                 revoked,
             },
@@ -184,20 +199,51 @@ impl Verifier {
 
     /// Whether a token of one of this server's pools was revoked. Tokens
     /// of external issuers cannot be.
-    async fn revoked(&self, claims: &Map<String, Value>) -> Result<bool, Denial> {
+    async fn revoked(
+        &self,
+        claims: &Map<String, Value>,
+        epoch: u64,
+        now_ms: i64,
+    ) -> Result<(bool, i64), Denial> {
         let Keys::Pool { identity, .. } = &self.keys else {
-            return Ok(false);
+            return Ok((false, now_ms));
         };
         let Some(origin) = claims.get("origin_jti").and_then(Value::as_str) else {
-            return Ok(false);
+            return Ok((false, now_ms));
         };
-        match identity.origin_revoked(origin).await {
-            Ok(revoked) => Ok(revoked),
+        let fresh = |c: &OriginCheck| c.epoch == epoch && now_ms - c.checked_ms < RECHECK_MS;
+        let known = self
+            .origins
+            .lock()
+            .expect("origin cache lock")
+            .get(origin)
+            .copied();
+        if let Some(c) = known.filter(|c| fresh(c)) {
+            return Ok((c.revoked, c.checked_ms));
+        }
+        let revoked = match identity.origin_revoked(origin).await {
+            Ok(revoked) => revoked,
             Err(e) => {
                 tracing::warn!(error = %e, "revocation check failed; refusing the token");
-                Err(Denial::Unavailable)
+                return Err(Denial::Unavailable);
+            }
+        };
+        let mut origins = self.origins.lock().expect("origin cache lock");
+        if origins.len() >= CACHE_MAX {
+            origins.retain(|_, c| fresh(c));
+            if origins.len() >= CACHE_MAX {
+                origins.clear();
             }
         }
+        origins.insert(
+            origin.into(),
+            OriginCheck {
+                revoked,
+                checked_ms: now_ms,
+                epoch,
+            },
+        );
+        Ok((revoked, now_ms))
     }
 }
 

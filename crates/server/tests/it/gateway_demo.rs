@@ -281,3 +281,57 @@ async fn expired_tokens_are_401_and_the_gateway_uses_the_servers_clock() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_revocation_by_another_node_is_seen_within_two_seconds_by_every_token_of_the_sign_in() {
+    let app = App::demo().await;
+    let user = app.user("ivan").await;
+    let first = app
+        .public(
+            "InitiateAuth",
+            json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": app.out("UserPoolClientId"),
+                   "AuthParameters": {"USERNAME": user, "PASSWORD": PASSWORD}}),
+        )
+        .await
+        .expect("signed in");
+    let first = &first["AuthenticationResult"];
+    let refreshed = app
+        .public(
+            "InitiateAuth",
+            json!({"AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": app.out("UserPoolClientId"),
+                   "AuthParameters": {"REFRESH_TOKEN": first["RefreshToken"]}}),
+        )
+        .await
+        .expect("refreshed");
+    // Two access tokens of one sign-in, both verified and cached.
+    let tokens = [
+        first["AccessToken"].as_str().unwrap().to_string(),
+        refreshed["AuthenticationResult"]["AccessToken"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    ];
+    assert_ne!(tokens[0], tokens[1]);
+    for t in &tokens {
+        assert_eq!(get(&app, "/hello", t).await.status.as_u16(), 200);
+    }
+    // Another node ends the sign-in: this node's caches do not hear of it.
+    let origin = crate::harness::claims(&tokens[0])["origin_jti"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.advance_s(1);
+    let other = app.other_node_store().await;
+    assert!(other.revoke_origin(&origin, app.now_ms()).await.unwrap());
+    // Within the re-check time the cached answers stand...
+    for t in &tokens {
+        assert_eq!(get(&app, "/hello", t).await.status.as_u16(), 200);
+    }
+    // ...and past it every token of that sign-in is refused.
+    app.advance_s(2);
+    for t in &tokens {
+        let r = get(&app, "/hello", t).await;
+        assert_eq!(r.status.as_u16(), 401);
+        assert!(r.header("www-authenticate").unwrap().contains("revoked"));
+    }
+}

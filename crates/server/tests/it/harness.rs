@@ -67,6 +67,14 @@ impl App {
             .clone()
     }
 
+    /// Another handle on the app's database, as another node sharing it
+    /// would have (its writes are not seen by this process's caches).
+    pub async fn other_node_store(&self) -> cognate_store::Store {
+        cognate_store::Store::open_sqlite(self._dir.path())
+            .await
+            .expect("a second handle")
+    }
+
     pub fn now_ms(&self) -> i64 {
         self.clock.load(Ordering::SeqCst)
     }
