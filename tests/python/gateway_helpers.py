@@ -1,7 +1,9 @@
 """Loopback helpers for the gateway tests: an upstream that echoes what it
-received, request-authorizer and function endpoints that count their
-calls, and a small OpenID Connect issuer (discovery + JWKS) whose key the
-tests hold, so they can sign tokens with any claims and headers."""
+received (and one that dies mid-body or closes kept connections), function
+endpoints, and a small OpenID Connect issuer (discovery + JWKS) whose key
+the tests hold, so they can sign tokens with any claims and headers. The
+request-authorizer endpoints moved with their tests to
+crates/server/tests/it/upstream.rs."""
 
 import base64
 import json
@@ -91,17 +93,8 @@ class Helper:
                     self.reply(200, '{"idle":"closed"}')
                     self.close_connection = True
                     return
-                if p.startswith("/slow"):
-                    time.sleep(3)
-                    return self.reply(200, "late")
-                if p.startswith("/authz/"):
-                    return helper.authorizer(self, p.split("/")[2].split("?")[0], body)
                 if p.startswith("/fn/"):
                     mode = p.split("/")[2].split("?")[0]
-                    if mode == "error":
-                        return self.reply(500, '{"errorMessage":"boom"}')
-                    if mode == "invalid":
-                        return self.reply(200, "not json at all")
                     if mode == "hang":
                         time.sleep(3)
                     event = json.loads(body)
@@ -111,8 +104,6 @@ class Helper:
                     if "fail" in p:
                         return self.reply(200, '{"errorMessage":"boom","errorType":"Error"}', {"x-amz-function-error": "Unhandled"})
                     return self.reply(200, json.dumps("invoked " + event["routeKey"]))
-                if p.startswith("/cors"):
-                    return self.reply(200, "{}", {"access-control-allow-origin": "*", "access-control-allow-headers": "*"})
                 # The echo upstream.
                 self.reply(200, json.dumps({
                     "method": self.command,
@@ -155,29 +146,3 @@ class Helper:
         h = {"kid": self.kid}
         h.update(headers or {})
         return jwt.encode(body, self.pem(), algorithm=alg, headers=h)
-
-    def authorizer(self, handler, mode, body):
-        event = json.loads(body)
-        if mode == "simple":
-            key = (event.get("identitySource") or [""])[0]
-            return handler.reply(200, json.dumps({"isAuthorized": key.startswith("allow"),
-                                                  "context": {"user": key, "n": 1, "tags": ["a", "b"]}}))
-        if mode == "policy":
-            key = event["authorizationToken"]
-            effect = "Allow" if key.startswith("allow") else "Deny"
-            return handler.reply(200, json.dumps({
-                "principalId": "p-" + key,
-                "policyDocument": {"Version": "2012-10-17", "Statement": [
-                    {"Action": "execute-api:Invoke", "Effect": effect, "Resource": event["methodArn"]}]},
-                "context": {"user": key, "flag": True},
-            }))
-        if mode == "stringtrue":
-            return handler.reply(200, '{"isAuthorized":"true"}')
-        if mode == "throw":
-            return handler.reply(500, '{"errorMessage":"boom"}')
-        if mode == "garbage":
-            return handler.reply(200, "<html>")
-        if mode == "hang":
-            time.sleep(3)
-            return handler.reply(200, '{"isAuthorized":true}')
-        return handler.reply(404, "{}")

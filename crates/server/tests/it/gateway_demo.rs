@@ -4,19 +4,11 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{App, Reply, PASSWORD};
+use crate::harness::{App, Reply};
 
 /// USER_PASSWORD_AUTH on the public client: (access token, ID token).
 async fn sign_in(app: &App, user: &str) -> (String, String) {
-    let r = app
-        .public(
-            "InitiateAuth",
-            json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": app.out("UserPoolClientId"),
-                   "AuthParameters": {"USERNAME": user, "PASSWORD": PASSWORD}}),
-        )
-        .await
-        .expect("signed in");
-    let result = &r["AuthenticationResult"];
+    let result = app.sign_in(user).await;
     (
         result["AccessToken"].as_str().unwrap().to_string(),
         result["IdToken"].as_str().unwrap().to_string(),
@@ -286,15 +278,7 @@ async fn expired_tokens_are_401_and_the_gateway_uses_the_servers_clock() {
 async fn a_revocation_by_another_node_is_seen_within_two_seconds_by_every_token_of_the_sign_in() {
     let app = App::demo().await;
     let user = app.user("ivan").await;
-    let first = app
-        .public(
-            "InitiateAuth",
-            json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": app.out("UserPoolClientId"),
-                   "AuthParameters": {"USERNAME": user, "PASSWORD": PASSWORD}}),
-        )
-        .await
-        .expect("signed in");
-    let first = &first["AuthenticationResult"];
+    let first = app.sign_in(&user).await;
     let refreshed = app
         .public(
             "InitiateAuth",

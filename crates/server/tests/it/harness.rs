@@ -179,6 +179,20 @@ impl App {
         name.to_string()
     }
 
+    /// USER_PASSWORD_AUTH of the demo's public client: the
+    /// `AuthenticationResult` (access, ID and refresh tokens).
+    pub async fn sign_in(&self, user: &str) -> Value {
+        let r = self
+            .public(
+                "InitiateAuth",
+                json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": self.out("UserPoolClientId"),
+                       "AuthParameters": {"USERNAME": user, "PASSWORD": PASSWORD}}),
+            )
+            .await
+            .unwrap_or_else(|r| panic!("InitiateAuth: {}", r.text()));
+        r["AuthenticationResult"].clone()
+    }
+
     /// The codes sent to a user through the outbox, oldest first.
     pub fn outbox_codes(&self, username: &str) -> Vec<String> {
         let mut files: Vec<_> = std::fs::read_dir(self.out("OutboxDir"))

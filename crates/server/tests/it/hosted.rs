@@ -173,19 +173,8 @@ async fn code_flow_with_pkce_nonce_and_userinfo() {
         (&json!(user), &at["sub"])
     );
     // The API-issued token lacks openid: userInfo refuses it.
-    let api = app
-        .public(
-            "InitiateAuth",
-            json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": app.out("UserPoolClientId"),
-                   "AuthParameters": {"USERNAME": user, "PASSWORD": PASSWORD}}),
-        )
-        .await
-        .expect("signed in");
-    let refused = userinfo(
-        &app,
-        api["AuthenticationResult"]["AccessToken"].as_str().unwrap(),
-    )
-    .await;
+    let api = app.sign_in(&user).await;
+    let refused = userinfo(&app, api["AccessToken"].as_str().unwrap()).await;
     assert_eq!(refused.status.as_u16(), 401);
     assert!(refused
         .header("www-authenticate")

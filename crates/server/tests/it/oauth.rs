@@ -3,9 +3,9 @@
 //! RFC 6749 error bodies, reference/security.md §2.2 rows O20, O23-O25.
 
 use base64::Engine;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::harness::{claims, App, Reply, PASSWORD};
+use crate::harness::{claims, App, Reply};
 
 fn basic(id: &str, secret: &str) -> String {
     format!(
@@ -190,17 +190,6 @@ async fn malformed_token_requests() {
     );
 }
 
-async fn sign_in(app: &App, user: &str) -> Value {
-    app.public(
-        "InitiateAuth",
-        json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": app.out("UserPoolClientId"),
-               "AuthParameters": {"USERNAME": user, "PASSWORD": PASSWORD}}),
-    )
-    .await
-    .expect("signed in")["AuthenticationResult"]
-        .clone()
-}
-
 async fn refresh(app: &App, refresh_token: &str) -> Reply {
     let web = app.out("UserPoolClientId");
     token(
@@ -219,7 +208,7 @@ async fn refresh(app: &App, refresh_token: &str) -> Reply {
 async fn refresh_token_grant() {
     let app = App::demo().await;
     let user = app.user("alice").await;
-    let first = sign_in(&app, &user).await;
+    let first = app.sign_in(&user).await;
     let rt = first["RefreshToken"].as_str().unwrap();
     let r = refresh(&app, rt).await;
     assert_eq!(r.status.as_u16(), 200, "{}", r.text());
@@ -259,7 +248,7 @@ async fn refresh_token_grant() {
 async fn an_expired_refresh_token_is_an_invalid_grant() {
     let app = App::demo().await;
     let user = app.user("bob").await;
-    let first = sign_in(&app, &user).await;
+    let first = app.sign_in(&user).await;
     let rt = first["RefreshToken"].as_str().unwrap();
     // The demo's refresh tokens live 30 days (Cognito's default).
     app.advance_s(30 * 86_400 - 60);
@@ -274,7 +263,7 @@ async fn revocation_endpoint() {
     let user = app.user("carol").await;
     let url = format!("{}/oauth2/revoke", app.out("HostedUiUrl"));
     let web = app.out("UserPoolClientId");
-    let (a, b) = (sign_in(&app, &user).await, sign_in(&app, &user).await);
+    let (a, b) = (app.sign_in(&user).await, app.sign_in(&user).await);
     let (a_rt, b_rt) = (
         a["RefreshToken"].as_str().unwrap(),
         b["RefreshToken"].as_str().unwrap(),
