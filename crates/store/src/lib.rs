@@ -106,12 +106,23 @@ pub struct Store {
     revocations: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Seals secrets at rest, when keys are given (seal.rs).
     keyring: Option<std::sync::Arc<seal::Keyring>>,
+    /// Pools and clients read recently (pools.rs), shared by clones.
+    read_cache: std::sync::Arc<pools::ReadCache>,
+    read_cache_ttl: Duration,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 impl Store {
+    /// The same store with reads of pools and clients kept for `ttl`
+    /// instead of [`pools::READ_CACHE_TTL`] (zero: never kept).
+    pub fn with_read_cache_ttl(mut self, ttl: Duration) -> Store {
+        self.read_cache = Default::default();
+        self.read_cache_ttl = ttl;
+        self
+    }
+
     /// How many revocations this process has made (see the field).
     pub fn revocation_epoch(&self) -> u64 {
         self.revocations.load(std::sync::atomic::Ordering::Acquire)
@@ -175,6 +186,8 @@ impl Store {
             backend,
             revocations: Default::default(),
             keyring: None,
+            read_cache: Default::default(),
+            read_cache_ttl: pools::READ_CACHE_TTL,
         })
     }
 
@@ -182,6 +195,8 @@ impl Store {
     /// opens what it sealed (seal.rs).
     pub fn with_keyring(mut self, keyring: seal::Keyring) -> Store {
         self.keyring = Some(std::sync::Arc::new(keyring));
+        // What was read without the keys is not this store's to answer.
+        self.read_cache = Default::default();
         self
     }
 

@@ -1,10 +1,68 @@
 //! User pools, their app clients and resource servers.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use cognate_config::{ClientSettings, PoolSettings, ResourceScope};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::{conflict, json, to_json, Result, Store, StoreError};
+
+/// How long a pool or client read stays good in this process. This
+/// process's own writes are seen at once (they drop what they change);
+/// another node's within this time. Pools and clients are read on every
+/// sign-in and refresh and change rarely (Cognito's own changes to them
+/// are eventually consistent too).
+pub const READ_CACHE_TTL: Duration = Duration::from_secs(2);
+
+/// Recently read pools and clients, by id; only rows that exist. A read
+/// that raced a write of this process is not kept: the generation counts
+/// the writes, and a read keeps its row only if none happened meanwhile.
+#[derive(Default)]
+pub(crate) struct ReadCache {
+    generation: AtomicU64,
+    pools: Mutex<HashMap<String, (Instant, Pool)>>,
+    clients: Mutex<HashMap<String, (Instant, Client)>>,
+}
+
+impl ReadCache {
+    fn get<T: Clone>(
+        map: &Mutex<HashMap<String, (Instant, T)>>,
+        id: &str,
+        ttl: Duration,
+    ) -> Option<T> {
+        let map = map.lock().expect("read cache lock");
+        map.get(id)
+            .filter(|(at, _)| at.elapsed() < ttl)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn keep<T>(&self, map: &Mutex<HashMap<String, (Instant, T)>>, since: u64, id: &str, value: T) {
+        let mut map = map.lock().expect("read cache lock");
+        if self.generation.load(Ordering::Acquire) != since {
+            return;
+        }
+        // Bounded by the rows that exist; expired entries go first.
+        if map.len() >= 10_000 {
+            map.retain(|_, (at, _)| at.elapsed() < READ_CACHE_TTL);
+        }
+        map.insert(id.to_string(), (Instant::now(), value));
+    }
+
+    /// Drops everything: after any write to pools or clients.
+    pub(crate) fn forget(&self) {
+        // Both locks held while the generation moves: no read that started
+        // before this write can keep its row after it.
+        let mut pools = self.pools.lock().expect("read cache lock");
+        let mut clients = self.clients.lock().expect("read cache lock");
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        pools.clear();
+        clients.clear();
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pool {
@@ -104,10 +162,20 @@ impl Store {
         Ok(())
     }
 
+    /// A pool by id (read through the read cache, [`READ_CACHE_TTL`]).
     pub async fn pool(&self, id: &str) -> Result<Option<Pool>> {
+        let cache = &self.read_cache;
+        if let Some(p) = ReadCache::get(&cache.pools, id, self.read_cache_ttl) {
+            return Ok(Some(p));
+        }
+        let since = cache.generation.load(Ordering::Acquire);
         let q = format!("SELECT {POOL_COLUMNS} FROM user_pools WHERE id = $1");
         let row = sqlx::query(&q).bind(id).fetch_optional(&self.pool).await?;
-        row.as_ref().map(pool_from).transpose()
+        let found = row.as_ref().map(pool_from).transpose()?;
+        if let Some(p) = &found {
+            cache.keep(&cache.pools, since, id, p.clone());
+        }
+        Ok(found)
     }
 
     pub async fn pool_by_config_key(&self, key: &str) -> Result<Option<Pool>> {
@@ -149,6 +217,7 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(|e| conflict(e, "domain"))?;
+        self.read_cache.forget();
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("pool"));
         }
@@ -161,6 +230,7 @@ impl Store {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        self.read_cache.forget();
         Ok(done.rows_affected() > 0)
     }
 
@@ -188,10 +258,20 @@ impl Store {
         Ok(())
     }
 
+    /// A client by id (read through the read cache, [`READ_CACHE_TTL`]).
     pub async fn client(&self, id: &str) -> Result<Option<Client>> {
+        let cache = &self.read_cache;
+        if let Some(c) = ReadCache::get(&cache.clients, id, self.read_cache_ttl) {
+            return Ok(Some(c));
+        }
+        let since = cache.generation.load(Ordering::Acquire);
         let q = format!("SELECT {CLIENT_COLUMNS} FROM app_clients WHERE id = $1");
         let row = sqlx::query(&q).bind(id).fetch_optional(&self.pool).await?;
-        row.as_ref().map(|r| client_from(self, r)).transpose()
+        let found = row.as_ref().map(|r| client_from(self, r)).transpose()?;
+        if let Some(c) = &found {
+            cache.keep(&cache.clients, since, id, c.clone());
+        }
+        Ok(found)
     }
 
     pub async fn client_by_config_key(&self, pool_id: &str, key: &str) -> Result<Option<Client>> {
@@ -243,6 +323,7 @@ impl Store {
         .bind(client.updated_ms)
         .execute(&self.pool)
         .await?;
+        self.read_cache.forget();
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("client"));
         }
@@ -255,6 +336,7 @@ impl Store {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        self.read_cache.forget();
         Ok(done.rows_affected() > 0)
     }
 

@@ -229,6 +229,7 @@ impl crate::Store {
                 .await?;
             resealed += done.rows_affected();
         }
+        self.read_cache.forget();
         Ok(resealed)
     }
 }

@@ -42,6 +42,7 @@ contract!(
     an_authorization_code_is_taken_once_and_a_replay_is_recognised,
     provider_links_are_unique_and_go_with_their_user,
     a_key_is_claimed_once_even_by_racing_callers,
+    pool_and_client_reads_are_kept_briefly_and_this_process_writes_are_seen_at_once,
 );
 
 pub(crate) fn pool(id: &str) -> Pool {
@@ -505,4 +506,76 @@ async fn groups_order_by_precedence_and_list_members(h: Harness) {
         s.groups_of("us-east-1_a", "sub-alice").await.unwrap().len(),
         1
     );
+}
+
+/// Pools and clients are read through a short cache: this process's
+/// writes are seen at once; another process's (another node's) once its
+/// read has aged out; rows that do not exist are never kept.
+async fn pool_and_client_reads_are_kept_briefly_and_this_process_writes_are_seen_at_once(
+    h: Harness,
+) {
+    let s = &h.store;
+    s.insert_pool(&pool("us-east-1_r")).await.unwrap();
+    assert_eq!(s.client("c-r").await.unwrap(), None);
+    s.insert_client(&client("us-east-1_r", "c-r"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.client("c-r").await.unwrap().unwrap().name,
+        client("us-east-1_r", "c-r").name
+    );
+    // Another node with the default read time, and one that keeps nothing.
+    let other = Store::connect(&h.reopen).await.unwrap();
+    let uncached = Store::connect(&h.reopen)
+        .await
+        .unwrap()
+        .with_read_cache_ttl(std::time::Duration::ZERO);
+    assert_eq!(
+        other.client("c-r").await.unwrap().unwrap().name,
+        "client c-r"
+    );
+    assert_eq!(
+        other.pool("us-east-1_r").await.unwrap().unwrap().name,
+        "pool us-east-1_r"
+    );
+    // This process changes them: it sees the change at once.
+    let mut c = s.client("c-r").await.unwrap().unwrap();
+    c.name = "renamed client".into();
+    s.update_client(&c).await.unwrap();
+    assert_eq!(
+        s.client("c-r").await.unwrap().unwrap().name,
+        "renamed client"
+    );
+    let mut p = s.pool("us-east-1_r").await.unwrap().unwrap();
+    p.name = "renamed pool".into();
+    s.update_pool(&p).await.unwrap();
+    assert_eq!(
+        s.pool("us-east-1_r").await.unwrap().unwrap().name,
+        "renamed pool"
+    );
+    // The other node still answers from its recent read; without the
+    // cache, the change is there.
+    assert_eq!(
+        other.client("c-r").await.unwrap().unwrap().name,
+        "client c-r"
+    );
+    assert_eq!(
+        other.pool("us-east-1_r").await.unwrap().unwrap().name,
+        "pool us-east-1_r"
+    );
+    assert_eq!(
+        uncached.client("c-r").await.unwrap().unwrap().name,
+        "renamed client"
+    );
+    assert_eq!(
+        uncached.pool("us-east-1_r").await.unwrap().unwrap().name,
+        "renamed pool"
+    );
+    // Deleting is seen at once by the process that deletes.
+    assert!(s.delete_client("us-east-1_r", "c-r").await.unwrap());
+    assert_eq!(s.client("c-r").await.unwrap(), None);
+    assert!(s.delete_pool("us-east-1_r").await.unwrap());
+    assert_eq!(s.pool("us-east-1_r").await.unwrap(), None);
+    other.close().await;
+    uncached.close().await;
 }
