@@ -17,7 +17,7 @@ use cognate_store::Store;
 
 use crate::binding::{bind, Bound};
 use crate::generation::{Generation, Runtime};
-use crate::serve::{identity_for, Clock};
+use crate::serve::{identity_for, Clock, IdentityParts};
 
 /// One configuration, served in process.
 pub struct InProcess {
@@ -43,13 +43,12 @@ impl InProcess {
     ) -> Result<InProcess, String> {
         let listen = SocketAddr::from(([127, 0, 0, 1], 0));
         let main = bind(listen, "http").await?;
-        let public_url = config
-            .server
-            .public_url
-            .clone()
-            .unwrap_or_else(|| main.url.clone());
-        let (identity, admin, outbox) =
-            identity_for(&config, &store, &public_url, data_dir).await?;
+        let IdentityParts {
+            identity,
+            admin,
+            outbox,
+            public_url,
+        } = identity_for(&config, &store, &main.url, data_dir).await?;
         let mut rt = Runtime {
             args_listen: listen,
             data_dir: data_dir.to_path_buf(),

@@ -131,15 +131,30 @@ pub async fn open_store(
 /// The clock every part of a run reads, in epoch milliseconds.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
-/// The identity service of a run over `store`: its admin credentials
-/// (generated once and kept in the store unless the config gives them),
-/// its outbox folder and messenger, and the federation client.
+/// What a run's identity service is made of.
+pub(crate) struct IdentityParts {
+    pub(crate) identity: Arc<Identity>,
+    pub(crate) admin: cognate_config::AdminCredentials,
+    pub(crate) outbox: PathBuf,
+    /// `server.public_url`, or the main listener's URL: the issuers' base.
+    pub(crate) public_url: String,
+}
+
+/// The identity service of a run over `store`, whose main listener is at
+/// `main_url`: its admin credentials (generated once and kept in the store
+/// unless the config gives them), its outbox folder and messenger, and the
+/// federation client.
 pub(crate) async fn identity_for(
     config: &Config,
     store: &Store,
-    public_url: &str,
+    main_url: &str,
     data_dir: &Path,
-) -> Result<(Arc<Identity>, cognate_config::AdminCredentials, PathBuf), String> {
+) -> Result<IdentityParts, String> {
+    let public_url = config
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| main_url.to_string());
     let admin = bootstrap::admin_credentials(store, config)
         .await
         .map_err(|e| format!("cannot read the admin credentials: {e}"))?;
@@ -158,12 +173,17 @@ pub(crate) async fn identity_for(
     let identity = Arc::new(Identity::new(
         store.clone(),
         config.region.clone(),
-        public_url.to_string(),
+        public_url.clone(),
         admin.clone(),
         messenger,
     ));
     identity.set_provider_http(crate::hosted::federation::provider_http());
-    Ok((identity, admin, outbox))
+    Ok(IdentityParts {
+        identity,
+        admin,
+        outbox,
+        public_url,
+    })
 }
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
@@ -207,13 +227,12 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         None => None,
     };
     let main = bind(args.listen, scheme).await?;
-    let public_url = config
-        .server
-        .public_url
-        .clone()
-        .unwrap_or_else(|| main.url.clone());
-    let (identity, admin, outbox) =
-        identity_for(&config, &store, &public_url, &args.data_dir).await?;
+    let IdentityParts {
+        identity,
+        admin,
+        outbox,
+        public_url,
+    } = identity_for(&config, &store, &main.url, &args.data_dir).await?;
     // Stacks: functions reach cognate at their resources' AWS addresses.
     let aws = match &args.stacks {
         Some(_) => Some(
