@@ -5,12 +5,13 @@
 //! - `http`: HTTP proxy to an upstream (reference/apigateway.md §3.5-3.6);
 //! - `lambda`: a Lambda-style function in payload format 1.0 or 2.0.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use cognate_config::{
-    HttpIntegration, IntegrationKind, MapOp, Method, ParameterAction, PayloadVersion,
+    HttpIntegration, IntegrationKind, MapOp, Method, ParameterAction, PayloadVersion, Target,
 };
 
 use crate::context::{mapping_value, render, RequestContext};
@@ -18,6 +19,7 @@ use crate::error::GatewayError;
 use crate::event::{self, FunctionResponse};
 use crate::route::encode_segment;
 use crate::runtime::InvokeError;
+use crate::upstream::Lease;
 use crate::Shared;
 
 pub async fn run(
@@ -41,25 +43,7 @@ pub async fn run(
             status,
             headers,
             body: template,
-        } => {
-            let mut r = Response::new(Body::from(render(template, ctx)));
-            *r.status_mut() = StatusCode::from_u16(*status).map_err(|_| GatewayError::Internal)?;
-            for (k, v) in headers {
-                let name = HeaderName::try_from(k.as_str()).map_err(|_| GatewayError::Internal)?;
-                // A rendered value with CR, LF or NUL cannot become a header:
-                // fail closed rather than split the response.
-                let value =
-                    HeaderValue::from_str(&render(v, ctx)).map_err(|_| GatewayError::Internal)?;
-                r.headers_mut().append(name, value);
-            }
-            if !r.headers().contains_key(header::CONTENT_TYPE) {
-                r.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-            }
-            Ok(r)
-        }
+        } => fixed_response(*status, headers, template, ctx),
         IntegrationKind::Echo => {
             let event = event::v2(ctx, &body);
             let mut r = Response::new(Body::from(event.to_string()));
@@ -74,36 +58,72 @@ pub async fn run(
             target,
             payload_version,
             timeout_ms,
-        } => {
-            let event = match payload_version {
-                PayloadVersion::V2 => event::v2(ctx, &body),
-                PayloadVersion::V1 => event::v1(ctx, &body),
-            };
-            let payload = serde_json::to_vec(&event).expect("event serializes");
-            let raw = shared
-                .invoker
-                .invoke(target, payload, Duration::from_millis(*timeout_ms))
-                .await
-                .map_err(|e| {
-                    tracing::warn!(requestId = %ctx.request_id, error = ?e, "function failed");
-                    match e {
-                        InvokeError::Timeout => GatewayError::ServiceUnavailable,
-                        InvokeError::Function(_) | InvokeError::Unavailable(_) => {
-                            GatewayError::Internal
-                        }
-                    }
-                })?;
-            let parsed = match payload_version {
-                PayloadVersion::V2 => event::response_v2(&raw),
-                PayloadVersion::V1 => event::response_v1(&raw),
-            };
-            let Some(fr) = parsed else {
-                tracing::warn!(requestId = %ctx.request_id, "function answered with an invalid response");
-                return Err(GatewayError::Internal);
-            };
-            function_response(fr)
-        }
+        } => invoke_function(target, *payload_version, *timeout_ms, ctx, &body, shared).await,
     }
+}
+
+/// A `response` integration: status, headers and body rendered from the
+/// request context.
+fn fixed_response(
+    status: u16,
+    headers: &BTreeMap<String, String>,
+    template: &str,
+    ctx: &RequestContext,
+) -> Result<Response<Body>, GatewayError> {
+    let mut r = Response::new(Body::from(render(template, ctx)));
+    *r.status_mut() = StatusCode::from_u16(status).map_err(|_| GatewayError::Internal)?;
+    for (k, v) in headers {
+        let name = HeaderName::try_from(k.as_str()).map_err(|_| GatewayError::Internal)?;
+        // A rendered value with CR, LF or NUL cannot become a header:
+        // fail closed rather than split the response.
+        let value = HeaderValue::from_str(&render(v, ctx)).map_err(|_| GatewayError::Internal)?;
+        r.headers_mut().append(name, value);
+    }
+    if !r.headers().contains_key(header::CONTENT_TYPE) {
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    Ok(r)
+}
+
+/// A Lambda-style function: the event in the route's payload format, the
+/// answer read back in the same format (a timeout is a 503, a failure or
+/// an invalid answer a 500).
+async fn invoke_function(
+    target: &Target,
+    payload_version: PayloadVersion,
+    timeout_ms: u64,
+    ctx: &RequestContext,
+    body: &Bytes,
+    shared: &Shared,
+) -> Result<Response<Body>, GatewayError> {
+    let event = match payload_version {
+        PayloadVersion::V2 => event::v2(ctx, body),
+        PayloadVersion::V1 => event::v1(ctx, body),
+    };
+    let payload = serde_json::to_vec(&event).expect("event serializes");
+    let raw = shared
+        .invoker
+        .invoke(target, payload, Duration::from_millis(timeout_ms))
+        .await
+        .map_err(|e| {
+            tracing::warn!(requestId = %ctx.request_id, error = ?e, "function failed");
+            match e {
+                InvokeError::Timeout => GatewayError::ServiceUnavailable,
+                InvokeError::Function(_) | InvokeError::Unavailable(_) => GatewayError::Internal,
+            }
+        })?;
+    let parsed = match payload_version {
+        PayloadVersion::V2 => event::response_v2(&raw),
+        PayloadVersion::V1 => event::response_v1(&raw),
+    };
+    let Some(fr) = parsed else {
+        tracing::warn!(requestId = %ctx.request_id, "function answered with an invalid response");
+        return Err(GatewayError::Internal);
+    };
+    function_response(fr)
 }
 
 fn function_response(fr: FunctionResponse) -> Result<Response<Body>, GatewayError> {
@@ -240,6 +260,30 @@ async fn proxy(
     shared: &Shared,
 ) -> Result<Response<Body>, GatewayError> {
     let mut url = url::Url::parse(&upstream_url(h, ctx)).map_err(|_| GatewayError::Internal)?;
+    let mut headers = forwarded_headers(ctx, shared);
+    map_parameters(h, ctx, &mut url, &mut headers)?;
+    let method = match h.method {
+        Method::Any => ctx.method.as_str(),
+        m => m.as_str(),
+    };
+    let method =
+        axum::http::Method::from_bytes(method.as_bytes()).map_err(|_| GatewayError::BadRequest)?;
+    let timeout = Duration::from_millis(h.timeout_ms);
+    let sent = send(&url, method, headers, body, shared);
+    let (upstream, lease) = match tokio::time::timeout(timeout, sent).await {
+        Err(_) => return Err(GatewayError::ServiceUnavailable),
+        Ok(Err(e)) => {
+            tracing::warn!(requestId = %ctx.request_id, upstream = %url, error = %e, "upstream failed");
+            return Err(GatewayError::BadGateway);
+        }
+        Ok(Ok(r)) => r,
+    };
+    read_answer(upstream, lease, ctx, &url).await
+}
+
+/// The client's headers as the upstream gets them: hop-by-hop and the
+/// client's own forwarding headers removed, the gateway's added.
+fn forwarded_headers(ctx: &RequestContext, shared: &Shared) -> HeaderMap {
     let mut headers = ctx.headers.clone();
     strip_hop_by_hop(&mut headers);
     for n in [
@@ -273,103 +317,107 @@ async fn proxy(
             headers.insert(k, v);
         }
     }
+    headers
+}
+
+/// The route's parameter mappings (reference/apigateway.md §3.6):
+/// headers, query string and path of the upstream request.
+fn map_parameters(
+    h: &HttpIntegration,
+    ctx: &RequestContext,
+    url: &mut url::Url,
+    headers: &mut HeaderMap,
+) -> Result<(), GatewayError> {
     for (action, value) in &h.request_parameters {
         match action {
             ParameterAction::Header(op, name) => {
                 let name =
                     HeaderName::try_from(name.as_str()).map_err(|_| GatewayError::Internal)?;
-                match op {
-                    MapOp::Remove => {
-                        headers.remove(&name);
-                    }
-                    MapOp::Overwrite | MapOp::Append => {
-                        // A mapped value with CR, LF or NUL would split the
-                        // request: fail closed.
-                        let v = HeaderValue::from_str(&mapping_value(value, ctx))
-                            .map_err(|_| GatewayError::Internal)?;
-                        if *op == MapOp::Overwrite {
-                            headers.insert(name, v);
-                        } else {
-                            headers.append(name, v);
-                        }
-                    }
+                if *op == MapOp::Remove {
+                    headers.remove(&name);
+                    continue;
+                }
+                // A mapped value with CR, LF or NUL would split the
+                // request: fail closed.
+                let v = HeaderValue::from_str(&mapping_value(value, ctx))
+                    .map_err(|_| GatewayError::Internal)?;
+                if *op == MapOp::Overwrite {
+                    headers.insert(name, v);
+                } else {
+                    headers.append(name, v);
                 }
             }
             ParameterAction::QueryString(op, name) => {
                 let v = (*op != MapOp::Remove).then(|| mapping_value(value, ctx));
-                set_query(&mut url, *op, name, v);
+                set_query(url, *op, name, v);
             }
-            ParameterAction::Path => {
-                let p = mapping_value(value, ctx);
-                url.set_path(&p);
-            }
+            ParameterAction::Path => url.set_path(&mapping_value(value, ctx)),
         }
     }
-    let method = match h.method {
-        Method::Any => ctx.method.clone(),
-        m => m.as_str().to_string(),
+    Ok(())
+}
+
+/// Sends the request: plain HTTP on the lean pool (origin form, with
+/// Host), HTTPS by the shared client.
+async fn send(
+    url: &url::Url,
+    method: axum::http::Method,
+    mut headers: HeaderMap,
+    body: Bytes,
+    shared: &Shared,
+) -> Result<(hyper::Response<hyper::body::Incoming>, Option<Lease>), String> {
+    if url.scheme() != "http" {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(url.as_str())
+            .body(Body::from(body))
+            .map_err(|e| e.to_string())?;
+        *request.headers_mut() = headers;
+        return shared
+            .invoker
+            .client
+            .request(request)
+            .await
+            .map(|r| (r, None))
+            .map_err(|e| crate::client::error_chain(&e));
+    }
+    let host = url.host_str().unwrap_or_default();
+    let addr = match url.port_or_known_default() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
     };
-    let plain = url.scheme() == "http";
-    let (target, addr) = if plain {
-        // Origin form for the pooled plain-HTTP connection, with Host.
-        let host = url.host_str().unwrap_or_default();
-        let addr = match url.port_or_known_default() {
-            Some(p) => format!("{host}:{p}"),
-            None => host.to_string(),
-        };
-        let host_header = match url.port() {
-            Some(p) => format!("{host}:{p}"),
-            None => host.to_string(),
-        };
-        headers.insert(
-            header::HOST,
-            HeaderValue::from_str(&host_header).map_err(|_| GatewayError::Internal)?,
-        );
-        let mut target = url.path().to_string();
-        if let Some(q) = url.query() {
-            target.push('?');
-            target.push_str(q);
-        }
-        (target, Some(addr))
-    } else {
-        (url.as_str().to_string(), None)
+    let host_header = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
     };
-    let method =
-        axum::http::Method::from_bytes(method.as_bytes()).map_err(|_| GatewayError::BadRequest)?;
-    let timeout = Duration::from_millis(h.timeout_ms);
-    let sent = async {
-        match &addr {
-            Some(addr) => shared
-                .upstreams
-                .send(addr, &method, &target, &headers, body)
-                .await
-                .map(|(r, lease)| (r, Some(lease)))
-                .map_err(|e| format!("{e:?}")),
-            None => {
-                let mut request = Request::builder()
-                    .method(method)
-                    .uri(target.as_str())
-                    .body(Body::from(body))
-                    .map_err(|e| e.to_string())?;
-                *request.headers_mut() = headers;
-                shared
-                    .invoker
-                    .client
-                    .request(request)
-                    .await
-                    .map(|r| (r, None))
-                    .map_err(|e| crate::client::error_chain(&e))
-            }
-        }
-    };
-    let (upstream, lease) = match tokio::time::timeout(timeout, sent).await {
-        Err(_) => return Err(GatewayError::ServiceUnavailable),
-        Ok(Err(e)) => {
-            tracing::warn!(requestId = %ctx.request_id, upstream = %url, error = %e, "upstream failed");
-            return Err(GatewayError::BadGateway);
-        }
-        Ok(Ok(r)) => r,
-    };
+    headers.insert(
+        header::HOST,
+        HeaderValue::from_str(&host_header).map_err(|e| e.to_string())?,
+    );
+    let mut target = url.path().to_string();
+    if let Some(q) = url.query() {
+        target.push('?');
+        target.push_str(q);
+    }
+    shared
+        .upstreams
+        .send(&addr, &method, &target, &headers, body)
+        .await
+        .map(|(r, lease)| (r, Some(lease)))
+        .map_err(|e| format!("{e:?}"))
+}
+
+/// The upstream's answer, hop-by-hop headers removed. A small body of
+/// known length is read whole, so headers and body leave in one write and
+/// the connection goes back to the pool; an upstream that breaks off is a
+/// 502. Larger bodies stream through; if the upstream dies mid-body the
+/// client's connection is cut, never finished as if complete.
+async fn read_answer(
+    upstream: hyper::Response<hyper::body::Incoming>,
+    lease: Option<Lease>,
+    ctx: &RequestContext,
+    url: &url::Url,
+) -> Result<Response<Body>, GatewayError> {
     let (mut parts, body) = upstream.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     let small = parts
@@ -378,27 +426,22 @@ async fn proxy(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
         .is_some_and(|n| n <= BUFFERED_BODY);
-    if small {
-        // A small body of known length is read whole, so headers and body
-        // leave in one write, and the connection goes back to the pool; an
-        // upstream that breaks off is a 502.
-        use http_body_util::BodyExt;
-        let bytes = body
-            .collect()
-            .await
-            .map_err(|e| {
-                tracing::warn!(requestId = %ctx.request_id, upstream = %url, error = %e, "upstream broke off its answer");
-                GatewayError::BadGateway
-            })?
-            .to_bytes();
-        if let Some(l) = lease {
-            l.release();
-        }
-        return Ok(Response::from_parts(parts, Body::from(bytes)));
+    if !small {
+        return Ok(Response::from_parts(parts, Body::new(body)));
     }
-    // Larger bodies stream through; if the upstream dies mid-body the
-    // client's connection is cut, never finished as if complete.
-    Ok(Response::from_parts(parts, Body::new(body)))
+    use http_body_util::BodyExt;
+    let bytes = body
+        .collect()
+        .await
+        .map_err(|e| {
+            tracing::warn!(requestId = %ctx.request_id, upstream = %url, error = %e, "upstream broke off its answer");
+            GatewayError::BadGateway
+        })?
+        .to_bytes();
+    if let Some(l) = lease {
+        l.release();
+    }
+    Ok(Response::from_parts(parts, Body::from(bytes)))
 }
 
 fn hex24(id: &str) -> String {

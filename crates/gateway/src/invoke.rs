@@ -54,62 +54,76 @@ impl Invoker {
                 endpoint,
                 function_name,
             } => {
-                let url = url::Url::parse(endpoint)
-                    .and_then(|u| {
-                        u.join(&format!(
-                            "/2015-03-31/functions/{function_name}/invocations"
-                        ))
-                    })
-                    .map_err(|e| InvokeError::Unavailable(e.to_string()))?;
-                let host = match url.port() {
-                    Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
-                    None => url.host_str().unwrap_or_default().to_string(),
-                };
-                let headers = vec![
-                    ("host".to_string(), host),
-                    (
-                        "x-amz-invocation-type".to_string(),
-                        "RequestResponse".to_string(),
-                    ),
-                ];
-                let now = time::OffsetDateTime::now_utc().unix_timestamp();
-                let (amz_date, authorization) = cognate_identity::sigv4::sign(
-                    &cognate_identity::sigv4::Request {
-                        method: "POST",
-                        path: url.path(),
-                        query: "",
-                        headers: &headers,
-                        body: &payload,
-                    },
-                    &self.credentials,
-                    &self.region,
-                    "lambda",
-                    now,
-                );
-                let request = axum::http::Request::post(url.as_str())
-                    .header("content-type", "application/json")
-                    .header("x-amz-invocation-type", "RequestResponse")
-                    .header("x-amz-date", amz_date)
-                    .header("authorization", authorization)
-                    .body(Body::from(payload))
-                    .map_err(|e| InvokeError::Unavailable(e.to_string()))?;
-                let (parts, body) = self.call(request, timeout).await?;
-                if let Some(kind) = parts.headers.get("x-amz-function-error") {
-                    return Err(InvokeError::Function(format!(
-                        "{}: {}",
-                        kind.to_str().unwrap_or("Unhandled"),
-                        String::from_utf8_lossy(&body)
-                    )));
-                }
-                if !parts.status.is_success() {
-                    return Err(InvokeError::Unavailable(format!(
-                        "Invoke API status {}",
-                        parts.status
-                    )));
-                }
-                Ok(body)
+                self.invoke_api(endpoint, function_name, payload, timeout)
+                    .await
             }
         }
+    }
+
+    /// A call of the Lambda Invoke API (`RequestResponse`, SigV4-signed):
+    /// a function error is the function's, any other non-2xx the
+    /// endpoint's.
+    async fn invoke_api(
+        &self,
+        endpoint: &str,
+        function_name: &str,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Bytes, InvokeError> {
+        let url = url::Url::parse(endpoint)
+            .and_then(|u| {
+                u.join(&format!(
+                    "/2015-03-31/functions/{function_name}/invocations"
+                ))
+            })
+            .map_err(|e| InvokeError::Unavailable(e.to_string()))?;
+        let host = match url.port() {
+            Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_string(),
+        };
+        let headers = vec![
+            ("host".to_string(), host),
+            (
+                "x-amz-invocation-type".to_string(),
+                "RequestResponse".to_string(),
+            ),
+        ];
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let (amz_date, authorization) = cognate_identity::sigv4::sign(
+            &cognate_identity::sigv4::Request {
+                method: "POST",
+                path: url.path(),
+                query: "",
+                headers: &headers,
+                body: &payload,
+            },
+            &self.credentials,
+            &self.region,
+            "lambda",
+            now,
+        );
+        let request = axum::http::Request::post(url.as_str())
+            .header("content-type", "application/json")
+            .header("x-amz-invocation-type", "RequestResponse")
+            .header("x-amz-date", amz_date)
+            .header("authorization", authorization)
+            .body(Body::from(payload))
+            .map_err(|e| InvokeError::Unavailable(e.to_string()))?;
+        let (parts, body) = self.call(request, timeout).await?;
+        if let Some(kind) = parts.headers.get("x-amz-function-error") {
+            return Err(InvokeError::Function(format!(
+                "{}: {}",
+                kind.to_str().unwrap_or("Unhandled"),
+                String::from_utf8_lossy(&body)
+            )));
+        }
+        if !parts.status.is_success() {
+            return Err(InvokeError::Unavailable(format!(
+                "Invoke API status {}",
+                parts.status
+            )));
+        }
+        Ok(body)
     }
 
     async fn call(

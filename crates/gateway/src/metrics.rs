@@ -140,6 +140,14 @@ impl Metrics {
     /// The text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
+        self.encode_nodes(&mut out);
+        self.encode_websockets(&mut out);
+        self.encode_requests(&mut out);
+        self.encode_latencies(&mut out);
+        out
+    }
+
+    fn encode_nodes(&self, out: &mut String) {
         let nodes = self.nodes.lock().expect("metrics lock");
         if !nodes.is_empty() {
             out.push_str("# HELP cognate_gateway_nodes Live nodes sharing an HTTP API's throttling limits.\n");
@@ -148,7 +156,9 @@ impl Metrics {
                 let _ = writeln!(out, "cognate_gateway_nodes{{api=\"{}\"}} {n}", label(api));
             }
         }
-        drop(nodes);
+    }
+
+    fn encode_websockets(&self, out: &mut String) {
         let websockets = self.websockets.lock().expect("metrics lock");
         let families: [WsFamily; 5] = [
             (
@@ -196,7 +206,9 @@ impl Metrics {
                 }
             }
         }
-        drop(websockets);
+    }
+
+    fn encode_requests(&self, out: &mut String) {
         out.push_str("# HELP cognate_gateway_requests_total HTTP API requests by API, route key and status.\n");
         out.push_str("# TYPE cognate_gateway_requests_total counter\n");
         for r in self.routes.lock().expect("metrics lock").iter() {
@@ -213,6 +225,9 @@ impl Metrics {
                 }
             }
         }
+    }
+
+    fn encode_latencies(&self, out: &mut String) {
         out.push_str("# HELP cognate_gateway_request_duration_seconds Time from a request's arrival to its answer's headers.\n");
         out.push_str("# TYPE cognate_gateway_request_duration_seconds histogram\n");
         for l in self.latencies.lock().expect("metrics lock").iter() {
@@ -238,7 +253,6 @@ impl Metrics {
                 "cognate_gateway_request_duration_seconds_count{{api=\"{api}\"}} {count}"
             );
         }
-        out
     }
 }
 

@@ -25,14 +25,14 @@ use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::sync::{mpsc, Semaphore};
-use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
 use super::events;
-use super::{Conn, Out, WsApi};
+use super::{Conn, Out, RouteRt, WsApi};
 use crate::Shared;
 use cognate_config::WsIntegrationKind;
 
@@ -264,35 +264,49 @@ impl WsApi {
                 let conn = conn.clone();
                 tokio::spawn(async move {
                     let _permit = permit;
-                    let now_ms = api.now();
-                    let message_id = super::request_id();
-                    let event = events::message(
-                        &conn.info,
-                        &route.key,
-                        text.as_str(),
-                        &request_id,
-                        &message_id,
-                        now_ms,
-                    );
-                    match integrate(&api.shared, &kind, event).await {
-                        Ok(answer) if route.route_response && !answer.body.is_empty() => {
-                            let out = match String::from_utf8(answer.body) {
-                                Ok(s) => Out::Text(Utf8Bytes::from(s)),
-                                Err(e) => Out::Binary(e.into_bytes()),
-                            };
-                            conn.send(out);
-                        }
-                        Ok(_) => {}
-                        Err(why) => {
-                            tracing::warn!(api = %api.name, route = %route.key, error = %why, "WebSocket integration failed");
-                            conn.send(Out::Text(error_frame(
-                                "Internal server error",
-                                &conn.info.connection_id,
-                                &request_id,
-                            )));
-                        }
-                    }
+                    api.integrate_message(&conn, &route, &kind, &text, &request_id)
+                        .await;
                 });
+            }
+        }
+    }
+
+    /// Runs a message's HTTP or function integration; its answer goes back
+    /// to the client when the route has a route response, a failure as
+    /// API Gateway's error frame.
+    async fn integrate_message(
+        &self,
+        conn: &Conn,
+        route: &RouteRt,
+        kind: &WsIntegrationKind,
+        text: &Utf8Bytes,
+        request_id: &str,
+    ) {
+        let message_id = super::request_id();
+        let event = events::message(
+            &conn.info,
+            &route.key,
+            text.as_str(),
+            request_id,
+            &message_id,
+            self.now(),
+        );
+        match integrate(&self.shared, kind, event).await {
+            Ok(answer) if route.route_response && !answer.body.is_empty() => {
+                let out = match String::from_utf8(answer.body) {
+                    Ok(s) => Out::Text(Utf8Bytes::from(s)),
+                    Err(e) => Out::Binary(e.into_bytes()),
+                };
+                conn.send(out);
+            }
+            Ok(_) => {}
+            Err(why) => {
+                tracing::warn!(api = %self.name, route = %route.key, error = %why, "WebSocket integration failed");
+                conn.send(Out::Text(error_frame(
+                    "Internal server error",
+                    &conn.info.connection_id,
+                    request_id,
+                )));
             }
         }
     }
@@ -317,11 +331,76 @@ impl WsApi {
     }
 }
 
+/// How a connection ended: the code cognate closes with (if it closes),
+/// the code and reason reported to `$disconnect`.
+struct Ending {
+    close: Option<u16>,
+    code: u16,
+    reason: String,
+}
+
+impl Ending {
+    /// Cognate closes with `code` and its usual reason.
+    fn close(code: u16) -> Self {
+        Self::close_with(code, reason_of(code).into())
+    }
+
+    fn close_with(code: u16, reason: String) -> Self {
+        Ending {
+            close: Some(code),
+            code,
+            reason,
+        }
+    }
+
+    /// The peer is gone without a close frame (1006, nothing to send).
+    fn lost() -> Self {
+        Ending {
+            close: None,
+            code: 1006,
+            reason: reason_of(1006).into(),
+        }
+    }
+
+    /// The peer closed (its close was echoed by tungstenite).
+    fn closed_by_peer(frame: Option<CloseFrame>) -> Self {
+        let (code, reason) = match frame {
+            Some(f) => {
+                let c = u16::from(f.code);
+                let r = if f.reason.is_empty() {
+                    reason_of(c).to_string()
+                } else {
+                    f.reason.to_string()
+                };
+                (c, r)
+            }
+            None => (1005, reason_of(1005).to_string()),
+        };
+        Ending {
+            close: None,
+            code,
+            reason,
+        }
+    }
+
+    /// A frame the connection cannot take: closed with the table's code,
+    /// or lost when the socket itself failed.
+    fn bad_frame(e: &WsError) -> Self {
+        match e {
+            WsError::Capacity(_) => Self::close(1009),
+            WsError::Utf8(_) => Self::close(1007),
+            WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Self::lost(),
+            WsError::Protocol(_) => Self::close(1002),
+            _ => Self::lost(),
+        }
+    }
+}
+
 /// Serves an upgraded connection until it ends, then runs `$disconnect`.
 pub(crate) async fn run(
     api: Arc<WsApi>,
     conn: Arc<Conn>,
-    mut rx: mpsc::Receiver<Out>,
+    rx: mpsc::Receiver<Out>,
     upgraded: hyper::upgrade::Upgraded,
 ) {
     let config = WebSocketConfig::default()
@@ -342,96 +421,99 @@ pub(crate) async fn run(
         routeKey = "$connect",
         sourceIp = %conn.info.source_ip,
     );
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-    let idle = Duration::from_millis(api.limits.idle_ms);
-    let idle_timer = tokio::time::sleep(idle);
-    let lifetime = tokio::time::sleep(Duration::from_millis(api.limits.lifetime_ms));
-    tokio::pin!(idle_timer, lifetime);
-    let mut closing = api.closing.subscribe();
-    let stopping = *closing.borrow_and_update();
-    // (code we close with, if we close; code reported to $disconnect, reason)
-    let (close, code, reason): (Option<u16>, u16, String) = if stopping {
-        (Some(1001), 1001, "Going away".into())
-    } else {
-        loop {
-            tokio::select! {
-                incoming = ws.next() => match incoming {
-                    None => break (None, 1006, reason_of(1006).into()),
-                    Some(Ok(Message::Text(text))) => {
-                        api.counters.messages_in.fetch_add(1, Ordering::Relaxed);
-                        conn.last_active_ms.store(api.now(), Ordering::Relaxed);
-                        idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
-                        api.on_message(&conn, text, &slots);
-                    }
-                    Some(Ok(Message::Binary(_))) => break (Some(1003), 1003, reason_of(1003).into()),
-                    Some(Ok(Message::Close(frame))) => {
-                        // tungstenite queued the echo of the close; flush it.
-                        let _ = tokio::time::timeout(WRITE_TIMEOUT, ws.flush()).await;
-                        let (c, r) = match frame {
-                            Some(f) => {
-                                let c = u16::from(f.code);
-                                let r = if f.reason.is_empty() { reason_of(c).to_string() } else { f.reason.to_string() };
-                                (c, r)
-                            }
-                            None => (1005, reason_of(1005).to_string()),
-                        };
-                        break (None, c, r);
-                    }
-                    Some(Ok(_)) => {} // ping (answered by tungstenite), pong
-                    Some(Err(e)) => {
-                        let c = match &e {
-                            WsError::Capacity(CapacityError::MessageTooLong { .. }) => 1009,
-                            WsError::Capacity(_) => 1009,
-                            WsError::Utf8(_) => 1007,
-                            WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-                                break (None, 1006, reason_of(1006).into());
-                            }
-                            WsError::Protocol(_) => 1002,
-                            _ => break (None, 1006, reason_of(1006).into()),
-                        };
-                        tracing::debug!(connectionId = %conn.info.connection_id, error = %e, "closing on a bad frame");
-                        break (Some(c), c, reason_of(c).into());
-                    }
-                },
-                out = rx.recv() => match out {
-                    Some(Out::Text(t)) => {
-                        if !matches!(tokio::time::timeout(WRITE_TIMEOUT, ws.send(Message::Text(t))).await, Ok(Ok(()))) {
-                            break (None, 1006, reason_of(1006).into());
-                        }
-                        api.counters.messages_out.fetch_add(1, Ordering::Relaxed);
-                        conn.last_active_ms.store(api.now(), Ordering::Relaxed);
-                        idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
-                    }
-                    Some(Out::Binary(b)) => {
-                        if !matches!(tokio::time::timeout(WRITE_TIMEOUT, ws.send(Message::Binary(b.into()))).await, Ok(Ok(()))) {
-                            break (None, 1006, reason_of(1006).into());
-                        }
-                        api.counters.messages_out.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Some(Out::Close(c, r)) => break (Some(c), c, if r.is_empty() { reason_of(c).to_string() } else { r }),
-                    None => break (Some(1001), 1001, reason_of(1001).into()),
-                },
-                _ = &mut idle_timer => break (Some(1001), 1001, "Idle timeout".into()),
-                _ = &mut lifetime => break (Some(1001), 1001, "Connection lifetime exceeded".into()),
-                _ = closing.changed() => break (Some(1001), 1001, reason_of(1001).into()),
-            }
-        }
-    };
+    let ending = serve(&api, &conn, rx, &mut ws).await;
     api.unregister(&conn.info.connection_id);
-    if let Some(c) = close {
+    if let Some(c) = ending.close {
         let frame = CloseFrame {
             code: CloseCode::from(c),
             // A normal close says nothing more, as API Gateway's.
-            reason: Utf8Bytes::from(if c == 1000 && reason == reason_of(1000) {
+            reason: Utf8Bytes::from(if c == 1000 && ending.reason == reason_of(1000) {
                 String::new()
             } else {
-                reason.clone()
+                ending.reason.clone()
             }),
         };
         let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(Some(frame))).await;
     }
     drop(ws);
-    api.on_disconnect(&conn, code, &reason).await;
+    api.on_disconnect(&conn, ending.code, &ending.reason).await;
+}
+
+type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// Frames in and messages out until something ends the connection.
+async fn serve(
+    api: &Arc<WsApi>,
+    conn: &Arc<Conn>,
+    mut rx: mpsc::Receiver<Out>,
+    ws: &mut Socket,
+) -> Ending {
+    let mut closing = api.closing.subscribe();
+    if *closing.borrow_and_update() {
+        return Ending::close_with(1001, "Going away".into());
+    }
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let idle = Duration::from_millis(api.limits.idle_ms);
+    let idle_timer = tokio::time::sleep(idle);
+    let lifetime = tokio::time::sleep(Duration::from_millis(api.limits.lifetime_ms));
+    tokio::pin!(idle_timer, lifetime);
+    loop {
+        tokio::select! {
+            incoming = ws.next() => match incoming {
+                None => return Ending::lost(),
+                Some(Ok(Message::Text(text))) => {
+                    api.counters.messages_in.fetch_add(1, Ordering::Relaxed);
+                    conn.last_active_ms.store(api.now(), Ordering::Relaxed);
+                    idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
+                    api.on_message(conn, text, &slots);
+                }
+                Some(Ok(Message::Binary(_))) => return Ending::close(1003),
+                Some(Ok(Message::Close(frame))) => {
+                    // tungstenite queued the echo of the close; flush it.
+                    let _ = tokio::time::timeout(WRITE_TIMEOUT, ws.flush()).await;
+                    return Ending::closed_by_peer(frame);
+                }
+                Some(Ok(_)) => {} // ping (answered by tungstenite), pong
+                Some(Err(e)) => {
+                    let ending = Ending::bad_frame(&e);
+                    if ending.close.is_some() {
+                        tracing::debug!(connectionId = %conn.info.connection_id, error = %e, "closing on a bad frame");
+                    }
+                    return ending;
+                }
+            },
+            out = rx.recv() => match out {
+                Some(Out::Text(t)) => {
+                    if !write(ws, Message::Text(t)).await {
+                        return Ending::lost();
+                    }
+                    api.counters.messages_out.fetch_add(1, Ordering::Relaxed);
+                    conn.last_active_ms.store(api.now(), Ordering::Relaxed);
+                    idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
+                }
+                Some(Out::Binary(b)) => {
+                    if !write(ws, Message::Binary(b.into())).await {
+                        return Ending::lost();
+                    }
+                    api.counters.messages_out.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(Out::Close(c, r)) if r.is_empty() => return Ending::close(c),
+                Some(Out::Close(c, r)) => return Ending::close_with(c, r),
+                None => return Ending::close(1001),
+            },
+            _ = &mut idle_timer => return Ending::close_with(1001, "Idle timeout".into()),
+            _ = &mut lifetime => return Ending::close_with(1001, "Connection lifetime exceeded".into()),
+            _ = closing.changed() => return Ending::close(1001),
+        }
+    }
+}
+
+/// Sends one message to a client that must read it within WRITE_TIMEOUT.
+async fn write(ws: &mut Socket, message: Message) -> bool {
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, ws.send(message)).await,
+        Ok(Ok(()))
+    )
 }
 
 #[cfg(test)]

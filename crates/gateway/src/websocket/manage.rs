@@ -19,7 +19,7 @@ use http_body_util::BodyExt;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::{Out, WsApi};
+use super::{Conn, Out, WsApi};
 
 /// PostToConnection's limit on the data.
 const MAX_DATA: usize = 128 * 1024;
@@ -167,64 +167,72 @@ pub(crate) async fn handle(
         return gone();
     };
     match parts.method {
-        Method::POST => {
-            let out = match String::from_utf8(body.to_vec()) {
-                Ok(s) => Out::Text(Utf8Bytes::from(s)),
-                Err(e) => Out::Binary(e.into_bytes()),
-            };
-            match conn.tx.try_send(out) {
-                Ok(()) => {
-                    conn.last_active_ms.store(api.now(), Ordering::Relaxed);
-                    Response::new(Body::empty())
-                }
-                Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "LimitExceededException",
-                    "The connection's send queue is full",
-                ),
-                Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => gone(),
-            }
-        }
-        Method::GET => {
-            let mut identity = serde_json::Map::new();
-            identity.insert("sourceIp".into(), json!(conn.info.source_ip));
-            if let Some(ua) = &conn.info.user_agent {
-                identity.insert("userAgent".into(), json!(ua));
-            }
-            let body = json!({
-                "connectedAt": iso(conn.info.connected_at_ms),
-                "identity": identity,
-                "lastActiveAt": iso(conn.last_active_ms.load(Ordering::Relaxed)),
-            });
-            let mut r = Response::new(Body::from(body.to_string()));
-            r.headers_mut()
-                .insert("content-type", HeaderValue::from_static("application/json"));
-            r
-        }
-        Method::DELETE => {
-            // Beyond AWS (which always closes with 1000): `?closeCode=`
-            // (1000, or an application code 3000-4999) and `&reason=`.
-            let (code, reason) = match close_request(parts.uri.query().unwrap_or("")) {
-                Ok(c) => c,
-                Err(why) => return error(StatusCode::BAD_REQUEST, "BadRequestException", why),
-            };
-            if conn.tx.try_send(Out::Close(code, reason.clone())).is_err() {
-                // A full queue must not keep a connection open that was
-                // asked to close: wait for room.
-                if conn.tx.send(Out::Close(code, reason)).await.is_err() {
-                    return gone();
-                }
-            }
-            let mut r = Response::new(Body::empty());
-            *r.status_mut() = StatusCode::NO_CONTENT;
-            r
-        }
+        Method::POST => post_to(api, &conn, &body),
+        Method::GET => describe(&conn),
+        Method::DELETE => delete(&conn, parts.uri.query().unwrap_or("")).await,
         _ => error(
             StatusCode::METHOD_NOT_ALLOWED,
             "BadRequestException",
             "Use POST, GET or DELETE",
         ),
     }
+}
+
+/// PostToConnection: queued, or 429 when the connection's queue is full.
+fn post_to(api: &WsApi, conn: &Conn, body: &[u8]) -> Response<Body> {
+    let out = match String::from_utf8(body.to_vec()) {
+        Ok(s) => Out::Text(Utf8Bytes::from(s)),
+        Err(e) => Out::Binary(e.into_bytes()),
+    };
+    match conn.tx.try_send(out) {
+        Ok(()) => {
+            conn.last_active_ms.store(api.now(), Ordering::Relaxed);
+            Response::new(Body::empty())
+        }
+        Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "LimitExceededException",
+            "The connection's send queue is full",
+        ),
+        Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => gone(),
+    }
+}
+
+/// GetConnection.
+fn describe(conn: &Conn) -> Response<Body> {
+    let mut identity = serde_json::Map::new();
+    identity.insert("sourceIp".into(), json!(conn.info.source_ip));
+    if let Some(ua) = &conn.info.user_agent {
+        identity.insert("userAgent".into(), json!(ua));
+    }
+    let body = json!({
+        "connectedAt": iso(conn.info.connected_at_ms),
+        "identity": identity,
+        "lastActiveAt": iso(conn.last_active_ms.load(Ordering::Relaxed)),
+    });
+    let mut r = Response::new(Body::from(body.to_string()));
+    r.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    r
+}
+
+/// DeleteConnection. Beyond AWS (which always closes with 1000):
+/// `?closeCode=` (1000, or an application code 3000-4999) and `&reason=`.
+async fn delete(conn: &Conn, query: &str) -> Response<Body> {
+    let (code, reason) = match close_request(query) {
+        Ok(c) => c,
+        Err(why) => return error(StatusCode::BAD_REQUEST, "BadRequestException", why),
+    };
+    if conn.tx.try_send(Out::Close(code, reason.clone())).is_err() {
+        // A full queue must not keep a connection open that was asked to
+        // close: wait for room.
+        if conn.tx.send(Out::Close(code, reason)).await.is_err() {
+            return gone();
+        }
+    }
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    r
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use super::events::{self, ConnInfo};
 use super::{connection, connection_id, request_id, Conn, ConnectAuth, WsApi};
 use crate::context::{AuthorizerOutput, RequestContext};
 use crate::error::GatewayError;
+use crate::session::SessionRt;
 use crate::ACCOUNT_ID;
 
 /// Whether `origin` is on the allow-list (`*`, exact, or `scheme://*.domain`).
@@ -57,6 +58,71 @@ pub(super) fn refuse(e: &GatewayError) -> Response<Body> {
     r
 }
 
+/// What the authorize phase hands to the 101.
+#[derive(Default)]
+struct Admitted {
+    /// The subprotocol to choose (the CSRF entry, or the integration's).
+    protocol: Option<String>,
+    set_cookies: Vec<String>,
+    origin_jti: Option<String>,
+    token_exp_s: Option<i64>,
+}
+
+/// Why a handshake is refused.
+enum BadHandshake {
+    /// No Upgrade header: 426, naming the protocol and its version.
+    NoUpgrade,
+    /// Another WebSocket version: 426, naming version 13.
+    Version,
+    /// Anything else of RFC 6455 §4.2.1: 400.
+    Malformed,
+}
+
+impl BadHandshake {
+    fn response(&self) -> Response<Body> {
+        if let BadHandshake::Malformed = self {
+            return refuse(&GatewayError::BadRequest);
+        }
+        let mut r = refuse(&GatewayError::UpgradeRequired);
+        r.headers_mut()
+            .insert("sec-websocket-version", HeaderValue::from_static("13"));
+        if let BadHandshake::NoUpgrade = self {
+            r.headers_mut()
+                .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        }
+        r
+    }
+}
+
+/// Phase 2, handshake (RFC 6455 §4.2.1): the client's key.
+fn handshake(request: &Request<Body>) -> Result<String, BadHandshake> {
+    let h = request.headers();
+    let upgrade = h.get(header::UPGRADE);
+    if upgrade.is_none() {
+        return Err(BadHandshake::NoUpgrade);
+    }
+    if !has_token(upgrade, "websocket")
+        || !has_token(h.get(header::CONNECTION), "upgrade")
+        || request.method() != axum::http::Method::GET
+        || request.version() != axum::http::Version::HTTP_11
+    {
+        return Err(BadHandshake::Malformed);
+    }
+    if h.get("sec-websocket-version").and_then(|v| v.to_str().ok()) != Some("13") {
+        return Err(BadHandshake::Version);
+    }
+    match h.get("sec-websocket-key").and_then(|v| v.to_str().ok()) {
+        Some(k)
+            if base64::engine::general_purpose::STANDARD
+                .decode(k.trim())
+                .is_ok_and(|b| b.len() == 16) =>
+        {
+            Ok(k.trim().to_string())
+        }
+        _ => Err(BadHandshake::Malformed),
+    }
+}
+
 impl WsApi {
     pub(super) async fn upgrade(
         self: Arc<Self>,
@@ -64,85 +130,81 @@ impl WsApi {
         stage: String,
     ) -> Response<Body> {
         let now_ms = self.now();
-        let h = request.headers();
-        // 2. handshake (RFC 6455 §4.2.1)
-        let upgrade = h.get(header::UPGRADE);
-        if upgrade.is_none() {
-            let mut r = refuse(&GatewayError::UpgradeRequired);
-            r.headers_mut()
-                .insert("sec-websocket-version", HeaderValue::from_static("13"));
-            r.headers_mut()
-                .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-            return r;
-        }
-        if !has_token(upgrade, "websocket")
-            || !has_token(h.get(header::CONNECTION), "upgrade")
-            || request.method() != axum::http::Method::GET
-            || request.version() != axum::http::Version::HTTP_11
-        {
-            return refuse(&GatewayError::BadRequest);
-        }
-        if h.get("sec-websocket-version").and_then(|v| v.to_str().ok()) != Some("13") {
-            let mut r = refuse(&GatewayError::UpgradeRequired);
-            r.headers_mut()
-                .insert("sec-websocket-version", HeaderValue::from_static("13"));
-            return r;
-        }
-        let key = match h.get("sec-websocket-key").and_then(|v| v.to_str().ok()) {
-            Some(k)
-                if base64::engine::general_purpose::STANDARD
-                    .decode(k.trim())
-                    .is_ok_and(|b| b.len() == 16) =>
-            {
-                k.trim().to_string()
-            }
-            _ => return refuse(&GatewayError::BadRequest),
+        let key = match handshake(&request) {
+            Ok(k) => k,
+            Err(bad) => return bad.response(),
         };
-        // New connections past the API's rate: 429, as API Gateway's.
+        if let Err(e) = self.admit(&request, now_ms) {
+            return refuse(&e);
+        }
+        let (ctx, mut info) = self.connect_context(&request, stage, now_ms);
+        let mut admitted = match self.authorize(&ctx, &mut info, now_ms).await {
+            Ok(a) => a,
+            Err(e) => return refuse(&e),
+        };
+        if let Err(r) = self
+            .integrate_connect(&ctx, &info, now_ms, &mut admitted)
+            .await
+        {
+            return r;
+        }
+        self.switch(&mut request, &key, &ctx, info, admitted, now_ms)
+    }
+
+    /// The connect rate (429, as API Gateway's), then phase 3, origin
+    /// (403).
+    fn admit(&self, request: &Request<Body>, now_ms: i64) -> Result<(), GatewayError> {
         if let Some(bucket) = &self.connect_bucket {
             if !bucket.take(now_ms) {
-                return refuse(&GatewayError::TooManyRequests);
+                return Err(GatewayError::TooManyRequests);
             }
         }
-        // 3. origin
         if let Some(list) = &self.origins {
-            let origin = h.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+            let origin = request
+                .headers()
+                .get(header::ORIGIN)
+                .and_then(|v| v.to_str().ok());
             if !origin.is_some_and(|o| origin_allowed(list, o)) {
                 tracing::info!(api = %self.name, origin = ?origin, "upgrade refused: origin not allowed");
-                return refuse(&GatewayError::Forbidden);
+                return Err(GatewayError::Forbidden);
             }
         }
+        Ok(())
+    }
 
-        let (parts, _) = {
-            let mut r = Request::new(());
-            *r.headers_mut() = request.headers().clone();
-            *r.uri_mut() = request.uri().clone();
-            r.into_parts()
-        };
+    /// The `$connect` request as the authorizer and integration see it,
+    /// and the connection's record.
+    fn connect_context(
+        &self,
+        request: &Request<Body>,
+        stage: String,
+        now_ms: i64,
+    ) -> (RequestContext, ConnInfo) {
         let source_ip = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map_or_else(String::new, |c| c.0.ip().to_string());
+        let headers = request.headers().clone();
         let domain_name = match &self.event_domain {
             Some(d) => d.clone(),
-            None => parts
-                .headers
+            None => headers
                 .get(header::HOST)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_string(),
         };
         let stage_variables = self.stages.get(&stage).cloned().unwrap_or_default();
+        let uri = request.uri();
         let ctx = RequestContext {
             request_id: request_id(),
             account_id: ACCOUNT_ID,
             api_id: self.api_id.clone(),
             method: "GET".into(),
-            raw_path: parts.uri.path().to_string(),
-            full_path: parts.uri.path().to_string(),
+            raw_path: uri.path().to_string(),
+            full_path: uri.path().to_string(),
             segments: Vec::new(),
-            raw_query: parts.uri.query().unwrap_or("").to_string(),
-            headers: parts.headers,
+            raw_query: uri.query().unwrap_or("").to_string(),
+            headers,
             source_ip: source_ip.clone(),
             protocol: "HTTP/1.1",
             time_ms: now_ms,
@@ -161,10 +223,10 @@ impl WsApi {
             authorizer: AuthorizerOutput::None,
             response_cookies: Vec::new(),
         };
-        let mut info = ConnInfo {
+        let info = ConnInfo {
             connection_id: connection_id(&self.node),
             api_id: self.api_id.clone(),
-            stage: stage.clone(),
+            stage,
             domain_name,
             connected_at_ms: now_ms,
             source_ip,
@@ -172,21 +234,26 @@ impl WsApi {
             authorizer: None,
             stage_variables,
         };
+        (ctx, info)
+    }
 
-        // 4. authorize
-        let mut protocol: Option<String> = None;
-        let mut set_cookies = Vec::new();
-        let mut origin_jti = None;
-        let mut token_exp_s = None;
+    /// Phase 4, authorize: the `$connect` authorizer, whose output goes
+    /// into the connection's record.
+    async fn authorize(
+        &self,
+        ctx: &RequestContext,
+        info: &mut ConnInfo,
+        now_ms: i64,
+    ) -> Result<Admitted, GatewayError> {
         match &self.auth {
-            ConnectAuth::None => {}
+            ConnectAuth::None => Ok(Admitted::default()),
             ConnectAuth::Request(a) => {
-                let arn = events::connect_arn(&info, &self.shared.region, ACCOUNT_ID);
+                let arn = events::connect_arn(info, &self.shared.region, ACCOUNT_ID);
                 let started = self.now();
                 let decided = a
                     .authorize_with(
-                        &ctx,
-                        |_| events::authorizer(&ctx, &info, &self.shared.region, now_ms),
+                        ctx,
+                        |_| events::authorizer(ctx, info, &self.shared.region, now_ms),
                         &arn,
                         &self.shared.invoker,
                         now_ms,
@@ -199,106 +266,80 @@ impl WsApi {
                     }) => {
                         if serde_json::to_vec(&context).map_or(0, |v| v.len()) > 8192 {
                             tracing::warn!(api = %self.name, "authorizer context over 8 KB");
-                            return refuse(&GatewayError::Internal);
+                            return Err(GatewayError::Internal);
                         }
                         info.authorizer = Some(events::authorizer_output(
                             principal_id.as_deref(),
                             &context,
                             self.now() - started,
                         ));
+                        Ok(Admitted::default())
                     }
-                    Ok(_) => return refuse(&GatewayError::Internal),
-                    Err(refusal) => {
-                        return refuse(&refusal.into_error(&self.name, &info.connection_id))
-                    }
+                    Ok(_) => Err(GatewayError::Internal),
+                    Err(refusal) => Err(refusal.into_error(&self.name, &info.connection_id)),
                 }
             }
             ConnectAuth::Session { rt, csrf_query } => {
-                let found = match rt.authorize(&ctx, now_ms).await {
-                    Ok(f) => f,
-                    Err(GatewayError::ServiceUnavailable) => {
-                        return refuse(&GatewayError::ServiceUnavailable)
-                    }
-                    Err(GatewayError::Internal) => return refuse(&GatewayError::Internal),
-                    Err(_) => return refuse(&GatewayError::Forbidden),
-                };
-                // The CSRF token: a query parameter, or a subprotocol
-                // entry (then chosen as the subprotocol).
-                let by_query = ctx.query(csrf_query);
-                let offered: Vec<String> = ctx
-                    .header("sec-websocket-protocol")
-                    .map(|p| p.split(',').map(|s| s.trim().to_string()).collect())
-                    .unwrap_or_default();
-                let ok = match by_query {
-                    Some(v) => rt.csrf_matches(&ctx, &found.claims, &v),
-                    None => match offered
-                        .iter()
-                        .find(|p| rt.csrf_matches(&ctx, &found.claims, p))
-                    {
-                        Some(p) => {
-                            protocol = Some(p.clone());
-                            true
-                        }
-                        None => false,
-                    },
-                };
-                if !ok {
-                    return refuse(&GatewayError::Forbidden);
-                }
-                let claim = |k: &str| found.claims.get(k).and_then(Value::as_str);
-                let mut context = Map::new();
-                for k in ["sub", "username", "client_id", "scope"] {
-                    if let Some(v) = claim(k) {
-                        context.insert(k.into(), json!(v));
-                    }
-                }
-                info.authorizer = Some(events::authorizer_output(
-                    claim("username").or(claim("sub")),
-                    &context,
-                    0,
-                ));
-                origin_jti = claim("origin_jti").map(str::to_string);
-                token_exp_s = found.claims.get("exp").and_then(Value::as_i64);
-                set_cookies = found.set_cookies;
+                authorize_session(rt, csrf_query, ctx, info, now_ms).await
             }
         }
+    }
 
-        // 5. the $connect integration
-        if let Some(kind) = self.connect.as_ref().and_then(|r| r.integration.clone()) {
-            let event = events::connect(&ctx, &info, now_ms);
-            match connection::integrate(&self.shared, &kind, event).await {
-                Ok(answer) if (200..300).contains(&answer.status) => {
-                    if let Some(p) = answer.protocol {
-                        protocol = Some(p);
-                    }
+    /// Phase 5, the `$connect` integration: a non-2xx answer is the
+    /// upgrade's answer, a failure 502.
+    async fn integrate_connect(
+        &self,
+        ctx: &RequestContext,
+        info: &ConnInfo,
+        now_ms: i64,
+        admitted: &mut Admitted,
+    ) -> Result<(), Response<Body>> {
+        let Some(kind) = self.connect.as_ref().and_then(|r| r.integration.clone()) else {
+            return Ok(());
+        };
+        let event = events::connect(ctx, info, now_ms);
+        match connection::integrate(&self.shared, &kind, event).await {
+            Ok(answer) if (200..300).contains(&answer.status) => {
+                if let Some(p) = answer.protocol {
+                    admitted.protocol = Some(p);
                 }
-                Ok(answer) => {
-                    let mut r = Response::new(Body::from(answer.body));
-                    *r.status_mut() =
-                        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
-                    return r;
-                }
-                Err(why) => {
-                    tracing::warn!(api = %self.name, error = %why, "$connect integration failed");
-                    return refuse(&GatewayError::ConnectIntegrationFailed);
-                }
+                Ok(())
+            }
+            Ok(answer) => {
+                let mut r = Response::new(Body::from(answer.body));
+                *r.status_mut() =
+                    StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+                Err(r)
+            }
+            Err(why) => {
+                tracing::warn!(api = %self.name, error = %why, "$connect integration failed");
+                Err(refuse(&GatewayError::ConnectIntegrationFailed))
             }
         }
+    }
 
-        // 6. 101, then the socket
-        let on_upgrade = hyper::upgrade::on(&mut request);
+    /// Phase 6, the 101, and the socket's task once the upgrade completes.
+    fn switch(
+        self: Arc<Self>,
+        request: &mut Request<Body>,
+        key: &str,
+        ctx: &RequestContext,
+        info: ConnInfo,
+        admitted: Admitted,
+        now_ms: i64,
+    ) -> Response<Body> {
+        let on_upgrade = hyper::upgrade::on(request);
         let (tx, rx) = mpsc::channel(self.limits.send_queue);
         let conn = Arc::new(Conn {
             last_active_ms: AtomicI64::new(now_ms),
             info,
-            origin_jti,
-            token_exp_s,
+            origin_jti: admitted.origin_jti,
+            token_exp_s: admitted.token_exp_s,
             tx,
         });
-        let api = self.clone();
         tokio::spawn(async move {
             match on_upgrade.await {
-                Ok(upgraded) => connection::run(api, conn, rx, upgraded).await,
+                Ok(upgraded) => connection::run(self, conn, rx, upgraded).await,
                 Err(e) => tracing::debug!(error = %e, "upgrade did not complete"),
             }
         });
@@ -312,10 +353,13 @@ impl WsApi {
         ) {
             rh.insert("sec-websocket-accept", v);
         }
-        if let Some(p) = protocol.and_then(|p| HeaderValue::from_str(&p).ok()) {
+        if let Some(p) = admitted
+            .protocol
+            .and_then(|p| HeaderValue::from_str(&p).ok())
+        {
             rh.insert("sec-websocket-protocol", p);
         }
-        for c in set_cookies {
+        for c in admitted.set_cookies {
             if let Ok(v) = HeaderValue::from_str(&c) {
                 rh.append(header::SET_COOKIE, v);
             }
@@ -325,4 +369,54 @@ impl WsApi {
         }
         r
     }
+}
+
+/// Phase 4 with a cookie session: the session, then its CSRF token, as a
+/// query parameter or a subprotocol entry (then chosen as the subprotocol).
+async fn authorize_session(
+    rt: &SessionRt,
+    csrf_query: &str,
+    ctx: &RequestContext,
+    info: &mut ConnInfo,
+    now_ms: i64,
+) -> Result<Admitted, GatewayError> {
+    let found = match rt.authorize(ctx, now_ms).await {
+        Ok(f) => f,
+        Err(e @ (GatewayError::ServiceUnavailable | GatewayError::Internal)) => return Err(e),
+        Err(_) => return Err(GatewayError::Forbidden),
+    };
+    let mut protocol = None;
+    let ok = match ctx.query(csrf_query) {
+        Some(v) => rt.csrf_matches(ctx, &found.claims, &v),
+        None => {
+            let offered = ctx.header("sec-websocket-protocol").unwrap_or_default();
+            protocol = offered
+                .split(',')
+                .map(str::trim)
+                .find(|p| rt.csrf_matches(ctx, &found.claims, p))
+                .map(str::to_string);
+            protocol.is_some()
+        }
+    };
+    if !ok {
+        return Err(GatewayError::Forbidden);
+    }
+    let claim = |k: &str| found.claims.get(k).and_then(Value::as_str);
+    let mut context = Map::new();
+    for k in ["sub", "username", "client_id", "scope"] {
+        if let Some(v) = claim(k) {
+            context.insert(k.into(), json!(v));
+        }
+    }
+    info.authorizer = Some(events::authorizer_output(
+        claim("username").or(claim("sub")),
+        &context,
+        0,
+    ));
+    Ok(Admitted {
+        protocol,
+        set_cookies: found.set_cookies,
+        origin_jti: claim("origin_jti").map(str::to_string),
+        token_exp_s: found.claims.get("exp").and_then(Value::as_i64),
+    })
 }

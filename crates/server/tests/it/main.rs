@@ -10,6 +10,7 @@ mod gateway;
 mod gateway_demo;
 mod harness;
 mod hosted;
+mod hosted_forms;
 mod oauth;
 mod sessions;
 mod upstream;
