@@ -338,6 +338,7 @@ impl Identity {
                     auth_time: Some(auth_time),
                     at_hash: true,
                     source: "TokenGeneration_HostedAuth",
+                    origin_jti: None,
                 };
                 let issued = self.issue(&pool, &client, user, grant, now_ms).await?;
                 if let Some(id) = issued.id_token {
@@ -383,9 +384,10 @@ impl Identity {
         now_ms: i64,
     ) -> Result<crate::oauth::TokenResponse, OAuthError> {
         let invalid = |d: &str| OAuthError::invalid_grant(d);
+        let origin_jti = uuid::Uuid::new_v4().to_string();
         let found = match self
             .store
-            .take_auth_code(&crypto::stored_hash(code), now_ms)
+            .take_auth_code(&crypto::stored_hash(code), now_ms, &origin_jti)
             .await?
         {
             Taken::Fresh(c) => c,
@@ -449,14 +451,12 @@ impl Identity {
             auth_time: Some(found.auth_time),
             at_hash: true,
             source: "TokenGeneration_HostedAuth",
+            origin_jti: Some(origin_jti),
         };
         let issued = self
             .issue(pool, client, &user, grant, now_ms)
             .await
             .map_err(|_| OAuthError::server_error())?;
-        self.store
-            .set_auth_code_origin(&found.code_hash, &issued.origin_jti)
-            .await?;
         Ok(crate::oauth::TokenResponse::issued(issued))
     }
 

@@ -61,6 +61,9 @@ pub struct Grant<'a> {
     pub at_hash: bool,
     /// The pre-token-generation trigger source (`TokenGeneration_HostedAuth`, ...).
     pub source: &'static str,
+    /// The sign-in's id when it was chosen before issuing (the code flow
+    /// records it on the code as it takes it); `None`: a new one.
+    pub origin_jti: Option<String>,
 }
 
 /// Attributes whose values are booleans or numbers in the ID token.
@@ -118,7 +121,10 @@ impl Identity {
         grant: Grant<'_>,
         now_ms: i64,
     ) -> Result<Issued> {
-        let origin_jti = uuid::Uuid::new_v4().to_string();
+        let origin_jti = grant
+            .origin_jti
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let auth_time = grant.auth_time.unwrap_or(now_ms / 1000);
         let refresh = grant.with_refresh.then(new_refresh_token);
         let life_ms = |v: cognate_config::Validity| (v.seconds() as i64).saturating_mul(1000);

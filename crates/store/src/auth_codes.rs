@@ -74,20 +74,24 @@ impl Store {
         .bind(c.auth_time)
         .bind(c.created_ms)
         .bind(c.expires_ms)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
 
-    /// Takes a code: of concurrent takers exactly one gets it fresh.
-    pub async fn take_auth_code(&self, hash: &str, now_ms: i64) -> Result<Taken> {
+    /// Takes a code: of concurrent takers exactly one gets it fresh, and
+    /// the code records `origin_jti`, the sign-in its taker will issue, in
+    /// the same write (so that a replay revokes what the code issued).
+    pub async fn take_auth_code(&self, hash: &str, now_ms: i64, origin_jti: &str) -> Result<Taken> {
         let q = format!(
-            "UPDATE auth_codes SET consumed_ms = $2 WHERE code_hash = $1 AND consumed_ms IS NULL RETURNING {COLUMNS}"
+            "UPDATE auth_codes SET consumed_ms = $2, origin_jti = $3 \
+             WHERE code_hash = $1 AND consumed_ms IS NULL RETURNING {COLUMNS}"
         );
         if let Some(r) = sqlx::query(&q)
             .bind(hash)
             .bind(now_ms)
-            .fetch_optional(&self.pool)
+            .bind(origin_jti)
+            .fetch_optional(&self.writer)
             .await?
         {
             return Ok(Taken::Fresh(code_from(&r)?));
@@ -105,21 +109,11 @@ impl Store {
         )
     }
 
-    /// Records the authentication an exchanged code produced.
-    pub async fn set_auth_code_origin(&self, hash: &str, origin_jti: &str) -> Result<()> {
-        sqlx::query("UPDATE auth_codes SET origin_jti = $2 WHERE code_hash = $1")
-            .bind(hash)
-            .bind(origin_jti)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     /// Deletes codes that expired before `before_ms`.
     pub async fn purge_auth_codes(&self, before_ms: i64) -> Result<u64> {
         let done = sqlx::query("DELETE FROM auth_codes WHERE expires_ms < $1")
             .bind(before_ms)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected())
     }

@@ -107,7 +107,7 @@ impl Store {
         .bind(pool_id)
         .bind(sub)
         .bind(purpose)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         Ok(match row {
             Some(r) => r.try_get("attempts")?,
@@ -120,7 +120,7 @@ impl Store {
             .bind(pool_id)
             .bind(sub)
             .bind(purpose)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -138,7 +138,7 @@ impl Store {
         .bind(s.created_ms)
         .bind(s.expires_ms)
         .bind(&s.payload)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -167,7 +167,7 @@ impl Store {
         )
         .bind(hash)
         .bind(now_ms)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         row.as_ref().map(session_from).transpose()
     }
@@ -192,7 +192,7 @@ impl Store {
         .bind(kind)
         .bind(now_ms)
         .bind(expires_ms)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -201,11 +201,11 @@ impl Store {
     pub async fn purge_expired(&self, now_ms: i64) -> Result<u64> {
         let a = sqlx::query("DELETE FROM auth_sessions WHERE expires_ms <= $1")
             .bind(now_ms)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         let b = sqlx::query("DELETE FROM codes WHERE expires_ms <= $1")
             .bind(now_ms)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(a.rows_affected() + b.rows_affected())
     }

@@ -98,7 +98,14 @@ pub enum Backend {
 /// The store: a connection pool and the backend it talks to.
 #[derive(Clone)]
 pub struct Store {
+    /// Reads (and, on PostgreSQL, everything).
     pool: AnyPool,
+    /// Writes. On SQLite one connection, so this process's writers queue
+    /// for it in order: SQLite has one writer at a time, and writers that
+    /// meet its lock otherwise wait in its busy handler, which sleeps in
+    /// steps of up to 100 ms (measured in docs/performance.md: the code
+    /// exchange's tail). On PostgreSQL the same pool as `pool`.
+    writer: AnyPool,
     backend: Backend,
     /// Counts revocations made through this process, so caches of verified
     /// tokens (the gateway's) can re-check at once instead of waiting for
@@ -153,25 +160,31 @@ impl Store {
                 format!("unsupported database URL scheme in '{}'", redact(url)).into(),
             )));
         };
-        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
-        let pool = match backend {
+        let options = || AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
+        let sqlite = |max: u32| {
+            options().max_connections(max).after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+        };
+        let (pool, writer) = match backend {
             Backend::Sqlite => {
-                options
-                    .max_connections(8)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-                            )
-                            .await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(url)
-                    .await?
+                let pool = sqlite(8).connect(url).await?;
+                // Another process on the same file still meets the busy
+                // handler (5 s); nodes that share a database use PostgreSQL.
+                let writer = sqlite(1).connect(url).await?;
+                (pool, writer)
             }
-            Backend::Postgres => options.max_connections(16).connect(url).await?,
+            Backend::Postgres => {
+                let pool = options().max_connections(16).connect(url).await?;
+                (pool.clone(), pool)
+            }
         };
         let migrator = match backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
@@ -183,6 +196,7 @@ impl Store {
             .map_err(|e| StoreError::Unavailable(e.into()))?;
         Ok(Store {
             pool,
+            writer,
             backend,
             revocations: Default::default(),
             keyring: None,
@@ -227,6 +241,7 @@ impl Store {
     /// Closes every connection; pending writes have finished when it returns.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
     /// Starts a transaction that writes: on SQLite it takes the write lock at
@@ -234,8 +249,8 @@ impl Store {
     /// waits for the lock instead of failing when it upgrades.
     pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
         })
     }
 }

@@ -156,7 +156,7 @@ impl Store {
         .bind(&pool.domain)
         .bind(pool.created_ms)
         .bind(pool.updated_ms)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| conflict(e, "pool"))?;
         Ok(())
@@ -214,7 +214,7 @@ impl Store {
         .bind(to_json(&pool.settings))
         .bind(&pool.domain)
         .bind(pool.updated_ms)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| conflict(e, "domain"))?;
         self.read_cache.forget();
@@ -228,7 +228,7 @@ impl Store {
     pub async fn delete_pool(&self, id: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM user_pools WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         self.read_cache.forget();
         Ok(done.rows_affected() > 0)
@@ -252,7 +252,7 @@ impl Store {
         .bind(to_json(&client.settings))
         .bind(client.created_ms)
         .bind(client.updated_ms)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| conflict(e, "client"))?;
         Ok(())
@@ -321,7 +321,7 @@ impl Store {
         )
         .bind(to_json(&client.settings))
         .bind(client.updated_ms)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         self.read_cache.forget();
         if done.rows_affected() == 0 {
@@ -334,7 +334,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM app_clients WHERE pool_id = $1 AND id = $2")
             .bind(pool_id)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         self.read_cache.forget();
         Ok(done.rows_affected() > 0)
@@ -348,7 +348,7 @@ impl Store {
         .bind(&rs.identifier)
         .bind(&rs.name)
         .bind(to_json(&rs.scopes))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| conflict(e, "resource server"))?;
         Ok(())
@@ -362,7 +362,7 @@ impl Store {
         .bind(&rs.identifier)
         .bind(&rs.name)
         .bind(to_json(&rs.scopes))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("resource server"));
@@ -409,7 +409,7 @@ impl Store {
             sqlx::query("DELETE FROM resource_servers WHERE pool_id = $1 AND identifier = $2")
                 .bind(pool_id)
                 .bind(identifier)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
         Ok(done.rows_affected() > 0)
     }

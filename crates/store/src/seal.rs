@@ -225,7 +225,7 @@ impl crate::Store {
                 .bind(ring.seal(&aad, &plain))
                 .bind(&id)
                 .bind(&stored)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
             resealed += done.rows_affected();
         }

@@ -186,7 +186,7 @@ impl Store {
         )
         .bind(origin_jti)
         .bind(now_ms)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         self.note_revocation();
         Ok(done.rows_affected() > 0)
@@ -200,7 +200,7 @@ impl Store {
         .bind(pool_id)
         .bind(sub)
         .bind(now_ms)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         self.note_revocation();
         Ok(done.rows_affected())
@@ -211,7 +211,7 @@ impl Store {
     pub async fn purge_origins(&self, before_ms: i64) -> Result<u64> {
         let done = sqlx::query("DELETE FROM token_origins WHERE expires_ms < $1")
             .bind(before_ms)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected())
     }

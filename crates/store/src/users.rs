@@ -378,7 +378,7 @@ impl Store {
         .bind(sub)
         .bind(now_ms - quiet_ms)
         .bind(now_ms)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         match row {
             Some(r) => Ok(r.try_get("failed_attempts")?),
@@ -394,7 +394,7 @@ impl Store {
         )
         .bind(pool_id)
         .bind(sub)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -409,7 +409,7 @@ impl Store {
         .bind(pool_id)
         .bind(sub)
         .bind(step)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() > 0)
     }

@@ -678,6 +678,7 @@ pub(crate) fn api_grant(source: &'static str) -> Grant<'static> {
         auth_time: None,
         at_hash: false,
         source,
+        origin_jti: None,
     }
 }
 

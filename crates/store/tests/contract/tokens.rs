@@ -374,7 +374,7 @@ pub(crate) async fn an_authorization_code_is_taken_once_and_a_replay_is_recognis
     for _ in 0..10 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.take_auth_code("ch", 20).await.unwrap()
+            s.take_auth_code("ch", 20, "o1").await.unwrap()
         }));
     }
     let mut fresh = 0;
@@ -389,12 +389,15 @@ pub(crate) async fn an_authorization_code_is_taken_once_and_a_replay_is_recognis
         }
     }
     assert_eq!(fresh, 1);
-    s.set_auth_code_origin("ch", "o1").await.unwrap();
-    match s.take_auth_code("ch", 30).await.unwrap() {
+    match s.take_auth_code("ch", 30, "o2").await.unwrap() {
+        // The taker's origin, never a replayer's.
         Taken::Replayed(c) => assert_eq!(c.origin_jti.as_deref(), Some("o1")),
         other => panic!("{other:?}"),
     }
-    assert_eq!(s.take_auth_code("nope", 30).await.unwrap(), Taken::Unknown);
+    assert_eq!(
+        s.take_auth_code("nope", 30, "o3").await.unwrap(),
+        Taken::Unknown
+    );
     assert_eq!(s.purge_auth_codes(2_000).await.unwrap(), 1);
 }
 
