@@ -260,6 +260,8 @@ work_stealing: true
 upstream_keepalive_pool_size: ${BENCH_PINGORA_POOL:-1024}
 pid_file: $WORK/pingora.pid
 upgrade_sock: $WORK/pingora-upgrade.sock
+grace_period_seconds: 0
+graceful_shutdown_timeout_seconds: 1
 EOF
   PINGORA_LISTEN="127.0.0.1:$PINGORA" PINGORA_UPSTREAM="127.0.0.1:$UPSTREAM" \
     bench/pingora-floor/target/release/pingora-floor -c "$WORK/pingora.yaml" > "$WORK/pingora.log" 2>&1 &
