@@ -248,7 +248,8 @@ if [ -n "${BENCH_PARTS:-}" ]; then  # where cognate's time goes
 fi
 if [ -n "${BENCH_PINGORA:-}" ]; then
   # The same floor on Pingora (bench/pingora-floor, outside the workspace):
-  # as many threads as cores, work stealing on, an upstream keep-alive pool
+  # as many threads as cores without work stealing (its best setting here,
+  # docs/performance.md), an upstream keep-alive pool
   # larger than the client connections. Connections to the upstream left
   # in TIME-WAIT after its run show whether it reuses them.
   PINGORA=$(free_port)
@@ -256,7 +257,7 @@ if [ -n "${BENCH_PINGORA:-}" ]; then
 ---
 version: 1
 threads: $(nproc)
-work_stealing: true
+work_stealing: false
 upstream_keepalive_pool_size: ${BENCH_PINGORA_POOL:-1024}
 pid_file: $WORK/pingora.pid
 upgrade_sock: $WORK/pingora-upgrade.sock
