@@ -118,12 +118,12 @@ impl Identity {
         pool: &Pool,
         client: &Client,
         user: &User,
-        grant: Grant<'_>,
+        mut grant: Grant<'_>,
         now_ms: i64,
     ) -> Result<Issued> {
         let origin_jti = grant
             .origin_jti
-            .clone()
+            .take()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let auth_time = grant.auth_time.unwrap_or(now_ms / 1000);
         let refresh = grant.with_refresh.then(new_refresh_token);

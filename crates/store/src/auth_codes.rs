@@ -100,7 +100,7 @@ impl Store {
         Ok(
             match sqlx::query(&q)
                 .bind(hash)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.reader)
                 .await?
             {
                 Some(r) => Taken::Replayed(code_from(&r)?),

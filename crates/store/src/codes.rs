@@ -82,7 +82,7 @@ impl Store {
         .bind(pool_id)
         .bind(sub)
         .bind(purpose)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await?;
         Ok(match row {
             None => None,
@@ -151,7 +151,7 @@ impl Store {
         )
         .bind(hash)
         .bind(now_ms)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await?;
         row.as_ref().map(session_from).transpose()
     }

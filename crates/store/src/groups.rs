@@ -75,7 +75,7 @@ impl Store {
         let row = sqlx::query(&q)
             .bind(pool_id)
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?;
         row.as_ref().map(group_from).transpose()
     }
@@ -93,7 +93,7 @@ impl Store {
             .bind(pool_id)
             .bind(after.unwrap_or(""))
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?;
         rows.iter().map(group_from).collect()
     }
@@ -144,7 +144,7 @@ impl Store {
         )
         .bind(pool_id)
         .bind(sub)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         rows.iter().map(group_from).collect()
     }
@@ -167,7 +167,7 @@ impl Store {
         .bind(group)
         .bind(after.unwrap_or(""))
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         for r in rows {
             let key: String = r.try_get("username_key")?;

@@ -76,7 +76,7 @@ impl Store {
              WHERE pool_id = $1 ORDER BY created_ms DESC, kid",
         )
         .bind(pool_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         rows.iter()
             .map(|r| {

@@ -95,16 +95,16 @@ pub enum Backend {
     Postgres,
 }
 
-/// The store: a connection pool and the backend it talks to.
+/// The store: its connection pools and the backend they talk to.
 #[derive(Clone)]
 pub struct Store {
-    /// Reads (and, on PostgreSQL, everything).
-    pool: AnyPool,
+    /// Reads. A statement that writes goes to `writer`, never here.
+    reader: AnyPool,
     /// Writes. On SQLite one connection, so this process's writers queue
     /// for it in order: SQLite has one writer at a time, and writers that
     /// meet its lock otherwise wait in its busy handler, which sleeps in
     /// steps of up to 100 ms (measured in docs/performance.md: the code
-    /// exchange's tail). On PostgreSQL the same pool as `pool`.
+    /// exchange's tail). On PostgreSQL the same pool as `reader`.
     writer: AnyPool,
     backend: Backend,
     /// Counts revocations made through this process, so caches of verified
@@ -173,13 +173,13 @@ impl Store {
                 })
             })
         };
-        let (pool, writer) = match backend {
+        let (reader, writer) = match backend {
             Backend::Sqlite => {
-                let pool = sqlite(8).connect(url).await?;
+                let reader = sqlite(8).connect(url).await?;
                 // Another process on the same file still meets the busy
                 // handler (5 s); nodes that share a database use PostgreSQL.
                 let writer = sqlite(1).connect(url).await?;
-                (pool, writer)
+                (reader, writer)
             }
             Backend::Postgres => {
                 let pool = options().max_connections(16).connect(url).await?;
@@ -191,11 +191,11 @@ impl Store {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator
-            .run(&pool)
+            .run(&writer)
             .await
             .map_err(|e| StoreError::Unavailable(e.into()))?;
         Ok(Store {
-            pool,
+            reader,
             writer,
             backend,
             revocations: Default::default(),
@@ -240,7 +240,7 @@ impl Store {
 
     /// Closes every connection; pending writes have finished when it returns.
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.reader.close().await;
         self.writer.close().await;
     }
 

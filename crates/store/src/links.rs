@@ -57,7 +57,7 @@ impl Store {
         .bind(pool_id)
         .bind(provider_name)
         .bind(subject)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await?;
         row.as_ref().map(link_from).transpose()
     }
@@ -70,7 +70,7 @@ impl Store {
         )
         .bind(pool_id)
         .bind(sub)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         rows.iter().map(link_from).collect()
     }

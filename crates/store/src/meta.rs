@@ -28,7 +28,7 @@ impl Store {
     pub async fn meta_get(&self, key: &str) -> Result<Option<String>> {
         let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
             .bind(key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?;
         match row {
             Some(r) => Ok(Some(self.open_meta(key, r.try_get("value")?)?)),
@@ -46,7 +46,7 @@ impl Store {
             .await?;
         let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
             .bind(key)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reader)
             .await?;
         self.open_meta(key, row.try_get("value")?)
     }

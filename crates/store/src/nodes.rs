@@ -36,7 +36,7 @@ impl Store {
         )
         .bind(api)
         .bind(since_ms)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         rows.iter()
             .map(|r| {

@@ -170,7 +170,10 @@ impl Store {
         }
         let since = cache.generation.load(Ordering::Acquire);
         let q = format!("SELECT {POOL_COLUMNS} FROM user_pools WHERE id = $1");
-        let row = sqlx::query(&q).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&q)
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
         let found = row.as_ref().map(pool_from).transpose()?;
         if let Some(p) = &found {
             cache.keep(&cache.pools, since, id, p.clone());
@@ -180,7 +183,10 @@ impl Store {
 
     pub async fn pool_by_config_key(&self, key: &str) -> Result<Option<Pool>> {
         let q = format!("SELECT {POOL_COLUMNS} FROM user_pools WHERE config_key = $1");
-        let row = sqlx::query(&q).bind(key).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&q)
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await?;
         row.as_ref().map(pool_from).transpose()
     }
 
@@ -188,7 +194,7 @@ impl Store {
         let q = format!("SELECT {POOL_COLUMNS} FROM user_pools WHERE domain = $1");
         let row = sqlx::query(&q)
             .bind(domain)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?;
         row.as_ref().map(pool_from).transpose()
     }
@@ -199,7 +205,7 @@ impl Store {
         let rows = sqlx::query(&q)
             .bind(after.unwrap_or(""))
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?;
         rows.iter().map(pool_from).collect()
     }
@@ -266,7 +272,10 @@ impl Store {
         }
         let since = cache.generation.load(Ordering::Acquire);
         let q = format!("SELECT {CLIENT_COLUMNS} FROM app_clients WHERE id = $1");
-        let row = sqlx::query(&q).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&q)
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
         let found = row.as_ref().map(|r| client_from(self, r)).transpose()?;
         if let Some(c) = &found {
             cache.keep(&cache.clients, since, id, c.clone());
@@ -281,7 +290,7 @@ impl Store {
         let row = sqlx::query(&q)
             .bind(pool_id)
             .bind(key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?;
         row.as_ref().map(|r| client_from(self, r)).transpose()
     }
@@ -299,7 +308,7 @@ impl Store {
             .bind(pool_id)
             .bind(after.unwrap_or(""))
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?;
         rows.iter().map(|r| client_from(self, r)).collect()
     }
@@ -381,7 +390,7 @@ impl Store {
         )
         .bind(pool_id)
         .bind(identifier)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await?;
         row.as_ref().map(resource_server_from).transpose()
     }
@@ -399,7 +408,7 @@ impl Store {
         .bind(pool_id)
         .bind(after.unwrap_or(""))
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         rows.iter().map(resource_server_from).collect()
     }

@@ -93,7 +93,7 @@ impl Store {
         let row = sqlx::query(&q)
             .bind(pool_id)
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?;
         row.as_ref().map(provider_from).transpose()
     }
@@ -112,7 +112,7 @@ impl Store {
             .bind(pool_id)
             .bind(after.unwrap_or(""))
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?;
         rows.iter().map(provider_from).collect()
     }
@@ -122,7 +122,10 @@ impl Store {
     pub async fn providers_of(&self, pool_id: &str) -> Result<Vec<IdentityProvider>> {
         let q =
             format!("SELECT {COLUMNS} FROM identity_providers WHERE pool_id = $1 ORDER BY name");
-        let rows = sqlx::query(&q).bind(pool_id).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&q)
+            .bind(pool_id)
+            .fetch_all(&self.reader)
+            .await?;
         rows.iter().map(provider_from).collect()
     }
 

@@ -159,7 +159,7 @@ impl crate::Store {
         use sqlx::Row;
         let mut places: Vec<(&str, &str, String, String, String)> = Vec::new();
         for r in sqlx::query("SELECT kid, private_key FROM signing_keys")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?
         {
             let kid: String = r.try_get("kid")?;
@@ -172,7 +172,7 @@ impl crate::Store {
             ));
         }
         for r in sqlx::query("SELECT id, secret FROM app_clients WHERE secret IS NOT NULL")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?
         {
             let id: String = r.try_get("id")?;
@@ -185,7 +185,7 @@ impl crate::Store {
             ));
         }
         for r in sqlx::query("SELECT key, value FROM meta")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?
         {
             let key: String = r.try_get("key")?;

@@ -95,7 +95,7 @@ impl Store {
         );
         let row = sqlx::query(&q)
             .bind(hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?;
         Ok(match row {
             None => None,
@@ -150,7 +150,7 @@ impl Store {
         let q = format!("SELECT {ORIGIN_COLUMNS} FROM token_origins o WHERE o.origin_jti = $1");
         let row = sqlx::query(&q)
             .bind(origin_jti)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?;
         row.as_ref().map(origin_from).transpose()
     }
@@ -172,7 +172,7 @@ impl Store {
             for jti in chunk {
                 query = query.bind(jti);
             }
-            for row in query.fetch_all(&self.pool).await? {
+            for row in query.fetch_all(&self.reader).await? {
                 live.insert(row.try_get::<String, _>("origin_jti")?);
             }
         }

@@ -299,7 +299,7 @@ impl Store {
         let row = sqlx::query(&q)
             .bind(pool_id)
             .bind(value)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?;
         row.as_ref().map(user_from).transpose()
     }
@@ -355,7 +355,7 @@ impl Store {
         if let Some(f) = filter {
             query = query.bind(f.value.clone());
         }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(&self.reader).await?;
         rows.iter().map(user_from).collect()
     }
 
@@ -418,7 +418,7 @@ impl Store {
     pub async fn count_users(&self, pool_id: &str) -> Result<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM users WHERE pool_id = $1")
             .bind(pool_id)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reader)
             .await?;
         Ok(row.try_get("n")?)
     }
