@@ -29,15 +29,18 @@ pub async fn run(
     shared: &Shared,
     session: Option<&crate::session::SessionRt>,
 ) -> Result<Response<Body>, GatewayError> {
+    // The futures of the integrations that wait on more than an upstream
+    // are boxed: each request's future is as large as its largest branch,
+    // and is moved whole onto the heap when the request starts.
     match kind {
         IntegrationKind::SessionCallback => {
             let s = session.ok_or(GatewayError::Internal)?;
-            s.callback(ctx, (shared.clock)()).await
+            Box::pin(s.callback(ctx, (shared.clock)())).await
         }
         IntegrationKind::SessionLogin => Ok(session.ok_or(GatewayError::Internal)?.login(ctx)),
         IntegrationKind::SessionLogout { redirect } => {
             let s = session.ok_or(GatewayError::Internal)?;
-            s.logout(ctx, redirect.as_deref(), (shared.clock)()).await
+            Box::pin(s.logout(ctx, redirect.as_deref(), (shared.clock)())).await
         }
         IntegrationKind::Response {
             status,
@@ -58,7 +61,17 @@ pub async fn run(
             target,
             payload_version,
             timeout_ms,
-        } => invoke_function(target, *payload_version, *timeout_ms, ctx, &body, shared).await,
+        } => {
+            Box::pin(invoke_function(
+                target,
+                *payload_version,
+                *timeout_ms,
+                ctx,
+                &body,
+                shared,
+            ))
+            .await
+        }
     }
 }
 
@@ -168,21 +181,26 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 }
 
 /// Removes hop-by-hop headers, including those the Connection header
-/// names.
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    if headers.contains_key(header::CONNECTION) {
-        let named: Vec<HeaderName> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-            .collect();
-        for n in named {
-            headers.remove(n);
+/// names, and the names in `also`: one pass over the names, then only the
+/// removals there are to make.
+fn strip_hop_by_hop(headers: &mut HeaderMap, also: &[HeaderName]) {
+    let mut gone: Vec<HeaderName> = Vec::new();
+    for name in headers.keys() {
+        if is_hop_by_hop(name) || also.contains(name) {
+            gone.push(name.clone());
         }
     }
-    for n in &HOP_BY_HOP {
+    if gone.contains(&header::CONNECTION) {
+        gone.extend(
+            headers
+                .get_all(header::CONNECTION)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok()),
+        );
+    }
+    for n in gone {
         headers.remove(n);
     }
 }
@@ -262,6 +280,12 @@ async fn proxy(
     let mut url = url::Url::parse(&upstream_url(h, ctx)).map_err(|_| GatewayError::Internal)?;
     let mut headers = forwarded_headers(ctx, shared);
     map_parameters(h, ctx, &mut url, &mut headers)?;
+    // The same headers again, for a request sent a second time.
+    let rebuild = || {
+        let mut headers = forwarded_headers(ctx, shared);
+        map_parameters(h, ctx, &mut url.clone(), &mut headers).ok()?;
+        Some(headers)
+    };
     let method = match h.method {
         Method::Any => ctx.method.as_str(),
         m => m.as_str(),
@@ -269,7 +293,7 @@ async fn proxy(
     let method =
         axum::http::Method::from_bytes(method.as_bytes()).map_err(|_| GatewayError::BadRequest)?;
     let timeout = Duration::from_millis(h.timeout_ms);
-    let sent = send(&url, method, headers, body, shared);
+    let sent = send(&url, method, headers, body, shared, rebuild);
     let (upstream, lease) = match tokio::time::timeout(timeout, sent).await {
         Err(_) => return Err(GatewayError::ServiceUnavailable),
         Ok(Err(e)) => {
@@ -284,19 +308,17 @@ async fn proxy(
 /// The client's headers as the upstream gets them: hop-by-hop and the
 /// client's own forwarding headers removed, the gateway's added.
 fn forwarded_headers(ctx: &RequestContext, shared: &Shared) -> HeaderMap {
+    const CLIENTS_OWN: [HeaderName; 7] = [
+        header::HOST,
+        header::FORWARDED,
+        header::VIA,
+        HeaderName::from_static("x-forwarded-for"),
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderName::from_static("x-forwarded-port"),
+        HeaderName::from_static("x-forwarded-host"),
+    ];
     let mut headers = ctx.headers.clone();
-    strip_hop_by_hop(&mut headers);
-    for n in [
-        "host",
-        "forwarded",
-        "via",
-        "x-forwarded-for",
-        "x-forwarded-proto",
-        "x-forwarded-port",
-        "x-forwarded-host",
-    ] {
-        headers.remove(n);
-    }
+    strip_hop_by_hop(&mut headers, &CLIENTS_OWN);
     let forwarded = [
         ("x-forwarded-for", ctx.source_ip.clone()),
         (
@@ -365,6 +387,7 @@ async fn send(
     mut headers: HeaderMap,
     body: Bytes,
     shared: &Shared,
+    rebuild: impl Fn() -> Option<HeaderMap>,
 ) -> Result<(hyper::Response<hyper::body::Incoming>, Option<Lease>), String> {
     if url.scheme() != "http" {
         let mut request = Request::builder()
@@ -390,18 +413,21 @@ async fn send(
         Some(p) => format!("{host}:{p}"),
         None => host.to_string(),
     };
-    headers.insert(
-        header::HOST,
-        HeaderValue::from_str(&host_header).map_err(|e| e.to_string())?,
-    );
+    let host_header = HeaderValue::from_str(&host_header).map_err(|e| e.to_string())?;
+    headers.insert(header::HOST, host_header.clone());
     let mut target = url.path().to_string();
     if let Some(q) = url.query() {
         target.push('?');
         target.push_str(q);
     }
+    let rebuild = || {
+        let mut headers = rebuild()?;
+        headers.insert(header::HOST, host_header.clone());
+        Some(headers)
+    };
     shared
         .upstreams
-        .send(&addr, &method, &target, &headers, body)
+        .send(&addr, &method, &target, headers, body, rebuild)
         .await
         .map(|(r, lease)| (r, Some(lease)))
         .map_err(|e| format!("{e:?}"))
@@ -419,7 +445,7 @@ async fn read_answer(
     url: &url::Url,
 ) -> Result<Response<Body>, GatewayError> {
     let (mut parts, body) = upstream.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
+    strip_hop_by_hop(&mut parts.headers, &[]);
     let small = parts
         .headers
         .get(header::CONTENT_LENGTH)

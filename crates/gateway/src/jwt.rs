@@ -133,10 +133,29 @@ impl Verifier {
                 )
             })
         };
-        let claims = match cached {
-            Some((_, true, _)) => return Err(Denial::Unauthorized("the token has been revoked")),
-            Some((claims, false, true)) => return Ok(claims),
-            Some((claims, false, false)) => claims,
+        match cached {
+            Some((_, true, _)) => Err(Denial::Unauthorized("the token has been revoked")),
+            Some((claims, false, true)) => Ok(claims),
+            // Boxed: the checks that wait are rare, and their future is
+            // large; every request's future would carry it otherwise.
+            Some((claims, false, false)) => {
+                Box::pin(self.check(token, Some(claims), epoch, now_ms)).await
+            }
+            None => Box::pin(self.check(token, None, epoch, now_ms)).await,
+        }
+    }
+
+    /// Verifies a token not cached (`claims` `None`) or re-reads the
+    /// revocation of one cached, and caches the result.
+    async fn check(
+        &self,
+        token: &str,
+        claims: Option<Arc<Map<String, Value>>>,
+        epoch: u64,
+        now_ms: i64,
+    ) -> Result<Arc<Map<String, Value>>, Denial> {
+        let claims = match claims {
+            Some(c) => c,
             None => Arc::new(self.verify_signature(token, now_ms).await?),
         };
         // The token's check is as old as its origin's (read now, or by

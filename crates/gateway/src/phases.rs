@@ -235,11 +235,16 @@ impl Api {
                 let (claims, scopes) = j.authorize(ctx, &route.scopes, now_ms).await?;
                 Ok(AuthorizerOutput::Jwt { claims, scopes })
             }
-            RouteAuth::Session => self.authorize_session(ctx, now_ms).await,
-            RouteAuth::Request(a) => a
-                .authorize(ctx, &self.shared.invoker, &self.shared.region, now_ms)
-                .await
-                .map_err(|r| r.into_error(&self.name, request_id)),
+            // Boxed: their futures are large (see integration::run).
+            RouteAuth::Session => Box::pin(self.authorize_session(ctx, now_ms)).await,
+            RouteAuth::Request(a) => Box::pin(a.authorize(
+                ctx,
+                &self.shared.invoker,
+                &self.shared.region,
+                now_ms,
+            ))
+            .await
+            .map_err(|r| r.into_error(&self.name, request_id)),
         }
     }
 

@@ -73,30 +73,33 @@ impl Upstreams {
     ///
     /// A request that a reused connection could not deliver (the upstream
     /// closed it while idle) is sent again on a new connection when it was
-    /// never written, or when its method is idempotent; others fail.
+    /// never written, or when its method is idempotent (its headers made
+    /// again by `rebuild`: the first ones went with the request); others
+    /// fail.
     pub async fn send(
         &self,
         addr: &str,
         method: &axum::http::Method,
         target: &str,
-        headers: &axum::http::HeaderMap,
+        headers: axum::http::HeaderMap,
         body: axum::body::Bytes,
+        rebuild: impl Fn() -> Option<axum::http::HeaderMap>,
     ) -> Result<(hyper::Response<Incoming>, Lease), UpstreamError> {
         let pool = self.pool(addr);
-        let build = || {
+        let build = |headers: axum::http::HeaderMap| {
             let mut r = axum::http::Request::builder()
                 .method(method.clone())
                 .uri(target)
                 .body(Body::from(body.clone()))
                 .map_err(|e| UpstreamError::Send(e.to_string()))?;
-            *r.headers_mut() = headers.clone();
+            *r.headers_mut() = headers;
             Ok::<_, UpstreamError>(r)
         };
         let idempotent = matches!(
             method.as_str(),
             "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE"
         );
-        let mut request = build()?;
+        let mut request = build(headers)?;
         loop {
             let (mut sender, reused) = match self.idle(&pool).await {
                 Some(s) => (s, true),
@@ -104,11 +107,15 @@ impl Upstreams {
             };
             match sender.try_send_request(request).await {
                 Ok(response) => return Ok((response, Lease { pool, sender })),
-                Err(mut e) => match e.take_message() {
-                    Some(unsent) if reused => request = unsent,
-                    None if reused && idempotent => request = build()?,
-                    _ => return Err(UpstreamError::Send(crate::client::error_chain(e.error()))),
-                },
+                Err(mut e) => {
+                    let unsent = e.take_message();
+                    let failed = || UpstreamError::Send(crate::client::error_chain(e.error()));
+                    request = match unsent {
+                        Some(unsent) if reused => unsent,
+                        None if reused && idempotent => build(rebuild().ok_or_else(failed)?)?,
+                        _ => return Err(failed()),
+                    };
+                }
             }
         }
     }
