@@ -65,6 +65,17 @@ impl RequestContext {
         p
     }
 
+    /// [`RequestContext::header`], borrowed when the header is not
+    /// repeated (the common case: nothing to join).
+    pub fn header_ref(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        let mut values = self.headers.get_all(name).iter();
+        let first = values.next()?;
+        if values.next().is_none() {
+            return first.to_str().ok().map(std::borrow::Cow::Borrowed);
+        }
+        self.header(name).map(std::borrow::Cow::Owned)
+    }
+
     /// A header's value, repeated headers joined with `,` as API Gateway
     /// does.
     pub fn header(&self, name: &str) -> Option<String> {

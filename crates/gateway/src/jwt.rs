@@ -11,6 +11,7 @@
 //! revocation in this process and every few seconds otherwise (which
 //! catches revocations made by other nodes sharing the database).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -76,7 +77,10 @@ struct Cached {
 pub struct Verifier {
     pub issuer: String,
     keys: Keys,
-    cache: Mutex<HashMap<Box<str>, Cached>>,
+    /// By the whole token. Only verified tokens are entered, so the keys
+    /// are not the client's to choose: a fast seeded hash will do (std's
+    /// SipHash over a kilobyte of token was a visible part of a request).
+    cache: Mutex<HashMap<Box<str>, Cached, foldhash::fast::RandomState>>,
     /// Revocation checks by sign-in (`origin_jti`): every token of one
     /// sign-in (each refresh makes another) shares one check, re-read
     /// under the same rule as a cached token's (`RECHECK_MS`, or at once
@@ -103,7 +107,7 @@ impl Verifier {
         Verifier {
             issuer,
             keys,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(HashMap::default()),
             origins: Mutex::new(HashMap::new()),
         }
     }
@@ -118,6 +122,33 @@ impl Verifier {
     /// The token's claims if its signature is good (cached), and it is
     /// not revoked. Claim checks are the caller's.
     pub async fn claims(
+        &self,
+        token: &str,
+        now_ms: i64,
+    ) -> Result<Arc<Map<String, Value>>, Denial> {
+        match self.cached(token, now_ms) {
+            Some(found) => found,
+            None => self.claims_checked(token, now_ms).await,
+        }
+    }
+
+    /// The answer of [`Verifier::claims`] when the cache alone gives it (a
+    /// token verified, its revocation checked recently).
+    pub fn cached(
+        &self,
+        token: &str,
+        now_ms: i64,
+    ) -> Option<Result<Arc<Map<String, Value>>, Denial>> {
+        let epoch = self.epoch();
+        let cache = self.cache.lock().expect("token cache lock");
+        let c = cache.get(token)?;
+        if c.revoked {
+            return Some(Err(Denial::Unauthorized("the token has been revoked")));
+        }
+        (c.epoch == epoch && now_ms - c.checked_ms < RECHECK_MS).then(|| Ok(c.claims.clone()))
+    }
+
+    async fn claims_checked(
         &self,
         token: &str,
         now_ms: i64,
@@ -269,6 +300,11 @@ impl Verifier {
 /// Takes the token out of an identity-source value: the bare token, or
 /// `Bearer <token>` (scheme case-insensitive, one or more spaces).
 pub fn token_from(value: &str) -> Option<&str> {
+    candidate(value).filter(|t| is_compact(t))
+}
+
+/// The value without its `Bearer` scheme: the token, if it is one.
+fn candidate(value: &str) -> Option<&str> {
     let v = value.trim_matches(' ');
     let token = match v.split_once(' ') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
@@ -278,13 +314,15 @@ pub fn token_from(value: &str) -> Option<&str> {
         None if v.eq_ignore_ascii_case("bearer") => return None,
         None => v,
     };
-    // A compact JWT is base64url and dots only: anything else (spaces,
-    // commas of joined headers) makes it no token.
-    (!token.is_empty()
-        && token.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'=' | b'+' | b'/')
-        }))
-    .then_some(token)
+    (!token.is_empty()).then_some(token)
+}
+
+/// A compact JWT is base64url and dots only: anything else (spaces,
+/// commas of joined headers) makes it no token.
+fn is_compact(token: &str) -> bool {
+    token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'=' | b'+' | b'/'))
 }
 
 impl JwtAuthorizer {
@@ -297,15 +335,20 @@ impl JwtAuthorizer {
         now_ms: i64,
     ) -> Result<(Arc<Map<String, Value>>, Option<Vec<String>>), Denial> {
         let value = match &self.source {
-            IdentitySource::Header(h) => ctx.header(h),
-            IdentitySource::QueryString(q) => ctx.query(q),
-            IdentitySource::Cookie(c) => ctx.cookie(c),
+            IdentitySource::Header(h) => ctx.header_ref(h),
+            IdentitySource::QueryString(q) => ctx.query(q).map(Cow::Owned),
+            IdentitySource::Cookie(c) => ctx.cookie(c).map(Cow::Owned),
             _ => None,
         };
-        let Some(token) = value.as_deref().and_then(token_from) else {
-            return Err(Denial::Unauthorized("the token is missing or malformed"));
+        let malformed = || Denial::Unauthorized("the token is missing or malformed");
+        let token = value.as_deref().and_then(candidate).ok_or_else(malformed)?;
+        // Only well-formed tokens are cached: one found there needs no
+        // second look at its characters.
+        let claims = match self.verifier.cached(token, now_ms) {
+            Some(found) => found?,
+            None if !is_compact(token) => return Err(malformed()),
+            None => self.verifier.claims(token, now_ms).await?,
         };
-        let claims = self.verifier.claims(token, now_ms).await?;
         check_claims(
             &claims,
             &self.verifier.issuer,
