@@ -17,6 +17,7 @@ mod hosted;
 pub mod in_process;
 mod limits;
 mod listener;
+pub mod logs;
 mod oauth;
 mod responses;
 pub mod serve;

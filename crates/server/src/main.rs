@@ -255,14 +255,10 @@ enum UsersCommand {
 }
 
 fn main() -> ExitCode {
-    // Log lines (the access log among them) go to a channel and are written
-    // to stderr by a thread of their own, so a request never waits on a
-    // write(2). Not lossy: past 128k queued lines a request waits rather
-    // than a line being dropped. The guard flushes what is queued at exit.
-    let (writer, _flush_at_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("cognate-log")
-        .finish(std::io::stderr());
+    // Log lines (the access log among them) are written to stderr in
+    // batches by a thread of their own, so a request never waits on a
+    // write(2) (logs.rs). The guard writes what is held at exit.
+    let (writer, _flush_at_exit) = cognate::logs::batched(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("COGNATE_LOG")

@@ -1,0 +1,204 @@
+//! Where log lines go: stderr, in batches written by a thread of their own.
+//!
+//! The access log writes a line per request. Handing each line to a
+//! writer thread through a channel (tracing-appender's non-blocking
+//! writer) woke that thread and made one write(2) per line: together with
+//! the formatting, about a fifth of a proxied request's CPU in the gateway
+//! benchmark (docs/performance.md). Here a line is appended to a shared
+//! buffer under a lock, and the writer thread wakes on its own every
+//! [`FLUSH_EVERY`] (or when the buffer passes [`FLUSH_AT`]) and writes
+//! what has gathered in one call. No crate found does this batching for
+//! tracing's writers, so it is written here.
+//!
+//! Not lossy: past [`MAX_HELD`] bytes a request waits for the writer
+//! rather than a line being dropped. The [`Flush`] guard writes what is
+//! held when the process ends.
+
+use std::io::Write;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// How long a line may wait before it is written.
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// A buffer this full is written at once.
+const FLUSH_AT: usize = 64 * 1024;
+/// A buffer this full makes writers wait.
+const MAX_HELD: usize = 8 * 1024 * 1024;
+
+#[derive(Default)]
+struct Held {
+    buf: Vec<u8>,
+    ended: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    held: Mutex<Held>,
+    /// Wakes the writer thread (a full buffer, the end).
+    full: Condvar,
+    /// Wakes lines waiting for room.
+    drained: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Held> {
+        // A panic while holding the lock leaves whole lines behind it.
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The writer tracing's fmt layer is given.
+#[derive(Clone)]
+pub struct Batched(Arc<Shared>);
+
+/// Writes what is held when dropped (at the end of `main`).
+pub struct Flush {
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Starts the writer thread for `out`.
+pub fn batched(out: impl Write + Send + 'static) -> (Batched, Flush) {
+    let shared = Arc::new(Shared::default());
+    let s = shared.clone();
+    let thread = std::thread::Builder::new()
+        .name("cognate-log".into())
+        .spawn(move || write_loop(&s, out))
+        .expect("the log writer thread starts");
+    (
+        Batched(shared.clone()),
+        Flush {
+            shared,
+            thread: Some(thread),
+        },
+    )
+}
+
+fn write_loop(shared: &Shared, mut out: impl Write) {
+    let mut spare = Vec::new();
+    loop {
+        let mut held = shared.lock();
+        if held.buf.len() < FLUSH_AT && !held.ended {
+            held = shared
+                .full
+                .wait_timeout(held, FLUSH_EVERY)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        std::mem::swap(&mut held.buf, &mut spare);
+        let ended = held.ended;
+        drop(held);
+        shared.drained.notify_all();
+        if !spare.is_empty() {
+            // Nowhere to report a failed write of the log itself.
+            let _ = out.write_all(&spare);
+            let _ = out.flush();
+            spare.clear();
+        }
+        if ended {
+            return;
+        }
+    }
+}
+
+impl Write for &Batched {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        let shared = &self.0;
+        let mut held = shared.lock();
+        while held.buf.len() >= MAX_HELD && !held.ended {
+            shared.full.notify_one();
+            held = shared
+                .drained
+                .wait(held)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+        held.buf.extend_from_slice(line);
+        if held.buf.len() >= FLUSH_AT {
+            shared.full.notify_one();
+        }
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Batched {
+    type Writer = &'a Batched;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self
+    }
+}
+
+impl Drop for Flush {
+    fn drop(&mut self) {
+        self.shared.lock().ended = true;
+        self.shared.full.notify_one();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink the test can read after the writer is done.
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn every_line_is_written_whole_and_in_order_by_the_end() {
+        let sink = Sink::default();
+        let (w, flush) = batched(sink.clone());
+        let writers: Vec<_> = (0..4)
+            .map(|t| {
+                let w = w.clone();
+                std::thread::spawn(move || {
+                    for i in 0..20_000 {
+                        (&w).write_all(format!("t{t} line {i}\n").as_bytes()).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in writers {
+            t.join().unwrap();
+        }
+        drop(flush);
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        for t in 0..4 {
+            let mine: Vec<usize> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix(&format!("t{t} line ")))
+                .map(|n| n.parse().unwrap())
+                .collect();
+            assert_eq!(mine, (0..20_000).collect::<Vec<_>>(), "thread {t}");
+        }
+        assert_eq!(text.lines().count(), 80_000);
+    }
+
+    #[test]
+    fn a_line_is_written_without_waiting_for_the_end() {
+        let sink = Sink::default();
+        let (w, _flush) = batched(sink.clone());
+        (&w).write_all(b"one line\n").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while sink.0.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(&*sink.0.lock().unwrap(), b"one line\n");
+    }
+}
