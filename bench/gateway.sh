@@ -3,7 +3,9 @@
 # by side in one run with nginx as a plain reverse proxy (no auth) and
 # Envoy with its jwt_authn filter, all in front of the same upstream (a
 # separate nginx process with one worker answering a fixed 200). wrk on
-# loopback, 2 threads, 64 connections. Access logs are off everywhere.
+# loopback, 2 threads, 64 connections. nginx and Envoy log no requests;
+# cognate runs with its default log filter, its JSON access log on (to a
+# file), as users run it (BENCH_COGNATE_ENV=COGNATE_LOG=warn turns it off).
 # Then the scaling rows: nginx and cognate with a JWT at 1, 64 and 1,024
 # connections, and cognate with 10,000 distinct valid tokens in rotation
 # (its verified-token cache under churn); BENCH_SCALE=0 leaves them out.
@@ -123,7 +125,7 @@ route = "GET /fixed"
 authorizer = "jwt"
 integration = "fixed"
 EOF
-COGNATE_LOG=warn env ${BENCH_COGNATE_ENV:-} target/release/cognate serve --config "$WORK/cognate.toml" --data-dir "$WORK/cognate" \
+env ${BENCH_COGNATE_ENV:-} target/release/cognate serve --config "$WORK/cognate.toml" --data-dir "$WORK/cognate" \
   --listen 127.0.0.1:0 --outputs-file "$WORK/outputs.json" > "$WORK/cognate.log" 2>&1 &
 COGNATE_PID=$!
 PIDS+=($COGNATE_PID)
