@@ -225,8 +225,13 @@ run() {  # name url header pids-whose-CPU-to-count [connections [wrk script]]
   # CPU time of the proxy's own processes per request, in microseconds.
   local cpu=$(( (t1 - t0) * 1000000 / HZ / (total > 0 ? total : 1) ))
   printf '{"target":"%s","requests_per_s":%s,"p50":"%s","p99":"%s","requests":%s,"non_2xx":%s,"proxy_cpu_us_per_request":%s}\n' \
-    "$1" "$rps" "$p50" "$p99" "$total" "${non2xx:-0}" "$cpu"
+    "$1" "$rps" "$p50" "$p99" "$total" "${non2xx:-0}" "$cpu" | tee -a "$WORK/results.jsonl"
 }
+# The main table's rows run BENCH_ROUNDS times (default 1), interleaved
+# (nginx, Envoy, cognate, ... then again), and each row's medians are
+# printed at the end: on a shared 2-core machine one 10 s run of a target
+# can be 10-30% off the next (docs/performance.md).
+for round in $(seq "${BENCH_ROUNDS:-1}"); do
 NGINX_PIDS=$(pgrep -f "$WORK/nginx/nginx.conf" | tr '\n' ' ')
 NGINX_PIDS="$NGINX_PIDS $(for p in $NGINX_PIDS; do pgrep -P "$p"; done | tr '\n' ' ')"
 run nginx-plain-proxy "http://127.0.0.1:$NGINX/hello" "x-bench: 1" "$NGINX_PIDS"
@@ -245,13 +250,15 @@ if [ -n "${BENCH_PARTS:-}" ]; then  # where cognate's time goes
   # The floor of cognate's HTTP stack (hyper + tokio + mimalloc, nothing
   # else): a bare proxy with one upstream connection per client
   # connection, and a bare server answering itself.
-  FLOOR=$(free_port)
-  target/release/examples/proxy_floor "127.0.0.1:$FLOOR" "127.0.0.1:$UPSTREAM" &
-  FLOOR_PID=$!; PIDS+=($FLOOR_PID); sleep 0.3
+  if [ -z "${FLOOR_PID:-}" ]; then  # started in the first round
+    FLOOR=$(free_port)
+    target/release/examples/proxy_floor "127.0.0.1:$FLOOR" "127.0.0.1:$UPSTREAM" &
+    FLOOR_PID=$!; PIDS+=($FLOOR_PID)
+    HELLO=$(free_port)
+    target/release/examples/proxy_floor "127.0.0.1:$HELLO" hello &
+    HELLO_PID=$!; PIDS+=($HELLO_PID); sleep 0.3
+  fi
   run hyper-bare-proxy-floor "http://127.0.0.1:$FLOOR/hello" "x-bench: 1" "$FLOOR_PID"
-  HELLO=$(free_port)
-  target/release/examples/proxy_floor "127.0.0.1:$HELLO" hello &
-  HELLO_PID=$!; PIDS+=($HELLO_PID); sleep 0.3
   run hyper-bare-server-floor "http://127.0.0.1:$HELLO/hello" "x-bench: 1" "$HELLO_PID"
 fi
 if [ -n "${BENCH_PINGORA:-}" ]; then
@@ -260,6 +267,7 @@ if [ -n "${BENCH_PINGORA:-}" ]; then
   # docs/performance.md), an upstream keep-alive pool
   # larger than the client connections. Connections to the upstream left
   # in TIME-WAIT after its run show whether it reuses them.
+  if [ -z "${PINGORA_PID:-}" ]; then  # started in the first round
   PINGORA=$(free_port)
   cat > "$WORK/pingora.yaml" <<EOF
 ---
@@ -276,8 +284,33 @@ EOF
     bench/pingora-floor/target/release/pingora-floor -c "$WORK/pingora.yaml" > "$WORK/pingora.log" 2>&1 &
   PINGORA_PID=$!; PIDS+=($PINGORA_PID)
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PINGORA/" && break; sleep 0.1; done
+  fi
   run pingora-bare-proxy-floor "http://127.0.0.1:$PINGORA/hello" "x-bench: 1" "$PINGORA_PID"
   echo "pingora: upstream connections in TIME-WAIT after its run: $(ss -Htan state time-wait "( dport = :$UPSTREAM )" | wc -l)" >&2
+fi
+done
+if [ "${BENCH_ROUNDS:-1}" -gt 1 ]; then
+  python3 - "$WORK/results.jsonl" >&2 <<'PY'
+import json, statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    rows.setdefault(r["target"], []).append(r)
+def ms(v):  # wrk's latencies: 429.00us, 2.50ms, 1.02s
+    for unit, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if v.endswith(unit):
+            return float(v[:-len(unit)]) * factor
+print("medians of", len(next(iter(rows.values()))), "rounds:")
+for target, runs in rows.items():
+    med = lambda k: statistics.median(k(r) for r in runs)
+    print(json.dumps({"target": target, "rounds": len(runs),
+                      "requests_per_s": round(med(lambda r: r["requests_per_s"])),
+                      "p50_ms": round(med(lambda r: ms(r["p50"])), 2),
+                      "p99_ms": round(med(lambda r: ms(r["p99"])), 2),
+                      "non_2xx": sum(r["non_2xx"] for r in runs),
+                      "proxy_cpu_us_per_request": med(lambda r: r["proxy_cpu_us_per_request"]),
+                      "all_requests_per_s": [round(r["requests_per_s"]) for r in runs]}))
+PY
 fi
 
 # --- scaling: the cost of growth, not one point --------------------------

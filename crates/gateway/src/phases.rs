@@ -236,7 +236,7 @@ impl Api {
                 Ok(AuthorizerOutput::Jwt { claims, scopes })
             }
             // Boxed: their futures are large (see integration::run).
-            RouteAuth::Session => Box::pin(self.authorize_session(ctx, now_ms)).await,
+            RouteAuth::Session => self.authorize_session(ctx, now_ms).await,
             RouteAuth::Request(a) => Box::pin(a.authorize(
                 ctx,
                 &self.shared.invoker,
@@ -256,7 +256,12 @@ impl Api {
         now_ms: i64,
     ) -> Result<AuthorizerOutput, GatewayError> {
         let s = self.session.as_ref().ok_or(GatewayError::Internal)?;
-        match s.authorize(ctx, now_ms).await {
+        let found = match s.authorize_cached(ctx, now_ms) {
+            Some(found) => found,
+            // Boxed: its future is large (see integration::run).
+            None => Box::pin(s.authorize(ctx, now_ms)).await,
+        };
+        match found {
             Ok(found) => {
                 ctx.response_cookies = found.set_cookies;
                 Ok(AuthorizerOutput::Jwt {
