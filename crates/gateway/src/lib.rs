@@ -561,7 +561,9 @@ impl Api {
                 request_time_epoch: now_ms,
                 response_latency: latency_ms,
                 authorizer_principal: ctx.as_ref().and_then(|c| match &c.authorizer {
-                    AuthorizerOutput::Jwt { claims, .. } => claims.get("sub").and_then(|s| s.as_str()),
+                    AuthorizerOutput::Jwt { claims, .. } => {
+                        claims.get("sub").and_then(|s| s.as_str())
+                    }
                     AuthorizerOutput::Lambda { principal_id, .. } => principal_id.as_deref(),
                     AuthorizerOutput::None => None,
                 }),

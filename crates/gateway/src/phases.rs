@@ -235,16 +235,13 @@ impl Api {
                 let (claims, scopes) = j.authorize(ctx, &route.scopes, now_ms).await?;
                 Ok(AuthorizerOutput::Jwt { claims, scopes })
             }
-            // Boxed: their futures are large (see integration::run).
             RouteAuth::Session => self.authorize_session(ctx, now_ms).await,
-            RouteAuth::Request(a) => Box::pin(a.authorize(
-                ctx,
-                &self.shared.invoker,
-                &self.shared.region,
-                now_ms,
-            ))
-            .await
-            .map_err(|r| r.into_error(&self.name, request_id)),
+            // Boxed: its future is large (see integration::run).
+            RouteAuth::Request(a) => {
+                Box::pin(a.authorize(ctx, &self.shared.invoker, &self.shared.region, now_ms))
+                    .await
+                    .map_err(|r| r.into_error(&self.name, request_id))
+            }
         }
     }
 

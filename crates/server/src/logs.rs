@@ -107,10 +107,7 @@ impl Write for &Batched {
         let mut held = shared.lock();
         while held.buf.len() >= MAX_HELD && !held.ended {
             shared.full.notify_one();
-            held = shared
-                .drained
-                .wait(held)
-                .unwrap_or_else(|p| p.into_inner());
+            held = shared.drained.wait(held).unwrap_or_else(|p| p.into_inner());
         }
         held.buf.extend_from_slice(line);
         if held.buf.len() >= FLUSH_AT {
@@ -169,7 +166,8 @@ mod tests {
                 let w = w.clone();
                 std::thread::spawn(move || {
                     for i in 0..20_000 {
-                        (&w).write_all(format!("t{t} line {i}\n").as_bytes()).unwrap();
+                        (&w).write_all(format!("t{t} line {i}\n").as_bytes())
+                            .unwrap();
                     }
                 })
             })
