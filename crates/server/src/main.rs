@@ -259,14 +259,27 @@ fn main() -> ExitCode {
     // batches by a thread of their own, so a request never waits on a
     // write(2) (logs.rs). The guard writes what is held at exit.
     let (writer, _flush_at_exit) = cognate::logs::batched(std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("COGNATE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
-        )
-        .with_writer(writer)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        use tracing_subscriber::Layer as _;
+        // The access log's lines are written by their own layer (logs.rs);
+        // COGNATE_LOG filters both.
+        let others = tracing_subscriber::filter::filter_fn(|m| !cognate::logs::is_access_line(m));
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::EnvFilter::try_from_env("COGNATE_LOG")
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+            )
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(writer.clone())
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                    .with_filter(others),
+            )
+            .with(cognate::logs::AccessLines(writer))
+            .init();
+    }
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
