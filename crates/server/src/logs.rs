@@ -148,11 +148,7 @@ pub fn is_access_line(m: &tracing::Metadata<'_>) -> bool {
 pub struct AccessLines(pub Batched);
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for AccessLines {
-    fn on_event(
-        &self,
-        event: &tracing::Event<'_>,
-        _: tracing_subscriber::layer::Context<'_, S>,
-    ) {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
         if !is_access_line(event.metadata()) {
             return;
         }
