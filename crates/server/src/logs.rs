@@ -237,6 +237,32 @@ mod tests {
     }
 
     #[test]
+    fn access_lines_are_written_as_given_and_other_events_are_not() {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let sink = Sink::default();
+        let (w, flush) = batched(sink.clone());
+        let subscriber = tracing_subscriber::registry().with(AccessLines(w));
+        tracing::subscriber::with_default(subscriber, || {
+            let line = r#"{"requestId":"a\"b","status":200}"#;
+            tracing::info!(target: "cognate::access", "{line}");
+            // WebSocket access lines (fields) and other targets are the
+            // fmt layer's.
+            tracing::info!(target: "cognate::access", connectionId = "c1", routeKey = "$connect");
+            tracing::info!(target: "cognate::serve", "{line}");
+        });
+        drop(flush);
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        let (time, rest) = lines[0].split_once("  ").unwrap();
+        assert!(time.ends_with('Z') && time.contains('T'), "{time}");
+        assert_eq!(
+            rest,
+            r#"INFO cognate::access: {"requestId":"a\"b","status":200}"#
+        );
+    }
+
+    #[test]
     fn a_line_is_written_without_waiting_for_the_end() {
         let sink = Sink::default();
         let (w, _flush) = batched(sink.clone());
