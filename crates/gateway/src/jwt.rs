@@ -88,6 +88,17 @@ pub struct Verifier {
     origins: Mutex<HashMap<Box<str>, OriginCheck>>,
 }
 
+/// What the verified-token cache knows of a token ([`Verifier::known`]).
+pub enum Known {
+    /// The answer: verified and checked recently, or revoked.
+    Answer(Result<Arc<Map<String, Value>>, Denial>),
+    /// Verified, its revocation to be read again (with the process's
+    /// revocation count at the lookup).
+    Stale(Arc<Map<String, Value>>, u64),
+    /// Not cached: to be verified.
+    Unknown(u64),
+}
+
 #[derive(Clone, Copy)]
 struct OriginCheck {
     revoked: bool,
@@ -126,9 +137,23 @@ impl Verifier {
         token: &str,
         now_ms: i64,
     ) -> Result<Arc<Map<String, Value>>, Denial> {
-        match self.cached(token, now_ms) {
-            Some(found) => found,
-            None => self.claims_checked(token, now_ms).await,
+        self.claims_given(self.known(token, now_ms), token, now_ms)
+            .await
+    }
+
+    /// What the cache knows of a token, read once.
+    pub fn known(&self, token: &str, now_ms: i64) -> Known {
+        let epoch = self.epoch();
+        let cache = self.cache.lock().expect("token cache lock");
+        match cache.get(token) {
+            None => Known::Unknown(epoch),
+            Some(c) if c.revoked => {
+                Known::Answer(Err(Denial::Unauthorized("the token has been revoked")))
+            }
+            Some(c) if c.epoch == epoch && now_ms - c.checked_ms < RECHECK_MS => {
+                Known::Answer(Ok(c.claims.clone()))
+            }
+            Some(c) => Known::Stale(c.claims.clone(), epoch),
         }
     }
 
@@ -139,40 +164,27 @@ impl Verifier {
         token: &str,
         now_ms: i64,
     ) -> Option<Result<Arc<Map<String, Value>>, Denial>> {
-        let epoch = self.epoch();
-        let cache = self.cache.lock().expect("token cache lock");
-        let c = cache.get(token)?;
-        if c.revoked {
-            return Some(Err(Denial::Unauthorized("the token has been revoked")));
+        match self.known(token, now_ms) {
+            Known::Answer(found) => Some(found),
+            _ => None,
         }
-        (c.epoch == epoch && now_ms - c.checked_ms < RECHECK_MS).then(|| Ok(c.claims.clone()))
     }
 
-    async fn claims_checked(
+    /// [`Verifier::claims`] from what [`Verifier::known`] said.
+    pub async fn claims_given(
         &self,
+        known: Known,
         token: &str,
         now_ms: i64,
     ) -> Result<Arc<Map<String, Value>>, Denial> {
-        let epoch = self.epoch();
-        let cached = {
-            let cache = self.cache.lock().expect("token cache lock");
-            cache.get(token).map(|c| {
-                (
-                    c.claims.clone(),
-                    c.revoked,
-                    c.epoch == epoch && now_ms - c.checked_ms < RECHECK_MS,
-                )
-            })
-        };
-        match cached {
-            Some((_, true, _)) => Err(Denial::Unauthorized("the token has been revoked")),
-            Some((claims, false, true)) => Ok(claims),
+        match known {
+            Known::Answer(found) => found,
             // Boxed: the checks that wait are rare, and their future is
             // large; every request's future would carry it otherwise.
-            Some((claims, false, false)) => {
+            Known::Stale(claims, epoch) => {
                 Box::pin(self.check(token, Some(claims), epoch, now_ms)).await
             }
-            None => Box::pin(self.check(token, None, epoch, now_ms)).await,
+            Known::Unknown(epoch) => Box::pin(self.check(token, None, epoch, now_ms)).await,
         }
     }
 
@@ -344,10 +356,9 @@ impl JwtAuthorizer {
         let token = value.as_deref().and_then(candidate).ok_or_else(malformed)?;
         // Only well-formed tokens are cached: one found there needs no
         // second look at its characters.
-        let claims = match self.verifier.cached(token, now_ms) {
-            Some(found) => found?,
-            None if !is_compact(token) => return Err(malformed()),
-            None => self.verifier.claims(token, now_ms).await?,
+        let claims = match self.verifier.known(token, now_ms) {
+            Known::Unknown(_) if !is_compact(token) => return Err(malformed()),
+            known => self.verifier.claims_given(known, token, now_ms).await?,
         };
         check_claims(
             &claims,

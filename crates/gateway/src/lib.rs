@@ -468,8 +468,8 @@ pub fn not_found() -> Response<Body> {
     r
 }
 
-/// A request id shaped like API Gateway's (`Mc7UVioPPHcEKPA=`).
-/// A request's id: 80 random bits, as API Gateway's ids look. Ids need
+/// A request id shaped like API Gateway's (`Mc7UVioPPHcEKPA=`): 80 random
+/// bits. Ids need
 /// to be unique, not secret: a thread's fast generator (fastrand, seeded
 /// from the system) does, where the system's CSPRNG cost a visible part
 /// of a proxied request.

@@ -207,6 +207,17 @@ impl SessionRt {
                 claims
             }
         };
+        self.found(ctx, claims, set_cookies)
+    }
+
+    /// A session found: a state-changing request must also pass the CSRF
+    /// check.
+    fn found(
+        &self,
+        ctx: &RequestContext,
+        claims: Arc<Map<String, Value>>,
+        set_cookies: Vec<String>,
+    ) -> Result<Found, GatewayError> {
         if !is_safe_method(&ctx.method) {
             self.check_csrf(ctx, &claims)?;
         }
@@ -227,15 +238,7 @@ impl SessionRt {
         let token = ctx.cookie(&self.access_cookie())?;
         let claims = self.verifier.cached(&token, now_ms)?.ok()?;
         self.check_access(&claims, now_ms).ok()?;
-        if !is_safe_method(&ctx.method) {
-            if let Err(e) = self.check_csrf(ctx, &claims) {
-                return Some(Err(e));
-            }
-        }
-        Some(Ok(Found {
-            claims,
-            set_cookies: Vec::new(),
-        }))
+        Some(self.found(ctx, claims, Vec::new()))
     }
 
     async fn verify(
