@@ -339,6 +339,7 @@ impl Identity {
                     at_hash: true,
                     source: "TokenGeneration_HostedAuth",
                     origin_jti: None,
+                    groups: None,
                 };
                 let issued = self.issue(&pool, &client, user, grant, now_ms).await?;
                 if let Some(id) = issued.id_token {
@@ -431,11 +432,11 @@ impl Identity {
             }
             _ => return Err(invalid("PKCE verification failed.")),
         }
-        let user = self
+        let (user, groups) = self
             .store
-            .user_by_sub(&pool.id, &found.sub)
+            .user_with_groups(&pool.id, &found.sub)
             .await?
-            .filter(|u| u.enabled)
+            .filter(|(u, _)| u.enabled)
             .ok_or_else(|| invalid("The user is no longer allowed to sign in."))?;
         let scopes: Vec<String> = found
             .scopes
@@ -452,6 +453,7 @@ impl Identity {
             at_hash: true,
             source: "TokenGeneration_HostedAuth",
             origin_jti: Some(origin_jti),
+            groups: Some(groups),
         };
         let issued = self
             .issue(pool, client, &user, grant, now_ms)

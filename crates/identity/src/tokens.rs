@@ -8,7 +8,7 @@
 //! SHA-256 and finds them by it.
 
 use cognate_store::pools::{Client, Pool};
-use cognate_store::tokens::{Origin, RefreshToken};
+use cognate_store::tokens::{Origin, RefreshGrant};
 use cognate_store::users::User;
 use serde_json::{json, Map, Value};
 
@@ -64,6 +64,9 @@ pub struct Grant<'a> {
     /// The sign-in's id when it was chosen before issuing (the code flow
     /// records it on the code as it takes it); `None`: a new one.
     pub origin_jti: Option<String>,
+    /// The user's group names when they were read with the user (in token
+    /// order); `None`: read them.
+    pub groups: Option<Vec<String>>,
 }
 
 /// Attributes whose values are booleans or numbers in the ID token.
@@ -150,11 +153,16 @@ impl Identity {
         self.store
             .insert_origin(&origin, refresh_hash.as_deref())
             .await?;
+        let groups = match grant.groups.take() {
+            Some(g) => g,
+            None => self.group_names(&pool.id, &user.sub).await?,
+        };
         let mut issued = self
             .sign_pair(
                 pool,
                 client,
                 user,
+                groups,
                 &origin,
                 grant.with_id_token,
                 grant.nonce,
@@ -167,6 +175,17 @@ impl Identity {
         Ok(issued)
     }
 
+    /// The names of a user's groups, in the order tokens list them.
+    async fn group_names(&self, pool_id: &str, sub: &str) -> Result<Vec<String>> {
+        Ok(self
+            .store
+            .groups_of(pool_id, sub)
+            .await?
+            .into_iter()
+            .map(|g| g.name)
+            .collect())
+    }
+
     /// Signs an access token (and an ID token) for an existing origin.
     #[expect(
         clippy::too_many_arguments,
@@ -177,6 +196,7 @@ impl Identity {
         pool: &Pool,
         client: &Client,
         user: &User,
+        groups: Vec<String>,
         origin: &Origin,
         with_id_token: bool,
         nonce: Option<&str>,
@@ -187,13 +207,6 @@ impl Identity {
         let keys = self.keys(&pool.id, now_ms).await?;
         let iss = self.issuer(pool);
         let now = now_ms / 1000;
-        let groups: Vec<String> = self
-            .store
-            .groups_of(&pool.id, &user.sub)
-            .await?
-            .into_iter()
-            .map(|g| g.name)
-            .collect();
         let scopes: Vec<String> = origin
             .scopes
             .split(' ')
@@ -309,22 +322,24 @@ impl Identity {
         })
     }
 
-    /// Finds a live refresh token of `client`.
+    /// Finds a live refresh token of `client`, with its user and the
+    /// user's groups (one query).
     pub(crate) async fn live_refresh_token(
         &self,
         client: &Client,
         token: &str,
         now_ms: i64,
-    ) -> Result<RefreshToken> {
+    ) -> Result<RefreshGrant> {
         let invalid = || CognitoError::not_authorized("Invalid Refresh Token");
         if token.len() > 4096 {
             return Err(invalid());
         }
-        let rt = self
+        let grant = self
             .store
-            .refresh_token(&crypto::stored_hash(token))
+            .refresh_grant(&crypto::stored_hash(token))
             .await?
             .ok_or_else(invalid)?;
+        let rt = &grant.token;
         if rt.origin.client_id != client.id || rt.origin.pool_id != client.pool_id {
             return Err(invalid());
         }
@@ -336,7 +351,7 @@ impl Identity {
         if rt.expires_ms <= now_ms {
             return Err(CognitoError::not_authorized("Refresh Token has expired"));
         }
-        Ok(rt)
+        Ok(grant)
     }
 
     /// Issues new ID and access tokens from a refresh token. With rotation
@@ -350,7 +365,25 @@ impl Identity {
         rotate: bool,
         now_ms: i64,
     ) -> Result<(Issued, User)> {
-        let rt = self.live_refresh_token(client, token, now_ms).await?;
+        let grant = self.live_refresh_token(client, token, now_ms).await?;
+        self.refresh_found(pool, client, grant, rotate, now_ms)
+            .await
+    }
+
+    /// [`Self::refresh`] for a refresh token already found live.
+    pub(crate) async fn refresh_found(
+        &self,
+        pool: &Pool,
+        client: &Client,
+        grant: RefreshGrant,
+        rotate: bool,
+        now_ms: i64,
+    ) -> Result<(Issued, User)> {
+        let RefreshGrant {
+            token: rt,
+            user,
+            groups,
+        } = grant;
         let rotation = client.settings.refresh_token_rotation.filter(|r| r.enabled);
         if let Some(replaced) = rt.replaced_ms {
             // Without a grace period any reuse is one, whatever the clocks
@@ -367,11 +400,7 @@ impl Identity {
                 ));
             }
         }
-        let user = self
-            .store
-            .user_by_sub(&pool.id, &rt.origin.sub)
-            .await?
-            .ok_or_else(|| CognitoError::not_authorized("Invalid Refresh Token"))?;
+        let user = user.ok_or_else(|| CognitoError::not_authorized("Invalid Refresh Token"))?;
         if !user.enabled {
             return Err(CognitoError::not_authorized("User is disabled."));
         }
@@ -385,6 +414,7 @@ impl Identity {
                 pool,
                 client,
                 &user,
+                groups,
                 &rt.origin,
                 with_id,
                 None,

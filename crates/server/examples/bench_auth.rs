@@ -8,7 +8,11 @@
 //!
 //! Run by `bench/auth.sh`; arguments: COGNATE_BINARY [SECONDS] [CONNECTIONS].
 //! With `COGNATE_BENCH_DATABASE_URL` set, the server runs on that
-//! PostgreSQL database instead of SQLite.
+//! PostgreSQL database instead of SQLite. `BENCH_PHASES=refresh,code`
+//! runs only the phases named (password, refresh, srp,
+//! client_credentials, code); `BENCH_PERF=<phase>` records that phase
+//! with `perf record -a -g` into `/tmp/perf-auth-<phase>.data`
+//! (`BENCH_PERF_ARGS` replaces `record -F 1999 -a -g`, e.g. `sched record -a`).
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -310,6 +314,39 @@ async fn run_phase(
     .await
 }
 
+/// Whether `BENCH_PHASES` (a comma-separated list; all when unset)
+/// names the phase.
+fn wanted(phase: &str) -> bool {
+    std::env::var("BENCH_PHASES").map_or(true, |v| v.split(',').any(|p| p.trim() == phase))
+}
+
+/// Runs a phase if it is wanted (else an empty one), under `perf record`
+/// when `BENCH_PERF` names it.
+async fn phase<Fut: std::future::Future<Output = Phase>>(name: &str, run: Fut) -> Option<Phase> {
+    if !wanted(name) {
+        return None;
+    }
+    let perf = (std::env::var("BENCH_PERF").ok().as_deref() == Some(name)).then(|| {
+        let args = std::env::var("BENCH_PERF_ARGS").unwrap_or("record -F 1999 -a -g".into());
+        Command::new("perf")
+            .args(args.split_whitespace())
+            .arg("-o")
+            .arg(format!("/tmp/perf-auth-{name}.data"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("perf runs")
+    });
+    let result = run.await;
+    if let Some(mut p) = perf {
+        let _ = Command::new("kill")
+            .args(["-INT", &p.id().to_string()])
+            .status();
+        let _ = p.wait();
+    }
+    Some(result)
+}
+
 fn openssl_rsa2048_signs_per_second() -> f64 {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -420,14 +457,25 @@ async fn main() {
         Arc::new(refresh_bodies.clone()),
     )
     .await;
-    let password = run_phase(api.clone(), connections, seconds, Arc::new(password_bodies)).await;
-    let refresh = run_phase(api.clone(), connections, seconds, Arc::new(refresh_bodies)).await;
-    let srp = run_srp_phase(
-        api.clone(),
-        connections,
-        seconds,
-        pool.clone(),
-        client.clone(),
+    let password = phase(
+        "password",
+        run_phase(api.clone(), connections, seconds, Arc::new(password_bodies)),
+    )
+    .await;
+    let refresh = phase(
+        "refresh",
+        run_phase(api.clone(), connections, seconds, Arc::new(refresh_bodies)),
+    )
+    .await;
+    let srp = phase(
+        "srp",
+        run_srp_phase(
+            api.clone(),
+            connections,
+            seconds,
+            pool.clone(),
+            client.clone(),
+        ),
     )
     .await;
 
@@ -441,79 +489,85 @@ async fn main() {
         .as_bytes(),
     );
     let (http, url) = (api.http.clone(), format!("{hosted}/oauth2/token"));
-    let machine = run_loop(connections, seconds, move |_| {
-        let (http, url, basic) = (http.clone(), url.clone(), basic.clone());
-        async move {
-            domain(
-                &http,
-                "POST",
-                &url,
-                None,
-                Some("grant_type=client_credentials&scope=demo-api%2Fread".into()),
-                Some(&basic),
-            )
-            .await
-            .0 == 200
-        }
-    })
+    let machine = phase(
+        "client_credentials",
+        run_loop(connections, seconds, move |_| {
+            let (http, url, basic) = (http.clone(), url.clone(), basic.clone());
+            async move {
+                domain(
+                    &http,
+                    "POST",
+                    &url,
+                    None,
+                    Some("grant_type=client_credentials&scope=demo-api%2Fread".into()),
+                    Some(&basic),
+                )
+                .await
+                .0 == 200
+            }
+        }),
+    )
     .await;
     let query = format!(
         "client_id={client}&response_type=code&redirect_uri={}&scope=openid",
         enc("http://localhost:3000/")
     );
     let mut sessions = Vec::new();
-    for i in 0..USERS {
+    for i in 0..if wanted("code") { USERS } else { 0 } {
         sessions.push(hosted_session(&api.http, &hosted, &query, &format!("bench-{i}")).await);
     }
     let (http, sessions, client_id) = (api.http.clone(), Arc::new(sessions), client.clone());
-    let code = run_loop(connections, seconds, move |i| {
-        let (http, hosted, query, sessions, client_id) = (
-            http.clone(),
-            hosted.clone(),
-            query.clone(),
-            sessions.clone(),
-            client_id.clone(),
-        );
-        async move {
-            let (status, headers, _) = domain(
-                &http,
-                "GET",
-                &format!("{hosted}/oauth2/authorize?{query}"),
-                Some(&sessions[i % sessions.len()]),
-                None,
-                None,
-            )
-            .await;
-            let location = headers
-                .get("location")
-                .and_then(|l| l.to_str().ok())
-                .unwrap_or("");
-            let Some(code) = location
-                .split("code=")
-                .nth(1)
-                .map(|c| c.split('&').next().unwrap_or("").to_string())
-            else {
-                return false;
-            };
-            if status != 302 {
-                return false;
-            }
-            let form = format!(
+    let code = phase(
+        "code",
+        run_loop(connections, seconds, move |i| {
+            let (http, hosted, query, sessions, client_id) = (
+                http.clone(),
+                hosted.clone(),
+                query.clone(),
+                sessions.clone(),
+                client_id.clone(),
+            );
+            async move {
+                let (status, headers, _) = domain(
+                    &http,
+                    "GET",
+                    &format!("{hosted}/oauth2/authorize?{query}"),
+                    Some(&sessions[i % sessions.len()]),
+                    None,
+                    None,
+                )
+                .await;
+                let location = headers
+                    .get("location")
+                    .and_then(|l| l.to_str().ok())
+                    .unwrap_or("");
+                let Some(code) = location
+                    .split("code=")
+                    .nth(1)
+                    .map(|c| c.split('&').next().unwrap_or("").to_string())
+                else {
+                    return false;
+                };
+                if status != 302 {
+                    return false;
+                }
+                let form = format!(
                 "grant_type=authorization_code&code={code}&client_id={client_id}&redirect_uri={}",
                 enc("http://localhost:3000/")
             );
-            domain(
-                &http,
-                "POST",
-                &format!("{hosted}/oauth2/token"),
-                None,
-                Some(form),
-                None,
-            )
-            .await
-            .0 == 200
-        }
-    })
+                domain(
+                    &http,
+                    "POST",
+                    &format!("{hosted}/oauth2/token"),
+                    None,
+                    Some(form),
+                    None,
+                )
+                .await
+                .0 == 200
+            }
+        }),
+    )
     .await;
     let _ = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
@@ -523,36 +577,41 @@ async fn main() {
 
     let signs = openssl_rsa2048_signs_per_second();
     let bound = signs / 2.0;
-    let ratio = refresh.rate() / bound;
+    let ratio = refresh.as_ref().map(|r| r.rate() / bound);
+    let row = |p: &Option<Phase>, share_of: Option<f64>| match p {
+        None => Value::Null,
+        Some(p) => {
+            let mut v = json!({"per_second": p.rate(), "p50_ms": p.percentile(0.5), "p99_ms": p.percentile(0.99), "errors": p.errors});
+            if let Some(b) = share_of {
+                v["share_of_bound"] = json!(p.rate() / b);
+            }
+            v
+        }
+    };
     let report = json!({
         "database": if database.is_some() { "postgresql" } else { "sqlite" },
         "connections": connections,
         "seconds_per_phase": seconds,
         "openssl_rsa2048_signs_per_second": signs,
         "refresh_bound_per_second": bound,
-        "password": {"per_second": password.rate(), "p50_ms": password.percentile(0.5), "p99_ms": password.percentile(0.99), "errors": password.errors},
-        "refresh": {"per_second": refresh.rate(), "p50_ms": refresh.percentile(0.5), "p99_ms": refresh.percentile(0.99), "errors": refresh.errors},
-        "srp": {"per_second": srp.rate(), "p50_ms": srp.percentile(0.5), "p99_ms": srp.percentile(0.99), "errors": srp.errors},
-        "client_credentials": {"per_second": machine.rate(), "p50_ms": machine.percentile(0.5), "p99_ms": machine.percentile(0.99), "errors": machine.errors,
-            "share_of_bound": machine.rate() / signs},
-        "code_exchange": {"per_second": code.rate(), "p50_ms": code.percentile(0.5), "p99_ms": code.percentile(0.99), "errors": code.errors,
-            "share_of_bound": code.rate() / bound},
+        "password": row(&password, None),
+        "refresh": row(&refresh, None),
+        "srp": row(&srp, None),
+        "client_credentials": row(&machine, Some(signs)),
+        "code_exchange": row(&code, Some(bound)),
         "refresh_share_of_bound": ratio,
         "argon2id": {"memory_kib": cognate_identity::password::ARGON2_MEMORY_KIB, "iterations": cognate_identity::password::ARGON2_ITERATIONS, "lanes": cognate_identity::password::ARGON2_LANES},
     });
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
-    if ratio < 0.6
-        || refresh.errors > 0
-        || password.errors > 0
-        || srp.errors > 0
-        || machine.errors > 0
-        || code.errors > 0
-    {
+    let errors: u64 = [&password, &refresh, &srp, &machine, &code]
+        .iter()
+        .filter_map(|p| p.as_ref())
+        .map(|p| p.errors)
+        .sum();
+    if ratio.is_some_and(|r| r < 0.6) || errors > 0 {
         eprintln!(
-            "FAIL: refresh reached {:.0}% of the RSA bound (needs 60%), errors: {} / {}",
-            ratio * 100.0,
-            password.errors,
-            refresh.errors
+            "FAIL: refresh reached {:.0}% of the RSA bound (needs 60%), errors: {errors}",
+            ratio.unwrap_or(0.0) * 100.0,
         );
         std::process::exit(1);
     }

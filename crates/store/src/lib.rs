@@ -34,6 +34,10 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor};
 
+/// How long a pooled connection may sit idle before it is tried again
+/// when taken.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -160,7 +164,25 @@ impl Store {
                 format!("unsupported database URL scheme in '{}'", redact(url)).into(),
             )));
         };
-        let options = || AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
+        // sqlx tries a connection when it goes back to the pool and, by
+        // default, again when it is taken: one more round trip to
+        // PostgreSQL (a hop to SQLite's worker thread) per statement, on a
+        // connection that answered a moment ago. Only one idle for a while
+        // (the server may have restarted, the network been cut) is tried
+        // before it is handed out; a failed try discards it.
+        let options = || {
+            AnyPoolOptions::new()
+                .acquire_timeout(Duration::from_secs(5))
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= IDLE_BEFORE_PING {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
+        };
         let sqlite = |max: u32| {
             options().max_connections(max).after_connect(|conn, _| {
                 Box::pin(async move {

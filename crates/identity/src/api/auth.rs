@@ -192,14 +192,13 @@ impl Identity {
                 let token = params
                     .get("REFRESH_TOKEN")
                     .ok_or_else(|| CognitoError::invalid_parameter("Missing required parameter REFRESH_TOKEN"))?;
-                let rt = self.live_refresh_token(&client, token, now).await?;
+                let grant = self.live_refresh_token(&client, token, now).await?;
                 if client.secret.is_some() {
-                    let user = self.store.user_by_sub(&pool.id, &rt.origin.sub).await?;
-                    let names = user.as_ref().map(names_of).unwrap_or_default();
+                    let names = grant.user.as_ref().map(names_of).unwrap_or_default();
                     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
                     self.check_secret_hash(&client, params.get("SECRET_HASH").map(String::as_str), &refs)?;
                 }
-                let (issued, _) = self.refresh(&pool, &client, token, false, now).await?;
+                let (issued, _) = self.refresh_found(&pool, &client, grant, false, now).await?;
                 Ok(json!({"ChallengeParameters": {}, "AuthenticationResult": issued.authentication_result()}))
             }
             "USER_SRP_AUTH" => {
@@ -679,6 +678,7 @@ pub(crate) fn api_grant(source: &'static str) -> Grant<'static> {
         at_hash: false,
         source,
         origin_jti: None,
+        groups: None,
     }
 }
 

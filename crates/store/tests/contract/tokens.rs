@@ -67,6 +67,78 @@ pub(crate) async fn revoking_an_origin_kills_its_refresh_tokens(h: Harness) {
     assert!(s.refresh_token("h2").await.unwrap().is_none());
 }
 
+pub(crate) async fn a_refresh_grant_and_a_user_bring_their_groups_in_one_read(h: Harness) {
+    let s = &h.store;
+    s.insert_pool(&pool("us-east-1_a")).await.unwrap();
+    let alice = user("us-east-1_a", "alice");
+    s.insert_user(&alice, None).await.unwrap();
+    s.insert_origin(&origin("us-east-1_a", "o1", "sub-alice"), Some("h1"))
+        .await
+        .unwrap();
+    // No groups yet: the user alone.
+    let g = s.refresh_grant("h1").await.unwrap().unwrap();
+    assert_eq!(g.token, s.refresh_token("h1").await.unwrap().unwrap());
+    assert_eq!(g.user.as_ref(), Some(&alice));
+    assert!(g.groups.is_empty());
+    for (name, precedence) in [("zeta", Some(1)), ("alpha", None), ("mid", Some(5))] {
+        s.insert_group(&Group {
+            pool_id: "us-east-1_a".into(),
+            name: name.into(),
+            description: None,
+            role_arn: None,
+            precedence,
+            created_ms: 1,
+            updated_ms: 1,
+        })
+        .await
+        .unwrap();
+        s.add_member("us-east-1_a", name, "sub-alice")
+            .await
+            .unwrap();
+    }
+    // Another user's membership is not alice's.
+    s.insert_user(&user("us-east-1_a", "bob"), None)
+        .await
+        .unwrap();
+    s.add_member("us-east-1_a", "mid", "sub-bob").await.unwrap();
+    let g = s.refresh_grant("h1").await.unwrap().unwrap();
+    assert_eq!(g.user.as_ref(), Some(&alice));
+    assert_eq!(g.groups, ["zeta", "mid", "alpha"]);
+    let names: Vec<_> = s
+        .groups_of("us-east-1_a", "sub-alice")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    assert_eq!(g.groups, names, "the same order as groups_of");
+    let (u, groups) = s
+        .user_with_groups("us-east-1_a", "sub-alice")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((u, groups), (alice.clone(), names));
+    let (_, groups) = s
+        .user_with_groups("us-east-1_a", "sub-bob")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(groups, ["mid"]);
+    assert!(s
+        .user_with_groups("us-east-1_a", "sub-gone")
+        .await
+        .unwrap()
+        .is_none());
+    // An origin whose user is gone: the token, no user, no groups.
+    s.insert_origin(&origin("us-east-1_a", "o2", "sub-gone"), Some("h2"))
+        .await
+        .unwrap();
+    let g = s.refresh_grant("h2").await.unwrap().unwrap();
+    assert_eq!(g.token.origin.sub, "sub-gone");
+    assert!(g.user.is_none() && g.groups.is_empty());
+    assert!(s.refresh_grant("never").await.unwrap().is_none());
+}
+
 pub(crate) async fn only_one_concurrent_rotation_wins(h: Harness) {
     let s = &h.store;
     s.insert_pool(&pool("us-east-1_a")).await.unwrap();
