@@ -24,6 +24,7 @@ use crate::Shared;
 
 pub async fn run(
     kind: &IntegrationKind,
+    plain: Option<&PlainUpstream>,
     ctx: &RequestContext,
     body: Bytes,
     shared: &Shared,
@@ -56,7 +57,7 @@ pub async fn run(
             );
             Ok(r)
         }
-        IntegrationKind::Http(h) => proxy(h, ctx, body, shared).await,
+        IntegrationKind::Http(h) => proxy(h, plain, ctx, body, shared).await,
         IntegrationKind::Lambda {
             target,
             payload_version,
@@ -251,6 +252,149 @@ fn upstream_url(h: &HttpIntegration, ctx: &RequestContext) -> String {
     url
 }
 
+/// An `http://` upstream URL taken apart once, when the API is built:
+/// where to connect, the Host header, and the path as literal text and
+/// path variables. A request to it builds its request target directly
+/// instead of writing out the whole URL and parsing it again (url::Url
+/// normalizes; this is only taken where normalizing would change nothing:
+/// see [`PlainUpstream::new`]).
+#[derive(Debug)]
+pub struct PlainUpstream {
+    addr: String,
+    host: HeaderValue,
+    path: Vec<Piece>,
+}
+
+#[derive(Debug)]
+enum Piece {
+    Text(String),
+    Var(String),
+}
+
+/// Bytes that url::Url leaves as they are in a path and in a query, and
+/// that make no dot segment or escape: text of only these needs no
+/// normalizing.
+fn inert(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-_~!&()*+,;=:@/".contains(&b)
+}
+
+impl PlainUpstream {
+    /// The taken-apart form of `h`'s URL, or None where a request needs
+    /// the general path: HTTPS, stage variables, parameter mappings, a
+    /// query in the URL, or path text that url::Url would rewrite (dots,
+    /// escapes, characters it encodes).
+    pub fn new(h: &HttpIntegration) -> Option<PlainUpstream> {
+        if !h.request_parameters.is_empty() {
+            return None;
+        }
+        let rest = h.url.strip_prefix("http://")?;
+        let cut = rest.find('/').unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(cut);
+        let in_authority = |b: u8| (inert(b) && b != b'@') || b"[].".contains(&b);
+        if authority.is_empty() || !authority.bytes().all(in_authority) {
+            return None;
+        }
+        let mut pieces = Vec::new();
+        let mut text = path;
+        while let Some(start) = text.find('{') {
+            let end = start + text[start..].find('}')?;
+            pieces.push(Piece::Text(text[..start].to_string()));
+            pieces.push(Piece::Var(text[start + 1..end].to_string()));
+            text = &text[end + 1..];
+        }
+        pieces.push(Piece::Text(text.to_string()));
+        let literal_ok = pieces.iter().all(|p| match p {
+            Piece::Text(t) => t.bytes().all(inert),
+            Piece::Var(n) => {
+                !n.is_empty()
+                    && n.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            }
+        });
+        if !literal_ok {
+            return None;
+        }
+        let base = url::Url::parse(&format!("http://{authority}/")).ok()?;
+        let (addr, host) = authority_of(&base)?;
+        Some(PlainUpstream {
+            addr,
+            host: HeaderValue::from_str(&host).ok()?,
+            path: pieces,
+        })
+    }
+
+    /// The request target (origin form) for a request, as the general
+    /// path would send it; None when this request needs the general path
+    /// (a path variable the route does not have, or a query with bytes
+    /// url::Url would encode).
+    fn target(&self, ctx: &RequestContext) -> Option<String> {
+        let mut t = String::with_capacity(64 + ctx.raw_query.len());
+        for p in &self.path {
+            match p {
+                Piece::Text(s) => t.push_str(s),
+                Piece::Var(name) => {
+                    let (_, value) = ctx.path_params.iter().find(|(n, _)| n == name)?;
+                    for (i, seg) in value.split('/').enumerate() {
+                        if i > 0 {
+                            t.push('/');
+                        }
+                        encode_segment(seg, &mut t);
+                    }
+                }
+            }
+        }
+        if ctx.route_key == "$default" {
+            let trimmed = t.trim_end_matches('/').len();
+            t.truncate(trimmed);
+            for seg in &ctx.segments {
+                t.push('/');
+                encode_segment(seg, &mut t);
+            }
+            if ctx.segments.is_empty() {
+                t.push('/');
+            }
+        }
+        if !t.starts_with('/') {
+            t.insert(0, '/');
+        }
+        if !ctx.raw_query.is_empty() {
+            if !ctx
+                .raw_query
+                .bytes()
+                .all(|b| inert(b) || b == b'.' || b == b'%' || b == b'?')
+            {
+                return None;
+            }
+            t.push('?');
+            t.push_str(&ctx.raw_query);
+        }
+        Some(t)
+    }
+}
+
+/// A plain upstream's URL, for logs.
+struct PlainUrl<'a>(&'a str, &'a str);
+
+impl std::fmt::Display for PlainUrl<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "http://{}{}", self.0, self.1)
+    }
+}
+
+/// The address to connect to and the Host header of an `http://` URL.
+fn authority_of(url: &url::Url) -> Option<(String, String)> {
+    let host = url.host_str()?;
+    let addr = match url.port_or_known_default() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    };
+    let host_header = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    };
+    Some((addr, host_header))
+}
+
 fn set_query(url: &mut url::Url, op: MapOp, name: &str, value: Option<String>) {
     let mut pairs: Vec<(String, String)> = url
         .query_pairs()
@@ -273,10 +417,32 @@ fn set_query(url: &mut url::Url, op: MapOp, name: &str, value: Option<String>) {
 
 async fn proxy(
     h: &HttpIntegration,
+    plain: Option<&PlainUpstream>,
     ctx: &RequestContext,
     body: Bytes,
     shared: &Shared,
 ) -> Result<Response<Body>, GatewayError> {
+    let method = match h.method {
+        Method::Any => ctx.method.as_str(),
+        m => m.as_str(),
+    };
+    let method =
+        axum::http::Method::from_bytes(method.as_bytes()).map_err(|_| GatewayError::BadRequest)?;
+    let timeout = Duration::from_millis(h.timeout_ms);
+    if let Some((plain, target)) = plain.and_then(|p| Some((p, p.target(ctx)?))) {
+        let upstream = PlainUrl(&plain.addr, &target);
+        let sent = send_plain(
+            &plain.addr,
+            &plain.host,
+            &target,
+            method,
+            forwarded_headers(ctx, shared),
+            body,
+            shared,
+            || Some(forwarded_headers(ctx, shared)),
+        );
+        return finish(tokio::time::timeout(timeout, sent).await, ctx, &upstream).await;
+    }
     let mut url = url::Url::parse(&upstream_url(h, ctx)).map_err(|_| GatewayError::Internal)?;
     let mut headers = forwarded_headers(ctx, shared);
     map_parameters(h, ctx, &mut url, &mut headers)?;
@@ -286,23 +452,27 @@ async fn proxy(
         map_parameters(h, ctx, &mut url.clone(), &mut headers).ok()?;
         Some(headers)
     };
-    let method = match h.method {
-        Method::Any => ctx.method.as_str(),
-        m => m.as_str(),
-    };
-    let method =
-        axum::http::Method::from_bytes(method.as_bytes()).map_err(|_| GatewayError::BadRequest)?;
-    let timeout = Duration::from_millis(h.timeout_ms);
     let sent = send(&url, method, headers, body, shared, rebuild);
-    let (upstream, lease) = match tokio::time::timeout(timeout, sent).await {
+    finish(tokio::time::timeout(timeout, sent).await, ctx, &url).await
+}
+
+type Sent = Result<(hyper::Response<hyper::body::Incoming>, Option<Lease>), String>;
+
+/// The answer to a proxied request, from what sending it gave.
+async fn finish(
+    sent: Result<Sent, tokio::time::error::Elapsed>,
+    ctx: &RequestContext,
+    upstream_url: &(dyn std::fmt::Display + Sync),
+) -> Result<Response<Body>, GatewayError> {
+    let (upstream, lease) = match sent {
         Err(_) => return Err(GatewayError::ServiceUnavailable),
         Ok(Err(e)) => {
-            tracing::warn!(requestId = %ctx.request_id, upstream = %url, error = %e, "upstream failed");
+            tracing::warn!(requestId = %ctx.request_id, upstream = %upstream_url, error = %e, "upstream failed");
             return Err(GatewayError::BadGateway);
         }
         Ok(Ok(r)) => r,
     };
-    read_answer(upstream, lease, ctx, &url).await
+    read_answer(upstream, lease, ctx, upstream_url).await
 }
 
 /// The client's headers as the upstream gets them: hop-by-hop and the
@@ -384,11 +554,11 @@ fn map_parameters(
 async fn send(
     url: &url::Url,
     method: axum::http::Method,
-    mut headers: HeaderMap,
+    headers: HeaderMap,
     body: Bytes,
     shared: &Shared,
     rebuild: impl Fn() -> Option<HeaderMap>,
-) -> Result<(hyper::Response<hyper::body::Incoming>, Option<Lease>), String> {
+) -> Sent {
     if url.scheme() != "http" {
         let mut request = Request::builder()
             .method(method)
@@ -404,30 +574,50 @@ async fn send(
             .map(|r| (r, None))
             .map_err(|e| crate::client::error_chain(&e));
     }
-    let host = url.host_str().unwrap_or_default();
-    let addr = match url.port_or_known_default() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_string(),
-    };
-    let host_header = match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_string(),
-    };
+    let (addr, host_header) = authority_of(url).ok_or("the upstream URL has no host")?;
     let host_header = HeaderValue::from_str(&host_header).map_err(|e| e.to_string())?;
-    headers.insert(header::HOST, host_header.clone());
     let mut target = url.path().to_string();
     if let Some(q) = url.query() {
         target.push('?');
         target.push_str(q);
     }
+    send_plain(
+        &addr,
+        &host_header,
+        &target,
+        method,
+        headers,
+        body,
+        shared,
+        rebuild,
+    )
+    .await
+}
+
+/// Sends a plain HTTP request on the lean pool: origin form, with Host.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the parts of one request; a struct would only rename them"
+)]
+async fn send_plain(
+    addr: &str,
+    host: &HeaderValue,
+    target: &str,
+    method: axum::http::Method,
+    mut headers: HeaderMap,
+    body: Bytes,
+    shared: &Shared,
+    rebuild: impl Fn() -> Option<HeaderMap>,
+) -> Sent {
+    headers.insert(header::HOST, host.clone());
     let rebuild = || {
         let mut headers = rebuild()?;
-        headers.insert(header::HOST, host_header.clone());
+        headers.insert(header::HOST, host.clone());
         Some(headers)
     };
     shared
         .upstreams
-        .send(&addr, &method, &target, headers, body, rebuild)
+        .send(addr, &method, target, headers, body, rebuild)
         .await
         .map(|(r, lease)| (r, Some(lease)))
         .map_err(|e| format!("{e:?}"))
@@ -442,7 +632,7 @@ async fn read_answer(
     upstream: hyper::Response<hyper::body::Incoming>,
     lease: Option<Lease>,
     ctx: &RequestContext,
-    url: &url::Url,
+    url: &(dyn std::fmt::Display + Sync),
 ) -> Result<Response<Body>, GatewayError> {
     let (mut parts, body) = upstream.into_parts();
     strip_hop_by_hop(&mut parts.headers, &[]);
@@ -530,6 +720,105 @@ mod tests {
             timeout_ms: 1000,
             request_parameters: Vec::new(),
         }
+    }
+
+    /// What the general path sends for a request: address, Host, target.
+    fn general(h: &HttpIntegration, c: &RequestContext) -> (String, String, String) {
+        let url = url::Url::parse(&upstream_url(h, c)).unwrap();
+        let (addr, host) = authority_of(&url).unwrap();
+        let mut target = url.path().to_string();
+        if let Some(q) = url.query() {
+            target.push('?');
+            target.push_str(q);
+        }
+        (addr, host, target)
+    }
+
+    #[test]
+    fn a_plain_upstream_sends_what_the_general_path_sends() {
+        let templates = [
+            "http://backend",
+            "http://backend/",
+            "http://Backend:8080/pets/{proxy}",
+            "http://127.0.0.1:9000/{proxy}",
+            "http://backend:80/a/{id}/b/",
+            "http://[::1]:8080/x/{id}{proxy}",
+        ];
+        let requests = [
+            ctx("$default", &[], &[], ""),
+            ctx("$default", &["store", "check out", "ü"], &[], "a=1&b=%20x"),
+            ctx(
+                "ANY /{proxy+}",
+                &["a", "b c"],
+                &[("proxy", "a/b c")],
+                "q=1/2?3",
+            ),
+            ctx(
+                "GET /p/{id}",
+                &["p", "x?y#"],
+                &[("id", "x?y#"), ("proxy", "")],
+                "x=..",
+            ),
+            ctx(
+                "GET /p/{id}",
+                &["p", ""],
+                &[("id", ""), ("proxy", "a.b/c")],
+                "",
+            ),
+        ];
+        let mut compared = 0;
+        for t in templates {
+            let h = http(t);
+            let plain = PlainUpstream::new(&h).unwrap_or_else(|| panic!("{t} is plain"));
+            for c in &requests {
+                let Some(target) = plain.target(c) else {
+                    // Only a path variable the route lacks sends a request
+                    // the general way.
+                    assert!(t.contains('{'), "{t}");
+                    continue;
+                };
+                let fast = (
+                    plain.addr.clone(),
+                    plain.host.to_str().unwrap().to_string(),
+                    target,
+                );
+                assert_eq!(
+                    fast,
+                    general(&h, c),
+                    "{t} {:?} {:?}",
+                    c.segments,
+                    c.raw_query
+                );
+                compared += 1;
+            }
+        }
+        assert!(compared >= 20, "{compared}");
+    }
+
+    #[test]
+    fn upstreams_that_need_the_general_path_are_not_plain() {
+        for t in [
+            "https://backend/{proxy}",
+            "http://${stageVariables.host}/x",
+            "http://backend/a/../{proxy}",
+            "http://backend/v1.0/{proxy}",
+            "http://backend/a%2Fb",
+            "http://backend/x?fixed=1",
+            "http://backend/{open",
+            "http://user@backend/",
+            "http://backend/a b",
+        ] {
+            assert!(PlainUpstream::new(&http(t)).is_none(), "{t}");
+        }
+        let mut mapped = http("http://backend/");
+        mapped.request_parameters = vec![(ParameterAction::Path, "/x".into())];
+        assert!(PlainUpstream::new(&mapped).is_none());
+        // A query url::Url would encode goes the general way.
+        let plain = PlainUpstream::new(&http("http://backend/")).unwrap();
+        assert!(plain
+            .target(&ctx("$default", &[], &[], "a=\"b\""))
+            .is_none());
+        assert!(plain.target(&ctx("$default", &[], &[], "a='b'")).is_none());
     }
 
     #[test]

@@ -130,6 +130,9 @@ struct RouteRt {
     key: String,
     resource: String,
     integration: Arc<IntegrationKind>,
+    /// The integration's upstream taken apart, when it is plain HTTP
+    /// that needs no general URL handling (integration.rs).
+    plain: Option<integration::PlainUpstream>,
     auth: RouteAuth,
     scopes: Vec<String>,
 }
@@ -296,6 +299,10 @@ pub async fn compile(
                 (None, None) => return Err(format!("no authorizer {name}")),
             },
         };
+        let integration = integrations
+            .get(r.integration.as_str())
+            .cloned()
+            .ok_or_else(|| format!("no integration {}", r.integration))?;
         routes.push(RouteRt {
             counters: shared.metrics.route(&api.name, &r.key.to_string()),
             key: r.key.to_string(),
@@ -303,10 +310,11 @@ pub async fn compile(
                 RouteKey::Default => "$default".to_string(),
                 RouteKey::Path { path, .. } => path.clone(),
             },
-            integration: integrations
-                .get(r.integration.as_str())
-                .cloned()
-                .ok_or_else(|| format!("no integration {}", r.integration))?,
+            plain: match &*integration {
+                IntegrationKind::Http(h) => integration::PlainUpstream::new(h),
+                _ => None,
+            },
+            integration,
             auth,
             scopes: r.scopes.clone(),
         });

@@ -307,6 +307,7 @@ impl Api {
     ) -> Result<Response<Body>, GatewayError> {
         let mut response = integration::run(
             &route.integration,
+            route.plain.as_ref(),
             ctx,
             body,
             &self.shared,
