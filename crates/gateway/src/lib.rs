@@ -37,6 +37,7 @@ mod phases;
 pub mod route;
 pub mod runtime;
 pub mod session;
+pub mod target;
 pub mod throttle;
 pub mod upstream;
 pub mod websocket;
@@ -132,7 +133,7 @@ struct RouteRt {
     integration: Arc<IntegrationKind>,
     /// The integration's upstream taken apart, when it is plain HTTP
     /// that needs no general URL handling (integration.rs).
-    plain: Option<integration::PlainUpstream>,
+    plain: Option<target::PlainUpstream>,
     auth: RouteAuth,
     scopes: Vec<String>,
 }
@@ -311,7 +312,7 @@ pub async fn compile(
                 RouteKey::Path { path, .. } => path.clone(),
             },
             plain: match &*integration {
-                IntegrationKind::Http(h) => integration::PlainUpstream::new(h),
+                IntegrationKind::Http(h) => target::PlainUpstream::new(h),
                 _ => None,
             },
             integration,
