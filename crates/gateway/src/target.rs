@@ -24,12 +24,7 @@ pub(crate) fn upstream_url(h: &HttpIntegration, ctx: &RequestContext) -> String 
         url.push_str(&rest[..start]);
         match ctx.path_params.iter().find(|(n, _)| n == name) {
             Some((_, value)) if !is_stage_var => {
-                for (i, seg) in value.split('/').enumerate() {
-                    if i > 0 {
-                        url.push('/');
-                    }
-                    encode_segment(seg, &mut url);
-                }
+                push_value(value, &mut url);
             }
             _ => url.push_str(&rest[start..=start + end]),
         }
@@ -38,21 +33,37 @@ pub(crate) fn upstream_url(h: &HttpIntegration, ctx: &RequestContext) -> String 
     url.push_str(rest);
     let mut url = render(&url, ctx);
     if ctx.route_key == "$default" {
-        let trimmed = url.trim_end_matches('/').len();
-        url.truncate(trimmed);
-        for seg in &ctx.segments {
-            url.push('/');
-            encode_segment(seg, &mut url);
-        }
-        if ctx.segments.is_empty() {
-            url.push('/');
-        }
+        push_request_path(ctx, &mut url);
     }
     if !ctx.raw_query.is_empty() {
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str(&ctx.raw_query);
     }
     url
+}
+
+/// A path variable's value, each of its segments encoded.
+fn push_value(value: &str, out: &mut String) {
+    for (i, seg) in value.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        encode_segment(seg, out);
+    }
+}
+
+/// For `$default`: the request's path after the URL's own, without a
+/// doubled `/`.
+fn push_request_path(ctx: &RequestContext, out: &mut String) {
+    let trimmed = out.trim_end_matches('/').len();
+    out.truncate(trimmed);
+    for seg in &ctx.segments {
+        out.push('/');
+        encode_segment(seg, out);
+    }
+    if ctx.segments.is_empty() {
+        out.push('/');
+    }
 }
 
 /// An `http://` upstream URL taken apart once, when the API is built:
@@ -137,25 +148,12 @@ impl PlainUpstream {
                 Piece::Text(s) => t.push_str(s),
                 Piece::Var(name) => {
                     let (_, value) = ctx.path_params.iter().find(|(n, _)| n == name)?;
-                    for (i, seg) in value.split('/').enumerate() {
-                        if i > 0 {
-                            t.push('/');
-                        }
-                        encode_segment(seg, &mut t);
-                    }
+                    push_value(value, &mut t);
                 }
             }
         }
         if ctx.route_key == "$default" {
-            let trimmed = t.trim_end_matches('/').len();
-            t.truncate(trimmed);
-            for seg in &ctx.segments {
-                t.push('/');
-                encode_segment(seg, &mut t);
-            }
-            if ctx.segments.is_empty() {
-                t.push('/');
-            }
+            push_request_path(ctx, &mut t);
         }
         if !t.starts_with('/') {
             t.insert(0, '/');
