@@ -132,7 +132,7 @@ struct RouteRt {
     resource: String,
     integration: Arc<IntegrationKind>,
     /// The integration's upstream taken apart, when it is plain HTTP
-    /// that needs no general URL handling (integration.rs).
+    /// that needs no general URL handling (target.rs).
     plain: Option<target::PlainUpstream>,
     auth: RouteAuth,
     scopes: Vec<String>,

@@ -52,9 +52,9 @@ pub struct RefreshGrant {
 fn origin_from(row: &AnyRow) -> Result<Origin> {
     Ok(Origin {
         origin_jti: row.try_get("origin_jti")?,
-        pool_id: row.try_get("pool_id")?,
+        pool_id: row.try_get("o_pool_id")?,
         client_id: row.try_get("client_id")?,
-        sub: row.try_get("sub")?,
+        sub: row.try_get("o_sub")?,
         auth_time: row.try_get("auth_time")?,
         scopes: row.try_get("scopes")?,
         created_ms: row.try_get("o_created_ms")?,
@@ -63,7 +63,24 @@ fn origin_from(row: &AnyRow) -> Result<Origin> {
     })
 }
 
-const ORIGIN_COLUMNS: &str = "o.origin_jti, o.pool_id, o.client_id, o.sub, o.auth_time, o.scopes, \
+/// A refresh token from a row of [`TOKEN_COLUMNS`] and [`ORIGIN_COLUMNS`].
+fn refresh_token_from(row: &AnyRow) -> Result<RefreshToken> {
+    Ok(RefreshToken {
+        token_hash: row.try_get("token_hash")?,
+        created_ms: row.try_get("r_created_ms")?,
+        expires_ms: row.try_get("r_expires_ms")?,
+        replaced_ms: row.try_get("replaced_ms")?,
+        origin: origin_from(row)?,
+    })
+}
+
+/// A refresh token's own columns (`refresh_tokens r`); its origin's are
+/// [`ORIGIN_COLUMNS`].
+const TOKEN_COLUMNS: &str =
+    "r.token_hash, r.created_ms AS r_created_ms, r.expires_ms AS r_expires_ms, r.replaced_ms";
+
+const ORIGIN_COLUMNS: &str =
+    "o.origin_jti, o.pool_id AS o_pool_id, o.client_id, o.sub AS o_sub, o.auth_time, o.scopes, \
     o.created_ms AS o_created_ms, o.expires_ms AS o_expires_ms, o.revoked_ms";
 
 impl Store {
@@ -102,7 +119,7 @@ impl Store {
 
     pub async fn refresh_token(&self, hash: &str) -> Result<Option<RefreshToken>> {
         let q = format!(
-            "SELECT r.token_hash, r.created_ms, r.expires_ms, r.replaced_ms, {ORIGIN_COLUMNS} \
+            "SELECT {TOKEN_COLUMNS}, {ORIGIN_COLUMNS} \
              FROM refresh_tokens r JOIN token_origins o ON o.origin_jti = r.origin_jti \
              WHERE r.token_hash = $1"
         );
@@ -112,13 +129,7 @@ impl Store {
             .await?;
         Ok(match row {
             None => None,
-            Some(r) => Some(RefreshToken {
-                token_hash: r.try_get("token_hash")?,
-                created_ms: r.try_get("created_ms")?,
-                expires_ms: r.try_get("expires_ms")?,
-                replaced_ms: r.try_get("replaced_ms")?,
-                origin: origin_from(&r)?,
-            }),
+            Some(r) => Some(refresh_token_from(&r)?),
         })
     }
 
@@ -129,7 +140,7 @@ impl Store {
     pub async fn refresh_grant(&self, hash: &str) -> Result<Option<RefreshGrant>> {
         static QUERY: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "SELECT r.token_hash, r.created_ms, r.expires_ms, r.replaced_ms, {ORIGIN_COLUMNS}, {} \
+                "SELECT {TOKEN_COLUMNS}, {ORIGIN_COLUMNS}, {} \
                  FROM refresh_tokens r JOIN token_origins o ON o.origin_jti = r.origin_jti \
                  LEFT JOIN users u ON u.pool_id = o.pool_id AND u.sub = o.sub {GROUPS_JOIN} \
                  WHERE r.token_hash = $1 {GROUPS_ORDER}",
@@ -143,13 +154,7 @@ impl Store {
         let Some(first) = rows.first() else {
             return Ok(None);
         };
-        let token = RefreshToken {
-            token_hash: first.try_get("token_hash")?,
-            created_ms: first.try_get("created_ms")?,
-            expires_ms: first.try_get("expires_ms")?,
-            replaced_ms: first.try_get("replaced_ms")?,
-            origin: origin_from(first)?,
-        };
+        let token = refresh_token_from(first)?;
         let (user, groups) = match user_and_groups(&rows)? {
             Some((u, g)) => (Some(u), g),
             None => (None, Vec::new()),

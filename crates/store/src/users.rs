@@ -97,56 +97,43 @@ const USER_COLUMNS: &str = "pool_id, sub, username, username_key, email_key, pho
     totp_pending, totp_secret, totp_enabled, email_mfa_enabled, mfa_preferred, pending_attributes";
 
 fn user_from(row: &AnyRow) -> Result<User> {
-    user_from_prefixed(row, "")
-}
-
-/// A user read from a row whose user columns carry `prefix` (a joined
-/// query selects them `AS u_pool_id, ...`: the other table has a
-/// `pool_id`, `sub` and `created_ms` of its own).
-fn user_from_prefixed(row: &AnyRow, prefix: &str) -> Result<User> {
-    let c = |name: &'static str| -> std::borrow::Cow<'static, str> {
-        if prefix.is_empty() {
-            name.into()
-        } else {
-            format!("{prefix}{name}").into()
-        }
-    };
     Ok(User {
-        pool_id: row.try_get(&*c("pool_id"))?,
-        sub: row.try_get(&*c("sub"))?,
-        username: row.try_get(&*c("username"))?,
-        username_key: row.try_get(&*c("username_key"))?,
-        email_key: row.try_get(&*c("email_key"))?,
-        phone_key: row.try_get(&*c("phone_key"))?,
-        preferred_username_key: row.try_get(&*c("preferred_username_key"))?,
-        status: row.try_get(&*c("status"))?,
-        enabled: crate::flag(row, &c("enabled"))?,
-        attributes: json(&row.try_get::<String, _>(&*c("attributes"))?)?,
-        pending_attributes: json(&row.try_get::<String, _>(&*c("pending_attributes"))?)?,
-        password_hash: row.try_get(&*c("password_hash"))?,
-        password_set_ms: row.try_get(&*c("password_set_ms"))?,
-        failed_attempts: row.try_get(&*c("failed_attempts"))?,
-        last_failure_ms: row.try_get(&*c("last_failure_ms"))?,
-        created_ms: row.try_get(&*c("created_ms"))?,
-        updated_ms: row.try_get(&*c("updated_ms"))?,
-        srp_salt: row.try_get(&*c("srp_salt"))?,
-        srp_verifier: row.try_get(&*c("srp_verifier"))?,
-        totp_pending: row.try_get(&*c("totp_pending"))?,
-        totp_secret: row.try_get(&*c("totp_secret"))?,
-        totp_enabled: crate::flag(row, &c("totp_enabled"))?,
-        email_mfa_enabled: crate::flag(row, &c("email_mfa_enabled"))?,
-        mfa_preferred: row.try_get(&*c("mfa_preferred"))?,
+        pool_id: row.try_get("pool_id")?,
+        sub: row.try_get("sub")?,
+        username: row.try_get("username")?,
+        username_key: row.try_get("username_key")?,
+        email_key: row.try_get("email_key")?,
+        phone_key: row.try_get("phone_key")?,
+        preferred_username_key: row.try_get("preferred_username_key")?,
+        status: row.try_get("status")?,
+        enabled: crate::flag(row, "enabled")?,
+        attributes: json(&row.try_get::<String, _>("attributes")?)?,
+        pending_attributes: json(&row.try_get::<String, _>("pending_attributes")?)?,
+        password_hash: row.try_get("password_hash")?,
+        password_set_ms: row.try_get("password_set_ms")?,
+        failed_attempts: row.try_get("failed_attempts")?,
+        last_failure_ms: row.try_get("last_failure_ms")?,
+        created_ms: row.try_get("created_ms")?,
+        updated_ms: row.try_get("updated_ms")?,
+        srp_salt: row.try_get("srp_salt")?,
+        srp_verifier: row.try_get("srp_verifier")?,
+        totp_pending: row.try_get("totp_pending")?,
+        totp_secret: row.try_get("totp_secret")?,
+        totp_enabled: crate::flag(row, "totp_enabled")?,
+        email_mfa_enabled: crate::flag(row, "email_mfa_enabled")?,
+        mfa_preferred: row.try_get("mfa_preferred")?,
     })
 }
 
-/// A user's columns as `u_<name>` and one of the user's group names as
-/// `g_name`, for a query that joins `users u` with [`GROUPS_JOIN`] and
-/// orders by [`GROUPS_ORDER`]: one row per group, read by
-/// [`user_and_groups`].
+/// A user's columns (of `users u`, under their own names) and one of the
+/// user's group names as `g_name`, for a query that joins `users u` with
+/// [`GROUPS_JOIN`] and orders by [`GROUPS_ORDER`]: one row per group, read
+/// by [`user_and_groups`]. Other tables in such a query alias their
+/// columns of the same names.
 pub(crate) static USER_AND_GROUP_COLUMNS: LazyLock<String> = LazyLock::new(|| {
     let mut columns: Vec<String> = USER_COLUMNS
         .split(',')
-        .map(|c| format!("u.{0} AS u_{0}", c.trim()))
+        .map(|c| format!("u.{}", c.trim()))
         .collect();
     columns.push("g.name AS g_name".into());
     columns.join(", ")
@@ -168,10 +155,10 @@ pub(crate) fn user_and_groups(rows: &[AnyRow]) -> Result<Option<(User, Vec<Strin
     let Some(first) = rows.first() else {
         return Ok(None);
     };
-    if first.try_get::<Option<String>, _>("u_sub")?.is_none() {
+    if first.try_get::<Option<String>, _>("username")?.is_none() {
         return Ok(None);
     }
-    let user = user_from_prefixed(first, "u_")?;
+    let user = user_from(first)?;
     let mut groups = Vec::new();
     for row in rows {
         if let Some(name) = row.try_get::<Option<String>, _>("g_name")? {

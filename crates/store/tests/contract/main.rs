@@ -102,6 +102,32 @@ pub(crate) fn user(pool_id: &str, username: &str) -> User {
     }
 }
 
+pub(crate) fn group(pool_id: &str, name: &str, precedence: Option<i64>) -> Group {
+    Group {
+        pool_id: pool_id.into(),
+        name: name.into(),
+        description: Some("d".into()),
+        role_arn: None,
+        precedence,
+        created_ms: 1,
+        updated_ms: 1,
+    }
+}
+
+/// Groups zeta (precedence 1), alpha (none) and mid (5) in pool
+/// us-east-1_a, alice (`sub-alice`) a member of each: in token order
+/// zeta, mid, alpha.
+pub(crate) async fn three_groups_with_alice(s: &Store) {
+    for (name, precedence) in [("zeta", Some(1)), ("alpha", None), ("mid", Some(5))] {
+        s.insert_group(&group("us-east-1_a", name, precedence))
+            .await
+            .unwrap();
+        s.add_member("us-east-1_a", name, "sub-alice")
+            .await
+            .unwrap();
+    }
+}
+
 pub(crate) fn origin(pool_id: &str, jti: &str, sub: &str) -> Origin {
     Origin {
         origin_jti: jti.into(),
@@ -450,21 +476,7 @@ async fn groups_order_by_precedence_and_list_members(h: Harness) {
     s.insert_user(&user("us-east-1_a", "bob"), None)
         .await
         .unwrap();
-    for (name, precedence) in [("zeta", Some(1)), ("alpha", None), ("mid", Some(5))] {
-        let g = Group {
-            pool_id: "us-east-1_a".into(),
-            name: name.into(),
-            description: Some("d".into()),
-            role_arn: None,
-            precedence,
-            created_ms: 1,
-            updated_ms: 1,
-        };
-        s.insert_group(&g).await.unwrap();
-        s.add_member("us-east-1_a", name, "sub-alice")
-            .await
-            .unwrap();
-    }
+    three_groups_with_alice(s).await;
     s.add_member("us-east-1_a", "mid", "sub-alice")
         .await
         .unwrap();

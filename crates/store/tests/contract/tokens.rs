@@ -80,22 +80,7 @@ pub(crate) async fn a_refresh_grant_and_a_user_bring_their_groups_in_one_read(h:
     assert_eq!(g.token, s.refresh_token("h1").await.unwrap().unwrap());
     assert_eq!(g.user.as_ref(), Some(&alice));
     assert!(g.groups.is_empty());
-    for (name, precedence) in [("zeta", Some(1)), ("alpha", None), ("mid", Some(5))] {
-        s.insert_group(&Group {
-            pool_id: "us-east-1_a".into(),
-            name: name.into(),
-            description: None,
-            role_arn: None,
-            precedence,
-            created_ms: 1,
-            updated_ms: 1,
-        })
-        .await
-        .unwrap();
-        s.add_member("us-east-1_a", name, "sub-alice")
-            .await
-            .unwrap();
-    }
+    three_groups_with_alice(s).await;
     // Another user's membership is not alice's.
     s.insert_user(&user("us-east-1_a", "bob"), None)
         .await
