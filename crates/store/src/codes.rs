@@ -48,12 +48,15 @@ impl Store {
     /// Stores a code, replacing an earlier one with the same purpose.
     pub async fn put_code(&self, code: &Code) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        Self::put_code_in(&mut *tx, code).await?;
+        Self::put_code_in(&mut tx, code).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    pub(crate) async fn put_code_in(conn: &mut sqlx::AnyConnection, code: &Code) -> Result<()> {
+    pub(crate) async fn put_code_in(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        code: &Code,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO codes (pool_id, sub, purpose, code_hash, created_ms, expires_ms, attempts) \
              VALUES ($1, $2, $3, $4, $5, $6, 0) ON CONFLICT (pool_id, sub, purpose) DO UPDATE SET \
@@ -66,7 +69,7 @@ impl Store {
         .bind(&code.code_hash)
         .bind(code.created_ms)
         .bind(code.expires_ms)
-        .execute(conn)
+        .execute(&mut **tx)
         .await?;
         Ok(())
     }
@@ -104,7 +107,7 @@ impl Store {
         .bind(pool_id)
         .bind(sub)
         .bind(purpose)
-        .fetch_optional(&mut *self.write().await?)
+        .fetch_optional(&self.writer)
         .await?;
         Ok(match row {
             Some(r) => r.try_get("attempts")?,
@@ -117,7 +120,7 @@ impl Store {
             .bind(pool_id)
             .bind(sub)
             .bind(purpose)
-            .execute(&mut *self.write().await?)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -135,7 +138,7 @@ impl Store {
         .bind(s.created_ms)
         .bind(s.expires_ms)
         .bind(&s.payload)
-        .execute(&mut *self.write().await?)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -164,7 +167,7 @@ impl Store {
         )
         .bind(hash)
         .bind(now_ms)
-        .fetch_optional(&mut *self.write().await?)
+        .fetch_optional(&self.writer)
         .await?;
         row.as_ref().map(session_from).transpose()
     }
@@ -189,7 +192,7 @@ impl Store {
         .bind(kind)
         .bind(now_ms)
         .bind(expires_ms)
-        .execute(&mut *self.write().await?)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -198,11 +201,11 @@ impl Store {
     pub async fn purge_expired(&self, now_ms: i64) -> Result<u64> {
         let a = sqlx::query("DELETE FROM auth_sessions WHERE expires_ms <= $1")
             .bind(now_ms)
-            .execute(&mut *self.write().await?)
+            .execute(&self.writer)
             .await?;
         let b = sqlx::query("DELETE FROM codes WHERE expires_ms <= $1")
             .bind(now_ms)
-            .execute(&mut *self.write().await?)
+            .execute(&self.writer)
             .await?;
         Ok(a.rows_affected() + b.rows_affected())
     }

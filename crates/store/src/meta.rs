@@ -42,7 +42,7 @@ impl Store {
         sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
             .bind(key)
             .bind(self.seal_meta(key, value))
-            .execute(&mut *self.write().await?)
+            .execute(&self.writer)
             .await?;
         let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
             .bind(key)
@@ -58,7 +58,7 @@ impl Store {
         )
         .bind(key)
         .bind(self.seal_meta(key, value))
-        .execute(&mut *self.write().await?)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

@@ -225,7 +225,7 @@ impl crate::Store {
                 .bind(ring.seal(&aad, &plain))
                 .bind(&id)
                 .bind(&stored)
-                .execute(&mut *self.write().await?)
+                .execute(&self.writer)
                 .await?;
             resealed += done.rows_affected();
         }

@@ -243,7 +243,7 @@ impl Store {
         )
         .bind(origin_jti)
         .bind(now_ms)
-        .execute(&mut *self.write().await?)
+        .execute(&self.writer)
         .await?;
         self.note_revocation();
         Ok(done.rows_affected() > 0)
@@ -257,7 +257,7 @@ impl Store {
         .bind(pool_id)
         .bind(sub)
         .bind(now_ms)
-        .execute(&mut *self.write().await?)
+        .execute(&self.writer)
         .await?;
         self.note_revocation();
         Ok(done.rows_affected())
@@ -268,7 +268,7 @@ impl Store {
     pub async fn purge_origins(&self, before_ms: i64) -> Result<u64> {
         let done = sqlx::query("DELETE FROM token_origins WHERE expires_ms < $1")
             .bind(before_ms)
-            .execute(&mut *self.write().await?)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected())
     }
