@@ -39,6 +39,12 @@ impl Store {
     /// Stores `value` under `key` unless a value is already there; returns the
     /// value that is stored afterwards. Two nodes racing agree on one value.
     pub async fn meta_get_or_insert(&self, key: &str, value: &str) -> Result<String> {
+        // Read first: these values are written once and read on hot paths
+        // (the hosted session key on every authorize), and a write, even
+        // one that changes nothing, queues for SQLite's one writer.
+        if let Some(stored) = self.meta_get(key).await? {
+            return Ok(stored);
+        }
         sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
             .bind(key)
             .bind(self.seal_meta(key, value))
