@@ -11,7 +11,9 @@ use sqlx::Row;
 use std::sync::LazyLock;
 
 use crate::users::{user_and_groups, User, GROUPS_JOIN, GROUPS_ORDER, USER_AND_GROUP_COLUMNS};
-use crate::{Result, Store};
+use sqlx::Executor;
+
+use crate::{Backend, Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
@@ -84,36 +86,74 @@ const ORIGIN_COLUMNS: &str =
     o.created_ms AS o_created_ms, o.expires_ms AS o_expires_ms, o.revoked_ms";
 
 impl Store {
-    /// Records an authentication and, in the same transaction, its refresh
-    /// token (`refresh_hash`, when one is issued).
+    /// Records an authentication and, atomically with it, its refresh
+    /// token (`refresh_hash`, when one is issued), in one trip to the
+    /// database: a sign-in's writes hold the writer (SQLite's one
+    /// connection), and a transaction of four statements held it across
+    /// four trips, each waiting for this task to be polled again.
     pub async fn insert_origin(&self, origin: &Origin, refresh_hash: Option<&str>) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO token_origins (origin_jti, pool_id, client_id, sub, auth_time, scopes, created_ms, expires_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&origin.origin_jti)
-        .bind(&origin.pool_id)
-        .bind(&origin.client_id)
-        .bind(&origin.sub)
-        .bind(origin.auth_time)
-        .bind(&origin.scopes)
-        .bind(origin.created_ms)
-        .bind(origin.expires_ms)
-        .execute(&mut *tx)
-        .await?;
-        if let Some(hash) = refresh_hash {
-            sqlx::query(
-                "INSERT INTO refresh_tokens (token_hash, origin_jti, created_ms, expires_ms) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(hash)
-            .bind(&origin.origin_jti)
-            .bind(origin.created_ms)
-            .bind(origin.expires_ms)
-            .execute(&mut *tx)
-            .await?;
+        const ORIGIN: &str = "INSERT INTO token_origins (origin_jti, pool_id, client_id, sub, auth_time, scopes, created_ms, expires_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+        let bound = |sql| {
+            sqlx::query(sql)
+                .bind(origin.origin_jti.clone())
+                .bind(origin.pool_id.clone())
+                .bind(origin.client_id.clone())
+                .bind(origin.sub.clone())
+                .bind(origin.auth_time)
+                .bind(origin.scopes.clone())
+                .bind(origin.created_ms)
+                .bind(origin.expires_ms)
+        };
+        let Some(hash) = refresh_hash else {
+            bound(ORIGIN).execute(&self.writer).await?;
+            return Ok(());
+        };
+        match self.backend {
+            Backend::Postgres => {
+                // One statement, so atomic: the origin, then its token.
+                static BOTH: LazyLock<String> = LazyLock::new(|| {
+                    format!(
+                        "WITH o AS ({ORIGIN} RETURNING origin_jti) \
+                         INSERT INTO refresh_tokens (token_hash, origin_jti, created_ms, expires_ms) \
+                         SELECT $9, origin_jti, $7, $8 FROM o"
+                    )
+                });
+                bound(&BOTH)
+                    .bind(hash.to_string())
+                    .execute(&self.writer)
+                    .await?;
+            }
+            Backend::Sqlite => {
+                // The transaction as one command to the connection's
+                // thread. Spawned, so that a caller that goes away cannot
+                // stop it between BEGIN and COMMIT; a statement that fails
+                // ends the command, and the transaction is rolled back on
+                // the same connection before it goes back to the pool.
+                static BOTH: LazyLock<String> = LazyLock::new(|| {
+                    format!(
+                        "BEGIN IMMEDIATE; {ORIGIN}; \
+                         INSERT INTO refresh_tokens (token_hash, origin_jti, created_ms, expires_ms) \
+                         VALUES ($9, $1, $7, $8); COMMIT"
+                    )
+                });
+                let query = bound(&BOTH).bind(hash.to_string());
+                let writer = self.writer.clone();
+                tokio::spawn(async move {
+                    let mut conn = writer.acquire().await?;
+                    let done = query.execute(&mut *conn).await;
+                    if done.is_err() {
+                        // Nothing to roll back if BEGIN itself failed.
+                        let _ = conn.execute("ROLLBACK").await;
+                    }
+                    done.map(|_| ())
+                })
+                .await
+                .map_err(|e| {
+                    StoreError::Unavailable(sqlx::Error::Io(std::io::Error::other(e)))
+                })??;
+            }
         }
-        tx.commit().await?;
         Ok(())
     }
 

@@ -31,6 +31,7 @@ contract!(
     concurrent_failures_are_all_counted,
     groups_order_by_precedence_and_list_members,
     revoking_an_origin_kills_its_refresh_tokens,
+    an_origin_whose_refresh_token_fails_is_not_recorded,
     a_refresh_grant_and_a_user_bring_their_groups_in_one_read,
     live_origins_are_told_apart_from_revoked_and_unknown_ones,
     only_one_concurrent_rotation_wins,

@@ -124,6 +124,53 @@ pub(crate) async fn a_refresh_grant_and_a_user_bring_their_groups_in_one_read(h:
     assert!(s.refresh_grant("never").await.unwrap().is_none());
 }
 
+pub(crate) async fn an_origin_whose_refresh_token_fails_is_not_recorded(h: Harness) {
+    let s = &h.store;
+    s.insert_pool(&pool("us-east-1_a")).await.unwrap();
+    s.insert_origin(&origin("us-east-1_a", "o1", "sub-a"), Some("h1"))
+        .await
+        .unwrap();
+    // The same refresh token hash again: the whole write fails, the
+    // origin with it.
+    assert!(s
+        .insert_origin(&origin("us-east-1_a", "o2", "sub-a"), Some("h1"))
+        .await
+        .is_err());
+    assert!(s.origin("o2").await.unwrap().is_none());
+    assert_eq!(
+        s.refresh_token("h1")
+            .await
+            .unwrap()
+            .unwrap()
+            .origin
+            .origin_jti,
+        "o1"
+    );
+    // Nothing was left open: the writer goes on.
+    for i in 0..3 {
+        s.insert_origin(
+            &origin("us-east-1_a", &format!("n{i}"), "sub-a"),
+            Some(&format!("n{i}")),
+        )
+        .await
+        .unwrap();
+    }
+    s.insert_origin(&origin("us-east-1_a", "o3", "sub-a"), None)
+        .await
+        .unwrap();
+    assert!(s.origin("o3").await.unwrap().is_some());
+    assert_eq!(
+        s.refresh_token("n2")
+            .await
+            .unwrap()
+            .unwrap()
+            .origin
+            .origin_jti,
+        "n2"
+    );
+    assert!(s.refresh_token("o3").await.unwrap().is_none());
+}
+
 pub(crate) async fn only_one_concurrent_rotation_wins(h: Harness) {
     let s = &h.store;
     s.insert_pool(&pool("us-east-1_a")).await.unwrap();
