@@ -74,7 +74,7 @@ impl Store {
         .bind(c.auth_time)
         .bind(c.created_ms)
         .bind(c.expires_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(())
     }
@@ -91,7 +91,7 @@ impl Store {
             .bind(hash)
             .bind(now_ms)
             .bind(origin_jti)
-            .fetch_optional(&self.writer)
+            .fetch_optional(&mut *self.write().await?)
             .await?
         {
             return Ok(Taken::Fresh(code_from(&r)?));
@@ -113,7 +113,7 @@ impl Store {
     pub async fn purge_auth_codes(&self, before_ms: i64) -> Result<u64> {
         let done = sqlx::query("DELETE FROM auth_codes WHERE expires_ms < $1")
             .bind(before_ms)
-            .execute(&self.writer)
+            .execute(&mut *self.write().await?)
             .await?;
         Ok(done.rows_affected())
     }

@@ -48,15 +48,12 @@ impl Store {
     /// Stores a code, replacing an earlier one with the same purpose.
     pub async fn put_code(&self, code: &Code) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        Self::put_code_in(&mut tx, code).await?;
+        Self::put_code_in(&mut *tx, code).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    pub(crate) async fn put_code_in(
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        code: &Code,
-    ) -> Result<()> {
+    pub(crate) async fn put_code_in(conn: &mut sqlx::AnyConnection, code: &Code) -> Result<()> {
         sqlx::query(
             "INSERT INTO codes (pool_id, sub, purpose, code_hash, created_ms, expires_ms, attempts) \
              VALUES ($1, $2, $3, $4, $5, $6, 0) ON CONFLICT (pool_id, sub, purpose) DO UPDATE SET \
@@ -69,7 +66,7 @@ impl Store {
         .bind(&code.code_hash)
         .bind(code.created_ms)
         .bind(code.expires_ms)
-        .execute(&mut **tx)
+        .execute(conn)
         .await?;
         Ok(())
     }
@@ -107,7 +104,7 @@ impl Store {
         .bind(pool_id)
         .bind(sub)
         .bind(purpose)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *self.write().await?)
         .await?;
         Ok(match row {
             Some(r) => r.try_get("attempts")?,
@@ -120,7 +117,7 @@ impl Store {
             .bind(pool_id)
             .bind(sub)
             .bind(purpose)
-            .execute(&self.writer)
+            .execute(&mut *self.write().await?)
             .await?;
         Ok(())
     }
@@ -138,7 +135,7 @@ impl Store {
         .bind(s.created_ms)
         .bind(s.expires_ms)
         .bind(&s.payload)
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(())
     }
@@ -167,7 +164,7 @@ impl Store {
         )
         .bind(hash)
         .bind(now_ms)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *self.write().await?)
         .await?;
         row.as_ref().map(session_from).transpose()
     }
@@ -192,7 +189,7 @@ impl Store {
         .bind(kind)
         .bind(now_ms)
         .bind(expires_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -201,11 +198,11 @@ impl Store {
     pub async fn purge_expired(&self, now_ms: i64) -> Result<u64> {
         let a = sqlx::query("DELETE FROM auth_sessions WHERE expires_ms <= $1")
             .bind(now_ms)
-            .execute(&self.writer)
+            .execute(&mut *self.write().await?)
             .await?;
         let b = sqlx::query("DELETE FROM codes WHERE expires_ms <= $1")
             .bind(now_ms)
-            .execute(&self.writer)
+            .execute(&mut *self.write().await?)
             .await?;
         Ok(a.rows_affected() + b.rows_affected())
     }

@@ -45,7 +45,7 @@ impl Store {
         .bind(g.precedence)
         .bind(g.created_ms)
         .bind(g.updated_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await
         .map_err(|e| conflict(e, "group"))?;
         Ok(())
@@ -62,7 +62,7 @@ impl Store {
         .bind(&g.role_arn)
         .bind(g.precedence)
         .bind(g.updated_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("group"));
@@ -102,7 +102,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM user_groups WHERE pool_id = $1 AND name = $2")
             .bind(pool_id)
             .bind(name)
-            .execute(&self.writer)
+            .execute(&mut *self.write().await?)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -116,7 +116,7 @@ impl Store {
         .bind(pool_id)
         .bind(group)
         .bind(sub)
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await
         .map_err(|e| conflict(e, "group or user"))?;
         Ok(())
@@ -129,7 +129,7 @@ impl Store {
         .bind(pool_id)
         .bind(group)
         .bind(sub)
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(())
     }

@@ -35,7 +35,7 @@ impl Store {
         .bind(self.seal_value(&key_aad(&key.kid), &key.private_key))
         .bind(key.created_ms)
         .bind(key.retired_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await
         .map_err(|e| conflict(e, "key"))?;
         Ok(())
@@ -99,7 +99,7 @@ impl Store {
             "DELETE FROM signing_keys WHERE retired_ms IS NOT NULL AND retired_ms < $1",
         )
         .bind(before_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(done.rows_affected())
     }
@@ -111,7 +111,7 @@ impl Store {
         )
         .bind(pool_id)
         .bind(before_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(done.rows_affected())
     }

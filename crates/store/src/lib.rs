@@ -34,6 +34,10 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor};
 
+/// How long a statement may wait for a connection (and, on SQLite, for
+/// the write turn).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How long a pooled connection may sit idle before it is tried again
 /// when taken.
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
@@ -104,12 +108,17 @@ pub enum Backend {
 pub struct Store {
     /// Reads. A statement that writes goes to `writer`, never here.
     reader: AnyPool,
-    /// Writes. On SQLite one connection, so this process's writers queue
-    /// for it in order: SQLite has one writer at a time, and writers that
+    /// Writes, taken through [`Store::write`] and [`Store::begin_write`].
+    /// On PostgreSQL the same pool as `reader`. On SQLite two connections
+    /// and one turn (`write_turn`): this process's writers queue for the
+    /// turn in order, as SQLite has one writer at a time and writers that
     /// meet its lock otherwise wait in its busy handler, which sleeps in
-    /// steps of up to 100 ms (measured in docs/performance.md: the code
-    /// exchange's tail). On PostgreSQL the same pool as `reader`.
+    /// steps of up to 100 ms (docs/performance.md: the code exchange's
+    /// tail). The second connection lets the next writer start while sqlx
+    /// still tries the last one's connection on its way back to the pool.
     writer: AnyPool,
+    /// The write turn on SQLite; None on PostgreSQL.
+    write_turn: Option<std::sync::Arc<tokio::sync::Semaphore>>,
     backend: Backend,
     /// Counts revocations made through this process, so caches of verified
     /// tokens (the gateway's) can re-check at once instead of waiting for
@@ -172,7 +181,7 @@ impl Store {
         // before it is handed out; a failed try discards it.
         let options = || {
             AnyPoolOptions::new()
-                .acquire_timeout(Duration::from_secs(5))
+                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .test_before_acquire(false)
                 .before_acquire(|conn, meta| {
                     Box::pin(async move {
@@ -200,7 +209,7 @@ impl Store {
                 let reader = sqlite(8).connect(url).await?;
                 // Another process on the same file still meets the busy
                 // handler (5 s); nodes that share a database use PostgreSQL.
-                let writer = sqlite(1).connect(url).await?;
+                let writer = sqlite(2).connect(url).await?;
                 (reader, writer)
             }
             Backend::Postgres => {
@@ -219,6 +228,8 @@ impl Store {
         Ok(Store {
             reader,
             writer,
+            write_turn: (backend == Backend::Sqlite)
+                .then(|| std::sync::Arc::new(tokio::sync::Semaphore::new(1))),
             backend,
             revocations: Default::default(),
             keyring: None,
@@ -269,11 +280,64 @@ impl Store {
     /// Starts a transaction that writes: on SQLite it takes the write lock at
     /// once (`BEGIN IMMEDIATE`), so a transaction that reads before it writes
     /// waits for the lock instead of failing when it upgrades.
-    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        Ok(match self.backend {
+    pub(crate) async fn begin_write(&self) -> Result<Turn<sqlx::Transaction<'static, sqlx::Any>>> {
+        let turn = self.take_turn().await?;
+        let tx = match self.backend {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.writer.begin().await?,
+        };
+        Ok(Turn {
+            conn: tx,
+            _turn: turn,
         })
+    }
+
+    /// A connection for one statement that writes.
+    pub(crate) async fn write(&self) -> Result<Turn<sqlx::pool::PoolConnection<sqlx::Any>>> {
+        let turn = self.take_turn().await?;
+        Ok(Turn {
+            conn: self.writer.acquire().await?,
+            _turn: turn,
+        })
+    }
+
+    async fn take_turn(&self) -> Result<Option<tokio::sync::OwnedSemaphorePermit>> {
+        match &self.write_turn {
+            None => Ok(None),
+            // As long as taking a pooled connection may wait.
+            Some(t) => match tokio::time::timeout(ACQUIRE_TIMEOUT, t.clone().acquire_owned()).await
+            {
+                Ok(Ok(p)) => Ok(Some(p)),
+                Ok(Err(_)) => Err(StoreError::Unavailable(sqlx::Error::PoolClosed)),
+                Err(_) => Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut)),
+            },
+        }
+    }
+}
+
+/// A writer's connection (or transaction) with its turn: the connection
+/// goes back to the pool first, then the turn passes on.
+pub(crate) struct Turn<C> {
+    conn: C,
+    _turn: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl<C: std::ops::DerefMut<Target = sqlx::AnyConnection>> std::ops::Deref for Turn<C> {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        &self.conn
+    }
+}
+
+impl<C: std::ops::DerefMut<Target = sqlx::AnyConnection>> std::ops::DerefMut for Turn<C> {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.conn
+    }
+}
+
+impl Turn<sqlx::Transaction<'static, sqlx::Any>> {
+    pub(crate) async fn commit(self) -> std::result::Result<(), sqlx::Error> {
+        self.conn.commit().await
     }
 }
 

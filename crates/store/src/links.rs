@@ -38,7 +38,7 @@ impl Store {
         .bind(&l.subject)
         .bind(&l.sub)
         .bind(l.created_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await
         .map_err(|e| conflict(e, "provider link"))?;
         Ok(())
@@ -88,7 +88,7 @@ impl Store {
         .bind(pool_id)
         .bind(provider_name)
         .bind(subject)
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(done.rows_affected() > 0)
     }

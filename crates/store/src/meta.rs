@@ -48,7 +48,7 @@ impl Store {
         sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
             .bind(key)
             .bind(self.seal_meta(key, value))
-            .execute(&self.writer)
+            .execute(&mut *self.write().await?)
             .await?;
         let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
             .bind(key)
@@ -64,7 +64,7 @@ impl Store {
         )
         .bind(key)
         .bind(self.seal_meta(key, value))
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(())
     }

@@ -24,7 +24,7 @@ impl Store {
         .bind(node_tag)
         .bind(url)
         .bind(now_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(())
     }
@@ -54,7 +54,7 @@ impl Store {
         sqlx::query("DELETE FROM gateway_nodes WHERE api = $1 AND node_tag = $2")
             .bind(api)
             .bind(node_tag)
-            .execute(&self.writer)
+            .execute(&mut *self.write().await?)
             .await?;
         Ok(())
     }

@@ -156,7 +156,7 @@ impl Store {
         .bind(&pool.domain)
         .bind(pool.created_ms)
         .bind(pool.updated_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await
         .map_err(|e| conflict(e, "pool"))?;
         Ok(())
@@ -220,7 +220,7 @@ impl Store {
         .bind(to_json(&pool.settings))
         .bind(&pool.domain)
         .bind(pool.updated_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await
         .map_err(|e| conflict(e, "domain"))?;
         self.read_cache.forget();
@@ -234,7 +234,7 @@ impl Store {
     pub async fn delete_pool(&self, id: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM user_pools WHERE id = $1")
             .bind(id)
-            .execute(&self.writer)
+            .execute(&mut *self.write().await?)
             .await?;
         self.read_cache.forget();
         Ok(done.rows_affected() > 0)
@@ -258,7 +258,7 @@ impl Store {
         .bind(to_json(&client.settings))
         .bind(client.created_ms)
         .bind(client.updated_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await
         .map_err(|e| conflict(e, "client"))?;
         Ok(())
@@ -330,7 +330,7 @@ impl Store {
         )
         .bind(to_json(&client.settings))
         .bind(client.updated_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await?;
         self.read_cache.forget();
         if done.rows_affected() == 0 {
@@ -343,7 +343,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM app_clients WHERE pool_id = $1 AND id = $2")
             .bind(pool_id)
             .bind(id)
-            .execute(&self.writer)
+            .execute(&mut *self.write().await?)
             .await?;
         self.read_cache.forget();
         Ok(done.rows_affected() > 0)
@@ -357,7 +357,7 @@ impl Store {
         .bind(&rs.identifier)
         .bind(&rs.name)
         .bind(to_json(&rs.scopes))
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await
         .map_err(|e| conflict(e, "resource server"))?;
         Ok(())
@@ -371,7 +371,7 @@ impl Store {
         .bind(&rs.identifier)
         .bind(&rs.name)
         .bind(to_json(&rs.scopes))
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("resource server"));
@@ -418,7 +418,7 @@ impl Store {
             sqlx::query("DELETE FROM resource_servers WHERE pool_id = $1 AND identifier = $2")
                 .bind(pool_id)
                 .bind(identifier)
-                .execute(&self.writer)
+                .execute(&mut *self.write().await?)
                 .await?;
         Ok(done.rows_affected() > 0)
     }

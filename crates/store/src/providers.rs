@@ -62,7 +62,7 @@ impl Store {
             .bind(text(&p.idp_identifiers))
             .bind(p.created_ms)
             .bind(p.updated_ms)
-            .execute(&self.writer)
+            .execute(&mut *self.write().await?)
             .await
             .map_err(|e| conflict(e, "identity provider"))?;
         Ok(())
@@ -79,7 +79,7 @@ impl Store {
         .bind(text(&p.attribute_mapping))
         .bind(text(&p.idp_identifiers))
         .bind(p.updated_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("identity provider"));
@@ -147,7 +147,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM identity_providers WHERE pool_id = $1 AND name = $2")
             .bind(pool_id)
             .bind(name)
-            .execute(&self.writer)
+            .execute(&mut *self.write().await?)
             .await?;
         Ok(done.rows_affected() > 0)
     }

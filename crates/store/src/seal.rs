@@ -225,7 +225,7 @@ impl crate::Store {
                 .bind(ring.seal(&aad, &plain))
                 .bind(&id)
                 .bind(&stored)
-                .execute(&self.writer)
+                .execute(&mut *self.write().await?)
                 .await?;
             resealed += done.rows_affected();
         }

@@ -283,7 +283,7 @@ impl Store {
         )
         .bind(origin_jti)
         .bind(now_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await?;
         self.note_revocation();
         Ok(done.rows_affected() > 0)
@@ -297,7 +297,7 @@ impl Store {
         .bind(pool_id)
         .bind(sub)
         .bind(now_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await?;
         self.note_revocation();
         Ok(done.rows_affected())
@@ -308,7 +308,7 @@ impl Store {
     pub async fn purge_origins(&self, before_ms: i64) -> Result<u64> {
         let done = sqlx::query("DELETE FROM token_origins WHERE expires_ms < $1")
             .bind(before_ms)
-            .execute(&self.writer)
+            .execute(&mut *self.write().await?)
             .await?;
         Ok(done.rows_affected())
     }

@@ -239,7 +239,7 @@ impl Store {
             .await
             .map_err(user_conflict)?;
         if let Some(code) = code {
-            Self::put_code_in(&mut tx, code).await?;
+            Self::put_code_in(&mut *tx, code).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -307,7 +307,7 @@ impl Store {
                 .await?;
         }
         if let Some(code) = code {
-            Self::put_code_in(&mut tx, code).await?;
+            Self::put_code_in(&mut *tx, code).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -443,7 +443,7 @@ impl Store {
         .bind(sub)
         .bind(now_ms - quiet_ms)
         .bind(now_ms)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *self.write().await?)
         .await?;
         match row {
             Some(r) => Ok(r.try_get("failed_attempts")?),
@@ -459,7 +459,7 @@ impl Store {
         )
         .bind(pool_id)
         .bind(sub)
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(())
     }
@@ -474,7 +474,7 @@ impl Store {
         .bind(pool_id)
         .bind(sub)
         .bind(step)
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(done.rows_affected() > 0)
     }
