@@ -48,7 +48,7 @@ impl Store {
     /// Stores a code, replacing an earlier one with the same purpose.
     pub async fn put_code(&self, code: &Code) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        Self::put_code_in(&mut *tx, code).await?;
+        Self::put_code_in(&mut tx, code).await?;
         tx.commit().await?;
         Ok(())
     }

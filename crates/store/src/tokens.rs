@@ -88,8 +88,8 @@ const ORIGIN_COLUMNS: &str =
 impl Store {
     /// Records an authentication and, atomically with it, its refresh
     /// token (`refresh_hash`, when one is issued), in one trip to the
-    /// database: a sign-in's writes hold the writer (SQLite's one
-    /// connection), and a transaction of four statements held it across
+    /// database: a sign-in's writes hold the write turn (SQLite's one
+    /// writer), and a transaction of four statements held it across
     /// four trips, each waiting for this task to be polled again.
     pub async fn insert_origin(&self, origin: &Origin, refresh_hash: Option<&str>) -> Result<()> {
         const ORIGIN: &str = "INSERT INTO token_origins (origin_jti, pool_id, client_id, sub, auth_time, scopes, created_ms, expires_ms) \
@@ -106,7 +106,7 @@ impl Store {
                 .bind(origin.expires_ms)
         };
         let Some(hash) = refresh_hash else {
-            bound(ORIGIN).execute(&self.writer).await?;
+            bound(ORIGIN).execute(&mut *self.write().await?).await?;
             return Ok(());
         };
         match self.backend {
@@ -121,7 +121,7 @@ impl Store {
                 });
                 bound(&BOTH)
                     .bind(hash.to_string())
-                    .execute(&self.writer)
+                    .execute(&mut *self.write().await?)
                     .await?;
             }
             Backend::Sqlite => {
@@ -138,15 +138,15 @@ impl Store {
                     )
                 });
                 let query = bound(&BOTH).bind(hash.to_string());
-                let writer = self.writer.clone();
+                let store = self.clone();
                 tokio::spawn(async move {
-                    let mut conn = writer.acquire().await?;
+                    let mut conn = store.write().await?;
                     let done = query.execute(&mut *conn).await;
                     if done.is_err() {
                         // Nothing to roll back if BEGIN itself failed.
                         let _ = conn.execute("ROLLBACK").await;
                     }
-                    done.map(|_| ())
+                    done.map(|_| ()).map_err(StoreError::from)
                 })
                 .await
                 .map_err(|e| {

@@ -239,7 +239,7 @@ impl Store {
             .await
             .map_err(user_conflict)?;
         if let Some(code) = code {
-            Self::put_code_in(&mut *tx, code).await?;
+            Self::put_code_in(&mut tx, code).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -307,7 +307,7 @@ impl Store {
                 .await?;
         }
         if let Some(code) = code {
-            Self::put_code_in(&mut *tx, code).await?;
+            Self::put_code_in(&mut tx, code).await?;
         }
         tx.commit().await?;
         Ok(())
