@@ -16,6 +16,7 @@
 //! transaction. No state lives only in this process.
 
 pub mod auth_codes;
+mod checkpoint;
 pub mod codes;
 pub mod groups;
 pub mod keys;
@@ -117,8 +118,12 @@ pub struct Store {
     /// tail). The second connection lets the next writer start while sqlx
     /// still tries the last one's connection on its way back to the pool.
     writer: AnyPool,
-    /// The write turn on SQLite; None on PostgreSQL.
-    write_turn: Option<std::sync::Arc<tokio::sync::Semaphore>>,
+    /// The write turn on SQLite, and the task that checkpoints its log
+    /// (checkpoint.rs); None on PostgreSQL.
+    write_turn: Option<(
+        std::sync::Arc<tokio::sync::Semaphore>,
+        std::sync::Arc<checkpoint::Checkpointer>,
+    )>,
     backend: Backend,
     /// Counts revocations made through this process, so caches of verified
     /// tokens (the gateway's) can re-check at once instead of waiting for
@@ -195,11 +200,13 @@ impl Store {
         let sqlite = |max: u32| {
             options().max_connections(max).after_connect(|conn, _| {
                 Box::pin(async move {
-                    conn.execute(
+                    let pragmas = format!(
                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-                    )
-                    .await?;
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+                         PRAGMA wal_autocheckpoint = {};",
+                        checkpoint::WRITER_AUTOCHECKPOINT
+                    );
+                    conn.execute(pragmas.as_str()).await?;
                     Ok(())
                 })
             })
@@ -225,11 +232,16 @@ impl Store {
             .run(&writer)
             .await
             .map_err(|e| StoreError::Unavailable(e.into()))?;
+        let write_turn = (backend == Backend::Sqlite).then(|| {
+            (
+                std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+                std::sync::Arc::new(checkpoint::Checkpointer::start(reader.clone())),
+            )
+        });
         Ok(Store {
             reader,
             writer,
-            write_turn: (backend == Backend::Sqlite)
-                .then(|| std::sync::Arc::new(tokio::sync::Semaphore::new(1))),
+            write_turn,
             backend,
             revocations: Default::default(),
             keyring: None,
@@ -301,16 +313,17 @@ impl Store {
         })
     }
 
-    async fn take_turn(&self) -> Result<Option<tokio::sync::OwnedSemaphorePermit>> {
+    async fn take_turn(&self) -> Result<Option<checkpoint::Permit>> {
         match &self.write_turn {
             None => Ok(None),
             // As long as taking a pooled connection may wait.
-            Some(t) => match tokio::time::timeout(ACQUIRE_TIMEOUT, t.clone().acquire_owned()).await
-            {
-                Ok(Ok(p)) => Ok(Some(p)),
-                Ok(Err(_)) => Err(StoreError::Unavailable(sqlx::Error::PoolClosed)),
-                Err(_) => Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut)),
-            },
+            Some((t, c)) => {
+                match tokio::time::timeout(ACQUIRE_TIMEOUT, t.clone().acquire_owned()).await {
+                    Ok(Ok(p)) => Ok(Some(checkpoint::Permit::new(p, c.clone()))),
+                    Ok(Err(_)) => Err(StoreError::Unavailable(sqlx::Error::PoolClosed)),
+                    Err(_) => Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut)),
+                }
+            }
         }
     }
 }
@@ -319,7 +332,7 @@ impl Store {
 /// goes back to the pool first, then the turn passes on.
 pub(crate) struct Turn<C> {
     conn: C,
-    _turn: Option<tokio::sync::OwnedSemaphorePermit>,
+    _turn: Option<checkpoint::Permit>,
 }
 
 impl<C: std::ops::DerefMut<Target = sqlx::AnyConnection>> std::ops::Deref for Turn<C> {
