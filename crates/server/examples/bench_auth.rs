@@ -13,6 +13,8 @@
 //! client_credentials, code); `BENCH_PERF=<phase>` records that phase
 //! with `perf record -a -g` into `/tmp/perf-auth-<phase>.data`
 //! (`BENCH_PERF_ARGS` replaces `record -F 1999 -a -g`, e.g. `sched record -a`).
+//! `BENCH_COGNATE_LOG` sets the server's `COGNATE_LOG` (default `warn`;
+//! its log goes to this program's standard error).
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -399,7 +401,10 @@ async fn main() {
         command.arg("--database-url").arg(url);
     }
     let mut server = command
-        .env("COGNATE_LOG", "warn")
+        .env(
+            "COGNATE_LOG",
+            std::env::var("BENCH_COGNATE_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::null())
         .spawn()
         .expect("cognate starts");

@@ -37,11 +37,25 @@ impl Store {
     }
 
     /// Stores `value` under `key` unless a value is already there; returns the
-    /// value that is stored afterwards. Two nodes racing agree on one value.
+    /// value that is stored afterwards. Two nodes racing agree on one value,
+    /// which this process then keeps: such values are read on hot paths
+    /// (the hosted session key on every authorize) and never change.
     pub async fn meta_get_or_insert(&self, key: &str, value: &str) -> Result<String> {
-        // Read first: these values are written once and read on hot paths
-        // (the hosted session key on every authorize), and a write, even
-        // one that changes nothing, queues for SQLite's one writer.
+        let settled = &self.read_cache.settled_meta;
+        if let Some(v) = settled.lock().expect("meta cache lock").get(key) {
+            return Ok(v.clone());
+        }
+        let stored = self.meta_get_or_insert_now(key, value).await?;
+        settled
+            .lock()
+            .expect("meta cache lock")
+            .insert(key.to_string(), stored.clone());
+        Ok(stored)
+    }
+
+    async fn meta_get_or_insert_now(&self, key: &str, value: &str) -> Result<String> {
+        // Read first: a write, even one that changes nothing, queues for
+        // SQLite's one writer.
         if let Some(stored) = self.meta_get(key).await? {
             return Ok(stored);
         }
@@ -57,8 +71,14 @@ impl Store {
         self.open_meta(key, row.try_get("value")?)
     }
 
-    /// Stores `value` under `key`, replacing what was there.
+    /// Stores `value` under `key`, replacing what was there. Not for keys
+    /// written by [`Store::meta_get_or_insert`]: other nodes keep those.
     pub async fn meta_set(&self, key: &str, value: &str) -> Result<()> {
+        self.read_cache
+            .settled_meta
+            .lock()
+            .expect("meta cache lock")
+            .remove(key);
         sqlx::query(
             "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
         )

@@ -26,6 +26,10 @@ pub(crate) struct ReadCache {
     generation: AtomicU64,
     pools: Mutex<HashMap<String, (Instant, Pool)>>,
     clients: Mutex<HashMap<String, (Instant, Client)>>,
+    /// `meta` values that [`Store::meta_get_or_insert`] found or wrote
+    /// (meta.rs): written once and the same on every node from then on,
+    /// so kept for good; [`Store::meta_set`] drops its key.
+    pub(crate) settled_meta: Mutex<HashMap<String, String>>,
 }
 
 impl ReadCache {

@@ -433,6 +433,19 @@ pub(crate) async fn meta_values_are_inserted_once_or_replaced(h: Harness) {
     assert_eq!(s.meta_get("k").await.unwrap().as_deref(), Some("third"));
     s.meta_set("new", "v").await.unwrap();
     assert_eq!(s.meta_get("new").await.unwrap().as_deref(), Some("v"));
+
+    // A value settled by meta_get_or_insert is the same for every node and
+    // kept in memory from then on: a change behind this process's back
+    // (which meta_set's contract rules out for such keys) is not read
+    // again, while this process's own meta_set is seen at once.
+    assert_eq!(s.meta_get_or_insert("once", "a").await.unwrap(), "a");
+    let other = Store::connect(&h.reopen).await.unwrap();
+    assert_eq!(other.meta_get_or_insert("once", "b").await.unwrap(), "a");
+    other.meta_set("once", "behind").await.unwrap();
+    assert_eq!(s.meta_get_or_insert("once", "c").await.unwrap(), "a");
+    s.meta_set("once", "d").await.unwrap();
+    assert_eq!(s.meta_get_or_insert("once", "e").await.unwrap(), "d");
+    other.close().await;
 }
 
 pub(crate) async fn data_survives_reopening(h: Harness) {
