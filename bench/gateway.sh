@@ -17,8 +17,7 @@
 # the same bare proxy on Pingora (bench/pingora-floor; building it needs
 # cmake); BENCH_PERF=REGEX profiles the matching targets' processes
 # (perf record, to /tmp/perf-TARGET.data); BENCH_STRACE=1 counts the system
-# calls of cognate's run; BENCH_PERF_STAT=1 counts each target's
-# instructions per request (user and kernel, perf stat);
+# calls of cognate's run;
 # BENCH_COGNATE_ENV="TOKIO_WORKER_THREADS=1" passes environment to cognate;
 # BENCH_ONLY=REGEX runs only the targets whose names match (for quick
 # comparisons while working; a full table is one run of all of them).
@@ -209,12 +208,6 @@ run() {  # name url header pids-whose-CPU-to-count [connections [wrk script]]
       -o "/tmp/perf-$1.data" -- sleep $((SECONDS_PER - 2)) 2>/dev/null &
     perf_pid=$!
   fi
-  local stat_pid=
-  if [ -n "${BENCH_PERF_STAT:-}" ]; then  # count this target's instructions
-    perf stat -x, -e instructions:u,instructions:k -p "$(tr -s ' ' ',' <<<"${4% }" | sed 's/^,//;s/,$//')" \
-      -o "$WORK/stat-$1.csv" -- sleep $((SECONDS_PER - 2)) 2>/dev/null &
-    stat_pid=$!
-  fi
   t0=$(ticks $4)
   out=$(wrk -t"$threads" -c"$conns" -d"${SECONDS_PER}s" --latency "${script[@]}" -H "$3" "$2")
   t1=$(ticks $4)
@@ -224,12 +217,6 @@ run() {  # name url header pids-whose-CPU-to-count [connections [wrk script]]
     perf report -i "/tmp/perf-$1.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^$' | grep -v '^#' | head -8 >&2
   fi
   local rps p50 p99 non2xx total
-  if [ -n "$stat_pid" ]; then
-    wait "$stat_pid" || true
-    # Instructions per request over the counted window (wrk's rate x window).
-    awk -F, -v name="$1" -v rate="$(awk '/Requests\/sec/ {print $2}' <<<"$out")" -v secs=$((SECONDS_PER - 2)) \
-      '$3 ~ /instructions/ {printf "%s %s per request: %.0f\n", name, $3, $1 / (rate * secs)}' "$WORK/stat-$1.csv" >&2
-  fi
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
