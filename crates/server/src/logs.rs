@@ -173,9 +173,7 @@ fn push_time(line: &mut String, at: std::time::SystemTime) {
     thread_local! {
         static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
     }
-    let since = at
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let since = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
     SECOND.with_borrow_mut(|(second, text)| {
         if *second != secs {
@@ -326,8 +324,9 @@ mod tests {
         // As tracing's own formatter writes it for the fmt layer's lines.
         use tracing_subscriber::fmt::time::FormatTime;
         let mut theirs = String::new();
-        let _ = tracing_subscriber::fmt::time::SystemTime
-            .format_time(&mut tracing_subscriber::fmt::format::Writer::new(&mut theirs));
+        let _ = tracing_subscriber::fmt::time::SystemTime.format_time(
+            &mut tracing_subscriber::fmt::format::Writer::new(&mut theirs),
+        );
         let mut ours = String::new();
         push_time(&mut ours, std::time::SystemTime::now());
         let shape = |t: &str| t.replace(|c: char| c.is_ascii_digit(), "0");
