@@ -45,25 +45,33 @@ impl Checkpointer {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut checkpointed = 0;
+            let (mut checkpointed, mut failing) = (0, false);
             loop {
                 tokio::select! {
                     _ = &mut stopped => break,
                     _ = tick.tick() => {}
                 }
+                if pool.is_closed() {
+                    break;
+                }
                 let written = seen_writes.load(Ordering::Acquire);
                 if written == checkpointed {
                     continue;
-                }
-                if pool.is_closed() {
-                    break;
                 }
                 match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                     .execute(&pool)
                     .await
                 {
-                    Ok(_) => checkpointed = written,
-                    Err(e) => tracing::warn!(error = %e, "SQLite checkpoint failed; retrying"),
+                    Ok(_) => {
+                        checkpointed = written;
+                        failing = false;
+                    }
+                    // Said once per run of failures, not every round.
+                    Err(e) if !failing => {
+                        failing = true;
+                        tracing::warn!(error = %e, "SQLite checkpoint failed; retrying");
+                    }
+                    Err(_) => {}
                 }
             }
         });

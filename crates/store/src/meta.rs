@@ -74,11 +74,6 @@ impl Store {
     /// Stores `value` under `key`, replacing what was there. Not for keys
     /// written by [`Store::meta_get_or_insert`]: other nodes keep those.
     pub async fn meta_set(&self, key: &str, value: &str) -> Result<()> {
-        self.read_cache
-            .settled_meta
-            .lock()
-            .expect("meta cache lock")
-            .remove(key);
         sqlx::query(
             "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
         )
@@ -86,6 +81,11 @@ impl Store {
         .bind(self.seal_meta(key, value))
         .execute(&mut *self.write().await?)
         .await?;
+        self.read_cache
+            .settled_meta
+            .lock()
+            .expect("meta cache lock")
+            .remove(key);
         Ok(())
     }
 
