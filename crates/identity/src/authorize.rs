@@ -594,10 +594,11 @@ impl Identity {
     }
 
     async fn session_key(&self) -> Result<Vec<u8>, CognitoError> {
-        let fresh = crypto::b64(&crypto::random_bytes::<32>());
         let key = self
             .store
-            .meta_get_or_insert("hosted.session_key", &fresh)
+            .meta_get_or_insert_with("hosted.session_key", || {
+                crypto::b64(&crypto::random_bytes::<32>())
+            })
             .await?;
         Ok(key.into_bytes())
     }

@@ -86,23 +86,20 @@ impl Checkpointer {
 /// for is over (committed or not), and the next round checkpoints.
 pub(crate) struct Permit {
     _turn: tokio::sync::OwnedSemaphorePermit,
-    checkpointer: Arc<Checkpointer>,
+    writes: Arc<AtomicU64>,
 }
 
 impl Permit {
-    pub(crate) fn new(
-        turn: tokio::sync::OwnedSemaphorePermit,
-        checkpointer: Arc<Checkpointer>,
-    ) -> Permit {
+    pub(crate) fn new(turn: tokio::sync::OwnedSemaphorePermit, of: &Checkpointer) -> Permit {
         Permit {
             _turn: turn,
-            checkpointer,
+            writes: of.writes.clone(),
         }
     }
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        self.checkpointer.writes.fetch_add(1, Ordering::Release);
+        self.writes.fetch_add(1, Ordering::Release);
     }
 }

@@ -319,7 +319,7 @@ impl Store {
             // As long as taking a pooled connection may wait.
             Some((t, c)) => {
                 match tokio::time::timeout(ACQUIRE_TIMEOUT, t.clone().acquire_owned()).await {
-                    Ok(Ok(p)) => Ok(Some(checkpoint::Permit::new(p, c.clone()))),
+                    Ok(Ok(p)) => Ok(Some(checkpoint::Permit::new(p, c))),
                     Ok(Err(_)) => Err(StoreError::Unavailable(sqlx::Error::PoolClosed)),
                     Err(_) => Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut)),
                 }

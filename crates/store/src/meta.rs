@@ -41,11 +41,23 @@ impl Store {
     /// which this process then keeps: such values are read on hot paths
     /// (the hosted session key on every authorize) and never change.
     pub async fn meta_get_or_insert(&self, key: &str, value: &str) -> Result<String> {
+        self.meta_get_or_insert_with(key, || value.to_string())
+            .await
+    }
+
+    /// [`Store::meta_get_or_insert`] with the value made only when none is
+    /// settled yet (a fresh random key, made for nothing on every call
+    /// once one is kept).
+    pub async fn meta_get_or_insert_with(
+        &self,
+        key: &str,
+        value: impl FnOnce() -> String,
+    ) -> Result<String> {
         let settled = &self.read_cache.settled_meta;
         if let Some(v) = settled.lock().expect("meta cache lock").get(key) {
             return Ok(v.clone());
         }
-        let stored = self.meta_get_or_insert_now(key, value).await?;
+        let stored = self.meta_get_or_insert_now(key, &value()).await?;
         settled
             .lock()
             .expect("meta cache lock")

@@ -240,10 +240,11 @@ impl Identity {
     /// The server secret behind the fake SRP answers for unknown users:
     /// made once, shared by every node through the store.
     pub(crate) async fn fake_user_key(&self) -> Result<String> {
-        let fresh = crypto::b64(&crypto::random_bytes::<32>());
         Ok(self
             .store
-            .meta_get_or_insert("srp.fake_user_key", &fresh)
+            .meta_get_or_insert_with("srp.fake_user_key", || {
+                crypto::b64(&crypto::random_bytes::<32>())
+            })
             .await?)
     }
 }

@@ -47,6 +47,16 @@ contract!(
     pool_and_client_reads_are_kept_briefly_and_this_process_writes_are_seen_at_once,
 );
 
+/// The names of a user's groups, as `groups_of` orders them.
+pub(crate) async fn group_names(s: &Store, pool_id: &str, sub: &str) -> Vec<String> {
+    s.groups_of(pool_id, sub)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.name)
+        .collect()
+}
+
 pub(crate) fn pool(id: &str) -> Pool {
     Pool {
         id: id.into(),
@@ -486,13 +496,7 @@ async fn groups_order_by_precedence_and_list_members(h: Harness) {
         s.add_member("us-east-1_a", "nope", "sub-bob").await,
         Err(StoreError::NotFound(_))
     ));
-    let groups: Vec<_> = s
-        .groups_of("us-east-1_a", "sub-alice")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|g| g.name)
-        .collect();
+    let groups = group_names(s, "us-east-1_a", "sub-alice").await;
     assert_eq!(groups, ["zeta", "mid", "alpha"]);
     let members: Vec<_> = s
         .members_of("us-east-1_a", "mid", None, 10)

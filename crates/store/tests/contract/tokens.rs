@@ -89,13 +89,7 @@ pub(crate) async fn a_refresh_grant_and_a_user_bring_their_groups_in_one_read(h:
     let g = s.refresh_grant("h1").await.unwrap().unwrap();
     assert_eq!(g.user.as_ref(), Some(&alice));
     assert_eq!(g.groups, ["zeta", "mid", "alpha"]);
-    let names: Vec<_> = s
-        .groups_of("us-east-1_a", "sub-alice")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|g| g.name)
-        .collect();
+    let names = group_names(s, "us-east-1_a", "sub-alice").await;
     assert_eq!(g.groups, names, "the same order as groups_of");
     let (u, groups) = s
         .user_with_groups("us-east-1_a", "sub-alice")
