@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use axum::http::header::AsHeaderName;
 use axum::http::HeaderMap;
 use serde_json::{Map, Value};
 
@@ -67,7 +68,7 @@ impl RequestContext {
 
     /// [`RequestContext::header`], borrowed when the header is not
     /// repeated (the common case: nothing to join).
-    pub fn header_ref(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
+    pub fn header_ref<K: AsHeaderName + Copy>(&self, name: K) -> Option<std::borrow::Cow<'_, str>> {
         let mut values = self.headers.get_all(name).iter();
         let first = values.next()?;
         if values.next().is_none() {
@@ -78,7 +79,7 @@ impl RequestContext {
 
     /// A header's value, repeated headers joined with `,` as API Gateway
     /// does.
-    pub fn header(&self, name: &str) -> Option<String> {
+    pub fn header<K: AsHeaderName>(&self, name: K) -> Option<String> {
         let mut values = self.headers.get_all(name).iter();
         let first = values.next()?.to_str().ok()?.to_string();
         let mut out = first;
@@ -275,20 +276,9 @@ pub fn mapping_value(value: &str, ctx: &RequestContext) -> String {
 }
 
 pub fn clf_time(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{:02}/{}/{}:{:02}:{:02}:{:02} +0000",
-        t.day(),
-        MONTHS[t.month() as usize - 1],
-        t.year(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    let mut out = String::with_capacity(26);
+    crate::access::push_clf_time(&mut out, ms);
+    out
 }
 
 #[cfg(test)]

@@ -289,38 +289,42 @@ async fn finish(
 /// The client's headers as the upstream gets them: hop-by-hop and the
 /// client's own forwarding headers removed, the gateway's added.
 fn forwarded_headers(ctx: &RequestContext, shared: &Shared) -> HeaderMap {
+    const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+    const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+    const X_AMZN_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
     const CLIENTS_OWN: [HeaderName; 7] = [
         header::HOST,
         header::FORWARDED,
         header::VIA,
-        HeaderName::from_static("x-forwarded-for"),
-        HeaderName::from_static("x-forwarded-proto"),
+        X_FORWARDED_FOR,
+        X_FORWARDED_PROTO,
         HeaderName::from_static("x-forwarded-port"),
         HeaderName::from_static("x-forwarded-host"),
     ];
     let mut headers = ctx.headers.clone();
     strip_hop_by_hop(&mut headers, &CLIENTS_OWN);
-    let forwarded = [
-        ("x-forwarded-for", ctx.source_ip.clone()),
-        (
-            "x-forwarded-proto",
-            if shared.secure { "https" } else { "http" }.to_string(),
-        ),
-        (
-            "x-amzn-trace-id",
-            format!(
-                "Root=1-{:08x}-{}",
-                ctx.time_ms / 1000,
-                hex24(&ctx.request_id)
-            ),
-        ),
-    ];
-    for (k, v) in forwarded {
-        if let Ok(v) = HeaderValue::from_str(&v) {
-            headers.insert(k, v);
-        }
+    if let Ok(v) = HeaderValue::from_str(&ctx.source_ip) {
+        headers.insert(X_FORWARDED_FOR, v);
+    }
+    headers.insert(
+        X_FORWARDED_PROTO,
+        HeaderValue::from_static(if shared.secure { "https" } else { "http" }),
+    );
+    if let Ok(v) = HeaderValue::from_str(&trace_id(ctx.time_ms / 1000, &ctx.request_id)) {
+        headers.insert(X_AMZN_TRACE_ID, v);
     }
     headers
+}
+
+/// `Root=1-<epoch seconds, 8 hex digits>-<24 hex digits of the request
+/// id>`, as X-Ray's trace header reads.
+fn trace_id(epoch_s: i64, request_id: &str) -> String {
+    use std::fmt::Write as _;
+    let mut t = String::with_capacity(40);
+    t.push_str("Root=1-");
+    let _ = write!(t, "{epoch_s:08x}-");
+    t.push_str(&hex24(request_id));
+    t
 }
 
 /// The route's parameter mappings (reference/apigateway.md §3.6):

@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use axum::http::HeaderName;
 use cognate_config::IdentitySource;
 use cognate_identity::jwt::{self, RsaAlg};
 use cognate_identity::Identity;
@@ -111,6 +112,24 @@ pub struct JwtAuthorizer {
     pub verifier: Arc<Verifier>,
     pub audience: Vec<String>,
     pub source: IdentitySource,
+    /// A header source's name, parsed once (a name given as text is
+    /// parsed again at every lookup).
+    source_header: Option<HeaderName>,
+}
+
+impl JwtAuthorizer {
+    pub fn new(verifier: Arc<Verifier>, audience: Vec<String>, source: IdentitySource) -> Self {
+        let source_header = match &source {
+            IdentitySource::Header(h) => HeaderName::try_from(h.as_str()).ok(),
+            _ => None,
+        };
+        JwtAuthorizer {
+            verifier,
+            audience,
+            source,
+            source_header,
+        }
+    }
 }
 
 impl Verifier {
@@ -347,7 +366,9 @@ impl JwtAuthorizer {
         now_ms: i64,
     ) -> Result<(Arc<Map<String, Value>>, Option<Vec<String>>), Denial> {
         let value = match &self.source {
-            IdentitySource::Header(h) => ctx.header_ref(h),
+            IdentitySource::Header(_) => {
+                self.source_header.as_ref().and_then(|h| ctx.header_ref(h))
+            }
             IdentitySource::QueryString(q) => ctx.query(q).map(Cow::Owned),
             IdentitySource::Cookie(c) => ctx.cookie(c).map(Cow::Owned),
             _ => None,

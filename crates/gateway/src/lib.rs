@@ -21,6 +21,7 @@
 //! status API Gateway uses (reference/apigateway.md §0); they are all
 //! made in [`error`].
 
+mod access;
 pub mod authorizer;
 pub mod client;
 pub mod context;
@@ -265,11 +266,11 @@ pub async fn compile(
                 };
                 jwt_auth.insert(
                     &a.name,
-                    Arc::new(jwt::JwtAuthorizer {
+                    Arc::new(jwt::JwtAuthorizer::new(
                         verifier,
                         audience,
-                        source: j.identity_source.clone(),
-                    }),
+                        j.identity_source.clone(),
+                    )),
                 );
             }
             AuthorizerKind::Request(r) => {
@@ -472,10 +473,14 @@ pub struct Mapping {
 pub fn not_found() -> Response<Body> {
     let mut r = error::response(&GatewayError::NotFound);
     if let Ok(v) = HeaderValue::from_str(&request_id()) {
-        r.headers_mut().insert("apigw-requestid", v);
+        r.headers_mut().insert(APIGW_REQUESTID, v);
     }
     r
 }
+
+/// The header of API Gateway's request id on every answer.
+const APIGW_REQUESTID: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("apigw-requestid");
 
 /// A request id shaped like API Gateway's (`Mc7UVioPPHcEKPA=`): 80 random
 /// bits. Ids need
@@ -486,26 +491,6 @@ fn request_id() -> String {
     let mut b = [0u8; 10];
     fastrand::fill(&mut b);
     base64::engine::general_purpose::STANDARD.encode(b)
-}
-
-/// An access log line, with API Gateway's `$context` names.
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct AccessLine<'a> {
-    request_id: &'a str,
-    api_id: &'a str,
-    api: &'a str,
-    stage: Option<&'a str>,
-    route_key: &'a str,
-    http_method: &'a str,
-    path: &'a str,
-    status: u16,
-    protocol: Option<&'a str>,
-    source_ip: Option<&'a str>,
-    request_time: String,
-    request_time_epoch: i64,
-    response_latency: i64,
-    authorizer_principal: Option<&'a str>,
 }
 
 impl Api {
@@ -539,7 +524,7 @@ impl Api {
             limits::apply(cors, h, response.headers_mut());
         }
         if let Ok(v) = HeaderValue::from_str(&request_id) {
-            response.headers_mut().insert("apigw-requestid", v);
+            response.headers_mut().insert(APIGW_REQUESTID, v);
         }
         let latency_ms = (self.shared.clock)() - now_ms;
         let route_key = ctx
@@ -555,7 +540,7 @@ impl Api {
         self.latency.observe_ms(latency_ms);
         if tracing::enabled!(target: "cognate::access", tracing::Level::INFO) {
             // One JSON object per request, with API Gateway's $context names.
-            let line = AccessLine {
+            let line = access::AccessLine {
                 request_id: &request_id,
                 api_id: &self.api_id,
                 api: &self.name,
@@ -566,7 +551,6 @@ impl Api {
                 status,
                 protocol: ctx.as_ref().map(|c| c.protocol),
                 source_ip: ctx.as_ref().map(|c| c.source_ip.as_str()),
-                request_time: context::clf_time(now_ms),
                 request_time_epoch: now_ms,
                 response_latency: latency_ms,
                 authorizer_principal: ctx.as_ref().and_then(|c| match &c.authorizer {
@@ -577,7 +561,7 @@ impl Api {
                     AuthorizerOutput::None => None,
                 }),
             };
-            let line = serde_json::to_string(&line).unwrap_or_default();
+            let line = line.to_json();
             tracing::info!(target: "cognate::access", "{line}");
         }
         response
