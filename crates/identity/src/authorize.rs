@@ -21,7 +21,7 @@ use serde_json::{json, Map, Value};
 use crate::oauth::OAuthError;
 use crate::tokens::Grant;
 use crate::users::status;
-use crate::{crypto, password, CognitoError, Identity};
+use crate::{crypto, password, sealed_code, CognitoError, Identity};
 
 /// Codes live five minutes.
 pub const CODE_MS: i64 = 5 * 60 * 1000;
@@ -103,6 +103,52 @@ pub(crate) fn redirect_with(uri: &str, pairs: &[(&str, &str)], fragment: bool) -
 /// PKCE S256: base64url(SHA-256(verifier)).
 pub fn s256(verifier: &str) -> String {
     crypto::b64url(&crypto::sha256(verifier.as_bytes()))
+}
+
+/// A code's checks at the token endpoint: its client, the client's
+/// flows, its expiry, the redirect URI and PKCE.
+fn check_code(
+    pool: &Pool,
+    client: &Client,
+    found: &AuthCode,
+    redirect_uri: Option<&str>,
+    verifier: Option<&str>,
+    now_ms: i64,
+) -> Result<(), OAuthError> {
+    let invalid = |d: &str| OAuthError::invalid_grant(d);
+    if found.client_id != client.id || found.pool_id != pool.id {
+        return Err(invalid("The code was issued to another client."));
+    }
+    if !client.settings.allowed_oauth_flows_user_pool_client
+        || !client
+            .settings
+            .allowed_oauth_flows
+            .contains(&OAuthFlow::Code)
+    {
+        return Err(OAuthError::unauthorized_client(
+            "The client may not use the code flow.",
+        ));
+    }
+    if found.expires_ms <= now_ms {
+        return Err(invalid("The code has expired."));
+    }
+    if redirect_uri != Some(found.redirect_uri.as_str()) {
+        return Err(invalid(
+            "redirect_uri does not match the authorization request.",
+        ));
+    }
+    match (&found.code_challenge, verifier) {
+        (None, None) => Ok(()),
+        (Some(challenge), Some(v))
+            if pkce_shaped(v) && crypto::equal(s256(v).as_bytes(), challenge.as_bytes()) =>
+        {
+            Ok(())
+        }
+        (None, Some(_)) => Err(invalid(
+            "code_verifier sent for a request without code_challenge.",
+        )),
+        _ => Err(invalid("PKCE verification failed.")),
+    }
 }
 
 fn pkce_shaped(value: &str) -> bool {
@@ -303,24 +349,24 @@ impl Identity {
         let mut pairs: Vec<(&str, String)> = Vec::new();
         match a.response_type {
             ResponseType::Code => {
-                let code = crypto::b64url(&crypto::random_bytes::<32>());
-                self.store
-                    .insert_auth_code(&AuthCode {
-                        code_hash: crypto::stored_hash(&code),
-                        pool_id: a.pool_id.clone(),
-                        client_id: a.client_id.clone(),
-                        sub: user.sub.clone(),
-                        redirect_uri: a.redirect_uri.clone(),
-                        scopes: a.scopes.join(" "),
-                        nonce: a.nonce.clone(),
-                        code_challenge: a.code_challenge.clone(),
-                        auth_time,
-                        created_ms: now_ms,
-                        expires_ms: now_ms + CODE_MS,
-                        consumed_ms: None,
-                        origin_jti: None,
-                    })
-                    .await?;
+                let grant = AuthCode {
+                    code_hash: String::new(),
+                    pool_id: a.pool_id.clone(),
+                    client_id: a.client_id.clone(),
+                    sub: user.sub.clone(),
+                    redirect_uri: a.redirect_uri.clone(),
+                    scopes: a.scopes.join(" "),
+                    nonce: a.nonce.clone(),
+                    code_challenge: a.code_challenge.clone(),
+                    auth_time,
+                    created_ms: now_ms,
+                    expires_ms: now_ms + CODE_MS,
+                    consumed_ms: None,
+                    origin_jti: None,
+                };
+                let code = sealed_code::seal(&self.code_key().await?, &grant).ok_or_else(|| {
+                    CognitoError::internal("The authorization code could not be sealed.")
+                })?;
                 pairs.push(("code", code));
             }
             ResponseType::Token => {
@@ -386,51 +432,38 @@ impl Identity {
     ) -> Result<crate::oauth::TokenResponse, OAuthError> {
         let invalid = |d: &str| OAuthError::invalid_grant(d);
         let origin_jti = uuid::Uuid::new_v4().to_string();
-        let found = match self
-            .store
-            .take_auth_code(&crypto::stored_hash(code), now_ms, &origin_jti)
-            .await?
-        {
-            Taken::Fresh(c) => c,
-            Taken::Replayed(c) => {
-                if let Some(o) = &c.origin_jti {
-                    self.store.revoke_origin(o, now_ms).await?;
-                }
-                return Err(invalid("The code was already used."));
-            }
-            Taken::Unknown => return Err(invalid("Unknown code.")),
+        // A sealed code (the ones this version makes) is taken below, in
+        // the write that records what it issues; a stored one (made by an
+        // earlier version) is taken from its row now.
+        let key = self
+            .code_key()
+            .await
+            .map_err(|_| OAuthError::server_error())?;
+        let sealed = sealed_code::open(&key, code);
+        let found = match &sealed {
+            Some(c) => c.clone(),
+            None => match self
+                .store
+                .take_auth_code(&crypto::stored_hash(code), now_ms, &origin_jti)
+                .await?
+            {
+                Taken::Fresh(c) => c,
+                Taken::Replayed(c) => return Err(self.replayed(&c, now_ms).await?),
+                Taken::Unknown => return Err(invalid("Unknown code.")),
+            },
         };
-        if found.client_id != client.id || found.pool_id != pool.id {
-            return Err(invalid("The code was issued to another client."));
-        }
-        if !client.settings.allowed_oauth_flows_user_pool_client
-            || !client
-                .settings
-                .allowed_oauth_flows
-                .contains(&OAuthFlow::Code)
-        {
-            return Err(OAuthError::unauthorized_client(
-                "The client may not use the code flow.",
-            ));
-        }
-        if found.expires_ms <= now_ms {
-            return Err(invalid("The code has expired."));
-        }
-        if redirect_uri != Some(found.redirect_uri.as_str()) {
-            return Err(invalid(
-                "redirect_uri does not match the authorization request.",
-            ));
-        }
-        match (&found.code_challenge, verifier) {
-            (None, None) => {}
-            (Some(challenge), Some(v))
-                if pkce_shaped(v) && crypto::equal(s256(v).as_bytes(), challenge.as_bytes()) => {}
-            (None, Some(_)) => {
-                return Err(invalid(
-                    "code_verifier sent for a request without code_challenge.",
-                ))
+        if let Err(e) = check_code(pool, client, &found, redirect_uri, verifier, now_ms) {
+            // A failed exchange burns the code (no guessing of verifiers
+            // or clients on one code), as taking a stored code did; a
+            // sealed code found taken is a replay.
+            if let Some(c) = &sealed {
+                if !self.store.burn_sealed_code(c, now_ms).await? {
+                    if let Some(taken) = self.store.auth_code(&c.code_hash).await? {
+                        return Err(self.replayed(&taken, now_ms).await?);
+                    }
+                }
             }
-            _ => return Err(invalid("PKCE verification failed.")),
+            return Err(e);
         }
         let (user, groups) = self
             .store
@@ -456,10 +489,40 @@ impl Identity {
             groups: Some(groups),
         };
         let issued = self
-            .issue(pool, client, &user, grant, now_ms)
+            .issue_taking_code(pool, client, &user, grant, sealed.as_ref(), now_ms)
             .await
             .map_err(|_| OAuthError::server_error())?;
-        Ok(crate::oauth::TokenResponse::issued(issued))
+        match issued {
+            Some(issued) => Ok(crate::oauth::TokenResponse::issued(issued)),
+            // Taken by another exchange since it was opened.
+            None => match self.store.auth_code(&found.code_hash).await? {
+                Some(taken) => Err(self.replayed(&taken, now_ms).await?),
+                None => Err(OAuthError::server_error()),
+            },
+        }
+    }
+
+    /// The answer to a code used before: what its first exchange issued
+    /// is revoked.
+    async fn replayed(&self, taken: &AuthCode, now_ms: i64) -> Result<OAuthError, OAuthError> {
+        if let Some(o) = &taken.origin_jti {
+            self.store.revoke_origin(o, now_ms).await?;
+        }
+        Ok(OAuthError::invalid_grant("The code was already used."))
+    }
+
+    /// The key authorization codes are sealed with: 32 random bytes, made
+    /// once and shared by every node.
+    async fn code_key(&self) -> Result<Vec<u8>, CognitoError> {
+        let key = self
+            .store
+            .meta_get_or_insert_with("oauth.code_key", || {
+                crypto::b64(&crypto::random_bytes::<32>())
+            })
+            .await?;
+        crypto::b64_decode(&key)
+            .filter(|k| k.len() == 32)
+            .ok_or_else(|| CognitoError::internal("The authorization code key is not 32 bytes."))
     }
 
     /// `/oauth2/userInfo`: the claims an access token with `openid` may

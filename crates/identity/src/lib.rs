@@ -15,6 +15,7 @@ mod lookups;
 pub mod messages;
 pub mod oauth;
 pub mod password;
+mod sealed_code;
 pub mod sigv4;
 pub mod srp;
 pub mod tokens;

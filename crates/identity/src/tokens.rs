@@ -7,6 +7,7 @@
 //! 5-part JWE shape Cognito's clients expect; the server keeps only their
 //! SHA-256 and finds them by it.
 
+use cognate_store::auth_codes::AuthCode;
 use cognate_store::pools::{Client, Pool};
 use cognate_store::tokens::{Origin, RefreshGrant};
 use cognate_store::users::User;
@@ -121,9 +122,26 @@ impl Identity {
         pool: &Pool,
         client: &Client,
         user: &User,
-        mut grant: Grant<'_>,
+        grant: Grant<'_>,
         now_ms: i64,
     ) -> Result<Issued> {
+        self.issue_taking_code(pool, client, user, grant, None, now_ms)
+            .await?
+            .ok_or_else(|| CognitoError::internal("No code was to be taken."))
+    }
+
+    /// [`Identity::issue`], taking a sealed authorization code in the same
+    /// write as the authentication (with its refresh token); `None` when
+    /// the code was taken before (nothing is issued nor recorded).
+    pub(crate) async fn issue_taking_code(
+        &self,
+        pool: &Pool,
+        client: &Client,
+        user: &User,
+        mut grant: Grant<'_>,
+        code: Option<&AuthCode>,
+        now_ms: i64,
+    ) -> Result<Option<Issued>> {
         let origin_jti = grant
             .origin_jti
             .take()
@@ -150,9 +168,27 @@ impl Identity {
             revoked_ms: None,
         };
         let refresh_hash = refresh.as_deref().map(crypto::stored_hash);
-        self.store
-            .insert_origin(&origin, refresh_hash.as_deref())
-            .await?;
+        match (code, &refresh_hash) {
+            (None, _) => {
+                self.store
+                    .insert_origin(&origin, refresh_hash.as_deref())
+                    .await?
+            }
+            (Some(code), Some(hash)) => {
+                if !self
+                    .store
+                    .insert_origin_taking_code(&origin, hash, code)
+                    .await?
+                {
+                    return Ok(None);
+                }
+            }
+            (Some(_), None) => {
+                return Err(CognitoError::internal(
+                    "A code's exchange issues a refresh token.",
+                ))
+            }
+        }
         let groups = match grant.groups.take() {
             Some(g) => g,
             None => self.group_names(&pool.id, &user.sub).await?,
@@ -172,7 +208,7 @@ impl Identity {
             )
             .await?;
         issued.refresh_token = refresh;
-        Ok(issued)
+        Ok(Some(issued))
     }
 
     /// The names of a user's groups, in the order tokens list them.

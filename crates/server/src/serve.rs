@@ -414,6 +414,12 @@ async fn purge_loop(store: Store, state: AppState) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purge failed"),
         }
+        // An authorization code's row is what makes it single-use: it
+        // must outlive the code's expiry on every node (their clocks may
+        // differ), so it is kept an hour past it.
+        if let Err(e) = store.purge_auth_codes(now - 3_600_000).await {
+            tracing::warn!(error = %e, "purge of authorization codes failed");
+        }
         // Origins are kept a day past expiry so late revocation checks still find them.
         if let Err(e) = store.purge_origins(now - 86_400_000).await {
             tracing::warn!(error = %e, "purge of token origins failed");

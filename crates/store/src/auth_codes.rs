@@ -1,9 +1,12 @@
 //! Authorization codes of the OAuth code flow: stored hashed, taken once.
 
+use std::sync::LazyLock;
+
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{Result, Store};
+use crate::tokens::Origin;
+use crate::{Backend, Result, Store};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthCode {
@@ -107,6 +110,119 @@ impl Store {
                 None => Taken::Unknown,
             },
         )
+    }
+
+    /// A code by its hash, taken or not.
+    pub async fn auth_code(&self, hash: &str) -> Result<Option<AuthCode>> {
+        static QUERY: LazyLock<String> =
+            LazyLock::new(|| format!("SELECT {COLUMNS} FROM auth_codes WHERE code_hash = $1"));
+        match sqlx::query(&QUERY)
+            .bind(hash)
+            .fetch_optional(&self.reader)
+            .await?
+        {
+            Some(r) => Ok(Some(code_from(&r)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Takes a code that was never stored (a sealed code, which carries
+    /// its grant) and records the authentication it issues with its
+    /// refresh token, all in one write: the code's row goes in consumed,
+    /// by `origin.origin_jti`, at `origin.created_ms`. Of concurrent takers
+    /// exactly one gets `true`; a code taken before gives `false` and
+    /// nothing is written (its row says what the first taker issued).
+    pub async fn insert_origin_taking_code(
+        &self,
+        origin: &Origin,
+        refresh_hash: &str,
+        code: &AuthCode,
+    ) -> Result<bool> {
+        const CODE: &str = "INSERT INTO auth_codes (code_hash, pool_id, client_id, sub, redirect_uri, scopes, nonce, \
+             code_challenge, auth_time, created_ms, expires_ms, consumed_ms, origin_jti) \
+             VALUES ($10, $20, $11, $12, $13, $14, $15, $16, $17, $18, $19, $7, $1) ON CONFLICT (code_hash) DO NOTHING";
+        const ORIGIN: &str = "INSERT INTO token_origins (origin_jti, pool_id, client_id, sub, auth_time, scopes, created_ms, expires_ms) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8";
+        static POSTGRES: LazyLock<String> = LazyLock::new(|| {
+            // One statement: what a data-modifying CTE writes is seen by
+            // the rest only through RETURNING.
+            format!(
+                "WITH c AS ({CODE} RETURNING code_hash), \
+                 o AS ({ORIGIN} WHERE EXISTS (SELECT 1 FROM c) RETURNING origin_jti) \
+                 INSERT INTO refresh_tokens (token_hash, origin_jti, created_ms, expires_ms) \
+                 SELECT $9, origin_jti, $7, $8 FROM o"
+            )
+        });
+        static SQLITE: LazyLock<String> = LazyLock::new(|| {
+            // changes(): the rows the statement before wrote; the row
+            // the last one returns tells that the code was taken here.
+            format!(
+                "BEGIN IMMEDIATE; {CODE}; {ORIGIN} WHERE changes() = 1; \
+                 INSERT INTO refresh_tokens (token_hash, origin_jti, created_ms, expires_ms) \
+                 SELECT $9, $1, $7, $8 WHERE changes() = 1 RETURNING token_hash; COMMIT"
+            )
+        });
+        let sql: &'static str = match self.backend {
+            Backend::Postgres => &POSTGRES,
+            Backend::Sqlite => &SQLITE,
+        };
+        let query = sqlx::query(sql)
+            .bind(origin.origin_jti.clone())
+            .bind(origin.pool_id.clone())
+            .bind(origin.client_id.clone())
+            .bind(origin.sub.clone())
+            .bind(origin.auth_time)
+            .bind(origin.scopes.clone())
+            .bind(origin.created_ms)
+            .bind(origin.expires_ms)
+            .bind(refresh_hash.to_string())
+            .bind(code.code_hash.clone())
+            .bind(code.client_id.clone())
+            .bind(code.sub.clone())
+            .bind(code.redirect_uri.clone())
+            .bind(code.scopes.clone())
+            .bind(code.nonce.clone())
+            .bind(code.code_challenge.clone())
+            .bind(code.auth_time)
+            .bind(code.created_ms)
+            .bind(code.expires_ms)
+            .bind(code.pool_id.clone());
+        Ok(match self.backend {
+            Backend::Postgres => {
+                query
+                    .execute(&mut *self.write().await?)
+                    .await?
+                    .rows_affected()
+                    > 0
+            }
+            Backend::Sqlite => self.sqlite_command(query).await? > 0,
+        })
+    }
+
+    /// Burns a sealed code without issuing anything (an exchange that
+    /// failed its checks): its row goes in consumed at `now_ms`. `false`
+    /// when it was taken before (the row there is the first taker's).
+    pub async fn burn_sealed_code(&self, code: &AuthCode, now_ms: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO auth_codes (code_hash, pool_id, client_id, sub, redirect_uri, scopes, nonce, \
+             code_challenge, auth_time, created_ms, expires_ms, consumed_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (code_hash) DO NOTHING",
+        )
+        .bind(&code.code_hash)
+        .bind(&code.pool_id)
+        .bind(&code.client_id)
+        .bind(&code.sub)
+        .bind(&code.redirect_uri)
+        .bind(&code.scopes)
+        .bind(&code.nonce)
+        .bind(&code.code_challenge)
+        .bind(code.auth_time)
+        .bind(code.created_ms)
+        .bind(code.expires_ms)
+        .bind(now_ms)
+        .execute(&mut *self.write().await?)
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Deletes codes that expired before `before_ms`.

@@ -6,7 +6,8 @@ use sqlx::Row;
 use crate::{Result, Store};
 
 /// The `meta` values that are secrets: the generated admin secret key, the
-/// hosted pages' and the gateway's session keys, the key SRP's stand-in
+/// hosted pages' and the gateway's session keys, the key authorization
+/// codes are sealed with, the key SRP's stand-in
 /// answers for unknown users are derived from, and each pool's SAML
 /// signing key (with its certificate).
 pub(crate) fn is_secret(key: &str) -> bool {
@@ -16,6 +17,7 @@ pub(crate) fn is_secret(key: &str) -> bool {
             | "hosted.session_key"
             | "gateway_session_key"
             | "srp.fake_user_key"
+            | "oauth.code_key"
     ) || key.starts_with("saml.signing_certificate.")
 }
 

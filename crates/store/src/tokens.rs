@@ -125,11 +125,7 @@ impl Store {
                     .await?;
             }
             Backend::Sqlite => {
-                // The transaction as one command to the connection's
-                // thread. Spawned, so that a caller that goes away cannot
-                // stop it between BEGIN and COMMIT; a statement that fails
-                // ends the command, and the transaction is rolled back on
-                // the same connection before it goes back to the pool.
+                // The transaction as one command (sqlite_command).
                 static BOTH: LazyLock<String> = LazyLock::new(|| {
                     format!(
                         "BEGIN IMMEDIATE; {ORIGIN}; \
@@ -137,24 +133,39 @@ impl Store {
                          VALUES ($9, $1, $7, $8); COMMIT"
                     )
                 });
-                let query = bound(&BOTH).bind(hash.to_string());
-                let store = self.clone();
-                tokio::spawn(async move {
-                    let mut conn = store.write().await?;
-                    let done = query.execute(&mut *conn).await;
-                    if done.is_err() {
-                        // Nothing to roll back if BEGIN itself failed.
-                        let _ = conn.execute("ROLLBACK").await;
-                    }
-                    done.map(|_| ()).map_err(StoreError::from)
-                })
-                .await
-                .map_err(|e| {
-                    StoreError::Unavailable(sqlx::Error::Io(std::io::Error::other(e)))
-                })??;
+                self.sqlite_command(bound(&BOTH).bind(hash.to_string()))
+                    .await?;
             }
         }
         Ok(())
+    }
+
+    /// Runs a command of several statements (a `BEGIN IMMEDIATE; ...;
+    /// COMMIT` transaction) on SQLite's writer as one trip to the
+    /// connection's thread; returns how many rows its statements returned
+    /// (not the rows they changed: sqlx adds up SQLite's change count
+    /// after every statement, and BEGIN reports the count of the
+    /// connection's last write, whatever it was).
+    /// Spawned, so that a caller that goes away cannot stop it between
+    /// BEGIN and COMMIT; a statement that fails ends the command, and the
+    /// transaction is rolled back on the same connection before it goes
+    /// back to the pool.
+    pub(crate) async fn sqlite_command(
+        &self,
+        query: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments<'static>>,
+    ) -> Result<usize> {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut conn = store.write().await?;
+            let done = query.fetch_all(&mut *conn).await;
+            if done.is_err() {
+                // Nothing to roll back if BEGIN itself failed.
+                let _ = conn.execute("ROLLBACK").await;
+            }
+            done.map(|rows| rows.len()).map_err(StoreError::from)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(std::io::Error::other(e))))?
     }
 
     pub async fn refresh_token(&self, hash: &str) -> Result<Option<RefreshToken>> {

@@ -626,3 +626,54 @@ async fn a_response_type_the_client_may_not_use_is_unauthorized() {
         ("unauthorized_client", "s")
     );
 }
+
+/// A code stored by an earlier version (before codes were sealed) is
+/// still exchanged, once; a sealed code carries none of its grant in
+/// the clear.
+#[tokio::test]
+async fn a_stored_code_of_an_earlier_version_is_still_taken_once() {
+    let app = App::demo().await;
+    let user = app.user("erin").await;
+    let sealed = fresh_code(&app, &user, &[("nonce", Some("nonce-in-the-code"))]).await;
+    assert!(sealed.starts_with("v1.") && !sealed.contains("nonce-in-the-code"));
+    let store = app.other_node_store().await;
+    let pool = app.out("UserPoolId");
+    let sub = store
+        .user_by_username_key(&pool, "erin")
+        .await
+        .unwrap()
+        .expect("erin")
+        .sub;
+    let stored = "stored-code-of-an-earlier-version-0123456789";
+    store
+        .insert_auth_code(&cognate_store::auth_codes::AuthCode {
+            code_hash: cognate_identity::crypto::stored_hash(stored),
+            pool_id: pool,
+            client_id: app.out("UserPoolClientId"),
+            sub,
+            redirect_uri: CALLBACK.into(),
+            scopes: "openid".into(),
+            nonce: None,
+            code_challenge: None,
+            auth_time: app.now_ms() / 1000,
+            created_ms: app.now_ms(),
+            expires_ms: app.now_ms() + 300_000,
+            consumed_ms: None,
+            origin_jti: None,
+        })
+        .await
+        .unwrap();
+    let first = exchange(&app, stored, None, Some(CALLBACK)).await;
+    assert_eq!(first.status.as_u16(), 200, "{}", first.text());
+    let first = first.json();
+    assert!(first["id_token"].is_string() && first["refresh_token"].is_string());
+    let replay = exchange(&app, stored, None, Some(CALLBACK)).await;
+    assert_eq!(replay.json()["error"], "invalid_grant");
+    assert_eq!(
+        userinfo(&app, first["access_token"].as_str().unwrap())
+            .await
+            .status
+            .as_u16(),
+        401
+    );
+}

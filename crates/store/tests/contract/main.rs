@@ -42,6 +42,7 @@ contract!(
     identity_providers_round_trip_and_go_with_their_pool,
     data_survives_reopening,
     an_authorization_code_is_taken_once_and_a_replay_is_recognised,
+    a_sealed_code_is_taken_once_in_the_write_of_what_it_issues,
     provider_links_are_unique_and_go_with_their_user,
     a_key_is_claimed_once_even_by_racing_callers,
     pool_and_client_reads_are_kept_briefly_and_this_process_writes_are_seen_at_once,

@@ -512,6 +512,105 @@ pub(crate) async fn an_authorization_code_is_taken_once_and_a_replay_is_recognis
     assert_eq!(s.purge_auth_codes(2_000).await.unwrap(), 1);
 }
 
+pub(crate) async fn a_sealed_code_is_taken_once_in_the_write_of_what_it_issues(h: Harness) {
+    let s = &h.store;
+    s.insert_pool(&pool("us-east-1_a")).await.unwrap();
+    let code = |hash: &str| AuthCode {
+        code_hash: hash.into(),
+        pool_id: "us-east-1_a".into(),
+        client_id: "c1".into(),
+        sub: "sub-a".into(),
+        redirect_uri: "https://app/cb".into(),
+        scopes: "openid".into(),
+        nonce: None,
+        code_challenge: Some("x".into()),
+        auth_time: 5,
+        created_ms: 10,
+        expires_ms: 1_000,
+        consumed_ms: None,
+        origin_jti: None,
+    };
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let s = s.clone();
+        let sealed = code("sealed-1");
+        tasks.push(tokio::spawn(async move {
+            let o = origin("us-east-1_a", &format!("o{i}"), "sub-a");
+            let taken = s
+                .insert_origin_taking_code(&o, &format!("r{i}"), &sealed)
+                .await
+                .unwrap();
+            (i, taken)
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (i, taken) = t.await.unwrap();
+        // Only a taker's own authentication and refresh token are recorded.
+        assert_eq!(s.origin(&format!("o{i}")).await.unwrap().is_some(), taken);
+        assert_eq!(
+            s.refresh_token(&format!("r{i}")).await.unwrap().is_some(),
+            taken
+        );
+        if taken {
+            winners.push(i);
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let row = s
+        .auth_code("sealed-1")
+        .await
+        .unwrap()
+        .expect("the taken code's row");
+    assert_eq!(
+        row,
+        AuthCode {
+            consumed_ms: Some(100),
+            origin_jti: Some(format!("o{}", winners[0])),
+            ..code("sealed-1")
+        }
+    );
+    // A write that fails after the code's row (this refresh token exists)
+    // leaves nothing: the code is still untaken, the origin not recorded.
+    let o = origin("us-east-1_a", "o-late", "sub-a");
+    let clash = format!("r{}", winners[0]);
+    assert!(s
+        .insert_origin_taking_code(&o, &clash, &code("sealed-2"))
+        .await
+        .is_err());
+    assert_eq!(s.auth_code("sealed-2").await.unwrap(), None);
+    assert!(s.origin("o-late").await.unwrap().is_none());
+    assert!(s
+        .insert_origin_taking_code(&o, "r-late", &code("sealed-2"))
+        .await
+        .unwrap());
+    // A failed exchange burns a code: no later taker gets it, and a code
+    // taken before is not burnt again (its row keeps the first taker).
+    assert!(!s.burn_sealed_code(&code("sealed-1"), 50).await.unwrap());
+    assert!(s.burn_sealed_code(&code("sealed-3"), 50).await.unwrap());
+    let o = origin("us-east-1_a", "o-burnt", "sub-a");
+    assert!(!s
+        .insert_origin_taking_code(&o, "r-burnt", &code("sealed-3"))
+        .await
+        .unwrap());
+    assert!(s.origin("o-burnt").await.unwrap().is_none());
+    let burnt = s
+        .auth_code("sealed-3")
+        .await
+        .unwrap()
+        .expect("burnt code's row");
+    assert_eq!((burnt.consumed_ms, burnt.origin_jti), (Some(50), None));
+    assert_eq!(
+        s.auth_code("sealed-1")
+            .await
+            .unwrap()
+            .and_then(|c| c.origin_jti),
+        Some(format!("o{}", winners[0]))
+    );
+    assert_eq!(s.purge_auth_codes(2_000).await.unwrap(), 3);
+    assert_eq!(s.auth_code("sealed-1").await.unwrap(), None);
+}
+
 pub(crate) async fn provider_links_are_unique_and_go_with_their_user(h: Harness) {
     use cognate_store::links::ProviderLink;
     let s = &h.store;
