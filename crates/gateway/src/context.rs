@@ -145,7 +145,7 @@ impl RequestContext {
             return self.context_variable(c);
         }
         if let Some(h) = name.strip_prefix("request.header.") {
-            return self.header(&h.to_ascii_lowercase());
+            return self.header(h.to_ascii_lowercase());
         }
         if let Some(q) = name.strip_prefix("request.querystring.") {
             return self.query(q);

@@ -286,7 +286,7 @@ impl SessionRt {
             .and_then(Value::as_str)
             .map(|o| self.csrf_token(o))
             .ok_or(GatewayError::Forbidden)?;
-        let header = ctx.header(&self.config.csrf_header.to_ascii_lowercase());
+        let header = ctx.header(self.config.csrf_header.to_ascii_lowercase());
         let cookie = ctx.cookie(&self.csrf_cookie());
         match (header, cookie) {
             (Some(h), Some(c))
