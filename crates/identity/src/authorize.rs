@@ -25,6 +25,9 @@ use crate::{crypto, password, sealed_code, CognitoError, Identity};
 
 /// Codes live five minutes.
 pub const CODE_MS: i64 = 5 * 60 * 1000;
+/// The longest sealed code handed out (a usual grant seals to 300-450
+/// characters); a larger grant is stored instead.
+const MAX_SEALED_CODE: usize = 1024;
 /// The hosted sign-in session lasts one hour (Cognito's).
 pub const SESSION_MS: i64 = 3600 * 1000;
 
@@ -364,9 +367,25 @@ impl Identity {
                     consumed_ms: None,
                     origin_jti: None,
                 };
-                let code = sealed_code::seal(&self.code_key().await?, &grant).ok_or_else(|| {
-                    CognitoError::internal("The authorization code could not be sealed.")
-                })?;
+                let sealed =
+                    sealed_code::seal(&self.code_key().await?, &grant).ok_or_else(|| {
+                        CognitoError::internal("The authorization code could not be sealed.")
+                    })?;
+                let code = if sealed.len() <= MAX_SEALED_CODE {
+                    sealed
+                } else {
+                    // A grant this large (a long redirect URI or nonce)
+                    // would make a code too long for some apps' request
+                    // lines: it is stored, and its code is 43 characters.
+                    let code = crypto::b64url(&crypto::random_bytes::<32>());
+                    self.store
+                        .insert_auth_code(&AuthCode {
+                            code_hash: crypto::stored_hash(&code),
+                            ..grant
+                        })
+                        .await?;
+                    code
+                };
                 pairs.push(("code", code));
             }
             ResponseType::Token => {

@@ -676,4 +676,17 @@ async fn a_stored_code_of_an_earlier_version_is_still_taken_once() {
             .as_u16(),
         401
     );
+    // A grant too large to seal into a short code (a 1,500-character
+    // nonce) is stored: its code is short, and works once.
+    let nonce = "n".repeat(1500);
+    let long = fresh_code(&app, &user, &[("nonce", Some(nonce.as_str()))]).await;
+    assert_eq!(long.len(), 43, "{long}");
+    let first = exchange(&app, &long, None, Some(CALLBACK)).await;
+    assert_eq!(first.status.as_u16(), 200, "{}", first.text());
+    let id_token = claims(first.json()["id_token"].as_str().unwrap());
+    assert_eq!(id_token["nonce"], nonce.as_str());
+    assert_eq!(
+        exchange(&app, &long, None, Some(CALLBACK)).await.json()["error"],
+        "invalid_grant"
+    );
 }
