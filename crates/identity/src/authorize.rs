@@ -25,7 +25,7 @@ use crate::{crypto, password, sealed_code, CognitoError, Identity};
 
 /// Codes live five minutes.
 pub const CODE_MS: i64 = 5 * 60 * 1000;
-/// The longest sealed code handed out (a usual grant seals to 300-450
+/// The longest sealed code handed out (a usual grant seals to 300-500
 /// characters); a larger grant is stored instead.
 const MAX_SEALED_CODE: usize = 1024;
 /// The hosted sign-in session lasts one hour (Cognito's).
