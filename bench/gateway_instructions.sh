@@ -24,56 +24,11 @@ for tool in nginx valgrind callgrind_control jq curl python3; do
 done
 cargo build --release --locked --bin cognate
 [ -n "${BENCH_PARTS:-}" ] && cargo build --release --locked -p cognate-gateway --example proxy_floor
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/common.sh
+. bench/common.sh
 UPSTREAM=$(free_port)
-mkdir -p "$WORK/upstream"
-cat > "$WORK/upstream/nginx.conf" <<EOF
-worker_processes 1;
-pid $WORK/upstream/nginx.pid;
-error_log $WORK/upstream/error.log warn;
-daemon off;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/upstream; proxy_temp_path $WORK/upstream;
-  fastcgi_temp_path $WORK/upstream; uwsgi_temp_path $WORK/upstream; scgi_temp_path $WORK/upstream;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$UPSTREAM; location / { default_type application/json; return 200 '{"ok":true}'; } }
-}
-EOF
-nginx -c "$WORK/upstream/nginx.conf" -p "$WORK/upstream" &
-PIDS+=($!)
-
-cat > "$WORK/cognate.toml" <<EOF
-version = 1
-[[user_pools]]
-name = "bench"
-output = "UserPool"
-[[user_pools.clients]]
-name = "web"
-output = "UserPoolClient"
-explicit_auth_flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
-[[http_apis]]
-name = "bench"
-[http_apis.authorizers.jwt]
-type = "jwt"
-user_pool = "bench"
-[http_apis.integrations.up]
-type = "http"
-url = "http://127.0.0.1:$UPSTREAM/{proxy}"
-[[http_apis.routes]]
-route = "GET /{proxy+}"
-authorizer = "jwt"
-integration = "up"
-EOF
+upstream_nginx "$UPSTREAM"
+jwt_api_toml "$UPSTREAM" > "$WORK/cognate.toml"
 
 # Sends N GET requests on one keep-alive connection; fails on any non-200.
 send() {  # url header-name header-value count

@@ -533,13 +533,7 @@ impl Identity {
     /// The key authorization codes are sealed with: 32 random bytes, made
     /// once and shared by every node.
     async fn code_key(&self) -> Result<Vec<u8>, CognitoError> {
-        let key = self
-            .store
-            .meta_get_or_insert_with("oauth.code_key", || {
-                crypto::b64(&crypto::random_bytes::<32>())
-            })
-            .await?;
-        crypto::b64_decode(&key)
+        crypto::b64_decode(&self.shared_key("oauth.code_key").await?)
             .filter(|k| k.len() == 32)
             .ok_or_else(|| CognitoError::internal("The authorization code key is not 32 bytes."))
     }
@@ -676,13 +670,16 @@ impl Identity {
     }
 
     async fn session_key(&self) -> Result<Vec<u8>, CognitoError> {
-        let key = self
+        Ok(self.shared_key("hosted.session_key").await?.into_bytes())
+    }
+
+    /// A key every node shares, kept in `meta` under `name`: base64 of 32
+    /// random bytes, made by the first node that asks.
+    async fn shared_key(&self, name: &str) -> Result<String, CognitoError> {
+        Ok(self
             .store
-            .meta_get_or_insert_with("hosted.session_key", || {
-                crypto::b64(&crypto::random_bytes::<32>())
-            })
-            .await?;
-        Ok(key.into_bytes())
+            .meta_get_or_insert_with(name, || crypto::b64(&crypto::random_bytes::<32>()))
+            .await?)
     }
 
     /// The value of the hosted sign-in session cookie: pool, user, sign-in

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::tokens::Origin;
+use crate::tokens::{bind_origin, Origin};
 use crate::{Backend, Result, Store};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,15 +166,7 @@ impl Store {
             Backend::Postgres => &POSTGRES,
             Backend::Sqlite => &SQLITE,
         };
-        let query = sqlx::query(sql)
-            .bind(origin.origin_jti.clone())
-            .bind(origin.pool_id.clone())
-            .bind(origin.client_id.clone())
-            .bind(origin.sub.clone())
-            .bind(origin.auth_time)
-            .bind(origin.scopes.clone())
-            .bind(origin.created_ms)
-            .bind(origin.expires_ms)
+        let query = bind_origin(sqlx::query(sql), origin)
             .bind(refresh_hash.to_string())
             .bind(code.code_hash.clone())
             .bind(code.client_id.clone())

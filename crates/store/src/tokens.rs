@@ -94,17 +94,7 @@ impl Store {
     pub async fn insert_origin(&self, origin: &Origin, refresh_hash: Option<&str>) -> Result<()> {
         const ORIGIN: &str = "INSERT INTO token_origins (origin_jti, pool_id, client_id, sub, auth_time, scopes, created_ms, expires_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-        let bound = |sql| {
-            sqlx::query(sql)
-                .bind(origin.origin_jti.clone())
-                .bind(origin.pool_id.clone())
-                .bind(origin.client_id.clone())
-                .bind(origin.sub.clone())
-                .bind(origin.auth_time)
-                .bind(origin.scopes.clone())
-                .bind(origin.created_ms)
-                .bind(origin.expires_ms)
-        };
+        let bound = |sql| bind_origin(sqlx::query(sql), origin);
         let Some(hash) = refresh_hash else {
             bound(ORIGIN).execute(&mut *self.write().await?).await?;
             return Ok(());
@@ -323,4 +313,21 @@ impl Store {
             .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// `origin`'s columns as parameters `$1`-`$8`, in the order of
+/// `token_origins (origin_jti, pool_id, client_id, sub, auth_time, scopes,
+/// created_ms, expires_ms)`.
+pub(crate) fn bind_origin<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    origin: &Origin,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    q.bind(origin.origin_jti.clone())
+        .bind(origin.pool_id.clone())
+        .bind(origin.client_id.clone())
+        .bind(origin.sub.clone())
+        .bind(origin.auth_time)
+        .bind(origin.scopes.clone())
+        .bind(origin.created_ms)
+        .bind(origin.expires_ms)
 }

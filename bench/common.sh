@@ -1,0 +1,65 @@
+# Set-up shared by bench/access_log.sh and bench/gateway_instructions.sh
+# (sourced, from the repository's root): a work directory removed at exit
+# with the processes listed in PIDS, free loopback ports, the upstream
+# nginx, and cognate's config of a JWT-authorized proxy route.
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# upstream_nginx PORT: an nginx process of its own (one worker) answering
+# {"ok":true} on PORT; its pid goes to PIDS.
+upstream_nginx() {
+  mkdir -p "$WORK/upstream"
+  cat > "$WORK/upstream/nginx.conf" <<CONF
+worker_processes 1;
+pid $WORK/upstream/nginx.pid;
+error_log $WORK/upstream/error.log warn;
+daemon off;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/upstream; proxy_temp_path $WORK/upstream;
+  fastcgi_temp_path $WORK/upstream; uwsgi_temp_path $WORK/upstream; scgi_temp_path $WORK/upstream;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$1; location / { default_type application/json; return 200 '{"ok":true}'; } }
+}
+CONF
+  nginx -c "$WORK/upstream/nginx.conf" -p "$WORK/upstream" &
+  PIDS+=($!)
+}
+
+# jwt_api_toml UPSTREAM_PORT: cognate's config (to stdout) of a pool with
+# a client and an HTTP API whose every GET needs a JWT of the pool and is
+# proxied to the upstream.
+jwt_api_toml() {
+  cat <<CONF
+version = 1
+[[user_pools]]
+name = "bench"
+output = "UserPool"
+[[user_pools.clients]]
+name = "web"
+output = "UserPoolClient"
+explicit_auth_flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+[[http_apis]]
+name = "bench"
+[http_apis.authorizers.jwt]
+type = "jwt"
+user_pool = "bench"
+[http_apis.integrations.up]
+type = "http"
+url = "http://127.0.0.1:$1/{proxy}"
+[[http_apis.routes]]
+route = "GET /{proxy+}"
+authorizer = "jwt"
+integration = "up"
+CONF
+}
