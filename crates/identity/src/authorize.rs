@@ -472,24 +472,17 @@ impl Identity {
             },
         };
         if let Err(e) = check_code(pool, client, &found, redirect_uri, verifier, now_ms) {
-            // A failed exchange burns the code (no guessing of verifiers
-            // or clients on one code), as taking a stored code did; a
-            // sealed code found taken is a replay.
-            if let Some(c) = &sealed {
-                if !self.store.burn_sealed_code(c, now_ms).await? {
-                    if let Some(taken) = self.store.auth_code(&c.code_hash).await? {
-                        return Err(self.replayed(&taken, now_ms).await?);
-                    }
-                }
-            }
-            return Err(e);
+            return Err(self.refuse_code(sealed.as_ref(), e, now_ms).await?);
         }
-        let (user, groups) = self
+        let Some((user, groups)) = self
             .store
             .user_with_groups(&pool.id, &found.sub)
             .await?
             .filter(|(u, _)| u.enabled)
-            .ok_or_else(|| invalid("The user is no longer allowed to sign in."))?;
+        else {
+            let e = invalid("The user is no longer allowed to sign in.");
+            return Err(self.refuse_code(sealed.as_ref(), e, now_ms).await?);
+        };
         let scopes: Vec<String> = found
             .scopes
             .split(' ')
@@ -519,6 +512,25 @@ impl Identity {
                 None => Err(OAuthError::server_error()),
             },
         }
+    }
+
+    /// The answer to an exchange that failed its checks (`e`): a sealed
+    /// code is burnt (no guessing of verifiers or clients on one code), as
+    /// taking a stored code burns it; one found taken before is a replay.
+    async fn refuse_code(
+        &self,
+        sealed: Option<&AuthCode>,
+        e: OAuthError,
+        now_ms: i64,
+    ) -> Result<OAuthError, OAuthError> {
+        if let Some(c) = sealed {
+            if !self.store.burn_sealed_code(c, now_ms).await? {
+                if let Some(taken) = self.store.auth_code(&c.code_hash).await? {
+                    return self.replayed(&taken, now_ms).await;
+                }
+            }
+        }
+        Ok(e)
     }
 
     /// The answer to a code used before: what its first exchange issued

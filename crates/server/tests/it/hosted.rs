@@ -523,6 +523,28 @@ async fn codes_are_single_use_and_bound() {
         error(exchange(&app, "made-up-code", None, Some(CALLBACK)).await),
         "invalid_grant"
     );
+    // A user disabled since the code was made gets nothing, and the code
+    // stays spent when the user is enabled again.
+    let code = fresh_code(&app, &user, &[]).await;
+    let who = json!({"UserPoolId": app.out("UserPoolId"), "Username": user});
+    app.admin("AdminDisableUser", who.clone()).await.unwrap();
+    assert_eq!(
+        error(exchange(&app, &code, None, Some(CALLBACK)).await),
+        "invalid_grant"
+    );
+    app.admin("AdminEnableUser", who).await.unwrap();
+    assert_eq!(
+        error(exchange(&app, &code, None, Some(CALLBACK)).await),
+        "invalid_grant"
+    );
+    let code = fresh_code(&app, &user, &[]).await;
+    assert_eq!(
+        exchange(&app, &code, None, Some(CALLBACK))
+            .await
+            .status
+            .as_u16(),
+        200
+    );
 }
 
 #[tokio::test]
