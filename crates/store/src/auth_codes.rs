@@ -1,4 +1,7 @@
-//! Authorization codes of the OAuth code flow: stored hashed, taken once.
+//! Authorization codes of the OAuth code flow, by the hash of the code,
+//! taken once. A sealed code (identity's sealed_code.rs) gets its row when
+//! it is taken or burnt; a code stored when made (by earlier versions, or
+//! for a grant too large to seal) gets it then and is taken by an update.
 
 use std::sync::LazyLock;
 
