@@ -6,6 +6,7 @@
 pub mod api;
 pub mod authorize;
 pub mod bootstrap;
+mod code_grant;
 pub mod crypto;
 pub mod error;
 pub mod federation;
