@@ -140,8 +140,9 @@ pub fn is_access_line(m: &tracing::Metadata<'_>) -> bool {
 }
 
 /// Writes the HTTP APIs' access lines ([`is_access_line`]): their message
-/// is already escaped by serde_json, so it goes out as it is, after the
-/// time, level and target tracing's fmt layer puts in front of every line.
+/// is JSON, escaped already (the gateway's access.rs), so it goes out as
+/// it is, after the time, level and target tracing's fmt layer puts in
+/// front of every line.
 /// The fmt layer is given every other event: it re-escapes a message
 /// character by character, which was most of the access log's remaining
 /// cost (docs/performance.md).
