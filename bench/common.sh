@@ -1,7 +1,8 @@
-# Set-up shared by bench/access_log.sh and bench/gateway_instructions.sh
-# (sourced, from the repository's root): a work directory removed at exit
-# with the processes listed in PIDS, free loopback ports, the upstream
-# nginx, and cognate's config of a JWT-authorized proxy route.
+# Set-up shared by bench/gateway.sh, bench/access_log.sh and
+# bench/gateway_instructions.sh (sourced, from the repository's root): a
+# work directory removed at exit with the processes listed in PIDS, free
+# loopback ports, the upstream nginx, and cognate's config of a
+# JWT-authorized proxy route.
 
 WORK=$(mktemp -d)
 PIDS=()

@@ -37,17 +37,10 @@ BIN=${BENCH_BINARY:-target/release/cognate}
 [ -n "${BENCH_BINARY:-}" ] || cargo build --release --locked --bin cognate
 [ -n "${BENCH_PARTS:-}" ] && cargo build --release --locked -p cognate-gateway --example proxy_floor
 [ -n "${BENCH_PINGORA:-}" ] && (cd bench/pingora-floor && cargo build --release --locked)
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=bench/common.sh
+. bench/common.sh
 [ -n "${BENCH_KEEP:-}" ] && echo "work dir: $WORK" >&2
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 UPSTREAM=$(free_port); NGINX=$(free_port); ENVOY_PORT=$(free_port); ENVOY_ADMIN=$(free_port)
 
 # --- the upstream: its own nginx process (one worker) answering {"ok":true}
