@@ -15,26 +15,34 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# upstream_nginx PORT: an nginx process of its own (one worker) answering
-# {"ok":true} on PORT; its pid goes to PIDS.
-upstream_nginx() {
-  mkdir -p "$WORK/upstream"
-  cat > "$WORK/upstream/nginx.conf" <<CONF
-worker_processes 1;
-pid $WORK/upstream/nginx.pid;
-error_log $WORK/upstream/error.log warn;
+# nginx_process DIR WORKERS SERVER-BLOCKS: an nginx process of its own
+# (no access log, keep-alive without limit) with its config and files in
+# DIR; its pid goes to PIDS.
+nginx_process() {
+  mkdir -p "$1"
+  cat > "$1/nginx.conf" <<CONF
+worker_processes $2;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
 daemon off;
 events { worker_connections 4096; }
 http {
   access_log off;
-  client_body_temp_path $WORK/upstream; proxy_temp_path $WORK/upstream;
-  fastcgi_temp_path $WORK/upstream; uwsgi_temp_path $WORK/upstream; scgi_temp_path $WORK/upstream;
+  client_body_temp_path $1; proxy_temp_path $1;
+  fastcgi_temp_path $1; uwsgi_temp_path $1; scgi_temp_path $1;
   keepalive_requests 1000000;
-  server { listen 127.0.0.1:$1; location / { default_type application/json; return 200 '{"ok":true}'; } }
+  $3
 }
 CONF
-  nginx -c "$WORK/upstream/nginx.conf" -p "$WORK/upstream" &
+  nginx -c "$1/nginx.conf" -p "$1" &
   PIDS+=($!)
+}
+
+# upstream_nginx PORT: the upstream, one worker answering {"ok":true} on
+# PORT.
+upstream_nginx() {
+  nginx_process "$WORK/upstream" 1 \
+    "server { listen 127.0.0.1:$1; location / { default_type application/json; return 200 '{\"ok\":true}'; } }"
 }
 
 # jwt_api_toml UPSTREAM_PORT: cognate's config (to stdout) of a pool with

@@ -45,69 +45,24 @@ UPSTREAM=$(free_port); NGINX=$(free_port); ENVOY_PORT=$(free_port); ENVOY_ADMIN=
 
 # --- the upstream: its own nginx process (one worker) answering {"ok":true}
 # --- nginx as the plain reverse proxy: another nginx process, 2 workers ---
-mkdir -p "$WORK/upstream" "$WORK/nginx"
-nginx_conf() {  # dir workers server-block
-  cat > "$1/nginx.conf" <<EOF
-worker_processes $2;
-pid $1/nginx.pid;
-error_log $1/error.log warn;
-daemon off;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $1; proxy_temp_path $1;
-  fastcgi_temp_path $1; uwsgi_temp_path $1; scgi_temp_path $1;
-  keepalive_requests 1000000;
-  $3
-}
-EOF
-}
-nginx_conf "$WORK/upstream" 1 "server { listen 127.0.0.1:$UPSTREAM; location / { default_type application/json; return 200 '{\"ok\":true}'; } }"
-nginx_conf "$WORK/nginx" 2 "upstream backend { server 127.0.0.1:$UPSTREAM; keepalive 128; }
+upstream_nginx "$UPSTREAM"
+nginx_process "$WORK/nginx" 2 "upstream backend { server 127.0.0.1:$UPSTREAM; keepalive 128; }
   server { listen 127.0.0.1:$NGINX; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
-nginx -c "$WORK/upstream/nginx.conf" -p "$WORK/upstream" &
-PIDS+=($!)
-nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &
-PIDS+=($!)
 
 # --- cognate -------------------------------------------------------------
-cat > "$WORK/cognate.toml" <<EOF
-version = 1
-[[user_pools]]
-name = "bench"
-output = "UserPool"
-[[user_pools.clients]]
-name = "web"
-output = "UserPoolClient"
-explicit_auth_flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
-
-# The benchmark opens up to 1,024 connections at once from one address:
-# more than the default per-address limit on connections still sending
-# their first request (256).
-[server]
-max_pending_connections_per_ip = 2048
-
-[[http_apis]]
-name = "bench"
+# The JWT route of bench/common.sh, and beside it a session-cookie route,
+# a route without auth and a fixed answer.
+jwt_api_toml "$UPSTREAM" > "$WORK/cognate.toml"
+cat >> "$WORK/cognate.toml" <<EOF
 [http_apis.session]
 user_pool = "bench"
 client = "web"
 hosted_url = "http://127.0.0.1:9"
 [http_apis.authorizers.session]
 type = "session"
-[http_apis.authorizers.jwt]
-type = "jwt"
-user_pool = "bench"
-[http_apis.integrations.up]
-type = "http"
-url = "http://127.0.0.1:$UPSTREAM/{proxy}"
 [http_apis.integrations.fixed]
 type = "response"
 body = '{"ok":true}'
-[[http_apis.routes]]
-route = "GET /{proxy+}"
-authorizer = "jwt"
-integration = "up"
 [[http_apis.routes]]
 route = "GET /cookie/{proxy+}"
 authorizer = "session"
@@ -119,6 +74,12 @@ integration = "up"
 route = "GET /fixed"
 authorizer = "jwt"
 integration = "fixed"
+
+# The benchmark opens up to 1,024 connections at once from one address:
+# more than the default per-address limit on connections still sending
+# their first request (256).
+[server]
+max_pending_connections_per_ip = 2048
 EOF
 env ${BENCH_COGNATE_ENV:-} "$BIN" serve --config "$WORK/cognate.toml" --data-dir "$WORK/cognate" \
   --listen 127.0.0.1:0 --outputs-file "$WORK/outputs.json" > "$WORK/cognate.log" 2>&1 &
