@@ -92,6 +92,11 @@ struct Phase {
     errors: u64,
     seconds: f64,
     latencies_us: Vec<u64>,
+    /// CPU seconds (user + system) the server and this driver spent in
+    /// the phase: on two cores they share, the driver's part is not the
+    /// server's to use.
+    server_cpu: f64,
+    driver_cpu: f64,
 }
 
 impl Phase {
@@ -105,6 +110,38 @@ impl Phase {
         let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
         self.latencies_us[i] as f64 / 1000.0
     }
+    fn cpu_us_per_op(&self, cpu: f64) -> f64 {
+        cpu * 1e6 / self.requests.max(1) as f64
+    }
+}
+
+/// The server's pid, for its CPU time.
+static SERVER_PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+/// User + system CPU seconds a process (`self` or a pid) has spent, from
+/// /proc/PID/stat (fields 14 and 15, in clock ticks).
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name (field 2) may hold spaces; count after its ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
+        f.iter().filter_map(|t| t.parse::<f64>().ok()).sum()
+    });
+    ticks / clock_ticks_per_second()
+}
+
+fn clock_ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 /// One SRP sign-in, both steps; the client side uses a 256-bit `a` to keep
@@ -286,6 +323,8 @@ where
         errors: 0,
         seconds: 0.0,
         latencies_us: Vec::new(),
+        server_cpu: 0.0,
+        driver_cpu: 0.0,
     };
     for t in tasks {
         let (ok, errors, lat) = t.await.unwrap();
@@ -339,7 +378,11 @@ async fn phase<Fut: std::future::Future<Output = Phase>>(name: &str, run: Fut) -
             .spawn()
             .expect("perf runs")
     });
-    let result = run.await;
+    let server = SERVER_PID.get().map(u32::to_string).unwrap_or_default();
+    let (server_before, driver_before) = (cpu_seconds(&server), cpu_seconds("self"));
+    let mut result = run.await;
+    result.server_cpu = cpu_seconds(&server) - server_before;
+    result.driver_cpu = cpu_seconds("self") - driver_before;
     if let Some(mut p) = perf {
         let _ = Command::new("kill")
             .args(["-INT", &p.id().to_string()])
@@ -408,6 +451,7 @@ async fn main() {
         .stdout(Stdio::null())
         .spawn()
         .expect("cognate starts");
+    let _ = SERVER_PID.set(server.id());
     let started = Instant::now();
     while !outputs_file.exists() {
         assert!(
@@ -586,9 +630,17 @@ async fn main() {
     let row = |p: &Option<Phase>, share_of: Option<f64>| match p {
         None => Value::Null,
         Some(p) => {
-            let mut v = json!({"per_second": p.rate(), "p50_ms": p.percentile(0.5), "p99_ms": p.percentile(0.99), "errors": p.errors});
+            let server_us = p.cpu_us_per_op(p.server_cpu);
+            let mut v = json!({"per_second": p.rate(), "p50_ms": p.percentile(0.5), "p99_ms": p.percentile(0.99), "errors": p.errors,
+                "server_cpu_us_per_op": server_us, "driver_cpu_us_per_op": p.cpu_us_per_op(p.driver_cpu)});
             if let Some(b) = share_of {
                 v["share_of_bound"] = json!(p.rate() / b);
+                // The bound is `b` ops a second on all cores: one op's
+                // signing costs cores / b CPU seconds. Its share of the
+                // server's own CPU per op is what the rate would reach of
+                // the bound with the driver on other cores.
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                v["signing_share_of_server_cpu"] = json!(cores as f64 * 1e6 / b / server_us);
             }
             v
         }
@@ -600,7 +652,7 @@ async fn main() {
         "openssl_rsa2048_signs_per_second": signs,
         "refresh_bound_per_second": bound,
         "password": row(&password, None),
-        "refresh": row(&refresh, None),
+        "refresh": row(&refresh, Some(bound)),
         "srp": row(&srp, None),
         "client_credentials": row(&machine, Some(signs)),
         "code_exchange": row(&code, Some(bound)),

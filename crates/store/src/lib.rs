@@ -19,6 +19,7 @@ pub mod auth_codes;
 mod checkpoint;
 pub mod codes;
 pub mod groups;
+mod inline;
 pub mod keys;
 pub mod links;
 pub mod meta;
@@ -32,7 +33,7 @@ pub mod users;
 use std::path::Path;
 use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 
 /// How long a statement may wait for a connection (and, on SQLite, for
@@ -134,6 +135,9 @@ pub struct Store {
     /// Pools and clients read recently (pools.rs), shared by clones.
     read_cache: std::sync::Arc<pools::ReadCache>,
     read_cache_ttl: Duration,
+    /// The hottest reads on SQLite, on the caller's thread (inline.rs);
+    /// None on PostgreSQL.
+    inline: Option<std::sync::Arc<inline::InlineReader>>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -247,6 +251,10 @@ impl Store {
             keyring: None,
             read_cache: Default::default(),
             read_cache_ttl: pools::READ_CACHE_TTL,
+            inline: match backend {
+                Backend::Sqlite => inline::InlineReader::for_url(url).map(std::sync::Arc::new),
+                Backend::Postgres => None,
+            },
         })
     }
 
@@ -277,6 +285,15 @@ impl Store {
                 "a secret is sealed with key {id} and no keys were given (server.secret_key_file or COGNATE_SECRET_KEYS)"
             ))),
         }
+    }
+
+    /// `read` on this thread, when the database is a SQLite file and it
+    /// answers at once (inline.rs); None sends the caller to its pool.
+    pub(crate) fn read_inline<T>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> std::result::Result<T, inline::Miss>,
+    ) -> Option<T> {
+        self.inline.as_ref()?.read(read)
     }
 
     pub fn backend(&self) -> Backend {
@@ -379,7 +396,6 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("settings serialize")
 }
 
-pub(crate) fn flag(row: &AnyRow, column: &str) -> Result<bool> {
-    use sqlx::Row;
-    Ok(row.try_get::<i64, _>(column)? != 0)
+pub(crate) fn flag<R: inline::Columns>(row: &R, column: &str) -> Result<bool> {
+    Ok(row.cell::<i64>(column)? != 0)
 }

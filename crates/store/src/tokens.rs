@@ -5,12 +5,15 @@
 //! and point at their origin, so revoking the origin kills the refresh token
 //! and every access token issued from it.
 
-use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use std::sync::LazyLock;
 
-use crate::users::{user_and_groups, User, GROUPS_JOIN, GROUPS_ORDER, USER_AND_GROUP_COLUMNS};
+use crate::inline::Columns;
+use crate::users::{
+    user_and_groups, User, UserAndGroups, GROUPS_JOIN, GROUPS_ORDER, USER_AND_GROUP_COLUMNS,
+};
+use rusqlite::named_params;
 use sqlx::Executor;
 
 use crate::{Backend, Result, Store, StoreError};
@@ -51,27 +54,41 @@ pub struct RefreshGrant {
     pub groups: Vec<String>,
 }
 
-fn origin_from(row: &AnyRow) -> Result<Origin> {
+impl RefreshGrant {
+    fn new(token: RefreshToken, user: Option<(User, Vec<String>)>) -> RefreshGrant {
+        let (user, groups) = match user {
+            Some((u, g)) => (Some(u), g),
+            None => (None, Vec::new()),
+        };
+        RefreshGrant {
+            token,
+            user,
+            groups,
+        }
+    }
+}
+
+fn origin_from<R: Columns>(row: &R) -> Result<Origin> {
     Ok(Origin {
-        origin_jti: row.try_get("origin_jti")?,
-        pool_id: row.try_get("o_pool_id")?,
-        client_id: row.try_get("client_id")?,
-        sub: row.try_get("o_sub")?,
-        auth_time: row.try_get("auth_time")?,
-        scopes: row.try_get("scopes")?,
-        created_ms: row.try_get("o_created_ms")?,
-        expires_ms: row.try_get("o_expires_ms")?,
-        revoked_ms: row.try_get("revoked_ms")?,
+        origin_jti: row.cell("origin_jti")?,
+        pool_id: row.cell("o_pool_id")?,
+        client_id: row.cell("client_id")?,
+        sub: row.cell("o_sub")?,
+        auth_time: row.cell("auth_time")?,
+        scopes: row.cell("scopes")?,
+        created_ms: row.cell("o_created_ms")?,
+        expires_ms: row.cell("o_expires_ms")?,
+        revoked_ms: row.cell("revoked_ms")?,
     })
 }
 
 /// A refresh token from a row of [`TOKEN_COLUMNS`] and [`ORIGIN_COLUMNS`].
-fn refresh_token_from(row: &AnyRow) -> Result<RefreshToken> {
+fn refresh_token_from<R: Columns>(row: &R) -> Result<RefreshToken> {
     Ok(RefreshToken {
-        token_hash: row.try_get("token_hash")?,
-        created_ms: row.try_get("r_created_ms")?,
-        expires_ms: row.try_get("r_expires_ms")?,
-        replaced_ms: row.try_get("replaced_ms")?,
+        token_hash: row.cell("token_hash")?,
+        created_ms: row.cell("r_created_ms")?,
+        expires_ms: row.cell("r_expires_ms")?,
+        replaced_ms: row.cell("replaced_ms")?,
         origin: origin_from(row)?,
     })
 }
@@ -188,6 +205,22 @@ impl Store {
                 *USER_AND_GROUP_COLUMNS
             )
         });
+        let inline = self.read_inline(|c| {
+            let mut statement = c.prepare_cached(&QUERY)?;
+            let mut rows = statement.query(named_params! {"$1": hash})?;
+            let mut token = None;
+            let mut found = UserAndGroups::default();
+            while let Some(row) = rows.next()? {
+                if token.is_none() {
+                    token = Some(refresh_token_from(row)?);
+                }
+                found.push(row)?;
+            }
+            Ok(token.map(|t| RefreshGrant::new(t, found.finish())))
+        });
+        if let Some(grant) = inline {
+            return Ok(grant);
+        }
         let rows = sqlx::query(&QUERY)
             .bind(hash)
             .fetch_all(&self.reader)
@@ -196,15 +229,7 @@ impl Store {
             return Ok(None);
         };
         let token = refresh_token_from(first)?;
-        let (user, groups) = match user_and_groups(&rows)? {
-            Some((u, g)) => (Some(u), g),
-            None => (None, Vec::new()),
-        };
-        Ok(Some(RefreshGrant {
-            token,
-            user,
-            groups,
-        }))
+        Ok(Some(RefreshGrant::new(token, user_and_groups(&rows)?)))
     }
 
     /// Replaces a refresh token by a new one of the same origin (rotation).

@@ -6,7 +6,10 @@ use std::sync::LazyLock;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use rusqlite::named_params;
+
 use crate::codes::Code;
+use crate::inline::Columns;
 use crate::{conflict, json, to_json, Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -96,32 +99,32 @@ const USER_COLUMNS: &str = "pool_id, sub, username, username_key, email_key, pho
     failed_attempts, last_failure_ms, created_ms, updated_ms, srp_salt, srp_verifier, \
     totp_pending, totp_secret, totp_enabled, email_mfa_enabled, mfa_preferred, pending_attributes";
 
-fn user_from(row: &AnyRow) -> Result<User> {
+fn user_from<R: Columns>(row: &R) -> Result<User> {
     Ok(User {
-        pool_id: row.try_get("pool_id")?,
-        sub: row.try_get("sub")?,
-        username: row.try_get("username")?,
-        username_key: row.try_get("username_key")?,
-        email_key: row.try_get("email_key")?,
-        phone_key: row.try_get("phone_key")?,
-        preferred_username_key: row.try_get("preferred_username_key")?,
-        status: row.try_get("status")?,
+        pool_id: row.cell("pool_id")?,
+        sub: row.cell("sub")?,
+        username: row.cell("username")?,
+        username_key: row.cell("username_key")?,
+        email_key: row.cell("email_key")?,
+        phone_key: row.cell("phone_key")?,
+        preferred_username_key: row.cell("preferred_username_key")?,
+        status: row.cell("status")?,
         enabled: crate::flag(row, "enabled")?,
-        attributes: json(&row.try_get::<String, _>("attributes")?)?,
-        pending_attributes: json(&row.try_get::<String, _>("pending_attributes")?)?,
-        password_hash: row.try_get("password_hash")?,
-        password_set_ms: row.try_get("password_set_ms")?,
-        failed_attempts: row.try_get("failed_attempts")?,
-        last_failure_ms: row.try_get("last_failure_ms")?,
-        created_ms: row.try_get("created_ms")?,
-        updated_ms: row.try_get("updated_ms")?,
-        srp_salt: row.try_get("srp_salt")?,
-        srp_verifier: row.try_get("srp_verifier")?,
-        totp_pending: row.try_get("totp_pending")?,
-        totp_secret: row.try_get("totp_secret")?,
+        attributes: json(&row.cell::<String>("attributes")?)?,
+        pending_attributes: json(&row.cell::<String>("pending_attributes")?)?,
+        password_hash: row.cell("password_hash")?,
+        password_set_ms: row.cell("password_set_ms")?,
+        failed_attempts: row.cell("failed_attempts")?,
+        last_failure_ms: row.cell("last_failure_ms")?,
+        created_ms: row.cell("created_ms")?,
+        updated_ms: row.cell("updated_ms")?,
+        srp_salt: row.cell("srp_salt")?,
+        srp_verifier: row.cell("srp_verifier")?,
+        totp_pending: row.cell("totp_pending")?,
+        totp_secret: row.cell("totp_secret")?,
         totp_enabled: crate::flag(row, "totp_enabled")?,
         email_mfa_enabled: crate::flag(row, "email_mfa_enabled")?,
-        mfa_preferred: row.try_get("mfa_preferred")?,
+        mfa_preferred: row.cell("mfa_preferred")?,
     })
 }
 
@@ -149,23 +152,43 @@ pub(crate) const GROUPS_ORDER: &str =
     "ORDER BY CASE WHEN g.precedence IS NULL THEN 1 ELSE 0 END, g.precedence, g.name";
 
 /// The user and group names of the rows of a [`USER_AND_GROUP_COLUMNS`]
-/// query; None when no row has a user (none found, or a left join that
-/// found none).
-pub(crate) fn user_and_groups(rows: &[AnyRow]) -> Result<Option<(User, Vec<String>)>> {
-    let Some(first) = rows.first() else {
-        return Ok(None);
-    };
-    if first.try_get::<Option<String>, _>("username")?.is_none() {
-        return Ok(None);
-    }
-    let user = user_from(first)?;
-    let mut groups = Vec::new();
-    for row in rows {
-        if let Some(name) = row.try_get::<Option<String>, _>("g_name")? {
-            groups.push(name);
+/// query, gathered a row at a time; none when no row has a user (none
+/// found, or a left join that found none).
+#[derive(Default)]
+pub(crate) struct UserAndGroups {
+    seen_first: bool,
+    user: Option<User>,
+    groups: Vec<String>,
+}
+
+impl UserAndGroups {
+    pub(crate) fn push<R: Columns>(&mut self, row: &R) -> Result<()> {
+        if !self.seen_first {
+            self.seen_first = true;
+            if row.cell::<Option<String>>("username")?.is_some() {
+                self.user = Some(user_from(row)?);
+            }
         }
+        if self.user.is_some() {
+            if let Some(name) = row.cell::<Option<String>>("g_name")? {
+                self.groups.push(name);
+            }
+        }
+        Ok(())
     }
-    Ok(Some((user, groups)))
+
+    pub(crate) fn finish(self) -> Option<(User, Vec<String>)> {
+        self.user.map(|u| (u, self.groups))
+    }
+}
+
+/// [`UserAndGroups`] of all the rows.
+pub(crate) fn user_and_groups(rows: &[AnyRow]) -> Result<Option<(User, Vec<String>)>> {
+    let mut found = UserAndGroups::default();
+    for row in rows {
+        found.push(row)?;
+    }
+    Ok(found.finish())
 }
 
 /// Which uniqueness rule a failed user write broke, from the database's
@@ -334,6 +357,18 @@ impl Store {
                 *USER_AND_GROUP_COLUMNS
             )
         });
+        let inline = self.read_inline(|c| {
+            let mut statement = c.prepare_cached(&QUERY)?;
+            let mut rows = statement.query(named_params! {"$1": pool_id, "$2": sub})?;
+            let mut found = UserAndGroups::default();
+            while let Some(row) = rows.next()? {
+                found.push(row)?;
+            }
+            Ok(found.finish())
+        });
+        if let Some(found) = inline {
+            return Ok(found);
+        }
         let rows = sqlx::query(&QUERY)
             .bind(pool_id)
             .bind(sub)
@@ -361,6 +396,17 @@ impl Store {
 
     async fn user_where(&self, column: &str, pool_id: &str, value: &str) -> Result<Option<User>> {
         let q = format!("SELECT {USER_COLUMNS} FROM users WHERE pool_id = $1 AND {column} = $2");
+        let inline = self.read_inline(|c| {
+            let mut statement = c.prepare_cached(&q)?;
+            let mut rows = statement.query(named_params! {"$1": pool_id, "$2": value})?;
+            Ok(match rows.next()? {
+                Some(row) => Some(user_from(row)?),
+                None => None,
+            })
+        });
+        if let Some(found) = inline {
+            return Ok(found);
+        }
         let row = sqlx::query(&q)
             .bind(pool_id)
             .bind(value)
