@@ -115,6 +115,13 @@ async fn userinfo(app: &App, access: &str) -> Reply {
         .await
 }
 
+/// The userInfo endpoint's status for the access token of a token
+/// response.
+async fn userinfo_status(app: &App, tokens: &serde_json::Value) -> u16 {
+    let access = tokens["access_token"].as_str().expect("an access token");
+    userinfo(app, access).await.status.as_u16()
+}
+
 async fn fresh_code(app: &App, user: &str, params: &[(&str, Option<&str>)]) -> String {
     let r = login(
         &mut Browser::default(),
@@ -446,13 +453,7 @@ async fn codes_are_single_use_and_bound() {
     // O07: a replay fails and revokes what the first exchange issued.
     let replay = exchange(&app, &code, Some(&verifier), Some(CALLBACK)).await;
     assert_eq!(error(replay), "invalid_grant");
-    assert_eq!(
-        userinfo(&app, first["access_token"].as_str().unwrap())
-            .await
-            .status
-            .as_u16(),
-        401
-    );
+    assert_eq!(userinfo_status(&app, &first).await, 401);
     let refresh = app
         .post(&format!("{hosted}/oauth2/token"))
         .form(&[
@@ -691,13 +692,7 @@ async fn a_stored_code_of_an_earlier_version_is_still_taken_once() {
     assert!(first["id_token"].is_string() && first["refresh_token"].is_string());
     let replay = exchange(&app, stored, None, Some(CALLBACK)).await;
     assert_eq!(replay.json()["error"], "invalid_grant");
-    assert_eq!(
-        userinfo(&app, first["access_token"].as_str().unwrap())
-            .await
-            .status
-            .as_u16(),
-        401
-    );
+    assert_eq!(userinfo_status(&app, &first).await, 401);
     // A grant too large to seal into a short code (a 1,500-character
     // nonce) is stored: its code is short, and works once.
     let nonce = "n".repeat(1500);

@@ -462,23 +462,32 @@ pub(crate) async fn data_survives_reopening(h: Harness) {
     assert!(again.refresh_token("h1").await.unwrap().is_some());
 }
 
-pub(crate) async fn an_authorization_code_is_taken_once_and_a_replay_is_recognised(h: Harness) {
-    let s = &h.store;
-    s.insert_pool(&pool("us-east-1_a")).await.unwrap();
-    let code = AuthCode {
-        code_hash: "ch".into(),
+/// An untaken code of client `c1` for `sub-a` in pool `us-east-1_a`.
+fn auth_code(hash: &str) -> AuthCode {
+    AuthCode {
+        code_hash: hash.into(),
         pool_id: "us-east-1_a".into(),
-        client_id: "c".into(),
+        client_id: "c1".into(),
         sub: "sub-a".into(),
         redirect_uri: "https://app/cb".into(),
         scopes: "openid".into(),
-        nonce: Some("n".into()),
+        nonce: None,
         code_challenge: Some("x".into()),
         auth_time: 5,
         created_ms: 10,
         expires_ms: 1_000,
         consumed_ms: None,
         origin_jti: None,
+    }
+}
+
+pub(crate) async fn an_authorization_code_is_taken_once_and_a_replay_is_recognised(h: Harness) {
+    let s = &h.store;
+    s.insert_pool(&pool("us-east-1_a")).await.unwrap();
+    let code = AuthCode {
+        client_id: "c".into(),
+        nonce: Some("n".into()),
+        ..auth_code("ch")
     };
     s.insert_auth_code(&code).await.unwrap();
     let mut tasks = Vec::new();
@@ -515,21 +524,7 @@ pub(crate) async fn an_authorization_code_is_taken_once_and_a_replay_is_recognis
 pub(crate) async fn a_sealed_code_is_taken_once_in_the_write_of_what_it_issues(h: Harness) {
     let s = &h.store;
     s.insert_pool(&pool("us-east-1_a")).await.unwrap();
-    let code = |hash: &str| AuthCode {
-        code_hash: hash.into(),
-        pool_id: "us-east-1_a".into(),
-        client_id: "c1".into(),
-        sub: "sub-a".into(),
-        redirect_uri: "https://app/cb".into(),
-        scopes: "openid".into(),
-        nonce: None,
-        code_challenge: Some("x".into()),
-        auth_time: 5,
-        created_ms: 10,
-        expires_ms: 1_000,
-        consumed_ms: None,
-        origin_jti: None,
-    };
+    let code = auth_code;
     let mut tasks = Vec::new();
     for i in 0..10 {
         let s = s.clone();
