@@ -8,7 +8,8 @@ use std::sync::LazyLock;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::tokens::{bind_origin, Origin};
+use crate::inline::Command;
+use crate::tokens::{bind_values, origin_values, Origin};
 use crate::{Backend, Result, Store};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,41 +157,45 @@ impl Store {
                  SELECT $9, origin_jti, $7, $8 FROM o"
             )
         });
-        static SQLITE: LazyLock<String> = LazyLock::new(|| {
+        static SQLITE: LazyLock<Command> = LazyLock::new(|| {
             // changes(): the rows the statement before wrote; the row
             // the last one returns tells that the code was taken here.
-            format!(
-                "BEGIN IMMEDIATE; {CODE}; {ORIGIN} WHERE changes() = 1; \
-                 INSERT INTO refresh_tokens (token_hash, origin_jti, created_ms, expires_ms) \
-                 SELECT $9, $1, $7, $8 WHERE changes() = 1 RETURNING token_hash; COMMIT"
-            )
+            Command::new(vec![
+                "BEGIN IMMEDIATE".into(),
+                CODE.into(),
+                format!("{ORIGIN} WHERE changes() = 1"),
+                "INSERT INTO refresh_tokens (token_hash, origin_jti, created_ms, expires_ms) \
+                 SELECT $9, $1, $7, $8 WHERE changes() = 1 RETURNING token_hash"
+                    .into(),
+                "COMMIT".into(),
+            ])
         });
-        let sql: &'static str = match self.backend {
-            Backend::Postgres => &POSTGRES,
-            Backend::Sqlite => &SQLITE,
-        };
-        let query = bind_origin(sqlx::query(sql), origin)
-            .bind(refresh_hash.to_string())
-            .bind(code.code_hash.clone())
-            .bind(code.client_id.clone())
-            .bind(code.sub.clone())
-            .bind(code.redirect_uri.clone())
-            .bind(code.scopes.clone())
-            .bind(code.nonce.clone())
-            .bind(code.code_challenge.clone())
-            .bind(code.auth_time)
-            .bind(code.created_ms)
-            .bind(code.expires_ms)
-            .bind(code.pool_id.clone());
+        use rusqlite::types::Value;
+        let text = |t: &str| Value::Text(t.to_string());
+        let mut values = origin_values(origin);
+        values.extend([
+            text(refresh_hash),
+            text(&code.code_hash),
+            text(&code.client_id),
+            text(&code.sub),
+            text(&code.redirect_uri),
+            text(&code.scopes),
+            code.nonce.as_deref().map_or(Value::Null, text),
+            code.code_challenge.as_deref().map_or(Value::Null, text),
+            Value::Integer(code.auth_time),
+            Value::Integer(code.created_ms),
+            Value::Integer(code.expires_ms),
+            text(&code.pool_id),
+        ]);
         Ok(match self.backend {
             Backend::Postgres => {
-                query
+                bind_values(sqlx::query(&POSTGRES), values)
                     .execute(&mut *self.write().await?)
                     .await?
                     .rows_affected()
                     > 0
             }
-            Backend::Sqlite => self.sqlite_command(query).await? > 0,
+            Backend::Sqlite => self.sqlite_values_command(&SQLITE, values).await? > 0,
         })
     }
 

@@ -20,6 +20,7 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags};
 use sqlx::any::AnyRow;
 
@@ -57,10 +58,11 @@ impl From<StoreError> for Miss {
     }
 }
 
-/// The database file's read connections of this kind.
+/// The database file's read connections of this kind, and one writer.
 pub(crate) struct InlineReader {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    writer: Mutex<Option<Connection>>,
 }
 
 impl InlineReader {
@@ -78,6 +80,7 @@ impl InlineReader {
         Some(InlineReader {
             path: PathBuf::from(path),
             idle: Mutex::new(Vec::new()),
+            writer: Mutex::new(None),
         })
     }
 
@@ -114,6 +117,53 @@ impl InlineReader {
         }
     }
 
+    /// Runs `command` with `values` for its `$1`, `$2`, ... on the writer
+    /// connection; the number of rows its statements returned, or None
+    /// when it missed (rolled back, its connection closed: the caller
+    /// runs it through its pool). The caller holds the write turn.
+    pub(crate) fn command(&self, command: &Command, values: &[Value]) -> Option<usize> {
+        let mut shelf = self.writer.lock().expect("inline writer lock");
+        let conn = match shelf.take() {
+            Some(c) => c,
+            None => match self.open_writer() {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::debug!(error = %e, "inline SQLite writer not opened; writing through the pool");
+                    return None;
+                }
+            },
+        };
+        match run_command(&conn, command, values) {
+            Ok(returned) => {
+                *shelf = Some(conn);
+                Some(returned)
+            }
+            Err(e) => {
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                tracing::debug!(error = %e, "inline SQLite command missed; writing through the pool");
+                None
+            }
+        }
+    }
+
+    fn open_writer(&self) -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::ZERO)?;
+        // As the pool's writers (lib.rs): rusqlite's defaults would sync
+        // every commit and checkpoint every 1,000 pages.
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+             PRAGMA wal_autocheckpoint = {};",
+            crate::checkpoint::WRITER_AUTOCHECKPOINT
+        ))?;
+        Ok(conn)
+    }
+
     fn open(&self) -> rusqlite::Result<Connection> {
         let conn = Connection::open_with_flags(
             &self.path,
@@ -125,6 +175,44 @@ impl InlineReader {
         conn.execute_batch("PRAGMA query_only = ON;")?;
         Ok(conn)
     }
+}
+
+/// A SQLite command: statements run in order on one connection (with
+/// their own BEGIN and COMMIT), kept apart so that each is prepared once
+/// per connection, and as one text for sqlx, which runs it in one call.
+pub(crate) struct Command {
+    statements: Vec<String>,
+    pub(crate) text: String,
+}
+
+impl Command {
+    pub(crate) fn new(statements: Vec<String>) -> Command {
+        let text = statements.join("; ");
+        Command { statements, text }
+    }
+}
+
+/// Runs each statement of `command` with its `$N` parameters bound from
+/// `values`, counting the rows the statements return.
+fn run_command(conn: &Connection, command: &Command, values: &[Value]) -> rusqlite::Result<usize> {
+    let mut returned = 0;
+    for sql in &command.statements {
+        let mut statement = conn.prepare_cached(sql)?;
+        for i in 1..=statement.parameter_count() {
+            let name = statement.parameter_name(i).unwrap_or_default().to_string();
+            let value = name
+                .strip_prefix('$')
+                .and_then(|n| n.parse::<usize>().ok())
+                .and_then(|n| values.get(n.checked_sub(1)?))
+                .ok_or(rusqlite::Error::InvalidParameterName(name))?;
+            statement.raw_bind_parameter(i, value)?;
+        }
+        let mut rows = statement.raw_query();
+        while rows.next()?.is_some() {
+            returned += 1;
+        }
+    }
+    Ok(returned)
 }
 
 /// A value a column holds, as both drivers read it.
@@ -246,5 +334,52 @@ mod tests {
             .execute("INSERT INTO t VALUES ('a', 'text')", [])
             .unwrap();
         assert_eq!(value(&reader, "a"), None);
+    }
+}
+
+#[cfg(test)]
+mod command_tests {
+    use super::*;
+
+    #[test]
+    fn a_command_binds_its_values_by_number_and_counts_returned_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let setup = Connection::open(&path).unwrap();
+        setup
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER);",
+            )
+            .unwrap();
+        let inline = InlineReader::for_url(&format!("sqlite://{}", path.display())).unwrap();
+        let sql = &Command::new(vec![
+            "BEGIN IMMEDIATE".into(),
+            "INSERT INTO t VALUES ($2, $1) ON CONFLICT (k) DO NOTHING".into(),
+            "INSERT INTO t SELECT $3, $1 WHERE changes() = 1 RETURNING k".into(),
+            "COMMIT".into(),
+        ]);
+        let values = |a: &str, b: &str| {
+            vec![
+                Value::Integer(7),
+                Value::Text(a.into()),
+                Value::Text(b.into()),
+            ]
+        };
+        assert_eq!(inline.command(sql, &values("a", "b")), Some(1));
+        // The first insert finds its key taken: nothing returned.
+        assert_eq!(inline.command(sql, &values("a", "c")), Some(0));
+        // A failing statement (b is taken) rolls the whole command back.
+        assert_eq!(inline.command(sql, &values("d", "b")), None);
+        let keys: Vec<String> = setup
+            .prepare("SELECT k FROM t ORDER BY k")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(keys, ["a", "b"]);
+        // A value missing for a parameter is a miss, not a NULL.
+        assert_eq!(inline.command(sql, &values("e", "f")[..2]), None);
+        assert_eq!(inline.command(sql, &values("e", "f")), Some(1));
     }
 }

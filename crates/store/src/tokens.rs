@@ -175,6 +175,32 @@ impl Store {
         .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(std::io::Error::other(e))))?
     }
 
+    /// [`Store::sqlite_command`] of `command` with `values` for its `$1`,
+    /// `$2`, ...: on the caller's thread (inline.rs) while holding the
+    /// write turn, and through the pool when that misses. Not
+    /// interruptible between BEGIN and COMMIT either: nothing between the
+    /// turn and the answer waits.
+    pub(crate) async fn sqlite_values_command(
+        &self,
+        command: &'static crate::inline::Command,
+        values: Vec<rusqlite::types::Value>,
+    ) -> Result<usize> {
+        if let Some(inline) = &self.inline {
+            let turn = self.take_turn().await?;
+            let done = inline.command(command, &values);
+            drop(turn);
+            // The next writer was woken into this thread's next-task
+            // slot, which no other worker may take: let it run now rather
+            // than after whatever this task does next (two signatures).
+            tokio::task::yield_now().await;
+            if let Some(returned) = done {
+                return Ok(returned);
+            }
+        }
+        self.sqlite_command(bind_values(sqlx::query(&command.text), values))
+            .await
+    }
+
     pub async fn refresh_token(&self, hash: &str) -> Result<Option<RefreshToken>> {
         let q = format!(
             "SELECT {TOKEN_COLUMNS}, {ORIGIN_COLUMNS} \
@@ -347,12 +373,39 @@ pub(crate) fn bind_origin<'q>(
     q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     origin: &Origin,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    q.bind(origin.origin_jti.clone())
-        .bind(origin.pool_id.clone())
-        .bind(origin.client_id.clone())
-        .bind(origin.sub.clone())
-        .bind(origin.auth_time)
-        .bind(origin.scopes.clone())
-        .bind(origin.created_ms)
-        .bind(origin.expires_ms)
+    bind_values(q, origin_values(origin))
+}
+
+/// An origin's values for `$1` to `$8`, in [`bind_origin`]'s order.
+pub(crate) fn origin_values(origin: &Origin) -> Vec<rusqlite::types::Value> {
+    use rusqlite::types::Value;
+    vec![
+        Value::Text(origin.origin_jti.clone()),
+        Value::Text(origin.pool_id.clone()),
+        Value::Text(origin.client_id.clone()),
+        Value::Text(origin.sub.clone()),
+        Value::Integer(origin.auth_time),
+        Value::Text(origin.scopes.clone()),
+        Value::Integer(origin.created_ms),
+        Value::Integer(origin.expires_ms),
+    ]
+}
+
+/// Binds `values` in order (NULL as text: every nullable value the store
+/// binds this way is text).
+pub(crate) fn bind_values<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    values: Vec<rusqlite::types::Value>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    use rusqlite::types::Value;
+    for v in values {
+        q = match v {
+            Value::Null => q.bind(None::<String>),
+            Value::Integer(i) => q.bind(i),
+            Value::Real(r) => q.bind(r),
+            Value::Text(t) => q.bind(t),
+            Value::Blob(b) => q.bind(b),
+        };
+    }
+    q
 }
