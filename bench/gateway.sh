@@ -162,6 +162,7 @@ switches() {
   echo $t
 }
 ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
+user_ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14}' "/proc/$p/stat"))); done; echo $t; }
 HZ=$(getconf CLK_TCK)
 run() {  # name url header pids-whose-CPU-to-count [connections [wrk script]]
   [[ "$1" =~ ${BENCH_ONLY:-.} ]] || return 0
@@ -174,9 +175,9 @@ run() {  # name url header pids-whose-CPU-to-count [connections [wrk script]]
       -o "/tmp/perf-$1.data" -- sleep $((SECONDS_PER - 2)) 2>/dev/null &
     perf_pid=$!
   fi
-  t0=$(ticks $4); local s0; s0=$(switches $4)
+  t0=$(ticks $4); local u0; u0=$(user_ticks $4); local s0; s0=$(switches $4)
   out=$(wrk -t"$threads" -c"$conns" -d"${SECONDS_PER}s" --latency "${script[@]}" -H "$3" "$2")
-  t1=$(ticks $4); local s1; s1=$(switches $4)
+  t1=$(ticks $4); local u1; u1=$(user_ticks $4); local s1; s1=$(switches $4)
   if [ -n "$perf_pid" ]; then
     wait "$perf_pid" || true
     echo "profile of $1: /tmp/perf-$1.data" >&2
@@ -190,10 +191,12 @@ run() {  # name url header pids-whose-CPU-to-count [connections [wrk script]]
   total=$(awk '/requests in/ {print $1}' <<<"$out")
   # CPU time of the proxy's own processes per request, in microseconds.
   local cpu=$(( (t1 - t0) * 1000000 / HZ / (total > 0 ? total : 1) ))
+  # Of which in user space (the rest is the kernel's).
+  local user=$(( (u1 - u0) * 1000000 / HZ / (total > 0 ? total : 1) ))
   # Context switches of the proxy's threads per 100 requests.
   local sw=$(( (s1 - s0) * 100 / (total > 0 ? total : 1) ))
-  printf '{"target":"%s","requests_per_s":%s,"p50":"%s","p99":"%s","requests":%s,"non_2xx":%s,"proxy_cpu_us_per_request":%s,"switches_per_100_requests":%s}\n' \
-    "$1" "$rps" "$p50" "$p99" "$total" "${non2xx:-0}" "$cpu" "$sw" | tee -a "$WORK/results.jsonl"
+  printf '{"target":"%s","requests_per_s":%s,"p50":"%s","p99":"%s","requests":%s,"non_2xx":%s,"proxy_cpu_us_per_request":%s,"proxy_user_us_per_request":%s,"switches_per_100_requests":%s}\n' \
+    "$1" "$rps" "$p50" "$p99" "$total" "${non2xx:-0}" "$cpu" "$user" "$sw" | tee -a "$WORK/results.jsonl"
 }
 # The main table's rows run BENCH_ROUNDS times (default 1), interleaved
 # (nginx, Envoy, cognate, ... then again), and each row's medians are

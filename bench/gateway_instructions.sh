@@ -13,6 +13,7 @@
 # files for callgrind_annotate.
 #
 # Usage: bench/gateway_instructions.sh [REQUESTS, default 2000]
+# BENCH_BINARY=path counts another build of cognate (for a before/after).
 # Needs: nginx, valgrind (callgrind_control), jq, curl, python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,8 @@ mkdir -p "$OUT"
 for tool in nginx valgrind callgrind_control jq curl python3; do
   command -v "$tool" >/dev/null || { echo "bench/gateway_instructions.sh needs $tool" >&2; exit 1; }
 done
-cargo build --release --locked --bin cognate
+BIN=${BENCH_BINARY:-target/release/cognate}
+[ -n "${BENCH_BINARY:-}" ] || cargo build --release --locked --bin cognate
 [ -n "${BENCH_PARTS:-}" ] && cargo build --release --locked -p cognate-gateway --example proxy_floor
 # shellcheck source=bench/common.sh
 . bench/common.sh
@@ -64,14 +66,14 @@ measure() {
 
 rm -f "$OUT"/callgrind.*
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/callgrind.out.%p" \
-  target/release/cognate serve --config "$WORK/cognate.toml" --data-dir "$WORK/cognate" \
+  "$BIN" serve --config "$WORK/cognate.toml" --data-dir "$WORK/cognate" \
   --listen 127.0.0.1:0 --outputs-file "$WORK/outputs.json" > "$WORK/cognate.log" 2>&1 &
 COGNATE_PID=$!
 PIDS+=($COGNATE_PID)
 for _ in $(seq 600); do [ -s "$WORK/outputs.json" ] && break; sleep 0.1; done
 API=$(jq -r .ApiUrl "$WORK/outputs.json")
-target/release/cognate users create --outputs "$WORK/outputs.json" --username bench --password 'Bench-passw0rd!' >/dev/null
-TOKEN=$(target/release/cognate token --outputs "$WORK/outputs.json" --username bench --password 'Bench-passw0rd!' \
+"$BIN" users create --outputs "$WORK/outputs.json" --username bench --password 'Bench-passw0rd!' >/dev/null
+TOKEN=$("$BIN" token --outputs "$WORK/outputs.json" --username bench --password 'Bench-passw0rd!' \
   | jq -r '.AccessToken // .AuthenticationResult.AccessToken')
 measure cognate-jwt "$API/hello" Authorization "Bearer $TOKEN" "$COGNATE_PID"
 
