@@ -92,16 +92,7 @@ impl InlineReader {
         read: impl FnOnce(&Connection) -> std::result::Result<T, Miss>,
     ) -> Option<T> {
         let taken = self.idle.lock().expect("inline reader lock").pop();
-        let conn = match taken {
-            Some(c) => c,
-            None => match self.open() {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::debug!(error = %e, "inline SQLite reader not opened; reading through the pool");
-                    return None;
-                }
-            },
-        };
+        let conn = taken_or_opened(taken, || self.open(), "reader", "reading")?;
         match read(&conn) {
             Ok(v) => {
                 let mut idle = self.idle.lock().expect("inline reader lock");
@@ -123,16 +114,7 @@ impl InlineReader {
     /// runs it through its pool). The caller holds the write turn.
     pub(crate) fn command(&self, command: &Command, values: &[Value]) -> Option<usize> {
         let mut shelf = self.writer.lock().expect("inline writer lock");
-        let conn = match shelf.take() {
-            Some(c) => c,
-            None => match self.open_writer() {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::debug!(error = %e, "inline SQLite writer not opened; writing through the pool");
-                    return None;
-                }
-            },
-        };
+        let conn = taken_or_opened(shelf.take(), || self.open_writer(), "writer", "writing")?;
         match run_command(&conn, command, values) {
             Ok(returned) => {
                 *shelf = Some(conn);
@@ -174,6 +156,24 @@ impl InlineReader {
         conn.busy_timeout(std::time::Duration::ZERO)?;
         conn.execute_batch("PRAGMA query_only = ON;")?;
         Ok(conn)
+    }
+}
+
+/// `taken`, else a connection `open` makes; None (the caller goes to its
+/// pool) when it cannot be opened.
+fn taken_or_opened(
+    taken: Option<Connection>,
+    open: impl FnOnce() -> rusqlite::Result<Connection>,
+    kind: &str,
+    doing: &str,
+) -> Option<Connection> {
+    match taken {
+        Some(c) => Some(c),
+        None => open()
+            .map_err(|e| {
+                tracing::debug!(error = %e, "inline SQLite {kind} not opened; {doing} through the pool");
+            })
+            .ok(),
     }
 }
 
