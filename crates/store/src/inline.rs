@@ -131,30 +131,30 @@ impl InlineReader {
     }
 
     fn open_writer(&self) -> rusqlite::Result<Connection> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(std::time::Duration::ZERO)?;
         // As the pool's writers (lib.rs): rusqlite's defaults would sync
         // every commit and checkpoint every 1,000 pages.
-        conn.execute_batch(&format!(
+        self.open_with(&format!(
             "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
              PRAGMA wal_autocheckpoint = {};",
             crate::checkpoint::WRITER_AUTOCHECKPOINT
-        ))?;
-        Ok(conn)
+        ))
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {
+        // Never write (this connection only reads; the file's writer is
+        // sqlx's, or this reader's writer connection).
+        self.open_with("PRAGMA query_only = ON;")
+    }
+
+    /// A connection to the file that never waits for a lock (a wait would
+    /// hold the async worker's thread), with `pragmas` run.
+    fn open_with(&self, pragmas: &str) -> rusqlite::Result<Connection> {
         let conn = Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        // Never wait (a wait would hold the async worker's thread), never
-        // write (this connection only reads; the file's writer is sqlx's).
         conn.busy_timeout(std::time::Duration::ZERO)?;
-        conn.execute_batch("PRAGMA query_only = ON;")?;
+        conn.execute_batch(pragmas)?;
         Ok(conn)
     }
 }
