@@ -225,11 +225,17 @@ if [ -n "${BENCH_PARTS:-}" ]; then  # where cognate's time goes
     FLOOR=$(free_port)
     target/release/examples/proxy_floor "127.0.0.1:$FLOOR" "127.0.0.1:$UPSTREAM" &
     FLOOR_PID=$!; PIDS+=($FLOOR_PID)
+    # The same with a single-threaded runtime per core, each accepting
+    # on its own SO_REUSEPORT socket (nginx's worker model).
+    FLOOR_PC=$(free_port)
+    PROXY_FLOOR_PER_CORE=1 target/release/examples/proxy_floor "127.0.0.1:$FLOOR_PC" "127.0.0.1:$UPSTREAM" &
+    FLOOR_PC_PID=$!; PIDS+=($FLOOR_PC_PID)
     HELLO=$(free_port)
     target/release/examples/proxy_floor "127.0.0.1:$HELLO" hello &
     HELLO_PID=$!; PIDS+=($HELLO_PID); sleep 0.3
   fi
   run hyper-bare-proxy-floor "http://127.0.0.1:$FLOOR/hello" "x-bench: 1" "$FLOOR_PID"
+  run hyper-per-core-proxy-floor "http://127.0.0.1:$FLOOR_PC/hello" "x-bench: 1" "$FLOOR_PC_PID"
   run hyper-bare-server-floor "http://127.0.0.1:$HELLO/hello" "x-bench: 1" "$HELLO_PID"
 fi
 if [ -n "${BENCH_PINGORA:-}" ]; then

@@ -18,12 +18,41 @@ use tokio::net::{TcpListener, TcpStream};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let mut args = std::env::args().skip(1);
     let listen = args.next().expect("LISTEN address");
     let upstream = args.next().expect("UPSTREAM address or hello");
-    let listener = TcpListener::bind(&listen).await.expect("bind");
+    if std::env::var_os("PROXY_FLOOR_PER_CORE").is_none() {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let listener = rt.block_on(TcpListener::bind(&listen)).expect("bind");
+        rt.block_on(serve(listener, upstream));
+        return;
+    }
+    let addr: std::net::SocketAddr = listen.parse().expect("LISTEN address");
+    let threads: Vec<_> = (0..std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .map(|_| {
+            let upstream = upstream.clone();
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async move {
+                    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+                    socket.set_reuseport(true).expect("reuseport");
+                    socket.set_reuseaddr(true).expect("reuseaddr");
+                    socket.bind(addr).expect("bind");
+                    serve(socket.listen(1024).expect("listen"), upstream).await
+                })
+            })
+        })
+        .collect();
+    for t in threads {
+        let _ = t.join();
+    }
+}
+
+async fn serve(listener: TcpListener, upstream: String) {
     loop {
         let Ok((client, _)) = listener.accept().await else {
             continue;
