@@ -7,6 +7,12 @@
 //! what a proxy needs: take an idle connection that is ready (or open
 //! one), send, and give the connection back once its answer is read.
 //! HTTPS upstreams keep using the general client.
+//!
+//! Idle connections are kept apart by the thread that opened them (whose
+//! runtime drives them): a request takes one of its own thread's first,
+//! so that on the per-core runtimes a proxied request and its upstream
+//! connection stay on one thread; another thread's idle connection is
+//! taken (and driven across threads) rather than opening a new one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -28,7 +34,19 @@ pub struct Upstreams {
 
 #[derive(Default)]
 struct Pool {
-    idle: Mutex<Vec<SendRequest<Body>>>,
+    /// Idle connections by the slot of the thread that opened them.
+    idle: Mutex<Vec<Vec<SendRequest<Body>>>>,
+}
+
+/// This thread's slot: a small number, given to threads in the order
+/// they first ask.
+fn thread_slot() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    SLOT.with(|s| *s)
 }
 
 /// A connection on loan: give it back with [`Lease::release`] once the
@@ -37,6 +55,8 @@ struct Pool {
 pub struct Lease {
     pool: Arc<Pool>,
     sender: SendRequest<Body>,
+    /// The slot of the thread whose runtime drives the connection.
+    slot: usize,
 }
 
 impl Lease {
@@ -45,8 +65,12 @@ impl Lease {
             return;
         }
         let mut idle = self.pool.idle.lock().expect("upstream pool lock");
-        if idle.len() < MAX_IDLE {
-            idle.push(self.sender);
+        if idle.len() <= self.slot {
+            idle.resize_with(self.slot + 1, Vec::new);
+        }
+        let own = &mut idle[self.slot];
+        if own.len() < MAX_IDLE {
+            own.push(self.sender);
         }
     }
 }
@@ -101,12 +125,12 @@ impl Upstreams {
         );
         let mut request = build(headers)?;
         loop {
-            let (mut sender, reused) = match self.idle(&pool).await {
-                Some(s) => (s, true),
-                None => (connect(addr).await?, false),
+            let (mut sender, slot, reused) = match self.idle(&pool).await {
+                Some((s, slot)) => (s, slot, true),
+                None => (connect(addr).await?, thread_slot(), false),
             };
             match sender.try_send_request(request).await {
-                Ok(response) => return Ok((response, Lease { pool, sender })),
+                Ok(response) => return Ok((response, Lease { pool, sender, slot })),
                 Err(mut e) => {
                     let unsent = e.take_message();
                     let failed = || UpstreamError::Send(crate::client::error_chain(e.error()));
@@ -120,12 +144,25 @@ impl Upstreams {
         }
     }
 
-    /// An idle connection that is ready, skipping ones the upstream closed.
-    async fn idle(&self, pool: &Pool) -> Option<SendRequest<Body>> {
+    /// An idle connection that is ready, skipping ones the upstream
+    /// closed: this thread's own first, else another thread's; with the
+    /// slot of the thread that drives it.
+    async fn idle(&self, pool: &Pool) -> Option<(SendRequest<Body>, usize)> {
+        let mine = thread_slot();
         loop {
-            let mut s = pool.idle.lock().expect("upstream pool lock").pop()?;
+            let (mut s, slot) = {
+                let mut idle = pool.idle.lock().expect("upstream pool lock");
+                match idle.get_mut(mine).and_then(Vec::pop) {
+                    Some(s) => (s, mine),
+                    None => {
+                        let (slot, list) =
+                            idle.iter_mut().enumerate().find(|(_, l)| !l.is_empty())?;
+                        (list.pop()?, slot)
+                    }
+                }
+            };
             if !s.is_closed() && s.ready().await.is_ok() {
-                return Some(s);
+                return Some((s, slot));
             }
         }
     }

@@ -22,5 +22,6 @@ mod oauth;
 mod responses;
 pub mod serve;
 mod tls;
+mod workers;
 
 pub use in_process::InProcess;

@@ -15,12 +15,12 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue, Request, Response, StatusCode};
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::framing::{self, Framed, REFUSAL_HEADER};
-use crate::limits::ConnLimits;
+use crate::limits::{ConnGuard, ConnLimits};
 
 /// How a client may take to send a request's headers (slow-header
 /// clients are cut off, not kept forever). It also ends a keep-alive
@@ -119,46 +119,79 @@ pub async fn serve(
             body_timeout: policy.body_timeout,
         };
         let running = running.clone();
-        let mut stop = stop.clone();
-        tokio::spawn(async move {
-            let _running = running;
-            let io: Box<dyn Io> = match acceptor {
-                Some(acceptor) => {
-                    // A client that never finishes its handshake is dropped.
-                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(s)) => Box::new(s),
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => return,
-                    }
-                }
-                None => Box::new(tcp),
-            };
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT);
-            let conn = builder
-                .serve_connection(TokioIo::new(Framed::new(io, guard)), service)
-                .with_upgrades();
-            tokio::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = stopped(&mut stop) => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+        let stop = stop.clone();
+        let workers = crate::workers::workers().filter(|_| matches!(target, Target::Api(_)));
+        let Some(workers) = workers else {
+            tokio::spawn(async move {
+                connection(tcp, peer, acceptor, guard, service, stop).await;
+                drop(running);
+            });
+            continue;
+        };
+        // An HTTP API's connection goes whole to one of the per-core
+        // runtimes (workers.rs), registered with it anew.
+        let tcp = match tcp.into_std() {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "connection lost before it was served");
+                continue;
             }
+        };
+        workers.spawn(async move {
+            match TcpStream::from_std(tcp) {
+                Ok(tcp) => connection(tcp, peer, acceptor, guard, service, stop).await,
+                Err(e) => tracing::warn!(%peer, error = %e, "connection not registered"),
+            }
+            drop(running);
         });
     }
     drop(running);
     let _ = all_done.recv().await;
     Ok(())
+}
+
+/// Serves one accepted connection until it ends or `stop` turns true
+/// (then after its request in flight).
+async fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    acceptor: Option<TlsAcceptor>,
+    guard: ConnGuard,
+    service: ConnService,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let io: Box<dyn Io> = match acceptor {
+        Some(acceptor) => {
+            // A client that never finishes its handshake is dropped.
+            match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => Box::new(s),
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+        None => Box::new(tcp),
+    };
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let conn = builder
+        .serve_connection(TokioIo::new(Framed::new(io, guard)), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = stopped(&mut stop) => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
 }
 
 /// One connection's requests: refusals made by the framing check, the
