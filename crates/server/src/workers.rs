@@ -32,9 +32,13 @@ pub fn workers() -> Option<&'static Workers> {
     static WORKERS: OnceLock<Option<Workers>> = OnceLock::new();
     WORKERS
         .get_or_init(|| {
+            let cores = || std::thread::available_parallelism().map_or(2, |n| n.get());
             let n = match std::env::var("COGNATE_CONNECTION_THREADS") {
-                Ok(v) => v.trim().parse::<usize>().ok()?,
-                Err(_) => std::thread::available_parallelism().map_or(2, |n| n.get()),
+                Ok(v) => v.trim().parse::<usize>().unwrap_or_else(|_| {
+                    tracing::warn!(value = %v, "COGNATE_CONNECTION_THREADS is not a number; one thread per core");
+                    cores()
+                }),
+                Err(_) => cores(),
             };
             (n > 0).then(|| Workers {
                 handles: (0..n).map(start).collect(),
@@ -80,7 +84,7 @@ mod tests {
     #[test]
     fn tasks_go_to_the_workers_in_turn() {
         let w = workers().expect("workers");
-        assert!(w.handles.len() >= 1);
+        assert!(!w.handles.is_empty());
         let (tx, rx) = std::sync::mpsc::channel();
         for _ in 0..2 * w.handles.len() {
             let tx = tx.clone();
