@@ -8,7 +8,7 @@
 # cognate runs under valgrind with collection off; after a warm-up its
 # counters are zeroed, one client sends N requests on one keep-alive
 # connection, and the counts are dumped. Prints instructions per request
-# for cognate with a JWT (and, with BENCH_PARTS=1, for the bare hyper
+# for cognate with a JWT and with a session cookie (and, with BENCH_PARTS=1, for the bare hyper
 # proxy of crates/gateway/examples/proxy_floor.rs) and keeps the callgrind
 # files for callgrind_annotate.
 #
@@ -31,6 +31,19 @@ BIN=${BENCH_BINARY:-target/release/cognate}
 UPSTREAM=$(free_port)
 upstream_nginx "$UPSTREAM"
 jwt_api_toml "$UPSTREAM" > "$WORK/cognate.toml"
+# The session-cookie route of bench/gateway.sh beside the JWT one.
+cat >> "$WORK/cognate.toml" <<EOF
+[http_apis.session]
+user_pool = "bench"
+client = "web"
+hosted_url = "http://127.0.0.1:9"
+[http_apis.authorizers.session]
+type = "session"
+[[http_apis.routes]]
+route = "GET /cookie/{proxy+}"
+authorizer = "session"
+integration = "up"
+EOF
 
 # Sends N GET requests on one keep-alive connection; fails on any non-200.
 send() {  # url header-name header-value count
@@ -76,6 +89,7 @@ API=$(jq -r .ApiUrl "$WORK/outputs.json")
 TOKEN=$("$BIN" token --outputs "$WORK/outputs.json" --username bench --password 'Bench-passw0rd!' \
   | jq -r '.AccessToken // .AuthenticationResult.AccessToken')
 measure cognate-jwt "$API/hello" Authorization "Bearer $TOKEN" "$COGNATE_PID"
+measure cognate-session-cookie "$API/cookie/hello" Cookie "__Host-cognate-access=$TOKEN" "$COGNATE_PID"
 
 if [ -n "${BENCH_PARTS:-}" ]; then
   FLOOR=$(free_port)

@@ -116,6 +116,11 @@ impl RequestContext {
     /// A cookie by exact name. Two cookies of that name are ambiguous (one
     /// may have been planted by a sibling host) and give `None`.
     pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookie_ref(name).map(str::to_string)
+    }
+
+    /// [`RequestContext::cookie`], borrowed.
+    pub fn cookie_ref(&self, name: &str) -> Option<&str> {
         crate::cookie::unique(&self.headers, name)
     }
 

@@ -27,7 +27,7 @@ pub fn all(headers: &HeaderMap) -> Vec<String> {
 }
 
 /// A cookie's value when exactly one cookie has that name.
-pub fn unique(headers: &HeaderMap, name: &str) -> Option<String> {
+pub fn unique<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     unique_in(
         headers
             .get_all(header::COOKIE)
@@ -38,13 +38,13 @@ pub fn unique(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// [`unique`] over header values given as text.
-pub fn unique_in<'a>(values: impl Iterator<Item = &'a str>, name: &str) -> Option<String> {
+pub fn unique_in<'a>(values: impl Iterator<Item = &'a str>, name: &str) -> Option<&'a str> {
     let mut found = values
         .flat_map(pairs)
         .filter(|(n, _)| *n == name)
         .map(|(_, v)| v);
     let first = found.next()?;
-    found.next().is_none().then(|| first.to_string())
+    found.next().is_none().then_some(first)
 }
 
 #[cfg(test)]
@@ -54,12 +54,12 @@ mod tests {
     #[test]
     fn a_name_is_read_once_across_headers_and_twice_is_absent() {
         let one = ["a=1; b=2", "c=3=4"];
-        assert_eq!(unique_in(one.into_iter(), "b").as_deref(), Some("2"));
-        assert_eq!(unique_in(one.into_iter(), "c").as_deref(), Some("3=4"));
+        assert_eq!(unique_in(one.into_iter(), "b"), Some("2"));
+        assert_eq!(unique_in(one.into_iter(), "c"), Some("3=4"));
         assert_eq!(unique_in(one.into_iter(), "d"), None);
         let twice = ["a=1", "x; a=2"];
         assert_eq!(unique_in(twice.into_iter(), "a"), None);
         assert_eq!(unique_in(["  a = 1 "].into_iter(), "a"), None);
-        assert_eq!(unique_in(["a="].into_iter(), "a").as_deref(), Some(""));
+        assert_eq!(unique_in(["a="].into_iter(), "a"), Some(""));
     }
 }

@@ -370,7 +370,7 @@ impl JwtAuthorizer {
                 self.source_header.as_ref().and_then(|h| ctx.header_ref(h))
             }
             IdentitySource::QueryString(q) => ctx.query(q).map(Cow::Owned),
-            IdentitySource::Cookie(c) => ctx.cookie(c).map(Cow::Owned),
+            IdentitySource::Cookie(c) => ctx.cookie_ref(c).map(Cow::Borrowed),
             _ => None,
         };
         let malformed = || Denial::Unauthorized("the token is missing or malformed");

@@ -84,14 +84,25 @@ pub fn cookie_prefix(config: &Session) -> &'static str {
 }
 
 impl SessionRt {
-    pub fn access_cookie(&self) -> String {
-        format!("{}cognate-access", self.prefix)
+    // The names are picked, not built: the access cookie's is read on
+    // every request.
+    pub fn access_cookie(&self) -> &'static str {
+        match self.prefix {
+            "__Secure-" => "__Secure-cognate-access",
+            _ => "__Host-cognate-access",
+        }
     }
-    pub fn refresh_cookie(&self) -> String {
-        format!("{}cognate-refresh", self.prefix)
+    pub fn refresh_cookie(&self) -> &'static str {
+        match self.prefix {
+            "__Secure-" => "__Secure-cognate-refresh",
+            _ => "__Host-cognate-refresh",
+        }
     }
-    pub fn csrf_cookie(&self) -> String {
-        format!("{}cognate-csrf", self.prefix)
+    pub fn csrf_cookie(&self) -> &'static str {
+        match self.prefix {
+            "__Secure-" => "__Secure-cognate-csrf",
+            _ => "__Host-cognate-csrf",
+        }
     }
     /// The sign-in state is always host-only.
     pub fn login_cookie(&self) -> &'static str {
@@ -113,9 +124,9 @@ impl SessionRt {
 
     fn clear_all(&self) -> Vec<String> {
         vec![
-            self.cookie(&self.access_cookie(), "", 0, true),
-            self.cookie(&self.refresh_cookie(), "", 0, true),
-            self.cookie(&self.csrf_cookie(), "", 0, false),
+            self.cookie(self.access_cookie(), "", 0, true),
+            self.cookie(self.refresh_cookie(), "", 0, true),
+            self.cookie(self.csrf_cookie(), "", 0, false),
         ]
     }
 
@@ -131,12 +142,12 @@ impl SessionRt {
         let access = &tokens.access_token;
         let expires = i64::try_from(tokens.expires_in).unwrap_or(3600);
         let origin = origin_of(access).ok_or(GatewayError::Internal)?;
-        let mut out = vec![self.cookie(&self.access_cookie(), access, expires, true)];
+        let mut out = vec![self.cookie(self.access_cookie(), access, expires, true)];
         if let Some(rt) = &tokens.refresh_token {
-            out.push(self.cookie(&self.refresh_cookie(), rt, self.refresh_max_age_s, true));
+            out.push(self.cookie(self.refresh_cookie(), rt, self.refresh_max_age_s, true));
         }
         out.push(self.cookie(
-            &self.csrf_cookie(),
+            self.csrf_cookie(),
             &self.csrf_token(&origin),
             self.refresh_max_age_s,
             false,
@@ -183,7 +194,7 @@ impl SessionRt {
         now_ms: i64,
     ) -> Result<Found, GatewayError> {
         let mut set_cookies = Vec::new();
-        let verified = match ctx.cookie(&self.access_cookie()) {
+        let verified = match ctx.cookie(self.access_cookie()) {
             Some(token) => self.verify(&token, now_ms).await,
             None => Err(jwt::Denial::Unauthorized("no session")),
         };
@@ -192,8 +203,8 @@ impl SessionRt {
             Err(jwt::Denial::Unavailable) => return Err(GatewayError::ServiceUnavailable),
             Err(_) => {
                 // Silent refresh with the refresh cookie, if there is one.
-                let Some(rt) = ctx.cookie(&self.refresh_cookie()) else {
-                    return Err(self.denied(ctx.cookie(&self.access_cookie()).is_some()));
+                let Some(rt) = ctx.cookie(self.refresh_cookie()) else {
+                    return Err(self.denied(ctx.cookie(self.access_cookie()).is_some()));
                 };
                 let tokens = self
                     .token(Grant::RefreshToken { refresh_token: rt }, now_ms)
@@ -235,8 +246,8 @@ impl SessionRt {
         ctx: &RequestContext,
         now_ms: i64,
     ) -> Option<Result<Found, GatewayError>> {
-        let token = ctx.cookie(&self.access_cookie())?;
-        let claims = self.verifier.cached(&token, now_ms)?.ok()?;
+        let token = ctx.cookie_ref(self.access_cookie())?;
+        let claims = self.verifier.cached(token, now_ms)?.ok()?;
         self.check_access(&claims, now_ms).ok()?;
         Some(self.found(ctx, claims, Vec::new()))
     }
@@ -287,7 +298,7 @@ impl SessionRt {
             .map(|o| self.csrf_token(o))
             .ok_or(GatewayError::Forbidden)?;
         let header = ctx.header(self.config.csrf_header.to_ascii_lowercase());
-        let cookie = ctx.cookie(&self.csrf_cookie());
+        let cookie = ctx.cookie(self.csrf_cookie());
         match (header, cookie) {
             (Some(h), Some(c))
                 if aws_lc_rs::constant_time::verify_slices_are_equal(
@@ -324,7 +335,7 @@ impl SessionRt {
         else {
             return false;
         };
-        let Some(cookie) = ctx.cookie(&self.csrf_cookie()) else {
+        let Some(cookie) = ctx.cookie(self.csrf_cookie()) else {
             return false;
         };
         aws_lc_rs::constant_time::verify_slices_are_equal(value.as_bytes(), cookie.as_bytes())

@@ -37,7 +37,7 @@ pub(crate) fn pairs(query: Option<&str>) -> Vec<(String, String)> {
 
 /// A cookie's value, only when exactly one cookie has that name.
 pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    cognate_gateway::cookie::unique(headers, name)
+    cognate_gateway::cookie::unique(headers, name).map(str::to_string)
 }
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
