@@ -18,7 +18,7 @@ pub fn all(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
-        .filter_map(crate::context::header_text)
+        .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .map(str::trim)
         .filter(|c| !c.is_empty())
@@ -32,7 +32,7 @@ pub fn unique<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         headers
             .get_all(header::COOKIE)
             .iter()
-            .filter_map(crate::context::header_text),
+            .filter_map(|v| v.to_str().ok()),
         name,
     )
 }
