@@ -76,3 +76,20 @@ authorizer = "jwt"
 integration = "up"
 CONF
 }
+
+# session_route_toml: a cookie-session authorizer on jwt_api_toml's API and
+# a route behind it, GET /cookie/{proxy+}, to the same upstream.
+session_route_toml() {
+  cat <<CONF
+[http_apis.session]
+user_pool = "bench"
+client = "web"
+hosted_url = "http://127.0.0.1:9"
+[http_apis.authorizers.session]
+type = "session"
+[[http_apis.routes]]
+route = "GET /cookie/{proxy+}"
+authorizer = "session"
+integration = "up"
+CONF
+}

@@ -53,20 +53,11 @@ nginx_process "$WORK/nginx" 2 "upstream backend { server 127.0.0.1:$UPSTREAM; ke
 # The JWT route of bench/common.sh, and beside it a session-cookie route,
 # a route without auth and a fixed answer.
 jwt_api_toml "$UPSTREAM" > "$WORK/cognate.toml"
+session_route_toml >> "$WORK/cognate.toml"
 cat >> "$WORK/cognate.toml" <<EOF
-[http_apis.session]
-user_pool = "bench"
-client = "web"
-hosted_url = "http://127.0.0.1:9"
-[http_apis.authorizers.session]
-type = "session"
 [http_apis.integrations.fixed]
 type = "response"
 body = '{"ok":true}'
-[[http_apis.routes]]
-route = "GET /cookie/{proxy+}"
-authorizer = "session"
-integration = "up"
 [[http_apis.routes]]
 route = "GET /open/{proxy+}"
 integration = "up"

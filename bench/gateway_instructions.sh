@@ -31,19 +31,7 @@ BIN=${BENCH_BINARY:-target/release/cognate}
 UPSTREAM=$(free_port)
 upstream_nginx "$UPSTREAM"
 jwt_api_toml "$UPSTREAM" > "$WORK/cognate.toml"
-# The session-cookie route of bench/gateway.sh beside the JWT one.
-cat >> "$WORK/cognate.toml" <<EOF
-[http_apis.session]
-user_pool = "bench"
-client = "web"
-hosted_url = "http://127.0.0.1:9"
-[http_apis.authorizers.session]
-type = "session"
-[[http_apis.routes]]
-route = "GET /cookie/{proxy+}"
-authorizer = "session"
-integration = "up"
-EOF
+session_route_toml >> "$WORK/cognate.toml"
 
 # Sends N GET requests on one keep-alive connection; fails on any non-200.
 send() {  # url header-name header-value count
