@@ -123,7 +123,7 @@ pub fn cookie(data: &[u8]) {
     let name = lines.next().unwrap_or("");
     let values: Vec<&str> = lines.collect();
     if let Some(v) = cognate_gateway::cookie::unique_in(values.iter().copied(), name) {
-        assert!(values.iter().any(|line| line.contains(&v)));
+        assert!(values.iter().any(|line| line.contains(v)));
     }
     let mut headers = axum::http::HeaderMap::new();
     for v in &values {
