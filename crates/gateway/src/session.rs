@@ -86,23 +86,21 @@ pub fn cookie_prefix(config: &Session) -> &'static str {
 impl SessionRt {
     // The names are picked, not built: the access cookie's is read on
     // every request.
-    pub fn access_cookie(&self) -> &'static str {
-        match self.prefix {
-            "__Secure-" => "__Secure-cognate-access",
-            _ => "__Host-cognate-access",
+    fn named(&self, host_only: &'static str, shared: &'static str) -> &'static str {
+        if self.prefix == "__Secure-" {
+            shared
+        } else {
+            host_only
         }
+    }
+    pub fn access_cookie(&self) -> &'static str {
+        self.named("__Host-cognate-access", "__Secure-cognate-access")
     }
     pub fn refresh_cookie(&self) -> &'static str {
-        match self.prefix {
-            "__Secure-" => "__Secure-cognate-refresh",
-            _ => "__Host-cognate-refresh",
-        }
+        self.named("__Host-cognate-refresh", "__Secure-cognate-refresh")
     }
     pub fn csrf_cookie(&self) -> &'static str {
-        match self.prefix {
-            "__Secure-" => "__Secure-cognate-csrf",
-            _ => "__Host-cognate-csrf",
-        }
+        self.named("__Host-cognate-csrf", "__Secure-cognate-csrf")
     }
     /// The sign-in state is always host-only.
     pub fn login_cookie(&self) -> &'static str {

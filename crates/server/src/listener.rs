@@ -89,6 +89,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let acceptor = config.map(TlsAcceptor::from);
     let target = target.into();
+    // An HTTP API's connections go whole to the per-core runtimes
+    // (workers.rs); every other listener's stay on this runtime.
+    let workers = crate::workers::workers().filter(|_| matches!(target, Target::Api(_)));
     // Every connection task holds a clone; when all are dropped, every
     // connection has ended.
     let (running, mut all_done) = tokio::sync::mpsc::channel::<()>(1);
@@ -120,7 +123,6 @@ pub async fn serve(
         };
         let running = running.clone();
         let stop = stop.clone();
-        let workers = crate::workers::workers().filter(|_| matches!(target, Target::Api(_)));
         let Some(workers) = workers else {
             tokio::spawn(async move {
                 connection(tcp, peer, acceptor, guard, service, stop).await;
@@ -128,8 +130,7 @@ pub async fn serve(
             });
             continue;
         };
-        // An HTTP API's connection goes whole to one of the per-core
-        // runtimes (workers.rs), registered with it anew.
+        // Registered anew with the runtime it goes to.
         let tcp = match tcp.into_std() {
             Ok(tcp) => tcp,
             Err(e) => {
