@@ -25,15 +25,68 @@ use axum::body::Bytes;
 use cognate_config::AdminCredentials;
 use cognate_identity::{crypto, sigv4, srp};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-
-type Http = Client<HttpConnector, Full<Bytes>>;
 
 const PASSWORD: &str = "Bench-Passw0rd!";
 const USERS: usize = 16;
+
+/// The driver's HTTP client: one keep-alive HTTP/1.1 connection per
+/// worker and server, as wrk keeps them. The driver shares the two cores
+/// with the server and every microsecond it spends is one the server does
+/// not get, so it skips the general client's pool (a locked map per
+/// request, a task per connection checked out and back) and speaks to
+/// its own connection directly.
+struct Http {
+    /// Per worker: the connection to each server (by `host:port`).
+    slots: Vec<tokio::sync::Mutex<BTreeMap<String, SendRequest<Full<Bytes>>>>>,
+}
+
+impl Http {
+    fn new(workers: usize) -> Http {
+        Http {
+            slots: (0..workers.max(1)).map(|_| Default::default()).collect(),
+        }
+    }
+
+    /// Sends `req` (an absolute `http://` URI) on `worker`'s connection to
+    /// its server, connecting first when there is none or it closed.
+    async fn request(
+        &self,
+        worker: usize,
+        mut req: hyper::Request<Full<Bytes>>,
+    ) -> hyper::Response<hyper::body::Incoming> {
+        let authority = req.uri().authority().expect("absolute URI").to_string();
+        let path = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse()
+            .expect("path");
+        *req.uri_mut() = path;
+        if !req.headers().contains_key(hyper::header::HOST) {
+            req.headers_mut()
+                .insert(hyper::header::HOST, authority.parse().expect("host"));
+        }
+        let mut slot = self.slots[worker % self.slots.len()].lock().await;
+        let open = slot.get(&authority).is_some_and(|s| !s.is_closed());
+        if !open {
+            let stream = tokio::net::TcpStream::connect(&authority)
+                .await
+                .expect("connect");
+            stream.set_nodelay(true).expect("nodelay");
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .expect("handshake");
+            tokio::spawn(conn);
+            slot.insert(authority.clone(), sender);
+        }
+        let sender = slot.get_mut(&authority).expect("connected");
+        sender.ready().await.expect("connection ready");
+        sender.send_request(req).await.expect("request")
+    }
+}
 
 struct Api {
     http: Http,
@@ -43,7 +96,7 @@ struct Api {
 }
 
 impl Api {
-    async fn call(&self, op: &str, body: &Value, signed: bool) -> (u16, Value) {
+    async fn call(&self, worker: usize, op: &str, body: &Value, signed: bool) -> (u16, Value) {
         let body = serde_json::to_vec(body).unwrap();
         let target = format!("AWSCognitoIdentityProviderService.{op}");
         let mut req = hyper::Request::post(&self.endpoint)
@@ -75,9 +128,8 @@ impl Api {
         }
         let resp = self
             .http
-            .request(req.body(Full::new(Bytes::from(body))).unwrap())
-            .await
-            .expect("request");
+            .request(worker, req.body(Full::new(Bytes::from(body))).unwrap())
+            .await;
         let status = resp.status().as_u16();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         (
@@ -146,11 +198,11 @@ fn clock_ticks_per_second() -> f64 {
 
 /// One SRP sign-in, both steps; the client side uses a 256-bit `a` to keep
 /// the load generator light (the server's work is the same).
-async fn srp_sign_in(api: &Api, pool: &str, client: &str, user: &str) -> bool {
+async fn srp_sign_in(api: &Api, worker: usize, pool: &str, client: &str, user: &str) -> bool {
     let (a, big_a) = srp::client::light_ephemeral();
     let start = json!({"AuthFlow": "USER_SRP_AUTH", "ClientId": client,
         "AuthParameters": {"USERNAME": user, "SRP_A": srp::to_hex(&big_a)}});
-    let (s, v) = api.call("InitiateAuth", &start, false).await;
+    let (s, v) = api.call(worker, "InitiateAuth", &start, false).await;
     if s != 200 {
         return false;
     }
@@ -182,7 +234,10 @@ async fn srp_sign_in(api: &Api, pool: &str, client: &str, user: &str) -> bool {
     let answer = json!({"ClientId": client, "ChallengeName": "PASSWORD_VERIFIER", "ChallengeResponses": {
         "USERNAME": user_id, "PASSWORD_CLAIM_SECRET_BLOCK": block, "TIMESTAMP": ts,
         "PASSWORD_CLAIM_SIGNATURE": crypto::b64(&claim)}});
-    api.call("RespondToAuthChallenge", &answer, false).await.0 == 200
+    api.call(worker, "RespondToAuthChallenge", &answer, false)
+        .await
+        .0
+        == 200
 }
 
 async fn run_srp_phase(
@@ -194,7 +249,16 @@ async fn run_srp_phase(
 ) -> Phase {
     run_loop(connections, seconds, move |i| {
         let (api, pool, client) = (api.clone(), pool.clone(), client.clone());
-        async move { srp_sign_in(&api, &pool, &client, &format!("bench-{}", i % USERS)).await }
+        async move {
+            srp_sign_in(
+                &api,
+                i % connections,
+                &pool,
+                &client,
+                &format!("bench-{}", i % USERS),
+            )
+            .await
+        }
     })
     .await
 }
@@ -202,6 +266,7 @@ async fn run_srp_phase(
 /// A form POST or GET on the pool domain; returns status, headers, body.
 async fn domain(
     http: &Http,
+    worker: usize,
     method: &str,
     url: &str,
     cookie: Option<&str>,
@@ -222,10 +287,7 @@ async fn domain(
         }
         None => Bytes::new(),
     };
-    let resp = http
-        .request(req.body(Full::new(body)).unwrap())
-        .await
-        .expect("request");
+    let resp = http.request(worker, req.body(Full::new(body)).unwrap()).await;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
@@ -244,6 +306,7 @@ fn enc(s: &str) -> String {
 async fn hosted_session(http: &Http, hosted: &str, query: &str, user: &str) -> String {
     let (_, headers, page) = domain(
         http,
+        0,
         "GET",
         &format!("{hosted}/login?{query}"),
         None,
@@ -273,6 +336,7 @@ async fn hosted_session(http: &Http, hosted: &str, query: &str, user: &str) -> S
     );
     let (status, headers, _) = domain(
         http,
+        0,
         "POST",
         &format!("{hosted}/login?{query}"),
         Some(&format!("XSRF-TOKEN={xsrf}")),
@@ -346,7 +410,7 @@ async fn run_phase(
     run_loop(connections, seconds, move |i| {
         let (api, bodies) = (api.clone(), bodies.clone());
         async move {
-            api.call("InitiateAuth", &bodies[i % bodies.len()], false)
+            api.call(i % connections, "InitiateAuth", &bodies[i % bodies.len()], false)
                 .await
                 .0
                 == 200
@@ -464,9 +528,7 @@ async fn main() {
         serde_json::from_slice(&std::fs::read(&outputs_file).unwrap()).unwrap();
     let endpoint = outputs["CognitoEndpoint"].clone();
     let api = Arc::new(Api {
-        http: Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(64)
-            .build_http(),
+        http: Http::new(connections),
         host: endpoint.trim_start_matches("http://").to_string(),
         endpoint: format!("{endpoint}/"),
         creds: AdminCredentials {
@@ -482,16 +544,17 @@ async fn main() {
         let name = format!("bench-{i}");
         let (s, v) = api
             .call(
+                0,
                 "AdminCreateUser",
                 &json!({"UserPoolId": pool, "Username": name, "MessageAction": "SUPPRESS"}),
                 true,
             )
             .await;
         assert!(s == 200 || v["__type"] == "UsernameExistsException", "{v}");
-        let (s, v) = api.call("AdminSetUserPassword", &json!({"UserPoolId": pool, "Username": name, "Password": PASSWORD, "Permanent": true}), true).await;
+        let (s, v) = api.call(0, "AdminSetUserPassword", &json!({"UserPoolId": pool, "Username": name, "Password": PASSWORD, "Permanent": true}), true).await;
         assert_eq!(s, 200, "{v}");
         let body = json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client, "AuthParameters": {"USERNAME": name, "PASSWORD": PASSWORD}});
-        let (s, v) = api.call("InitiateAuth", &body, false).await;
+        let (s, v) = api.call(0, "InitiateAuth", &body, false).await;
         assert_eq!(s, 200, "{v}");
         refresh_bodies.push(json!({"AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": client,
             "AuthParameters": {"REFRESH_TOKEN": v["AuthenticationResult"]["RefreshToken"]}}));
@@ -537,14 +600,15 @@ async fn main() {
         )
         .as_bytes(),
     );
-    let (http, url) = (api.http.clone(), format!("{hosted}/oauth2/token"));
+    let (http, url) = (api.clone(), format!("{hosted}/oauth2/token"));
     let machine = phase(
         "client_credentials",
-        run_loop(connections, seconds, move |_| {
+        run_loop(connections, seconds, move |i| {
             let (http, url, basic) = (http.clone(), url.clone(), basic.clone());
             async move {
                 domain(
-                    &http,
+                    &http.http,
+                    i % connections,
                     "POST",
                     &url,
                     None,
@@ -565,7 +629,7 @@ async fn main() {
     for i in 0..if wanted("code") { USERS } else { 0 } {
         sessions.push(hosted_session(&api.http, &hosted, &query, &format!("bench-{i}")).await);
     }
-    let (http, sessions, client_id) = (api.http.clone(), Arc::new(sessions), client.clone());
+    let (http, sessions, client_id) = (api.clone(), Arc::new(sessions), client.clone());
     let code = phase(
         "code",
         run_loop(connections, seconds, move |i| {
@@ -578,7 +642,8 @@ async fn main() {
             );
             async move {
                 let (status, headers, _) = domain(
-                    &http,
+                    &http.http,
+                    i % connections,
                     "GET",
                     &format!("{hosted}/oauth2/authorize?{query}"),
                     Some(&sessions[i % sessions.len()]),
@@ -605,7 +670,8 @@ async fn main() {
                 enc("http://localhost:3000/")
             );
                 domain(
-                    &http,
+                    &http.http,
+                    i % connections,
                     "POST",
                     &format!("{hosted}/oauth2/token"),
                     None,
