@@ -287,7 +287,9 @@ async fn domain(
         }
         None => Bytes::new(),
     };
-    let resp = http.request(worker, req.body(Full::new(body)).unwrap()).await;
+    let resp = http
+        .request(worker, req.body(Full::new(body)).unwrap())
+        .await;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
@@ -410,10 +412,14 @@ async fn run_phase(
     run_loop(connections, seconds, move |i| {
         let (api, bodies) = (api.clone(), bodies.clone());
         async move {
-            api.call(i % connections, "InitiateAuth", &bodies[i % bodies.len()], false)
-                .await
-                .0
-                == 200
+            api.call(
+                i % connections,
+                "InitiateAuth",
+                &bodies[i % bodies.len()],
+                false,
+            )
+            .await
+            .0 == 200
         }
     })
     .await

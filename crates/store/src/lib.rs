@@ -19,6 +19,7 @@ pub mod auth_codes;
 mod checkpoint;
 pub mod codes;
 pub mod groups;
+mod held;
 mod inline;
 pub mod keys;
 pub mod links;
@@ -42,7 +43,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a pooled connection may sit idle before it is tried again
 /// when taken.
-const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+pub(crate) const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +139,9 @@ pub struct Store {
     /// The hottest reads on SQLite, on the caller's thread (inline.rs);
     /// None on PostgreSQL.
     inline: Option<std::sync::Arc<inline::InlineReader>>,
+    /// The same reads' connections on PostgreSQL, held out of the pool
+    /// (held.rs); None on SQLite.
+    held: Option<std::sync::Arc<held::Held>>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -242,6 +246,8 @@ impl Store {
                 std::sync::Arc::new(checkpoint::Checkpointer::start(reader.clone())),
             )
         });
+        let held = (backend == Backend::Postgres)
+            .then(|| std::sync::Arc::new(held::Held::new(reader.clone())));
         Ok(Store {
             reader,
             writer,
@@ -255,6 +261,7 @@ impl Store {
                 Backend::Sqlite => inline::InlineReader::for_url(url).map(std::sync::Arc::new),
                 Backend::Postgres => None,
             },
+            held,
         })
     }
 
@@ -296,12 +303,28 @@ impl Store {
         self.inline.as_ref()?.read(read)
     }
 
+    /// All rows of the query `make` builds, for the reads that run inline
+    /// on SQLite: on PostgreSQL on a held connection (held.rs), else
+    /// through the reader pool.
+    pub(crate) async fn fetch_all_hot<'q>(
+        &self,
+        make: impl Fn() -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<Vec<sqlx::any::AnyRow>> {
+        match &self.held {
+            Some(held) => held.fetch_all(make).await,
+            None => Ok(make().fetch_all(&self.reader).await?),
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
     /// Closes every connection; pending writes have finished when it returns.
     pub async fn close(&self) {
+        if let Some(held) = &self.held {
+            held.close().await;
+        }
         self.reader.close().await;
         self.writer.close().await;
     }

@@ -247,9 +247,8 @@ impl Store {
         if let Some(grant) = inline {
             return Ok(grant);
         }
-        let rows = sqlx::query(&QUERY)
-            .bind(hash)
-            .fetch_all(&self.reader)
+        let rows = self
+            .fetch_all_hot(|| sqlx::query(&QUERY).bind(hash))
             .await?;
         let Some(first) = rows.first() else {
             return Ok(None);

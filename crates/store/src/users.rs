@@ -369,10 +369,8 @@ impl Store {
         if let Some(found) = inline {
             return Ok(found);
         }
-        let rows = sqlx::query(&QUERY)
-            .bind(pool_id)
-            .bind(sub)
-            .fetch_all(&self.reader)
+        let rows = self
+            .fetch_all_hot(|| sqlx::query(&QUERY).bind(pool_id).bind(sub))
             .await?;
         user_and_groups(&rows)
     }
@@ -407,12 +405,10 @@ impl Store {
         if let Some(found) = inline {
             return Ok(found);
         }
-        let row = sqlx::query(&q)
-            .bind(pool_id)
-            .bind(value)
-            .fetch_optional(&self.reader)
+        let rows = self
+            .fetch_all_hot(|| sqlx::query(&q).bind(pool_id).bind(value))
             .await?;
-        row.as_ref().map(user_from).transpose()
+        rows.first().map(user_from).transpose()
     }
 
     /// Deletes a user with its memberships, codes and refresh tokens.
