@@ -70,22 +70,32 @@ impl Http {
                 .insert(hyper::header::HOST, authority.parse().expect("host"));
         }
         let mut slot = self.slots[worker % self.slots.len()].lock().await;
-        let open = slot.get(&authority).is_some_and(|s| !s.is_closed());
-        if !open {
-            let stream = tokio::net::TcpStream::connect(&authority)
-                .await
-                .expect("connect");
-            stream.set_nodelay(true).expect("nodelay");
-            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .expect("handshake");
-            tokio::spawn(conn);
-            slot.insert(authority.clone(), sender);
+        // A connection the server closed (after an answer that said so)
+        // is replaced before the request goes out, never after.
+        let ready = match slot.get_mut(&authority) {
+            Some(sender) => sender.ready().await.is_ok(),
+            None => false,
+        };
+        if !ready {
+            slot.insert(authority.clone(), connect(&authority).await);
         }
         let sender = slot.get_mut(&authority).expect("connected");
         sender.ready().await.expect("connection ready");
         sender.send_request(req).await.expect("request")
     }
+}
+
+/// A new HTTP/1.1 connection to `authority`, driven by a task of its own.
+async fn connect(authority: &str) -> SendRequest<Full<Bytes>> {
+    let stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    sender
 }
 
 struct Api {
