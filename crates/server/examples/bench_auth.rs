@@ -77,10 +77,11 @@ impl Http {
             None => false,
         };
         if !ready {
-            slot.insert(authority.clone(), connect(&authority).await);
+            let mut sender = connect(&authority).await;
+            sender.ready().await.expect("connection ready");
+            slot.insert(authority.clone(), sender);
         }
         let sender = slot.get_mut(&authority).expect("connected");
-        sender.ready().await.expect("connection ready");
         sender.send_request(req).await.expect("request")
     }
 }
