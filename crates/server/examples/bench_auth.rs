@@ -52,6 +52,8 @@ impl Http {
 
     /// Sends `req` (an absolute `http://` URI) on `worker`'s connection to
     /// its server, connecting first when there is none or it closed.
+    /// `worker` is below the workers `Http::new` was given (callers pass
+    /// their op's index modulo the connections, or 0).
     async fn request(
         &self,
         worker: usize,
@@ -69,7 +71,7 @@ impl Http {
             req.headers_mut()
                 .insert(hyper::header::HOST, authority.parse().expect("host"));
         }
-        let mut slot = self.slots[worker % self.slots.len()].lock().await;
+        let mut slot = self.slots[worker].lock().await;
         // A connection the server closed (after an answer that said so)
         // is replaced before the request goes out, never after.
         let ready = match slot.get_mut(&authority) {
